@@ -1,0 +1,251 @@
+"""The public API the explorer is built on: `core.load(path)` and the model it returns.
+
+Sentences go in as plain strings and come out as plain strings; latent codes are NumPy arrays.
+Input is cleaned the same way everywhere (control characters dropped, lower-cased like every
+corpus here, stray punctuation split off unknown words), words the vocabulary lacks are read as
+<unk> and reported, and anything unusable raises `InputError` with a message meant for people.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .batching import Dataset
+from .checkpoint import METRICS, load_bundle
+from .decoding import beam_decode, step_decode
+from .device import pick_device
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+STRATEGIES = ("greedy", "sample", "beam")
+MODES = ("linear", "slerp")
+CHUNK = 256  # sentences or codes per forward pass
+MAX_SENTENCES = 10_000
+MAX_STEPS = 200
+_EDGE_PUNCT = re.compile(r"^([\"'(\[{]*)(.*?)([.,!?;:\"')\]}]*)$")
+
+
+@dataclass
+class Prepared:
+    """One input sentence as the model reads it."""
+
+    text: str
+    tokens: list[str]
+    unknown: list[str] = field(default_factory=list)
+    truncated: int = 0  # tokens cut off beyond the model's maximum length
+
+
+class TextVAEModel:
+    """A trained checkpoint, ready for inference. Thread-safe for concurrent read-only calls."""
+
+    def __init__(self, folder: str | Path, device: str = "cpu"):
+        self.path = Path(folder)
+        self.device = pick_device(device)
+        self.config, self.vocab, self._model, _ = load_bundle(self.path, self.device)
+        self.max_len = self.config.train.max_len
+        metrics_path = self.path / METRICS
+        self.metrics: dict = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+
+    # -- facts ------------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.config.objective.name
+
+    @property
+    def corpus(self) -> str:
+        return self.config.corpus
+
+    @property
+    def latent(self) -> bool:
+        return self._model.latent
+
+    @property
+    def z_dim(self) -> int:
+        return self._model.z_dim
+
+    def __repr__(self) -> str:
+        return f"TextVAEModel({self.name} on {self.corpus}, z={self.z_dim}, vocab={len(self.vocab)}, {self.path})"
+
+    # -- text in ----------------------------------------------------------------------------------
+
+    def prepare(self, sentences: str | Sequence[str]) -> list[Prepared]:
+        """Tokenise as the model will: reports unknown words and truncation for each sentence."""
+        if isinstance(sentences, str):
+            sentences = [sentences]
+        if not isinstance(sentences, Sequence) or not all(isinstance(s, str) for s in sentences):
+            raise InputError("sentences must be a string or a list of strings")
+        if not sentences:
+            raise InputError("no sentences given")
+        if len(sentences) > MAX_SENTENCES:
+            raise InputError(f"too many sentences at once: {len(sentences)} (at most {MAX_SENTENCES})")
+        out = []
+        for i, text in enumerate(sentences):
+            tokens = self._tokenize(text)
+            if not tokens:
+                where = f"sentence {i + 1}" if len(sentences) > 1 else "the sentence"
+                raise InputError(f"{where} is empty (after removing control characters)")
+            cut = max(0, len(tokens) - self.max_len)
+            if cut:
+                log.warning("sentence %d: %d tokens beyond the maximum of %d were cut", i + 1, cut, self.max_len)
+                tokens = tokens[: self.max_len]
+            out.append(Prepared(text, tokens, self.vocab.unknown(tokens), cut))
+        unknown = sorted({w for p in out for w in p.unknown})
+        if unknown:
+            log.info("read as <unk>: %s", ", ".join(unknown[:20]) + (" ..." if len(unknown) > 20 else ""))
+        return out
+
+    def _tokenize(self, text: str) -> list[str]:
+        text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text).lower()
+        tokens = []
+        for word in text.split():
+            if word in self.vocab:
+                tokens.append(word)
+                continue
+            lead, core_, trail = _EDGE_PUNCT.match(word).groups()
+            tokens.extend(list(lead) + ([core_] if core_ else []) + list(trail))
+        return tokens
+
+    def unknown_words(self, sentences: str | Sequence[str]) -> list[list[str]]:
+        return [p.unknown for p in self.prepare(sentences)]
+
+    # -- latent space -----------------------------------------------------------------------------
+
+    def _require_latent(self) -> None:
+        if not self.latent:
+            raise InputError(f"{self.name} is a language model: it has no latent space to encode into")
+
+    @torch.no_grad()
+    def _posterior(self, sentences) -> tuple[torch.Tensor, torch.Tensor]:
+        self._require_latent()
+        prepared = self.prepare(sentences)
+        mus, logvars = [], []
+        for start in range(0, len(prepared), CHUNK):
+            data = Dataset([p.tokens for p in prepared[start : start + CHUNK]], self.vocab)
+            batch = data.batch(torch.arange(len(data))).to(self.device)
+            _, mu, logvar = self._model.encode(batch)
+            mus.append(mu.float().cpu())
+            logvars.append(logvar.float().cpu())
+        return torch.cat(mus), torch.cat(logvars)
+
+    def encode(self, sentences: str | Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior parameters (mu, logvar), each [N, z_dim]."""
+        mu, logvar = self._posterior(sentences)
+        return mu.numpy(), logvar.numpy()
+
+    def kl(self, sentences: str | Sequence[str]) -> np.ndarray:
+        """KL(q(z|x) || N(0, I)) per sentence, in nats."""
+        mu, logvar = self._posterior(sentences)
+        return self._model.kl(mu, logvar).numpy()
+
+    def _codes(self, z) -> torch.Tensor:
+        self._require_latent()
+        try:
+            z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+        except (TypeError, ValueError) as e:
+            raise InputError(f"latent codes must be numbers: {e}") from None
+        if z.dim() == 1:
+            z = z.unsqueeze(0)
+        if z.dim() != 2 or z.size(1) != self.z_dim:
+            raise InputError(f"latent codes must have shape [N, {self.z_dim}], got {list(z.shape)}")
+        if not torch.isfinite(z).all():
+            raise InputError("latent codes contain NaN or infinity")
+        if z.size(0) > MAX_SENTENCES:
+            raise InputError(f"too many codes at once: {z.size(0)} (at most {MAX_SENTENCES})")
+        return z
+
+    # -- text out ---------------------------------------------------------------------------------
+
+    def decode(self, z, strategy: str = "greedy", max_len: int = 50, temperature: float = 1.0,
+               beam_size: int = 5, seed: int | None = 0) -> list[str]:
+        """Sentences for latent codes z [N, z_dim] (or one code [z_dim])."""
+        return self._generate(self._codes(z), None, strategy, max_len, temperature, beam_size, seed)
+
+    def _generate(self, z: torch.Tensor | None, n: int | None, strategy: str, max_len: int, temperature: float,
+                  beam_size: int, seed: int | None = 0) -> list[str]:
+        if strategy not in STRATEGIES:
+            raise InputError(f"unknown decoding strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        if not 1 <= int(max_len) <= self.max_len:
+            raise InputError(f"max_len must be between 1 and {self.max_len}")
+        if strategy == "sample" and not (math.isfinite(temperature) and temperature > 0):
+            raise InputError("temperature must be a positive number")
+        if strategy == "beam" and not 1 <= int(beam_size) <= 50:
+            raise InputError("beam_size must be between 1 and 50")
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(seed) if seed is not None else gen.seed()
+        total = z.size(0) if z is not None else n
+        out: list[str] = []
+        for start in range(0, total, CHUNK):
+            zc = z[start : start + CHUNK].to(self.device) if z is not None else None
+            nc = min(CHUNK, total - start)
+            if strategy == "beam":
+                ids = beam_decode(self._model, self.vocab, zc, int(max_len), int(beam_size), n=nc)
+            else:
+                temp = float(temperature) if strategy == "sample" else None
+                ids = step_decode(self._model, self.vocab, zc, int(max_len), temp, gen, n=nc)
+            out.extend(" ".join(self.vocab.words(seq)) for seq in ids)
+        return out
+
+    def reconstruct(self, sentences: str | Sequence[str], from_mean: bool = True, strategy: str = "greedy",
+                    seed: int | None = 0, **decode_args) -> list[str]:
+        """Encode then decode: from the posterior mean, or from one posterior sample per sentence."""
+        mu, logvar = self._posterior(sentences)
+        z = mu if from_mean else self._model.sample_z(mu, logvar, 1, torch.Generator().manual_seed(seed or 0))[:, 0]
+        return self._generate(z, None, strategy, seed=seed, **_decode_defaults(decode_args))
+
+    def sample_prior(self, n: int, seed: int | None = 0, strategy: str = "greedy", **decode_args) -> list[str]:
+        """n sentences decoded from z ~ N(0, I) (or from the language model itself)."""
+        if not 1 <= int(n) <= MAX_SENTENCES:
+            raise InputError(f"n must be between 1 and {MAX_SENTENCES}")
+        z = self.prior_codes(int(n), seed) if self.latent else None
+        return self._generate(None if z is None else torch.as_tensor(z), int(n), strategy, seed=seed, **_decode_defaults(decode_args))
+
+    def prior_codes(self, n: int, seed: int | None = 0) -> np.ndarray:
+        self._require_latent()
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        return torch.randn(n, self.z_dim, generator=gen).numpy()
+
+    def interpolate(self, a: str, b: str, steps: int = 5, mode: str = "linear", strategy: str = "greedy",
+                    seed: int | None = 0, **decode_args) -> list[str]:
+        """Sentences decoded along the path between the posterior means of a and b (both ends included)."""
+        return self._generate(torch.as_tensor(self.interpolation_codes(a, b, steps, mode)), None, strategy,
+                              seed=seed, **_decode_defaults(decode_args))
+
+    def interpolation_codes(self, a: str, b: str, steps: int = 5, mode: str = "linear") -> np.ndarray:
+        if mode not in MODES:
+            raise InputError(f"unknown interpolation mode {mode!r}; choose linear or slerp")
+        if not 2 <= int(steps) <= MAX_STEPS:
+            raise InputError(f"steps must be between 2 and {MAX_STEPS}")
+        if not isinstance(a, str) or not isinstance(b, str):
+            raise InputError("interpolate takes two sentences")
+        mu, _ = self._posterior([a, b])
+        t = torch.linspace(0, 1, int(steps)).unsqueeze(1)
+        za, zb = mu[0:1], mu[1:2]
+        if mode == "slerp":
+            cos = (za @ zb.T / (za.norm() * zb.norm()).clamp_min(1e-12)).clamp(-1, 1)
+            omega = torch.arccos(cos)
+            if float(omega.sin()) > 1e-6:
+                return ((torch.sin((1 - t) * omega) * za + torch.sin(t * omega) * zb) / omega.sin()).numpy()
+        return ((1 - t) * za + t * zb).numpy()
+
+
+def _decode_defaults(args: dict) -> dict:
+    allowed = {"max_len": 50, "temperature": 1.0, "beam_size": 5}
+    unknown = set(args) - set(allowed)
+    if unknown:
+        raise InputError(f"unknown decoding options: {', '.join(sorted(unknown))}")
+    return {**allowed, **args}
+
+
+def load(path: str | Path, device: str = "cpu") -> TextVAEModel:
+    """Load a checkpoint bundle folder for inference (CPU by default; 'auto' uses CUDA when present)."""
+    return TextVAEModel(path, device)

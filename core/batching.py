@@ -1,0 +1,74 @@
+"""Sentences to padded id tensors, in length-bucketed batches so padding stays small."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import torch
+
+from .vocab import Vocab
+
+
+@dataclass
+class Batch:
+    """`tokens` is `<s> w1 .. wT </s>` padded on the right; `lengths` counts <s> and </s>."""
+
+    tokens: torch.Tensor  # [B, L] long
+    lengths: torch.Tensor  # [B] long, on the CPU (pack_padded_sequence wants that)
+    index: torch.Tensor  # [B] positions of these sentences in the dataset
+
+    @property
+    def inputs(self) -> torch.Tensor:
+        return self.tokens[:, :-1]
+
+    @property
+    def targets(self) -> torch.Tensor:
+        return self.tokens[:, 1:]
+
+    @property
+    def n_tokens(self) -> int:
+        """Predicted tokens: the words and </s>, not <s>."""
+        return int(self.lengths.sum()) - len(self.lengths)
+
+    def __len__(self) -> int:
+        return self.tokens.size(0)
+
+    def to(self, device: torch.device | str) -> "Batch":
+        return Batch(self.tokens.to(device, non_blocking=True), self.lengths, self.index)
+
+
+class Dataset:
+    """All sentences of a split as one padded id matrix; batches are row slices of it."""
+
+    def __init__(self, sentences: Sequence[Sequence[str]], vocab: Vocab):
+        self.vocab = vocab
+        lengths = [len(s) + 2 for s in sentences]
+        width = max(lengths, default=2)
+        tokens = torch.full((len(sentences), width), vocab.pad, dtype=torch.long)
+        for i, s in enumerate(sentences):
+            tokens[i, : lengths[i]] = torch.tensor([vocab.bos, *vocab.ids(s), vocab.eos])
+        self.tokens = tokens
+        self.lengths = torch.tensor(lengths, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.lengths.sum()) - len(self)
+
+    def batch(self, index: torch.Tensor) -> Batch:
+        lengths = self.lengths[index]
+        return Batch(self.tokens[index, : int(lengths.max())], lengths, index)
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[Batch]:
+        """Length-bucketed batches. With a generator: shuffled ties and batch order (training);
+        without: sorted by length, a fixed order (evaluation)."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        order = order[torch.sort(self.lengths[order], stable=True).indices]
+        chunks = list(torch.split(order, batch_size))
+        if generator is not None:
+            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
+        for idx in chunks:
+            yield self.batch(idx)

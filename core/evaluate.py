@@ -1,0 +1,158 @@
+"""Evaluate a checkpoint on a split: ELBO-NLL, IW-NLL, KL, PPL, MI, AU.
+
+    python -m core.evaluate DIR --split test [--iw-samples 500] [--json OUT]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .batching import Dataset
+from .corpora import read_split
+from .errors import VaeMineError
+from .metrics import active_units, aggregate_mi, batch_mi, iw_log_likelihood
+from .models import TextVAE
+
+log = logging.getLogger(__name__)
+MI_BATCH = 50  # sentences per aggregate in the batch-wise (He et al.) MI estimate
+
+
+@torch.no_grad()
+def evaluate_split(
+    model: TextVAE,
+    data: Dataset,
+    batch_size: int = 128,
+    iw_samples: int = 0,
+    seed: int = 0,
+    progress: bool = False,
+    desc: str = "evaluate",
+) -> dict[str, float]:
+    """Figures per sentence (NLLs, KL) and per token (PPL: tokens count </s>, not <s>).
+
+    One posterior sample per sentence for the ELBO, `iw_samples` for the importance-weighted NLL.
+    A fixed-seed generator is used, so evaluation is repeatable and leaves the global RNG alone.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    n, tokens = len(data), data.n_tokens
+    sums = {"rec": 0.0, "kl": 0.0, "iw": 0.0}
+    mus, logvars = [], []
+    for batch in tqdm(list(data.batches(batch_size)), desc=desc, disable=not progress, leave=False):
+        batch = batch.to(device)
+        if model.latent:
+            _, mu, logvar = model.encode(batch)
+            z = model.sample_z(mu, logvar, 1, gen)[:, 0]
+            sums["kl"] += float(model.kl(mu, logvar).sum())
+            mus.append(mu.float().cpu())
+            logvars.append(logvar.float().cpu())
+            if iw_samples:
+                sums["iw"] += float(iw_log_likelihood(model, batch, mu, logvar, iw_samples, gen).sum())
+        else:
+            z = None
+        sums["rec"] += float(model.reconstruction(batch, z).sum())
+    model.train(was_training)
+
+    nll = (sums["rec"] + sums["kl"]) / n
+    out: dict[str, float] = {
+        "sentences": n,
+        "tokens": tokens,
+        "nll": nll,
+        "reconstruction": sums["rec"] / n,
+        "ppl": math.exp(nll * n / tokens),
+    }
+    if not model.latent:
+        return out
+    mu, logvar = torch.cat(mus), torch.cat(logvars)
+    au, variances = active_units(mu)
+    out["kl"] = sums["kl"] / n
+    if iw_samples:
+        out["iw_nll"] = -sums["iw"] / n
+        out["iw_ppl"] = math.exp(-sums["iw"] / tokens)
+        out["iw_samples"] = iw_samples
+    out["mi"] = aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(seed))
+    out["mi_batch"] = _batchwise_mi(mu, logvar, torch.Generator().manual_seed(seed))
+    out["au"] = au
+    out["au_variances"] = [round(float(v), 6) for v in variances]
+    return out
+
+
+def _batchwise_mi(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator) -> float:
+    """He et al.'s estimate over a split: the mean over consecutive batches of MI_BATCH posteriors."""
+    total = sum(float(batch_mi(m, lv, generator)) * len(m) for m, lv in zip(mu.split(MI_BATCH), logvar.split(MI_BATCH)) if len(m) > 1)
+    return total / len(mu)
+
+
+ROWS = [
+    ("nll", "NLL (neg. ELBO, per sentence)"),
+    ("iw_nll", "NLL (importance-weighted)"),
+    ("reconstruction", "reconstruction"),
+    ("kl", "KL"),
+    ("ppl", "PPL (from ELBO-NLL)"),
+    ("iw_ppl", "PPL (from IW-NLL)"),
+    ("mi", "MI (whole-split aggregate)"),
+    ("mi_batch", f"MI (batch-wise, He et al. 2019, {MI_BATCH} per batch)"),
+    ("au", "AU (active units, var >= 0.01)"),
+    ("sentences", "sentences"),
+    ("tokens", "tokens (words + </s>)"),
+]
+
+
+def format_table(metrics: dict[str, float], title: str) -> str:
+    lines = [title, "-" * len(title)]
+    for key, label in ROWS:
+        if key in metrics:
+            v = metrics[key]
+            lines.append(f"{label:<48} {v:>12.4f}" if isinstance(v, float) else f"{label:<48} {v:>12}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import load_bundle
+    from .device import pick_device
+
+    p = argparse.ArgumentParser(prog="python -m core.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("checkpoint", help="checkpoint bundle folder")
+    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
+    p.add_argument("--corpus", help="corpus to evaluate on (default: the one it was trained on)")
+    p.add_argument("--iw-samples", type=int, default=500, help="samples per sentence for IW-NLL (0 = skip)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-sentences", type=int, help="use only the first N sentences of the split")
+    p.add_argument("--json", type=Path, help="write the figures here as JSON")
+    p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        device = pick_device(args.device)
+        cfg, vocab, model, _ = load_bundle(args.checkpoint, device)
+        corpus = args.corpus or cfg.corpus
+        sentences = read_split(corpus, args.split, args.data_dir, args.max_sentences, cfg.train.max_len)
+        data = Dataset(sentences, vocab)
+        iw = args.iw_samples if model.latent else 0
+        start = time.perf_counter()
+        metrics = evaluate_split(model, data, args.batch_size, iw, seed=args.seed, progress=True, desc=f"{corpus}/{args.split}")
+        metrics["seconds"] = round(time.perf_counter() - start, 2)
+    except (VaeMineError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    result = {"checkpoint": str(args.checkpoint), "model": cfg.objective.name, "corpus": corpus, "split": args.split, **metrics}
+    print(format_table(metrics, f"{cfg.objective.name} on {corpus}/{args.split} ({args.checkpoint})"))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Posterior-collapse metrics on diagonal Gaussian posteriors, and importance-weighted log p(x).
+
+MI uses I_q[x, z] = E_x E_q(z|x)[log q(z|x)] - E_q(z)[log q(z)] (equal to Eq. 6's
+E_x KL(q(z|x)||p) - KL(q(z)||p)), with log q(z) the log density of an aggregate posterior:
+either the whole split's (`aggregate_mi`), or each batch's (`batch_mi`, He et al. 2019's estimate,
+closed-form entropy as in their code).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .batching import Batch
+from .models import LOG_2PI, TextVAE
+
+AU_THRESHOLD = 0.01
+
+
+def _neg_entropy(logvar: torch.Tensor) -> torch.Tensor:
+    """E_q(z|x)[log q(z|x)] per sentence, in closed form."""
+    return -0.5 * (logvar.size(-1) * (LOG_2PI + 1) + logvar.sum(-1))
+
+
+def log_aggregate_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """log q(z_s) = log mean_n N(z_s; mu_n, var_n) for every row of z [S, Z], against all N posteriors.
+
+    The quadratic form is expanded into matrix products (float64), so memory is S x N, not S x N x Z.
+    """
+    z, mu, logvar = z.double(), mu.double(), logvar.double()
+    inv_var = (-logvar).exp()  # [N, Z]
+    const = -0.5 * (mu.size(-1) * LOG_2PI + logvar.sum(-1) + (mu.pow(2) * inv_var).sum(-1))  # [N]
+    out = []
+    for zc in z.split(chunk):
+        quad = zc.pow(2) @ inv_var.T - 2 * zc @ (mu * inv_var).T  # [C, N]
+        out.append(torch.logsumexp(const - 0.5 * quad, dim=1) - math.log(mu.size(0)))
+    return torch.cat(out)
+
+
+def aggregate_mi(mu: torch.Tensor, logvar: torch.Tensor, samples: int = 1, generator: torch.Generator | None = None) -> float:
+    """MI with the aggregate posterior of all N given posteriors, by Monte Carlo (`samples` z per x).
+
+    Both log q(z|x) and log q(z) are evaluated at the same samples, so their noise cancels:
+    identical (collapsed) posteriors give exactly 0.
+    """
+    if mu.size(0) < 2:
+        return float("nan")
+    mu, logvar = mu.double().cpu(), logvar.double().cpu()
+    z = TextVAE.sample_z(mu, logvar, samples, generator)  # [N, S, Z]
+    log_qzx = TextVAE.log_gaussian(z, mu.unsqueeze(1), logvar.unsqueeze(1))
+    return float(log_qzx.mean() - log_aggregate_density(z.reshape(-1, mu.size(-1)), mu, logvar).mean())
+
+
+def batch_mi(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """He et al. (2019)'s estimate: the aggregate posterior is this batch's mixture (one z per x)."""
+    z = TextVAE.sample_z(mu, logvar, 1, generator)[:, 0]
+    log_qz = log_aggregate_density(z, mu, logvar)
+    return (_neg_entropy(logvar.double()).mean() - log_qz.mean()).to(mu.dtype)
+
+
+def active_units(mu: torch.Tensor, threshold: float = AU_THRESHOLD) -> tuple[int, torch.Tensor]:
+    """(number of dimensions whose posterior mean varies by >= threshold over x, the variances)."""
+    var = mu.double().var(dim=0, unbiased=True) if mu.size(0) > 1 else torch.zeros(mu.size(-1), dtype=torch.float64)
+    return int((var >= threshold).sum()), var
+
+
+def iw_log_likelihood(
+    model: TextVAE, batch: Batch, mu: torch.Tensor, logvar: torch.Tensor, samples: int, generator=None,
+    max_logits: int = 1 << 25,
+) -> torch.Tensor:
+    """log p(x) ~= log mean_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), per sentence [B].
+
+    All sentences of the batch go through the decoder together with as many samples each as fit
+    in `max_logits` output scores (about 128 MB of float32 logits).
+    """
+    vocab = model.decoder.project.out_features
+    chunk = max(1, min(samples, max_logits // (len(batch) * batch.inputs.size(1) * vocab)))
+    parts = []
+    for start in range(0, samples, chunk):
+        k = min(chunk, samples - start)
+        z = model.sample_z(mu, logvar, k, generator)  # [B, k, Z]
+        log_pxz = -model.reconstruction(batch, z)  # [B, k]
+        log_pz = TextVAE.log_gaussian(z, torch.zeros_like(z), torch.zeros_like(z))
+        log_qzx = TextVAE.log_gaussian(z, mu.unsqueeze(1), logvar.unsqueeze(1))
+        parts.append(log_pxz + log_pz - log_qzx)
+    log_w = torch.cat(parts, dim=1)
+    return torch.logsumexp(log_w, dim=1) - math.log(samples)

@@ -1,0 +1,129 @@
+"""The paper's LSTM VAE: encoder, decoder (z fed at every step), and the language model without z."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .batching import Batch
+from .config import ModelConfig
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class Encoder(nn.Module):
+    """Embedding + LSTM; the last hidden state is mapped to (mu, logvar)."""
+
+    def __init__(self, vocab_size: int, cfg: ModelConfig):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, cfg.emb_dim)
+        self.lstm = nn.LSTM(cfg.emb_dim, cfg.hidden_dim, batch_first=True)
+        self.to_gaussian = nn.Linear(cfg.hidden_dim, 2 * cfg.z_dim)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (h_x, mu, logvar). Padding is on the right, so the state at each sentence's
+        last token is exact without packing."""
+        out, _ = self.lstm(self.embed(tokens))
+        last = (lengths - 1).to(out.device)
+        h = out[torch.arange(out.size(0), device=out.device), last]
+        mu, logvar = self.to_gaussian(h).chunk(2, dim=-1)
+        return h, mu, logvar
+
+
+class Decoder(nn.Module):
+    """LSTM decoder; with z_dim > 0, z is concatenated to every input and sets the initial state
+    (c0 = Linear(z), h0 = tanh(c0), as in He et al.'s code). With z_dim == 0 it is a plain LM."""
+
+    def __init__(self, vocab_size: int, cfg: ModelConfig, z_dim: int):
+        super().__init__()
+        self.z_dim = z_dim
+        self.embed = nn.Embedding(vocab_size, cfg.emb_dim)
+        self.lstm = nn.LSTM(cfg.emb_dim + z_dim, cfg.hidden_dim, batch_first=True)
+        self.init_state = nn.Linear(z_dim, cfg.hidden_dim) if z_dim else None
+        self.drop_in = nn.Dropout(cfg.dec_dropout_in)
+        self.drop_out = nn.Dropout(cfg.dec_dropout_out)
+        self.project = nn.Linear(cfg.hidden_dim, vocab_size)
+
+    def initial_state(self, z: torch.Tensor | None, n: int, device) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if self.init_state is None:
+            return None
+        c0 = self.init_state(z)
+        return torch.tanh(c0).unsqueeze(0), c0.unsqueeze(0).contiguous()
+
+    def _inputs(self, tokens: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        x = self.drop_in(self.embed(tokens))
+        if self.z_dim:
+            x = torch.cat([x, z.unsqueeze(1).expand(-1, x.size(1), -1)], dim=-1)
+        return x
+
+    def forward(self, tokens: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        """Logits [B, L, V] for the next token at every position of `tokens`."""
+        out, _ = self.lstm(self._inputs(tokens, z), self.initial_state(z, tokens.size(0), tokens.device))
+        return self.project(self.drop_out(out))
+
+    def step(self, tokens: torch.Tensor, z: torch.Tensor | None, state):
+        """One decoding step for [N] tokens: (log-probabilities [N, V], new state)."""
+        out, state = self.lstm(self._inputs(tokens.unsqueeze(1), z), state)
+        return F.log_softmax(self.project(self.drop_out(out[:, 0])), dim=-1), state
+
+
+class TextVAE(nn.Module):
+    """Encoder + decoder. `latent=False` gives the LSTM language model (the decoder without z)."""
+
+    def __init__(self, vocab_size: int, cfg: ModelConfig, latent: bool = True, pad: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        self.pad = pad
+        self.latent = latent
+        self.z_dim = cfg.z_dim if latent else 0
+        self.encoder = Encoder(vocab_size, cfg) if latent else None
+        self.decoder = Decoder(vocab_size, cfg, self.z_dim)
+
+    def init_weights(self, init_range: float, emb_init_range: float, generator: torch.Generator) -> None:
+        """U(-0.01, 0.01) for weights, U(-0.1, 0.1) for embeddings (He et al. 2019)."""
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                r = emb_init_range if "embed" in name else init_range
+                p.copy_(torch.rand(p.shape, generator=generator) * 2 * r - r)
+
+    # -- the pieces objectives and metrics combine ------------------------------------------------
+
+    def encode(self, batch: Batch):
+        return self.encoder(batch.tokens, batch.lengths)
+
+    @staticmethod
+    def sample_z(mu: torch.Tensor, logvar: torch.Tensor, n: int = 1, generator=None) -> torch.Tensor:
+        """Reparameterised samples [B, n, Z]."""
+        eps = torch.randn((n, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype).transpose(0, 1)
+        return mu.unsqueeze(1) + eps * (0.5 * logvar).exp().unsqueeze(1)
+
+    @staticmethod
+    def kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """KL(q(z|x) || N(0, I)) per sentence [B]."""
+        return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(-1)
+
+    @staticmethod
+    def log_gaussian(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """log N(z; mu, diag(exp logvar)), summed over the last dimension."""
+        return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+    def reconstruction(self, batch: Batch, z: torch.Tensor | None, inputs: torch.Tensor | None = None) -> torch.Tensor:
+        """-log p(x|z) per sentence [B] (z [B, Z]), or [B, K] for z [B, K, Z]; summed over the words and </s>.
+
+        `inputs` replaces the decoder's input tokens (word dropout); targets are always the real words.
+        """
+        inputs = batch.inputs if inputs is None else inputs
+        targets = batch.targets
+        k = 0
+        if z is not None and z.dim() == 3:
+            k = z.size(1)
+            z = z.reshape(-1, z.size(-1))
+            inputs = inputs.repeat_interleave(k, dim=0)
+            targets = targets.repeat_interleave(k, dim=0)
+        logits = self.decoder(inputs, z)
+        nll = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=self.pad, reduction="none"
+        ).view(targets.shape).sum(-1)
+        return nll.view(-1, k) if k else nll

@@ -1,0 +1,145 @@
+"""The training loop: evaluation bounds, resume after interruption, the lr schedule, the CLIs."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import DATA, tiny_config
+from core.batching import Dataset
+from core.checkpoint import load_bundle
+from core.corpora import read_split
+from core.errors import CheckpointError
+from core.evaluate import evaluate_split
+from core.train import Trainer, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_importance_weighted_bound_is_above_the_elbo(mine_bundle):
+    cfg, vocab, model, _ = load_bundle(mine_bundle)
+    data = Dataset(read_split("ptb", "valid", DATA, limit=300), vocab)
+    m = evaluate_split(model, data, batch_size=100, iw_samples=50, seed=3)
+    # log p(x) >= IW_50 >= ELBO in expectation: the IW NLL must sit below the ELBO NLL.
+    assert m["iw_nll"] < m["nll"]
+    assert m["nll"] - m["iw_nll"] < m["kl"] + 1.0  # the gap cannot exceed what q(z|x) can explain
+    assert m["iw_ppl"] < m["ppl"]
+    assert m["ppl"] == pytest.approx(torch.tensor(m["nll"] * m["sentences"] / m["tokens"]).exp().item())
+    assert m["tokens"] == sum(len(s) + 1 for s in read_split("ptb", "valid", DATA, limit=300))
+
+
+def test_training_log_has_a_line_per_epoch_with_the_promised_fields(mine_bundle):
+    lines = [json.loads(ln) for ln in (mine_bundle / "train_log.jsonl").read_text().splitlines()]
+    assert [ln["epoch"] for ln in lines] == [1, 2]
+    for key in ("loss", "reconstruction", "kl", "mi", "val_nll", "val_kl", "val_mi", "val_au", "xi", "mine_bound", "lr", "tokens_per_s", "seconds"):
+        assert key in lines[-1], key
+    assert lines[1]["val_nll"] < lines[0]["val_nll"] + 5  # it is learning, not diverging
+    metrics = json.loads((mine_bundle / "metrics.json").read_text())
+    assert metrics["test"]["sentences"] == 3761 and metrics["valid"]["sentences"] == 3370
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors")) | {
+        f"last.{k}": v for k, v in load_file(str(folder / "resume" / "last.safetensors")).items()
+    }
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    different = [k for k in wa if not torch.equal(wa[k], wb[k])]
+    assert not different, different[:5]
+
+
+def test_resume_ends_with_the_same_parameters(tmp_path):
+    cfg = tiny_config("vae-mine", epochs=3, max_train=600)
+    train(cfg, tmp_path / "straight", str(DATA), "cpu", progress=False)
+    train(replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(DATA), "cpu", progress=False)
+    train(cfg, tmp_path / "stopped", str(DATA), "cpu", resume=True, progress=False)
+    assert_same_weights(tmp_path / "straight", tmp_path / "stopped")
+    log_a = (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()
+    log_b = (tmp_path / "stopped" / "train_log.jsonl").read_text().splitlines()
+    strip = lambda ln: {k: v for k, v in json.loads(ln).items() if k not in ("seconds", "tokens_per_s")}
+    assert [strip(x) for x in log_a] == [strip(x) for x in log_b]
+
+
+def test_kill_9_mid_epoch_then_resume(tmp_path):
+    """A real process killed by SIGKILL in its second epoch resumes and matches an unbroken run."""
+    args = ["--corpus", "ptb", "--model", "vae-mine", "--config", "tiny", "--epochs", "3", "--max-train", "3000",
+            "--seed", "11", "--data-dir", str(DATA), "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "core.train", *args]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, "--out", str(killed)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = killed / "train_log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 1):
+        time.sleep(0.05)
+    assert proc.poll() is None, "training ended before it could be interrupted"
+    time.sleep(0.5)  # into epoch 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert json.loads((killed / "resume" / "trainer.json").read_text())["loop"]["epoch"] == 1
+    subprocess.run([*cmd, "--out", str(killed), "--resume"], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([*cmd, "--out", str(tmp_path / "whole")], cwd=ROOT, env=env, check=True, capture_output=True)
+    assert_same_weights(killed, tmp_path / "whole")
+    assert [json.loads(ln)["epoch"] for ln in log.read_text().splitlines()] == [1, 2, 3]
+
+
+def test_lr_halves_after_two_epochs_without_improvement_and_reloads_the_best(tmp_path):
+    cfg = tiny_config("vae", epochs=4, max_train=200)
+    trainer = Trainer(cfg, tmp_path / "run", str(DATA), "cpu", progress=False)
+    trainer.out.mkdir(parents=True)
+    trainer.save_best()
+    trainer.state.best_nll = -1.0  # nothing can beat this, so every epoch counts as no improvement
+    best = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.train_epoch(1)
+    assert trainer.state.lr == 1.0 and trainer.state.bad_epochs == 1
+    trainer.train_epoch(2)
+    assert trainer.state.lr == 0.5 and trainer.state.halvings == 1 and trainer.state.bad_epochs == 0
+    assert all(torch.equal(best[k], v) for k, v in trainer.model.state_dict().items())  # best weights back
+    assert all(g["lr"] == 0.5 for opt in trainer.optimizers.values() for g in opt.param_groups)
+    trainer.state.halvings = 4
+    trainer.train_epoch(3)
+    trainer.train_epoch(4)
+    assert trainer.state.done  # 5 halvings: stop
+
+
+def test_energy_network_learns_at_a_tenth_of_the_model_lr(tmp_path):
+    trainer = Trainer(tiny_config("vae-mine", max_train=100), tmp_path / "r", str(DATA), "cpu", progress=False)
+    assert trainer.optimizers["model"].param_groups[0]["lr"] == 1.0
+    assert trainer.optimizers["energy"].param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+def test_existing_run_is_never_overwritten_and_resume_checks_settings(mine_bundle, tmp_path):
+    with pytest.raises(CheckpointError, match="already holds a run"):
+        train(tiny_config("vae-mine"), mine_bundle, str(DATA), "cpu", progress=False)
+    with pytest.raises(CheckpointError, match="different run"):
+        train(tiny_config("vae-mine", seed=99), mine_bundle, str(DATA), "cpu", resume=True, progress=False)
+
+
+def test_cli_train_and_evaluate_on_a_slice(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAE_MINE_DATA": str(DATA)}
+    out = tmp_path / "cli"
+    run = subprocess.run([sys.executable, "-m", "core.train", "--corpus", "ptb", "--model", "vae", "--config", "tiny",
+                          "--epochs", "1", "--max-train", "300", "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "epoch 1" in run.stderr and "val NLL" in run.stderr
+    ev = subprocess.run([sys.executable, "-m", "core.evaluate", str(out), "--split", "valid", "--iw-samples", "5",
+                         "--max-sentences", "200", "--json", str(tmp_path / "m.json")], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert ev.returncode == 0, ev.stderr
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["sentences"] == 200 and m["iw_nll"] < m["nll"] and 0 <= m["au"] <= 8
+    assert "NLL (importance-weighted)" in ev.stdout and "MI (batch-wise, He et al. 2019" in ev.stdout
+    bad = subprocess.run([sys.executable, "-m", "core.train", "--corpus", "yahoo", "--out", str(tmp_path / "y")],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "corpus file not found" in bad.stderr and "yahoo/train.txt" in bad.stderr
