@@ -10,7 +10,7 @@ import torch
 from core.config import PRESETS, ObjectiveConfig, RunConfig, TrainConfig
 from core.train import train
 
-DATA = Path(os.environ.get("VAE_MINE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(os.environ.get("VAE_MINE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")).resolve()
 if not (DATA / "ptb" / "train.txt").is_file():
     raise RuntimeError(f"tests need the corpora: no {DATA / 'ptb' / 'train.txt'} (set VAE_MINE_DATA)")
 
