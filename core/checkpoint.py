@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from .config import RunConfig
 from .errors import CheckpointError
 from .models import TextVAE
-from .objectives import Objective, build_objective
+from .objectives import Objective, build_objective, objective_class
 from .vocab import Vocab
 
 FORMAT = "vae-mine-bundle"
@@ -106,8 +106,6 @@ def read_config(folder: Path) -> tuple[RunConfig, int]:
 
 def build(cfg: RunConfig, vocab_size: int) -> tuple[TextVAE, Objective]:
     """A fresh model and objective for this config (weights not initialised)."""
-    from .objectives import objective_class
-
     latent = objective_class(cfg.objective.name).latent
     model = TextVAE(vocab_size, cfg.model, latent=latent)
     return model, build_objective(model, cfg.objective, vocab_size)

@@ -25,7 +25,7 @@ def step_decode(
     n, z = _n_and_z(model, z, n)
     dec = model.decoder
     device = next(model.parameters()).device
-    state = dec.initial_state(z, n, device)
+    state = dec.initial_state(z)
     tokens = torch.full((n,), vocab.bos, dtype=torch.long, device=device)
     finished = torch.zeros(n, dtype=torch.bool, device=device)
     out = []
@@ -51,7 +51,7 @@ def beam_decode(model: TextVAE, vocab: Vocab, z: torch.Tensor | None, max_len: i
     dec = model.decoder
     device = next(model.parameters()).device
     zb = z.repeat_interleave(beam, 0) if z is not None else None
-    state = dec.initial_state(zb, n * beam, device)
+    state = dec.initial_state(zb)
     tokens = torch.full((n * beam,), vocab.bos, dtype=torch.long, device=device)
     scores = torch.full((n, beam), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: keep one alive

@@ -46,7 +46,7 @@ class Decoder(nn.Module):
         self.drop_out = nn.Dropout(cfg.dec_dropout_out)
         self.project = nn.Linear(cfg.hidden_dim, vocab_size)
 
-    def initial_state(self, z: torch.Tensor | None, n: int, device) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def initial_state(self, z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
         if self.init_state is None:
             return None
         c0 = self.init_state(z)
@@ -60,7 +60,7 @@ class Decoder(nn.Module):
 
     def forward(self, tokens: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
         """Logits [B, L, V] for the next token at every position of `tokens`."""
-        out, _ = self.lstm(self._inputs(tokens, z), self.initial_state(z, tokens.size(0), tokens.device))
+        out, _ = self.lstm(self._inputs(tokens, z), self.initial_state(z))
         return self.project(self.drop_out(out))
 
     def step(self, tokens: torch.Tensor, z: torch.Tensor | None, state):

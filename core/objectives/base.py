@@ -15,6 +15,7 @@ from torch import nn
 
 from ..batching import Batch
 from ..config import ObjectiveConfig
+from ..metrics import batch_mi
 from ..models import TextVAE
 
 
@@ -107,8 +108,6 @@ class Objective(nn.Module):
 
     @staticmethod
     def stats(loss, rec, kl=None, mu=None, logvar=None, **extra) -> dict[str, torch.Tensor]:
-        from ..metrics import batch_mi  # local: metrics imports models, not objectives
-
         out = {"loss": loss.detach(), "reconstruction": rec.detach().mean()}
         if kl is not None:
             out["kl"] = kl.detach().mean()
