@@ -180,7 +180,8 @@ class Trainer:
         bar.close()
         train_seconds = time.perf_counter() - start
         train = {k: float(v) / n_sent for k, v in sums.items()}
-        valid = evaluate_split(self.model, self.valid_data, tc.eval_batch_size, seed=tc.seed)
+        valid = evaluate_split(self.model, self.valid_data, tc.eval_batch_size, seed=tc.seed, progress=self.progress,
+                               desc=f"epoch {epoch} validation")
         self.objective.end_epoch(epoch, valid)
 
         improved = st.best_nll is None or valid["nll"] < st.best_nll
@@ -229,7 +230,8 @@ class Trainer:
                 except VaeMineError as e:
                     log.warning("no %s metrics: %s", split, e)
                     continue
-            m = evaluate_split(self.model, data, self.cfg.train.eval_batch_size, seed=self.cfg.train.seed)
+            m = evaluate_split(self.model, data, self.cfg.train.eval_batch_size, seed=self.cfg.train.seed,
+                               progress=self.progress, desc=f"best weights on {split}")
             m.pop("au_variances", None)
             metrics[split] = m
         write_json(self.out / METRICS, metrics)
