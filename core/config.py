@@ -32,6 +32,7 @@ class ObjectiveConfig:
     alpha: float = 3.0  # VAE-MINE weight of the MI bound; the paper sweeps 2.0 ... 5.0
     energy_lr_scale: float = 0.1  # VAE-MINE energy network's SGD lr, relative to the model's
     energy_bound: float = 10.0  # VAE-MINE energy outputs squashed into (-bound, bound)
+    energy_standardize_h: bool = True  # VAE-MINE energy reads h_x standardised across the batch
     extra: dict[str, Any] = field(default_factory=dict)  # objective-specific settings
 
 
