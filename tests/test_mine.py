@@ -68,6 +68,31 @@ def test_bound_sees_x_through_a_nearly_constant_encoder_state():
     assert train_energy(dependent=True, scale=4e-4, energy_standardize_h=False) < 0.1  # why the option exists
 
 
+def offset_after_training(gauge: float, steps: int = 3000) -> float:
+    """Start the energy's offset 3 nats off (xi* = e^-3), train psi on independent pairs, return log xi*."""
+    torch.manual_seed(0)
+    objective = VAEMine(TextVAE(50, CFG), ObjectiveConfig(name="vae-mine", energy_gauge=gauge), 50)
+    with torch.no_grad():
+        objective.energy.net[-1].bias += 3.0
+    g = torch.Generator().manual_seed(1)
+    opt = torch.optim.SGD(objective.energy.parameters(), lr=1.0 * objective.lr_scale("energy"))
+    log_xi_star = torch.tensor(0.0)
+    for _ in range(steps):
+        psi_bound, _, log_xi_star, _ = objective.bounds(*make_pairs(False, g, None, 32))
+        opt.zero_grad()
+        (-psi_bound).backward()
+        opt.step()
+        objective.log_xi.copy_(log_xi_star)
+    return float(log_xi_star)
+
+
+def test_gauge_pulls_the_energy_offset_back_to_xi_one():
+    """The bound ignores f's offset, so only the gauge can restore it: the offset drifted into tanh's
+    flat floor in real training (xi ~ 1e4) and the energy stopped learning."""
+    assert abs(offset_after_training(gauge=0.0)) > 2.5  # nothing holds it: it stays off or drifts to the floor
+    assert abs(offset_after_training(gauge=0.01)) < 1.0
+
+
 def test_xi_star_is_the_tangent_optimum_and_gives_the_dv_bound():
     torch.manual_seed(0)
     objective = VAEMine(TextVAE(50, CFG), ObjectiveConfig(name="vae-mine"), 50)

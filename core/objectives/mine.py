@@ -21,8 +21,12 @@ Two choices keep this stable (measured on constructed pairs with 2.77 nats of MI
   * the energy reads h_x standardised across the batch. With the paper's U(-0.01, 0.01) init the
     encoder's last state varies by ~4e-4 between sentences, so an energy reading raw h_x cannot
     see x, the bound stays at 0 and gives the encoder no gradient: VAE-MINE collapsed exactly like
-    the plain VAE (PTB, 10 epochs). Standardised, the bound turns positive and MI rises 100-1000x
-    above the plain VAE's; it is still far from the paper's (see the project README).
+    the plain VAE (PTB, 10 epochs);
+  * a gauge: the bound is unchanged when a constant is added to f, so with xi carried over from the
+    previous batch nothing holds f's offset, which random-walked into tanh's flat floor (xi ~ 2e4)
+    where the energy stops learning, and VAE-MINE fell back into collapse. psi also descends
+    0.01 * (log mean exp f_marg)^2, which pins the offset at xi* = 1 (Proposition 1's setting, f* the
+    pointwise MI) and leaves the set of optimal energies as it was.
 """
 from __future__ import annotations
 
@@ -80,10 +84,13 @@ class VAEMine(Objective):
         """(psi_bound, phi_bound, log_xi_star, dv) for one batch of pairs (h_i, z_i), i = 1..M >= 2.
 
         psi_bound carries gradient to the energy network only, phi_bound to h and z only.
+        psi_bound includes the gauge penalty -energy_gauge * (log mean exp f_marg)^2.
         """
         z_marg = z.roll(1, dims=0)  # derangement: x_i meets z_{i-1}
         hd, zd, zmd = h.detach(), z.detach(), z_marg.detach()
-        psi_bound = self.energy(hd, zd).mean() - (self.energy(hd, zmd) + self.log_xi.clone()).exp().mean()
+        f_marg_psi = self.energy(hd, zmd)
+        gauge = torch.logsumexp(f_marg_psi, 0) - math.log(f_marg_psi.numel())  # -log xi*, 0 at the paper's xi = 1
+        psi_bound = self.energy(hd, zd).mean() - (f_marg_psi + self.log_xi.clone()).exp().mean() - self.cfg.energy_gauge * gauge.pow(2)
         frozen = {k: v.detach() for k, v in self.energy.named_parameters()}
         f_joint = functional_call(self.energy, frozen, (h, z))
         f_marg = functional_call(self.energy, frozen, (h, z_marg))
