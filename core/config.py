@@ -34,7 +34,6 @@ class ObjectiveConfig:
     energy_bound: float = 10.0  # VAE-MINE energy outputs squashed into (-bound, bound)
     energy_standardize_h: bool = True  # VAE-MINE energy reads h_x standardised across the batch
     energy_gauge: float = 0.01  # VAE-MINE: weight pinning the energy's free offset at xi* = 1
-    extra: dict[str, Any] = field(default_factory=dict)  # objective-specific settings
 
 
 @dataclass(frozen=True)

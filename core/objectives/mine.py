@@ -93,10 +93,10 @@ class VAEMine(Objective):
         f_marg_psi = self.energy(hd, zmd)
         gauge = torch.logsumexp(f_marg_psi, 0) - math.log(f_marg_psi.numel())  # -log xi*, 0 at the paper's xi = 1
         psi_bound = self.energy(hd, zd).mean() - (f_marg_psi + self.log_xi.clone()).exp().mean() - self.cfg.energy_gauge * gauge.pow(2)
+        log_xi_star = -gauge.detach()  # xi* = 1 / mean exp f(x_i, z'_i), from the same energies
         frozen = {k: v.detach() for k, v in self.energy.named_parameters()}
         f_joint = functional_call(self.energy, frozen, (h, z))
         f_marg = functional_call(self.energy, frozen, (h, z_marg))
-        log_xi_star = (math.log(f_marg.numel()) - torch.logsumexp(f_marg, 0)).detach()
         phi_bound = f_joint.mean() - (f_marg + log_xi_star).exp().mean() + log_xi_star + 1
         return psi_bound, phi_bound, log_xi_star, dv_bound(f_joint.detach(), f_marg.detach())
 
