@@ -34,6 +34,16 @@ class ObjectiveConfig:
     energy_bound: float = 10.0  # VAE-MINE energy outputs squashed into (-bound, bound)
     energy_standardize_h: bool = True  # VAE-MINE energy reads h_x standardised across the batch
     energy_gauge: float = 0.01  # VAE-MINE: weight pinning the energy's free offset at xi* = 1
+    kl_start: float = 0.1  # vae-0.5, vae-bow: KL weight at the start of the linear anneal
+    anneal_epochs: float = 10.0  # vae-0.5, vae-bow: epochs over which the KL weight rises to 1
+    word_dropout: float = 0.5  # vae-0.5: share of decoder input words replaced by <unk>
+    bow_lr_scale: float = 0.1  # vae-bow: SGD lr of the bag-of-words network, relative to the model's
+    mmd_weight: float = 10.0  # infovae: weight of MMD(q(z), p(z)) added to the negative ELBO
+    cycles: int = 4  # cyclical: number of beta cycles, then beta = 1
+    cycle_epochs: float = 10.0  # cyclical: length of one cycle
+    cycle_ratio: float = 0.5  # cyclical: share of a cycle over which beta rises from 0 to 1
+    aggressive_max_steps: int = 100  # lagging: most encoder steps per decoder step
+    aggressive_window: int = 15  # lagging: inner steps per loss comparison of the stop rule
 
 
 @dataclass(frozen=True)

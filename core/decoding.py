@@ -5,6 +5,7 @@ All strategies decode every code of a batch at once; the only Python loop is ove
 from __future__ import annotations
 
 import torch
+from tqdm.auto import tqdm
 
 from .models import TextVAE
 from .vocab import Vocab
@@ -78,6 +79,26 @@ def beam_decode(model: TextVAE, vocab: Vocab, z: torch.Tensor | None, max_len: i
     best = scores.argmax(-1)
     ids = history[torch.arange(n, device=device), best].tolist()
     return [_cut(seq, vocab.eos) for seq in ids]
+
+
+@torch.no_grad()
+def prior_samples(model: TextVAE, vocab: Vocab, n: int, batch_size: int = 1000, max_len: int = 100, seed: int = 0,
+                  progress: bool = False) -> list[list[str]]:
+    """n sentences from the model: z ~ N(0, I), then words sampled at temperature 1 (the language
+    model samples directly). Repeatable for a seed; leaves the global RNG alone."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    out: list[list[str]] = []
+    with tqdm(total=n, desc="sampling from the prior", unit="sent", disable=not progress, leave=False) as bar:
+        while len(out) < n:
+            m = min(batch_size, n - len(out))
+            z = torch.randn(m, model.z_dim, generator=gen, device=device) if model.latent else None
+            out.extend(vocab.words(ids) for ids in step_decode(model, vocab, z, max_len, 1.0, gen, n=m))
+            bar.update(m)
+    model.train(was_training)
+    return out
 
 
 def _cut(ids: list[int], eos: int) -> list[int]:

@@ -1,6 +1,6 @@
-"""Evaluate a checkpoint on a split: ELBO-NLL, IW-NLL, KL, PPL, MI, AU.
+"""Evaluate a checkpoint on a split: ELBO-NLL, IW-NLL, KL, PPL, MI, AU, and KenLM FPPL / RPPL.
 
-    python -m core.evaluate DIR --split test [--iw-samples 500] [--json OUT]
+    python -m core.evaluate DIR --split test [--iw-samples 500] [--fppl-samples 100000 | --no-fppl] [--json OUT]
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .batching import Dataset
 from .corpora import read_split
+from .decoding import prior_samples
 from .errors import VaeMineError
 from .metrics import active_units, aggregate_mi, batch_mi, iw_log_likelihood
 from .models import TextVAE
@@ -92,6 +93,24 @@ def _batchwise_mi(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gener
     return total / len(mu)
 
 
+def forward_reverse_ppl(model: TextVAE, vocab, corpus: str, split: str = "test", n: int = 100_000,
+                        data_dir: str | None = None, seed: int = 0, progress: bool = False) -> dict[str, float]:
+    """FPPL and RPPL (see core.ngram) from n sentences sampled from the model's prior; the forward
+    5-gram is trained on the corpus's whole training split, the reverse one scores `split`."""
+    from .ngram import forward_reverse
+
+    if n < 1:
+        raise ValueError("--fppl-samples must be at least 1")
+    train = read_split(corpus, "train", data_dir)
+    reference = read_split(corpus, split, data_dir)
+    start = time.perf_counter()
+    generated = prior_samples(model, vocab, n, seed=seed, progress=progress)
+    sampled = time.perf_counter()
+    out = forward_reverse(generated, train, reference)
+    return {**out, "fppl_samples": n, "sampling_seconds": round(sampled - start, 2),
+            "kenlm_seconds": round(time.perf_counter() - sampled, 2)}
+
+
 ROWS = [
     ("nll", "NLL (neg. ELBO, per sentence)"),
     ("iw_nll", "NLL (importance-weighted)"),
@@ -102,6 +121,9 @@ ROWS = [
     ("mi", "MI (whole-split aggregate)"),
     ("mi_batch", f"MI (batch-wise, He et al. 2019, {MI_BATCH} per batch)"),
     ("au", "AU (active units, var >= 0.01)"),
+    ("fppl", "FPPL (KenLM 5-gram on train, scores samples)"),
+    ("rppl", "RPPL (KenLM 5-gram on samples, scores split)"),
+    ("fppl_samples", "sentences sampled for FPPL / RPPL"),
     ("sentences", "sentences"),
     ("tokens", "tokens (words + </s>)"),
 ]
@@ -127,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iw-samples", type=int, default=500, help="samples per sentence for IW-NLL (0 = skip)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-sentences", type=int, help="use only the first N sentences of the split")
+    p.add_argument("--fppl", action=argparse.BooleanOptionalAction, default=True,
+                   help="forward / reverse perplexity with KenLM (needs scripts/install_kenlm.sh); --no-fppl skips it")
+    p.add_argument("--fppl-samples", type=int, default=100_000, help="sentences sampled from the prior for FPPL / RPPL")
     p.add_argument("--json", type=Path, help="write the figures here as JSON")
     p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -143,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         metrics = evaluate_split(model, data, args.batch_size, iw, seed=args.seed, progress=True, desc=f"{corpus}/{args.split}")
         metrics["seconds"] = round(time.perf_counter() - start, 2)
+        if args.fppl:
+            metrics.update(forward_reverse_ppl(model, vocab, corpus, args.split, args.fppl_samples, args.data_dir,
+                                               args.seed, progress=True))
     except (VaeMineError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -168,6 +168,7 @@ class Trainer:
         bar = tqdm(batches, desc=f"epoch {epoch}", disable=not self.progress, leave=False, dynamic_ncols=True)
         for i, batch in enumerate(bar):
             ctx.step = st.step
+            self.objective.position = epoch - 1 + i / len(batches)
             stats = self.objective.train_step(self.model, batch.to(self.device), ctx)
             st.step += 1
             b = len(batch)
@@ -260,6 +261,29 @@ def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: 
     return out
 
 
+def objective_config(name: str, alpha: float, settings: list[str]) -> ObjectiveConfig:
+    """ObjectiveConfig from --model, --alpha and FIELD=VALUE strings, each cast to its field's type."""
+    types = {f.name: f.type for f in fields(ObjectiveConfig)}
+    values: dict = {"name": name, "alpha": alpha}
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in types or key == "name":
+            known = ", ".join(k for k in types if k != "name")
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE with FIELD one of {known}")
+        kind = types[key]
+        try:
+            if kind == "bool":
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(raw)
+                values[key] = raw.lower() in ("true", "1")
+            else:
+                values[key] = {"float": float, "int": int}[kind](raw)
+        except ValueError:
+            raise ValueError(f"--set {item!r}: {key} must be a {kind}") from None
+    return ObjectiveConfig(**values)
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunConfig]:
     p = argparse.ArgumentParser(prog="python -m core.train", description="Train a text VAE with one of the objectives.")
     p.add_argument("--corpus", default="ptb", help="ptb, flickr8k, yahoo or snli (needs a train split)")
@@ -267,6 +291,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunCo
     p.add_argument("--out", required=True, type=Path, help="folder for the checkpoint bundle")
     p.add_argument("--config", default="paper", help="model preset (paper, small, tiny) or a JSON file of ModelConfig fields")
     p.add_argument("--alpha", type=float, default=ObjectiveConfig.alpha, help="VAE-MINE weight of the MI bound")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="any other objective setting, e.g. --set anneal_epochs=5 --set mmd_weight=20 (see ObjectiveConfig)")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--max-train", type=int, help="use the first N training sentences")
@@ -281,7 +307,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunCo
         corpus=args.corpus,
         config_name=name,
         model=mc,
-        objective=ObjectiveConfig(name=args.model, alpha=args.alpha),
+        objective=objective_config(args.model, args.alpha, args.set),
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, max_train=args.max_train, seed=args.seed),
     )
     return args, cfg

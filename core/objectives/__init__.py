@@ -3,11 +3,20 @@ from __future__ import annotations
 
 from ..config import ObjectiveConfig
 from ..models import TextVAE
+from .annealed import VAEBow, VAEWordDropout
 from .base import Objective, StepContext
+from .cyclical import CyclicalVAE
+from .infovae import InfoVAE
+from .lagging import LaggingVAE
+from .lm import LSTMLM
 from .mine import VAEMine
 from .vae import VAE
 
-OBJECTIVES: dict[str, type[Objective]] = {cls.name: cls for cls in (VAE, VAEMine)}
+# The seven systems of the paper's Table 2, in its row order, plus the plain VAE.
+OBJECTIVES: dict[str, type[Objective]] = {
+    cls.name: cls for cls in (LSTMLM, VAEWordDropout, VAEBow, InfoVAE, CyclicalVAE, LaggingVAE, VAEMine, VAE)
+}
+TABLE2 = ["lstm-lm", "vae-0.5", "vae-bow", "infovae", "cyclical", "lagging", "vae-mine"]
 
 
 def objective_class(name: str) -> type[Objective]:
@@ -21,4 +30,4 @@ def build_objective(model: TextVAE, cfg: ObjectiveConfig, vocab_size: int) -> Ob
     return objective_class(cfg.name)(model, cfg, vocab_size)
 
 
-__all__ = ["OBJECTIVES", "Objective", "StepContext", "build_objective", "objective_class"]
+__all__ = ["OBJECTIVES", "TABLE2", "Objective", "StepContext", "build_objective", "objective_class"]

@@ -51,6 +51,9 @@ class Objective(nn.Module):
     def __init__(self, model: TextVAE, cfg: ObjectiveConfig, vocab_size: int):
         super().__init__()
         self.cfg = cfg
+        # Training position in epochs, (epoch - 1) + batch / batches_per_epoch; the loop sets it
+        # before every step and schedules read it (see schedules.py).
+        self.position = 0.0
 
     # -- hooks the training loop calls ----------------------------------------------------------
 

@@ -1,0 +1,78 @@
+"""Bowman et al. (2016)'s VAE-0.5 and Zhao et al. (2017)'s VAE-BOW: both anneal the KL weight
+linearly from `kl_start` to 1 over the first `anneal_epochs` epochs, and weaken the decoder's
+hold on the sentence in different ways so it has to consult z."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..batching import Batch
+from ..config import ObjectiveConfig
+from ..models import TextVAE
+from .base import Objective
+from .schedules import linear_anneal
+
+PAD, BOS, EOS, UNK = 0, 1, 2, 3  # Vocab's fixed special ids
+
+
+def word_dropout(inputs: torch.Tensor, rate: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Replace each real word of the decoder's input by <unk> with probability `rate`.
+
+    <s>, </s> and padding stay: the decoder must still know where a sentence starts."""
+    if rate <= 0:
+        return inputs
+    words = inputs > UNK
+    drop = torch.rand(inputs.shape, generator=generator, device=inputs.device) < rate
+    return inputs.masked_fill(words & drop, UNK)
+
+
+class Annealed(Objective):
+    """Shared KL anneal; on its own it is a VAE with KL annealing."""
+
+    def kl_weight(self) -> float:
+        return linear_anneal(self.position, self.cfg.kl_start, self.cfg.anneal_epochs)
+
+    def logged(self) -> dict[str, float]:
+        return {"kl_weight": round(self.kl_weight(), 6)}
+
+
+class VAEWordDropout(Annealed):
+    """VAE-0.5: KL anneal + real word dropout at rate 0.5 on the decoder's inputs."""
+
+    name = "vae-0.5"
+
+    def loss(self, model: TextVAE, batch: Batch):
+        inputs = word_dropout(batch.inputs, self.cfg.word_dropout) if self.training else None
+        _, mu, logvar, _, rec, kl = self.elbo_terms(model, batch, inputs)
+        w = self.kl_weight()
+        loss = (rec + w * kl).mean()
+        return loss, self.stats(loss, rec, kl, mu, logvar)
+
+
+class VAEBow(Annealed):
+    """VAE-BOW: KL anneal + a bag-of-words loss, -sum_w log softmax(g(z))_w over the sentence's
+    words and </s>, g an MLP (hidden tanh layer of the decoder's width). No word dropout."""
+
+    name = "vae-bow"
+
+    def __init__(self, model: TextVAE, cfg: ObjectiveConfig, vocab_size: int):
+        super().__init__(model, cfg, vocab_size)
+        mc = model.cfg
+        self.bow = nn.Sequential(nn.Linear(mc.z_dim, mc.hidden_dim), nn.Tanh(), nn.Linear(mc.hidden_dim, vocab_size))
+
+    def lr_scale(self, group: str) -> float:
+        # The bag's softmax sees a summed loss (~20 words) through a hidden layer, so at the model's
+        # lr 1.0 its steps overshoot and the loss oscillates upwards; at 0.1x it falls steadily.
+        return self.cfg.bow_lr_scale if group == self.name else 1.0
+
+    def bow_loss(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per sentence [B]: the negative log-likelihood of the sentence's words as a bag, given z."""
+        logp = F.log_softmax(self.bow(z), dim=-1)
+        return -(logp.gather(1, targets) * (targets != PAD)).sum(-1)
+
+    def loss(self, model: TextVAE, batch: Batch):
+        _, mu, logvar, z, rec, kl = self.elbo_terms(model, batch)
+        bow = self.bow_loss(z, batch.targets)
+        loss = (rec + self.kl_weight() * kl + bow).mean()
+        return loss, self.stats(loss, rec, kl, mu, logvar, bow=bow.mean())
