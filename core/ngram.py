@@ -89,11 +89,3 @@ def perplexity(lm, sentences: Iterable[str | Sequence[str]]) -> float:
     if tokens == 0:
         raise KenLMError("cannot score no sentences")
     return 10 ** (-log10 / tokens)
-
-
-def forward_reverse(generated: Sequence[Sequence[str]], train: Sequence[Sequence[str]], test: Sequence[Sequence[str]],
-                    order: int = ORDER) -> dict[str, float]:
-    """{'fppl', 'rppl'}: see the module docstring."""
-    fppl = perplexity(train_ngram(train, order), generated)
-    rppl = perplexity(train_ngram(generated, order), test)
-    return {"fppl": fppl, "rppl": rppl}

@@ -284,13 +284,10 @@ def objective_config(name: str, alpha: float, settings: list[str]) -> ObjectiveC
     return ObjectiveConfig(**values)
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunConfig]:
-    p = argparse.ArgumentParser(prog="python -m core.train", description="Train a text VAE with one of the objectives.")
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The settings of a run shared by core.train and core.sweep."""
     p.add_argument("--corpus", default="ptb", help="ptb, flickr8k, yahoo or snli (needs a train split)")
-    p.add_argument("--model", default="vae-mine", choices=sorted(OBJECTIVES), help="objective / system")
-    p.add_argument("--out", required=True, type=Path, help="folder for the checkpoint bundle")
     p.add_argument("--config", default="paper", help="model preset (paper, small, tiny) or a JSON file of ModelConfig fields")
-    p.add_argument("--alpha", type=float, default=ObjectiveConfig.alpha, help="VAE-MINE weight of the MI bound")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="any other objective setting, e.g. --set anneal_epochs=5 --set mmd_weight=20 (see ObjectiveConfig)")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
@@ -299,18 +296,29 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunCo
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
+
+
+def run_config(args: argparse.Namespace, model: str, alpha: float) -> RunConfig:
     name, mc = model_config(args.config)
-    cfg = RunConfig(
+    return RunConfig(
         corpus=args.corpus,
         config_name=name,
         model=mc,
-        objective=objective_config(args.model, args.alpha, args.set),
+        objective=objective_config(model, alpha, args.set),
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, max_train=args.max_train, seed=args.seed),
     )
-    return args, cfg
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, RunConfig]:
+    p = argparse.ArgumentParser(prog="python -m core.train", description="Train a text VAE with one of the objectives.")
+    p.add_argument("--model", default="vae-mine", choices=list(OBJECTIVES), help="objective / system")
+    p.add_argument("--out", required=True, type=Path, help="folder for the checkpoint bundle")
+    p.add_argument("--alpha", type=float, default=ObjectiveConfig.alpha, help="VAE-MINE weight of the MI bound")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    add_run_arguments(p)
+    args = p.parse_args(argv)
+    return args, run_config(args, args.model, args.alpha)
 
 
 def main(argv: list[str] | None = None) -> int:

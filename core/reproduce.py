@@ -1,0 +1,191 @@
+"""The paper's Table 2 for whatever of the seven systems a folder of checkpoints holds.
+
+    python -m core.reproduce --corpus ptb --checkpoints DIR [--iw-samples 500] [--fppl-samples 100000]
+
+Finds the bundles under DIR (two levels deep, so a sweep's folder counts), evaluates each with
+core.evaluate (ELBO-NLL, IW-NLL, KL, PPL, MI, AU, FPPL, RPPL) and prints and writes the table in the
+paper's layout beside the paper's numbers, with the differences. It evaluates; training is core.train's
+job. Evaluations are cached in OUT/evals/ per system, keyed by the weights and the settings, so a
+rerun after adding one system evaluates only that one.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .batching import Dataset
+from .checkpoint import CONFIG, METRICS, WEIGHTS, load_bundle, read_config, write_json
+from .corpora import read_split
+from .device import pick_device
+from .errors import VaeMineError
+from .evaluate import evaluate_split, forward_reverse_ppl
+from .objectives import TABLE2
+from .tables import fmt, markdown, write_csv
+
+log = logging.getLogger(__name__)
+
+# Qian & Cheung (2019), Table 2, PTB: NLL (KL), PPL, MI, AU, FPPL, RPPL. None where the paper has "-".
+PAPER_PTB: dict[str, dict[str, float | None]] = {
+    "lstm-lm": dict(nll=102.85, kl=None, ppl=95.63, mi=None, au=None, fppl=461.44, rppl=472.86),
+    "vae-0.5": dict(nll=104.06, kl=0.03, ppl=100.90, mi=0.07, au=2, fppl=339.32, rppl=444.81),
+    "vae-bow": dict(nll=105.58, kl=4.35, ppl=107.94, mi=1.65, au=4, fppl=385.77, rppl=463.34),
+    "infovae": dict(nll=108.37, kl=0.02, ppl=122.15, mi=0.06, au=0, fppl=483.71, rppl=515.09),
+    "cyclical": dict(nll=104.36, kl=4.93, ppl=102.25, mi=2.84, au=10, fppl=419.61, rppl=464.78),
+    "lagging": dict(nll=100.93, kl=4.84, ppl=87.82, mi=2.84, au=13, fppl=12.64, rppl=842.02),
+    "vae-mine": dict(nll=100.91, kl=4.86, ppl=87.75, mi=3.01, au=13, fppl=13.34, rppl=400.21),
+}
+PAPER = {"ptb": PAPER_PTB}
+NAMES = {"lstm-lm": "LSTM-LM", "vae-0.5": "VAE-0.5", "vae-bow": "VAE-BOW", "infovae": "InfoVAE",
+         "cyclical": "CyclicalVAE", "lagging": "LaggingVAE", "vae-mine": "VAE-MINE"}
+METRIC_KEYS = ["nll", "kl", "ppl", "mi", "au", "fppl", "rppl"]
+
+
+def find_bundles(root: Path, corpus: str) -> dict[str, Path]:
+    """One bundle per Table 2 system trained on `corpus`: where several exist (a sweep), the one
+    with the best validation NLL in its metrics.json."""
+    if not root.is_dir():
+        raise VaeMineError(f"checkpoint folder not found: {root}")
+    found: dict[str, list[tuple[float, Path]]] = {}
+    for cfg_path in sorted({*root.glob(CONFIG), *root.glob(f"*/{CONFIG}"), *root.glob(f"*/*/{CONFIG}")}):
+        folder = cfg_path.parent
+        if folder.is_symlink():
+            continue  # e.g. a sweep's `best` link: its target is found by name
+        try:
+            cfg, _ = read_config(folder)
+        except VaeMineError as e:
+            log.warning("skipping %s: %s", folder, e)
+            continue
+        if cfg.corpus != corpus or cfg.objective.name not in TABLE2:
+            continue
+        try:
+            val_nll = json.loads((folder / METRICS).read_text())["valid"]["nll"]
+        except (OSError, ValueError, KeyError):
+            val_nll = float("inf")  # unfinished: used only when it is the system's only bundle
+        found.setdefault(cfg.objective.name, []).append((val_nll, folder))
+    return {name: min(found[name], key=lambda t: t[0])[1] for name in TABLE2 if name in found}
+
+
+def cache_key(folder: Path, settings: dict) -> str:
+    h = hashlib.sha256()
+    with open(folder / WEIGHTS, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def evaluate_bundle(folder: Path, args: argparse.Namespace, cache_dir: Path) -> dict:
+    settings = {"split": args.split, "iw": args.iw_samples, "fppl": args.fppl_samples if args.fppl else 0,
+                "seed": args.seed, "max_sentences": args.max_sentences}
+    key = cache_key(folder, settings)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cfg, _ = read_config(folder)
+    cached = cache_dir / f"{cfg.objective.name}.json"
+    if cached.exists():
+        saved = json.loads(cached.read_text())
+        if saved.get("key") == key:
+            log.info("%s: cached evaluation of %s", cfg.objective.name, folder)
+            return saved["metrics"]
+    log.info("%s: evaluating %s", cfg.objective.name, folder)
+    device = pick_device(args.device)
+    cfg, vocab, model, _ = load_bundle(folder, device)
+    data = Dataset(read_split(args.corpus, args.split, args.data_dir, args.max_sentences, cfg.train.max_len), vocab)
+    m = evaluate_split(model, data, args.batch_size, args.iw_samples if model.latent else 0, seed=args.seed,
+                       progress=True, desc=f"{cfg.objective.name} on {args.corpus}/{args.split}")
+    m.pop("au_variances", None)
+    if args.fppl:
+        m.update(forward_reverse_ppl(model, vocab, args.corpus, args.split, args.fppl_samples, args.data_dir, args.seed, True))
+    try:
+        m["train"] = {k: v for k, v in json.loads((folder / METRICS).read_text()).items() if k not in ("valid", "test")}
+    except (OSError, ValueError):
+        pass
+    write_json(cached, {"key": key, "checkpoint": str(folder), "settings": settings, "metrics": m})
+    return m
+
+
+def nll_cell(m: dict | None) -> str | None:
+    if m is None or m.get("nll") is None:
+        return None
+    return f"{m['nll']:.2f} ({m['kl']:.2f})" if m.get("kl") is not None else f"{m['nll']:.2f} (-)"
+
+
+def diff(ours: dict, paper: dict | None, key: str) -> str | None:
+    if paper is None or ours.get(key) is None or paper.get(key) is None:
+        return None
+    d = ours[key] - paper[key]
+    return f"{d:+d}" if isinstance(d, int) else f"{d:+.2f}"
+
+
+def build_tables(results: dict[str, dict], corpus: str, iw: int) -> tuple[str, list[str], list[list]]:
+    paper = PAPER.get(corpus, {})
+    headers = ["model", "NLL (KL)", "paper", "PPL", "paper", "MI", "paper", "AU", "paper", "FPPL", "paper", "RPPL", "paper"]
+    rows = []
+    for name, m in results.items():
+        p = paper.get(name)
+        row = [NAMES[name], nll_cell(m), nll_cell(p)]
+        for key in ("ppl", "mi", "au", "fppl", "rppl"):
+            row += [fmt(m.get(key)), fmt(p.get(key)) if p else None]
+        rows.append(row)
+    diff_headers = ["model", "Δ NLL", "Δ KL", "Δ PPL", "Δ MI", "Δ AU", "Δ FPPL", "Δ RPPL", f"IW-NLL (k={iw})", "IW-PPL", "MI (batch-wise)"]
+    diff_rows = [[NAMES[n], *(diff(m, paper.get(n), k) for k in METRIC_KEYS), fmt(m.get("iw_nll")), fmt(m.get("iw_ppl")),
+                  fmt(m.get("mi_batch"))] for n, m in results.items()]
+    text = markdown(headers, rows)
+    if paper:
+        text += "\nOurs minus the paper's, and the importance-weighted figures:\n\n" + markdown(diff_headers, diff_rows)
+    else:
+        text += f"\nThe paper has no {corpus} numbers to compare with.\n"
+    csv_headers = ["system", "checkpoint", *METRIC_KEYS, "iw_nll", "iw_ppl", "mi_batch", *(f"paper_{k}" for k in METRIC_KEYS)]
+    csv_rows = [[n, m.get("checkpoint"), *(m.get(k) for k in METRIC_KEYS), m.get("iw_nll"), m.get("iw_ppl"), m.get("mi_batch"),
+                 *((paper.get(n) or {}).get(k) for k in METRIC_KEYS)] for n, m in results.items()]
+    return text, csv_headers, csv_rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.reproduce", description="Table 2 of the paper for the checkpoints in a folder.")
+    p.add_argument("--corpus", default="ptb")
+    p.add_argument("--checkpoints", required=True, type=Path, help="folder holding checkpoint bundles (searched two levels deep)")
+    p.add_argument("--out", type=Path, help="where to write table2.md / .csv / .json (default: CHECKPOINTS/table2)")
+    p.add_argument("--split", default="test", choices=["valid", "test"])
+    p.add_argument("--iw-samples", type=int, default=500, help="samples per sentence for IW-NLL (0 = skip)")
+    p.add_argument("--fppl", action=argparse.BooleanOptionalAction, default=True, help="FPPL / RPPL with KenLM (--no-fppl skips)")
+    p.add_argument("--fppl-samples", type=int, default=100_000)
+    p.add_argument("--max-sentences", type=int, help="evaluate on the first N sentences of the split only")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = args.out or args.checkpoints / "table2"
+    try:
+        bundles = find_bundles(args.checkpoints, args.corpus)
+        if not bundles:
+            raise VaeMineError(f"no {args.corpus} checkpoints of the Table 2 systems ({', '.join(TABLE2)}) under {args.checkpoints}")
+        results = {}
+        for name, folder in bundles.items():
+            results[name] = {"checkpoint": str(folder), **evaluate_bundle(folder, args, out / "evals")}
+    except (VaeMineError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    text, csv_headers, csv_rows = build_tables(results, args.corpus, args.iw_samples)
+    missing = [NAMES[n] for n in TABLE2 if n not in results]
+    title = (f"# Table 2 layout: {args.corpus} {args.split} ({len(results)} of 7 systems)\n\n"
+             f"NLL is the negative ELBO per sentence (KL in brackets); PPL from it. MI uses the whole split's aggregate "
+             f"posterior. FPPL/RPPL: KenLM 5-grams, {args.fppl_samples if args.fppl else 0} samples.\n"
+             + (f"Not found under {args.checkpoints}: {', '.join(missing)}.\n" if missing else "") + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table2.md").write_text(title + text)
+    write_csv(out / "table2.csv", csv_headers, csv_rows)
+    write_json(out / "table2.json", {"corpus": args.corpus, "split": args.split, "settings": vars(args) | {"checkpoints": str(args.checkpoints), "out": str(out)},
+                                     "results": results, "paper": PAPER.get(args.corpus, {})})
+    print(title + text)
+    print(f"written: {out / 'table2.md'}, table2.csv, table2.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The paper's alpha sweep for VAE-MINE: train one run per alpha, pick the best on validation NLL.
+
+    python -m core.sweep --corpus ptb --alphas 2:5:0.5 --out runs/ptb-sweep [core.train's run flags]
+
+Each alpha trains into OUT/alpha-A with core.train (an interrupted sweep continues where it
+stopped: finished runs are kept, an unfinished one resumes). OUT/sweep.csv and OUT/sweep.md hold
+the table, OUT/best.json names the winner and OUT/best links to its bundle.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .checkpoint import METRICS, write_json
+from .errors import VaeMineError
+from .tables import fmt, markdown, write_csv
+from .train import add_run_arguments, run_config, train
+
+log = logging.getLogger(__name__)
+COLUMNS = ["alpha", "val_nll", "val_kl", "val_mi", "val_au", "test_nll", "test_kl", "test_mi", "test_au", "best_epoch", "train_seconds", "run"]
+
+
+def parse_alphas(spec: str) -> list[float]:
+    """'2:5:0.5' (start:stop:step, stop included) or '2,3.5,4'."""
+    try:
+        if ":" in spec:
+            start, stop, step = (float(x) for x in spec.split(":"))
+            if step <= 0 or stop < start:
+                raise ValueError
+            n = int(round((stop - start) / step))
+            alphas = [round(start + i * step, 6) for i in range(n + 1) if start + i * step <= stop + 1e-9]
+        else:
+            alphas = [float(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--alphas {spec!r}: expected START:STOP:STEP (e.g. 2:5:0.5) or a list like 2,3.5,4") from None
+    if not alphas:
+        raise ValueError(f"--alphas {spec!r}: no values")
+    return alphas
+
+
+def run_dir(out: Path, alpha: float) -> Path:
+    return out / f"alpha-{alpha:g}"
+
+
+def sweep(args: argparse.Namespace, alphas: list[float]) -> dict:
+    out = Path(args.out)
+    rows = []
+    for i, alpha in enumerate(alphas, 1):
+        folder = run_dir(out, alpha)
+        if (folder / METRICS).exists():
+            log.info("[%d/%d] alpha %g: finished earlier, kept (%s)", i, len(alphas), alpha, folder)
+        else:
+            log.info("[%d/%d] alpha %g: training into %s", i, len(alphas), alpha, folder)
+            train(run_config(args, "vae-mine", alpha), folder, args.data_dir, args.device, resume=True,
+                  progress=not args.no_progress)
+        m = json.loads((folder / METRICS).read_text())
+        row = {"alpha": alpha, "best_epoch": m.get("best_epoch"), "train_seconds": m.get("train_seconds"), "run": str(folder)}
+        for split, prefix in (("valid", "val"), ("test", "test")):
+            for k in ("nll", "kl", "mi", "au"):
+                row[f"{prefix}_{k}"] = m.get(split, {}).get(k)
+        rows.append(row)
+    best = min(rows, key=lambda r: r["val_nll"])
+    write_csv(out / "sweep.csv", COLUMNS, [[r[c] for c in COLUMNS] for r in rows])
+    headers = ["alpha", "val NLL", "val KL", "val MI", "val AU", "test NLL", "test KL", "test MI", "test AU", "best epoch", ""]
+    table = [[f"{r['alpha']:g}", *(fmt(r[c]) for c in COLUMNS[1:9]), r["best_epoch"], "**best**" if r is best else ""] for r in rows]
+    (out / "sweep.md").write_text(f"# VAE-MINE alpha sweep ({args.corpus}, config {args.config})\n\n"
+                                  f"Best on validation NLL: alpha = {best['alpha']:g} ({best['run']}).\n\n" + markdown(headers, table))
+    write_json(out / "best.json", best)
+    link = out / "best"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(run_dir(out, best["alpha"]).name, link)
+    return {"rows": rows, "best": best}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.sweep", description="Train VAE-MINE for each alpha; pick the best on validation NLL.")
+    p.add_argument("--alphas", default="2:5:0.5", help="START:STOP:STEP (stop included) or a comma list (default 2:5:0.5)")
+    p.add_argument("--out", required=True, type=Path, help="folder for the runs and the table")
+    add_run_arguments(p)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        result = sweep(args, parse_alphas(args.alphas))
+    except (VaeMineError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print((args.out / "sweep.md").read_text())
+    print(f"best: alpha {result['best']['alpha']:g} -> {args.out / 'best'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""core.sweep (alpha grid, best on validation NLL) and core.reproduce (Table 2 beside the paper)."""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+
+import pytest
+
+from conftest import DATA, tiny_config
+from core import reproduce, sweep
+from core.train import train
+
+TINY = ["--corpus", "ptb", "--config", "tiny", "--epochs", "1", "--max-train", "400", "--seed", "3",
+        "--data-dir", str(DATA), "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("table2")
+    assert sweep.main(["--alphas", "2:4:2", "--out", str(root / "sweep"), *TINY]) == 0
+    for name in ("lstm-lm", "vae-0.5"):
+        train(tiny_config(name, epochs=1, max_train=400, seed=3), root / name, str(DATA), "cpu", progress=False)
+    return root
+
+
+def test_sweep_trains_each_alpha_and_points_at_the_best_on_validation_nll(runs):
+    out = runs / "sweep"
+    rows = list(csv.DictReader(open(out / "sweep.csv")))
+    assert [float(r["alpha"]) for r in rows] == [2.0, 4.0]
+    for r in rows:  # each row is that run's own metrics
+        m = json.loads((out / f"alpha-{float(r['alpha']):g}" / "metrics.json").read_text())
+        assert float(r["val_nll"]) == pytest.approx(m["valid"]["nll"]) and int(r["val_au"]) == m["valid"]["au"]
+        assert json.loads((out / f"alpha-{float(r['alpha']):g}" / "config.json").read_text())["run"]["objective"]["alpha"] == float(r["alpha"])
+    best = min(rows, key=lambda r: float(r["val_nll"]))
+    assert json.loads((out / "best.json").read_text())["alpha"] == float(best["alpha"])
+    assert (out / "best").resolve() == (out / f"alpha-{float(best['alpha']):g}").resolve()
+    assert "**best**" in (out / "sweep.md").read_text()
+
+
+def test_sweep_keeps_finished_runs_when_run_again(runs, caplog):
+    out = runs / "sweep"
+    stamp = (out / "alpha-2" / "model.safetensors").stat().st_mtime_ns
+    with caplog.at_level(logging.INFO):
+        assert sweep.main(["--alphas", "2,4", "--out", str(out), *TINY]) == 0
+    assert (out / "alpha-2" / "model.safetensors").stat().st_mtime_ns == stamp
+    assert "finished earlier" in caplog.text
+
+
+def test_sweep_rejects_a_bad_grid(tmp_path, capsys):
+    assert sweep.main(["--alphas", "5:2:0.5", "--out", str(tmp_path / "s"), *TINY]) == 2
+    assert "START:STOP:STEP" in capsys.readouterr().err
+
+
+def test_reproduce_writes_table2_beside_the_papers_numbers(runs, capsys, caplog):
+    argv = ["--corpus", "ptb", "--checkpoints", str(runs), "--iw-samples", "5", "--fppl-samples", "300",
+            "--max-sentences", "200", "--data-dir", str(DATA), "--device", "cpu"]
+    assert reproduce.main(argv) == 0
+    printed = capsys.readouterr().out
+    table = json.loads((runs / "table2" / "table2.json").read_text())["results"]
+    assert list(table) == ["lstm-lm", "vae-0.5", "vae-mine"]  # the paper's row order
+    best = json.loads((runs / "sweep" / "best.json").read_text())["run"]
+    assert table["vae-mine"]["checkpoint"] == best  # of the sweep's two, the best on validation
+    md = (runs / "table2" / "table2.md").read_text()
+    assert md in printed or md.strip() in printed
+    assert "100.91 (4.86)" in md and "102.85 (-)" in md  # the paper's VAE-MINE and LSTM-LM cells
+    assert "Not found" in md and "LaggingVAE" in md
+    m = table["vae-mine"]
+    row = next(r for r in csv.DictReader(open(runs / "table2" / "table2.csv")) if r["system"] == "vae-mine")
+    assert float(row["nll"]) == pytest.approx(m["nll"]) and float(row["paper_nll"]) == 100.91
+    assert f"{m['nll'] - 100.91:+.2f}" in md and f"{m['mi'] - 3.01:+.2f}" in md
+    assert m["iw_nll"] < m["nll"] and m["fppl"] > 1 and m["rppl"] > 1 and m["sentences"] == 200
+    assert "kl" not in table["lstm-lm"] and table["lstm-lm"]["fppl"] > 1
+    with caplog.at_level(logging.INFO):  # a second run reuses the cached evaluations
+        assert reproduce.main(argv) == 0
+    assert caplog.text.count("cached evaluation") == 3
+
+
+def test_reproduce_says_clearly_when_there_is_nothing_to_evaluate(tmp_path, capsys):
+    assert reproduce.main(["--checkpoints", str(tmp_path), "--data-dir", str(DATA)]) == 2
+    assert "no ptb checkpoints" in capsys.readouterr().err
+    assert reproduce.main(["--checkpoints", str(tmp_path / "missing")]) == 2
+    assert "not found" in capsys.readouterr().err
