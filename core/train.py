@@ -214,10 +214,10 @@ class Trainer:
         with open(self.out / LOG, "a") as f:
             f.write(json.dumps(line) + "\n")
         self.save_resume()
-        log.info(
-            "epoch %d  loss %.2f  val NLL %.2f  KL %.2f  MI %.2f  AU %d  lr %g  %.0f tok/s",
-            epoch, train["loss"], valid["nll"], valid.get("kl", 0.0), valid.get("mi", 0.0), valid.get("au", 0), st.lr, line["tokens_per_s"],
-        )
+        latent = f"  KL {valid['kl']:.2f}  MI {valid['mi']:.2f}  AU {valid['au']}" if "kl" in valid else ""
+        schedule = "".join(f"  {k} {v}" for k, v in self.objective.logged().items())
+        log.info("epoch %d  loss %.2f  val NLL %.2f%s%s  lr %g  %.0f tok/s",
+                 epoch, train["loss"], valid["nll"], latent, schedule, st.lr, line["tokens_per_s"])
 
     def finish(self) -> dict:
         """Evaluate the best weights on valid and test and write metrics.json."""
