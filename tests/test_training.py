@@ -60,8 +60,13 @@ def assert_same_weights(a: Path, b: Path) -> None:
     assert not different, different[:5]
 
 
-def test_resume_ends_with_the_same_parameters(tmp_path):
-    cfg = tiny_config("vae-mine", epochs=3, max_train=600)
+@pytest.mark.parametrize("model, settings", [
+    ("vae-mine", {}),
+    ("vae-0.5", {"anneal_epochs": 2.0}),  # the anneal and the word-dropout draws span the break
+    ("lagging", {"aggressive_max_steps": 8, "aggressive_window": 3}),  # mode, previous MI, inner batches
+])
+def test_resume_ends_with_the_same_parameters(tmp_path, model, settings):
+    cfg = tiny_config(model, epochs=3, max_train=600, **settings)
     train(cfg, tmp_path / "straight", str(DATA), "cpu", progress=False)
     train(replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(DATA), "cpu", progress=False)
     train(cfg, tmp_path / "stopped", str(DATA), "cpu", resume=True, progress=False)
