@@ -9,7 +9,6 @@ our length-bucketed batches with batches of random sentences in the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from bench import report
 from core.batching import Dataset
 from core.checkpoint import build
 from core.config import PRESETS, ObjectiveConfig, RunConfig
@@ -105,11 +105,7 @@ def main() -> None:
         "small, IW-NLL with 50 samples (PTB valid, 100 sentences)": eval_speed("small", Dataset(valid[:100], vocab), device, 50, repeats=2),
         "paper, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("paper", Dataset(valid[:500], vocab), device, 0),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":
