@@ -21,8 +21,8 @@ from .errors import VaeMineError
 
 ORDER = 5
 UNK_WORD = "UNK"
-DEFAULT_BIN = Path.home() / ".cache" / "vae-mine" / "kenlm" / "bin"
-INSTALL_HINT = "run `bash scripts/install_kenlm.sh` (or set $KENLM_BIN to the folder holding lmplz)"
+DEFAULT_HOME = Path.home() / ".cache" / "vae-mine" / "kenlm"
+INSTALL_HINT = "run `bash scripts/install_kenlm.sh` (or set $KENLM_HOME to the folder whose bin/ holds lmplz)"
 
 
 class KenLMError(VaeMineError):
@@ -30,12 +30,14 @@ class KenLMError(VaeMineError):
 
 
 def lmplz_path() -> Path:
-    """$KENLM_BIN/lmplz, else lmplz on PATH, else the install script's cache."""
-    if os.environ.get("KENLM_BIN"):
-        path = Path(os.environ["KENLM_BIN"]) / "lmplz"
+    """$KENLM_HOME/bin/lmplz when $KENLM_HOME is set (as for the install script); else the install
+    script's default cache; else lmplz on PATH."""
+    if os.environ.get("KENLM_HOME"):
+        path = Path(os.environ["KENLM_HOME"]) / "bin" / "lmplz"
     else:
-        found = shutil.which("lmplz")
-        path = Path(found) if found else DEFAULT_BIN / "lmplz"
+        path = DEFAULT_HOME / "bin" / "lmplz"
+        if not path.is_file() and shutil.which("lmplz"):
+            path = Path(shutil.which("lmplz"))
     if not (path.is_file() and os.access(path, os.X_OK)):
         raise KenLMError(f"KenLM's lmplz not found at {path}: {INSTALL_HINT}")
     return path

@@ -73,7 +73,7 @@ def test_fppl_and_rppl_of_a_small_trained_model_end_to_end(mine_bundle, tmp_path
 def test_missing_lmplz_is_a_clear_error_and_no_fppl_skips_it(mine_bundle, tmp_path):
     import os
 
-    env = {**os.environ, "KENLM_BIN": str(tmp_path / "nowhere")}
+    env = {**os.environ, "KENLM_HOME": str(tmp_path / "nowhere")}
     done = evaluate_cli(mine_bundle, "--fppl-samples", "10", env=env)
     assert done.returncode == 2 and "install_kenlm.sh" in done.stderr and "Traceback" not in done.stderr
     skipped = evaluate_cli(mine_bundle, "--no-fppl", "--json", str(tmp_path / "m.json"), env=env)
