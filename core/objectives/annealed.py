@@ -10,10 +10,9 @@ from torch import nn
 from ..batching import Batch
 from ..config import ObjectiveConfig
 from ..models import TextVAE
-from .base import Objective
+from ..vocab import Vocab
+from .base import ScheduledKL
 from .schedules import linear_anneal
-
-PAD, BOS, EOS, UNK = 0, 1, 2, 3  # Vocab's fixed special ids
 
 
 def word_dropout(inputs: torch.Tensor, rate: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -22,19 +21,16 @@ def word_dropout(inputs: torch.Tensor, rate: float, generator: torch.Generator |
     <s>, </s> and padding stay: the decoder must still know where a sentence starts."""
     if rate <= 0:
         return inputs
-    words = inputs > UNK
+    words = inputs > Vocab.unk  # the specials are ids 0-3
     drop = torch.rand(inputs.shape, generator=generator, device=inputs.device) < rate
-    return inputs.masked_fill(words & drop, UNK)
+    return inputs.masked_fill(words & drop, Vocab.unk)
 
 
-class Annealed(Objective):
+class Annealed(ScheduledKL):
     """Shared KL anneal; on its own it is a VAE with KL annealing."""
 
     def kl_weight(self) -> float:
         return linear_anneal(self.position, self.cfg.kl_start, self.cfg.anneal_epochs)
-
-    def logged(self) -> dict[str, float]:
-        return {"kl_weight": round(self.kl_weight(), 6)}
 
 
 class VAEWordDropout(Annealed):
@@ -42,12 +38,8 @@ class VAEWordDropout(Annealed):
 
     name = "vae-0.5"
 
-    def loss(self, model: TextVAE, batch: Batch):
-        inputs = word_dropout(batch.inputs, self.cfg.word_dropout) if self.training else None
-        _, mu, logvar, _, rec, kl = self.elbo_terms(model, batch, inputs)
-        w = self.kl_weight()
-        loss = (rec + w * kl).mean()
-        return loss, self.stats(loss, rec, kl, mu, logvar)
+    def decoder_inputs(self, batch: Batch) -> torch.Tensor | None:
+        return word_dropout(batch.inputs, self.cfg.word_dropout) if self.training else None
 
 
 class VAEBow(Annealed):
@@ -69,7 +61,7 @@ class VAEBow(Annealed):
     def bow_loss(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Per sentence [B]: the negative log-likelihood of the sentence's words as a bag, given z."""
         logp = F.log_softmax(self.bow(z), dim=-1)
-        return -(logp.gather(1, targets) * (targets != PAD)).sum(-1)
+        return -(logp.gather(1, targets) * (targets != Vocab.pad)).sum(-1)
 
     def loss(self, model: TextVAE, batch: Batch):
         _, mu, logvar, z, rec, kl = self.elbo_terms(model, batch)

@@ -96,8 +96,13 @@ class Objective(nn.Module):
     def kl_weight(self) -> float:
         return self.cfg.kl_weight
 
-    def elbo_terms(self, model: TextVAE, batch: Batch, inputs: torch.Tensor | None = None):
+    def decoder_inputs(self, batch: Batch) -> torch.Tensor | None:
+        """The decoder's input tokens for the reconstruction term (None: the sentence itself)."""
+        return None
+
+    def elbo_terms(self, model: TextVAE, batch: Batch):
         """One reparameterised sample per sentence: (h_x, mu, logvar, z, reconstruction [B], kl [B])."""
+        inputs = self.decoder_inputs(batch)
         h, mu, logvar = model.encode(batch)
         z = model.sample_z(mu, logvar)[:, 0]
         rec = model.reconstruction(batch, z, inputs)
@@ -117,3 +122,11 @@ class Objective(nn.Module):
             out["mi"] = batch_mi(mu.detach(), logvar.detach())
         out.update({k: v.detach() for k, v in extra.items()})
         return out
+
+
+class ScheduledKL(Objective):
+    """An objective whose KL weight follows a schedule (it overrides kl_weight); each epoch's log
+    line records the weight at the epoch's end."""
+
+    def logged(self) -> dict[str, float]:
+        return {"kl_weight": round(self.kl_weight(), 6)}
