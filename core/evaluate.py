@@ -17,11 +17,16 @@ import torch
 from tqdm.auto import tqdm
 
 from .batching import Dataset
+from .checkpoint import load_bundle
+from .config import RunConfig
+from .corpora import data_dir as resolve_data_dir
 from .corpora import read_split
 from .decoding import prior_samples
+from .device import pick_device
 from .errors import VaeMineError
 from .metrics import active_units, aggregate_mi, batch_mi, iw_log_likelihood
 from .models import TextVAE
+from .ngram import perplexity, train_ngram
 
 log = logging.getLogger(__name__)
 MI_BATCH = 50  # sentences per aggregate in the batch-wise (He et al.) MI estimate
@@ -98,27 +103,52 @@ def forward_reverse_ppl(model: TextVAE, vocab, corpus: str, split: str = "test",
                         data_dir: str | None = None, seed: int = 0, progress: bool = False) -> dict[str, float]:
     """FPPL and RPPL (see core.ngram) from n sentences sampled from the model's prior; the forward
     5-gram is trained on the corpus's whole training split, the reverse one scores `split`."""
-    from .ngram import perplexity, train_ngram
-
     if n < 1:
         raise ValueError("--fppl-samples must be at least 1")
     reference = read_split(corpus, split, data_dir)
     start = time.perf_counter()
     generated = prior_samples(model, vocab, n, seed=seed, progress=progress)
     sampled = time.perf_counter()
-    fppl = perplexity(_train_5gram(corpus, str(data_dir)), generated)
+    fppl = perplexity(_train_5gram(corpus, resolve_data_dir(data_dir)), generated)
     rppl = perplexity(train_ngram(generated), reference)
     return {"fppl": fppl, "rppl": rppl, "fppl_samples": n, "sampling_seconds": round(sampled - start, 2),
             "kenlm_seconds": round(time.perf_counter() - sampled, 2)}
 
 
 @functools.lru_cache(maxsize=2)
-def _train_5gram(corpus: str, data_dir: str):
+def _train_5gram(corpus: str, root: Path):
     """The forward 5-gram of a corpus's training split, built once per process (core.reproduce
     scores several models against it)."""
-    from .ngram import train_ngram
+    return train_ngram(read_split(corpus, "train", root))
 
-    return train_ngram(read_split(corpus, "train", None if data_dir == "None" else data_dir))
+
+def add_eval_arguments(p: argparse.ArgumentParser, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
+    """The evaluation settings shared by core.evaluate and core.reproduce."""
+    p.add_argument("--split", default="test", choices=list(splits))
+    p.add_argument("--iw-samples", type=int, default=500, help="samples per sentence for IW-NLL (0 = skip)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-sentences", type=int, help="use only the first N sentences of the split")
+    p.add_argument("--fppl", action=argparse.BooleanOptionalAction, default=True,
+                   help="forward / reverse perplexity with KenLM (needs scripts/install_kenlm.sh); --no-fppl skips it")
+    p.add_argument("--fppl-samples", type=int, default=100_000, help="sentences sampled from the prior for FPPL / RPPL")
+    p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def evaluate_checkpoint(folder: str | Path, args: argparse.Namespace, corpus: str | None = None) -> tuple[RunConfig, str, dict]:
+    """Load a bundle and evaluate it as add_eval_arguments' flags say: (its config, the corpus
+    used, the figures). The corpus defaults to the one the bundle was trained on."""
+    cfg, vocab, model, _ = load_bundle(folder, pick_device(args.device))
+    corpus = corpus or cfg.corpus
+    data = Dataset(read_split(corpus, args.split, args.data_dir, args.max_sentences, cfg.train.max_len), vocab)
+    start = time.perf_counter()
+    metrics = evaluate_split(model, data, args.batch_size, args.iw_samples if model.latent else 0, seed=args.seed,
+                             progress=True, desc=f"{cfg.objective.name} on {corpus}/{args.split}")
+    metrics["seconds"] = round(time.perf_counter() - start, 2)
+    if args.fppl:
+        metrics.update(forward_reverse_ppl(model, vocab, corpus, args.split, args.fppl_samples, args.data_dir, args.seed, True))
+    return cfg, corpus, metrics
 
 
 ROWS = [
@@ -149,38 +179,15 @@ def format_table(metrics: dict[str, float], title: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import load_bundle
-    from .device import pick_device
-
     p = argparse.ArgumentParser(prog="python -m core.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("checkpoint", help="checkpoint bundle folder")
-    p.add_argument("--split", default="test", choices=["train", "valid", "test"])
     p.add_argument("--corpus", help="corpus to evaluate on (default: the one it was trained on)")
-    p.add_argument("--iw-samples", type=int, default=500, help="samples per sentence for IW-NLL (0 = skip)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-sentences", type=int, help="use only the first N sentences of the split")
-    p.add_argument("--fppl", action=argparse.BooleanOptionalAction, default=True,
-                   help="forward / reverse perplexity with KenLM (needs scripts/install_kenlm.sh); --no-fppl skips it")
-    p.add_argument("--fppl-samples", type=int, default=100_000, help="sentences sampled from the prior for FPPL / RPPL")
     p.add_argument("--json", type=Path, help="write the figures here as JSON")
-    p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--seed", type=int, default=0)
+    add_eval_arguments(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        device = pick_device(args.device)
-        cfg, vocab, model, _ = load_bundle(args.checkpoint, device)
-        corpus = args.corpus or cfg.corpus
-        sentences = read_split(corpus, args.split, args.data_dir, args.max_sentences, cfg.train.max_len)
-        data = Dataset(sentences, vocab)
-        iw = args.iw_samples if model.latent else 0
-        start = time.perf_counter()
-        metrics = evaluate_split(model, data, args.batch_size, iw, seed=args.seed, progress=True, desc=f"{corpus}/{args.split}")
-        metrics["seconds"] = round(time.perf_counter() - start, 2)
-        if args.fppl:
-            metrics.update(forward_reverse_ppl(model, vocab, corpus, args.split, args.fppl_samples, args.data_dir,
-                                               args.seed, progress=True))
+        cfg, corpus, metrics = evaluate_checkpoint(args.checkpoint, args, args.corpus)
     except (VaeMineError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -17,12 +17,9 @@ import logging
 import sys
 from pathlib import Path
 
-from .batching import Dataset
-from .checkpoint import CONFIG, METRICS, WEIGHTS, load_bundle, read_config, write_json
-from .corpora import read_split
-from .device import pick_device
+from .checkpoint import CONFIG, METRICS, WEIGHTS, read_config, write_json
 from .errors import VaeMineError
-from .evaluate import evaluate_split, forward_reverse_ppl
+from .evaluate import add_eval_arguments, evaluate_checkpoint
 from .objectives import TABLE2
 from .tables import fmt, markdown, write_csv
 
@@ -91,14 +88,8 @@ def evaluate_bundle(folder: Path, args: argparse.Namespace, cache_dir: Path) -> 
             log.info("%s: cached evaluation of %s", cfg.objective.name, folder)
             return saved["metrics"]
     log.info("%s: evaluating %s", cfg.objective.name, folder)
-    device = pick_device(args.device)
-    cfg, vocab, model, _ = load_bundle(folder, device)
-    data = Dataset(read_split(args.corpus, args.split, args.data_dir, args.max_sentences, cfg.train.max_len), vocab)
-    m = evaluate_split(model, data, args.batch_size, args.iw_samples if model.latent else 0, seed=args.seed,
-                       progress=True, desc=f"{cfg.objective.name} on {args.corpus}/{args.split}")
+    _, _, m = evaluate_checkpoint(folder, args, args.corpus)
     m.pop("au_variances", None)
-    if args.fppl:
-        m.update(forward_reverse_ppl(model, vocab, args.corpus, args.split, args.fppl_samples, args.data_dir, args.seed, True))
     try:
         m["train"] = {k: v for k, v in json.loads((folder / METRICS).read_text()).items() if k not in ("valid", "test")}
     except (OSError, ValueError):
@@ -149,15 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", default="ptb")
     p.add_argument("--checkpoints", required=True, type=Path, help="folder holding checkpoint bundles (searched two levels deep)")
     p.add_argument("--out", type=Path, help="where to write table2.md / .csv / .json (default: CHECKPOINTS/table2)")
-    p.add_argument("--split", default="test", choices=["valid", "test"])
-    p.add_argument("--iw-samples", type=int, default=500, help="samples per sentence for IW-NLL (0 = skip)")
-    p.add_argument("--fppl", action=argparse.BooleanOptionalAction, default=True, help="FPPL / RPPL with KenLM (--no-fppl skips)")
-    p.add_argument("--fppl-samples", type=int, default=100_000)
-    p.add_argument("--max-sentences", type=int, help="evaluate on the first N sentences of the split only")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
-    p.add_argument("--device", default="auto")
+    add_eval_arguments(p, splits=("valid", "test"))
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = args.out or args.checkpoints / "table2"
