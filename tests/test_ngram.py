@@ -67,6 +67,7 @@ def test_fppl_and_rppl_of_a_small_trained_model_end_to_end(mine_bundle, tmp_path
     assert "FPPL" in done.stdout and "RPPL" in done.stdout
     assert "sampling from the prior" in done.stderr  # the progress bar
     again = evaluate_cli(mine_bundle, "--fppl-samples", "400", "--json", str(tmp_path / "again.json"))
+    assert again.returncode == 0, again.stderr
     assert json.loads((tmp_path / "again.json").read_text())["fppl"] == m["fppl"]  # seeded: repeatable
 
 
