@@ -1,9 +1,10 @@
 """VAE-MINE and its baselines: corpora, LSTM VAE, objectives, training, metrics, checkpoints.
 
 Public API: `core.load(path)` returns a `TextVAEModel` with encode / decode / reconstruct /
-sample_prior / interpolate. Errors a user can act on are `core.errors.VaeMineError`s.
+sample_prior / interpolate / encode_split; `core.read_sentences` reads a corpus split;
+`core.lab.live_training` trains small models side by side for the classroom. Errors a user can act on are `core.errors.VaeMineError`s.
 """
-from .api import TextVAEModel, load
+from .api import TextVAEModel, load, read_sentences
 from .errors import CheckpointError, CorpusError, InputError, VaeMineError
 
-__all__ = ["load", "TextVAEModel", "VaeMineError", "CheckpointError", "CorpusError", "InputError"]
+__all__ = ["load", "read_sentences", "TextVAEModel", "VaeMineError", "CheckpointError", "CorpusError", "InputError"]

@@ -7,6 +7,7 @@ corpus here, stray punctuation split off unknown words), words the vocabulary la
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -20,7 +21,8 @@ import numpy as np
 import torch
 
 from .batching import Dataset
-from .checkpoint import METRICS, load_bundle
+from .checkpoint import LOG, METRICS, WEIGHTS, load_bundle
+from .corpora import read_split
 from .decoding import beam_decode, step_decode
 from .device import pick_device
 from .errors import InputError
@@ -72,6 +74,26 @@ class TextVAEModel:
     @property
     def z_dim(self) -> int:
         return self._model.z_dim
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the weights file: a key for caches built from this checkpoint."""
+        if not hasattr(self, "_fingerprint"):
+            self._fingerprint = hashlib.sha256((self.path / WEIGHTS).read_bytes()).hexdigest()
+        return self._fingerprint
+
+    def train_log(self) -> list[dict]:
+        """The per-epoch lines of train_log.jsonl (empty when the bundle has none)."""
+        path = self.path / LOG
+        if not path.is_file():
+            return []
+        out = []
+        for ln in path.read_text().splitlines():
+            try:
+                out.append(json.loads(ln))
+            except json.JSONDecodeError:
+                log.warning("%s: skipped a line that is not JSON", path)
+        return out
 
     def __repr__(self) -> str:
         return f"TextVAEModel({self.name} on {self.corpus}, z={self.z_dim}, vocab={len(self.vocab)}, {self.path})"
@@ -141,6 +163,23 @@ class TextVAEModel:
         """Posterior parameters (mu, logvar), each [N, z_dim]."""
         mu, logvar = self._posterior(sentences)
         return mu.numpy(), logvar.numpy()
+
+    def encode_split(self, split: str = "train", limit: int | None = None, data_dir: str | None = None,
+                     progress=None) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(sentences, mu, logvar) for the first `limit` sentences of a split of this model's corpus.
+
+        `progress(done, total)` is called after each chunk. Raises CorpusError when the corpus is missing.
+        """
+        sentences = read_sentences(self.corpus, split, data_dir, limit)
+        mus, logvars = [], []
+        step = CHUNK * 8
+        for start in range(0, len(sentences), step):
+            mu, logvar = self._posterior(sentences[start : start + step])
+            mus.append(mu.numpy())
+            logvars.append(logvar.numpy())
+            if progress is not None:
+                progress(min(start + step, len(sentences)), len(sentences))
+        return sentences, np.concatenate(mus), np.concatenate(logvars)
 
     def kl(self, sentences: str | Sequence[str]) -> np.ndarray:
         """KL(q(z|x) || N(0, I)) per sentence, in nats."""
@@ -244,6 +283,11 @@ def _decode_defaults(args: dict) -> dict:
     if unknown:
         raise InputError(f"unknown decoding options: {', '.join(sorted(unknown))}")
     return {**allowed, **args}
+
+
+def read_sentences(corpus: str, split: str, data_dir: str | None = None, limit: int | None = None) -> list[str]:
+    """A corpus split as plain sentences (data folder: data_dir, else $VAE_MINE_DATA, else ./data)."""
+    return [" ".join(tokens) for tokens in read_split(corpus, split, data_dir, limit)]
 
 
 def load(path: str | Path, device: str = "cpu") -> TextVAEModel:

@@ -58,6 +58,7 @@ class TrainConfig:
     epochs: int = 100
     seed: int = 783435
     max_train: int | None = None
+    max_valid: int | None = None  # use the first N validation sentences (the classroom lab's quick runs)
     max_vocab: int = 20_000
     max_len: int = 200
     init_range: float = 0.01

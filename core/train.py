@@ -71,7 +71,7 @@ class Trainer:
         self.device = pick_device(device)
         tc = cfg.train
         train_sents = read_split(cfg.corpus, "train", data_dir, tc.max_train, tc.max_len)
-        valid_sents = read_split(cfg.corpus, "valid", data_dir, None, tc.max_len)
+        valid_sents = read_split(cfg.corpus, "valid", data_dir, tc.max_valid, tc.max_len)
         vocab_path = self.out / "vocab.txt"
         self.vocab = Vocab.load(vocab_path) if vocab_path.exists() else Vocab.build(train_sents, tc.max_vocab)
         self.train_data = Dataset(train_sents, self.vocab)
@@ -154,7 +154,7 @@ class Trainer:
         self.finish()
         return self.state
 
-    def train_epoch(self, epoch: int) -> None:
+    def train_epoch(self, epoch: int) -> dict:
         tc, st = self.cfg.train, self.state
         start = time.perf_counter()
         self.model.train()
@@ -218,6 +218,7 @@ class Trainer:
         schedule = "".join(f"  {k} {v}" for k, v in self.objective.logged().items())
         log.info("epoch %d  loss %.2f  val NLL %.2f%s%s  lr %g  %.0f tok/s",
                  epoch, train["loss"], valid["nll"], latent, schedule, st.lr, line["tokens_per_s"])
+        return line
 
     def finish(self) -> dict:
         """Evaluate the best weights on valid and test and write metrics.json."""

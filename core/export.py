@@ -1,0 +1,141 @@
+"""Ship a trained run: a bundle without resume state, optionally in fp16, with a model card.
+
+    python -m core.export runs/flickr8k/vae-mine checkpoints/flickr8k-vae-mine --dtype float16 \
+        --command "python -m core.train ..."
+
+The exported weights are re-evaluated on the test split as they will be loaded (fp16 stored,
+computed in fp32), and the card (README.md) gives the command, data, config, those figures, the
+training-time figures and the training time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from .batching import Dataset
+from .checkpoint import CONFIG, LOG, METRICS, VOCAB, WEIGHTS, load_bundle, load_tensors, save_tensors, write_json
+from .corpora import read_split
+from .errors import VaeMineError
+from .evaluate import evaluate_split
+
+log = logging.getLogger(__name__)
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+CARD = "README.md"
+SHOWN = ("nll", "reconstruction", "kl", "ppl", "mi", "mi_batch", "au")
+
+
+def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data_dir: str | None = None,
+           force: bool = False) -> dict:
+    if not (src / METRICS).is_file():
+        raise VaeMineError(f"{src} has no {METRICS}: export a run that finished training")
+    if dst.exists() and not force:
+        raise VaeMineError(f"{dst} exists; pass --force to replace it")
+    tmp = dst.with_name(f".{dst.name}.export")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in (CONFIG, VOCAB, LOG):
+        if (src / name).is_file():
+            shutil.copy2(src / name, tmp / name)
+    save_tensors(tmp / WEIGHTS, load_tensors(src / WEIGHTS), DTYPES[dtype])
+    metrics = json.loads((src / METRICS).read_text())
+    cfg, vocab, model, _ = load_bundle(tmp)
+    try:
+        test = Dataset(read_split(cfg.corpus, "test", data_dir, None, cfg.train.max_len), vocab)
+        shipped = evaluate_split(model, test, cfg.train.eval_batch_size, seed=cfg.train.seed, progress=True,
+                                 desc=f"{dtype} weights on test")
+        shipped.pop("au_variances", None)
+        metrics["shipped_test"] = {"dtype": dtype, **shipped}
+    except VaeMineError as e:
+        log.warning("exported weights not re-evaluated: %s", e)
+    write_json(tmp / METRICS, metrics)
+    (tmp / CARD).write_text(model_card(cfg, metrics, model, command, (tmp / WEIGHTS).stat().st_size))
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
+    return metrics
+
+
+def _row(name: str, m: dict) -> str:
+    cells = [f"{m[k]:.2f}" if isinstance(m.get(k), float) else str(m.get(k, "-")) for k in SHOWN]
+    return f"| {name} | " + " | ".join(cells) + " |"
+
+
+def model_card(cfg, metrics: dict, model, command: str, weights_bytes: int) -> str:
+    mc, tc, oc = cfg.model, cfg.train, cfg.objective
+    params = sum(p.numel() for p in model.parameters())
+    lines = [
+        f"# {oc.name} on {cfg.corpus}",
+        "",
+        f"A `{oc.name}` text VAE (LSTM encoder and decoder) trained with this project's `core.train`; "
+        f"load it with `core.load(\"<this folder>\")` or pick it in the explorer (`python app.py`).",
+        "",
+        "## Training",
+        "",
+        f"- Command: `{command}`" if command else "- Command: not recorded",
+        f"- Data: the `{cfg.corpus}` training split" + (f" (first {tc.max_train} sentences)" if tc.max_train else "")
+        + ", best weights chosen on its valid split. The corpus itself is not included.",
+        f"- Model: `{cfg.config_name}` config: embeddings {mc.emb_dim}, LSTM {mc.hidden_dim}, z {mc.z_dim}; "
+        f"{params:,} parameters in the encoder and decoder.",
+        f"- Objective settings: {', '.join(f'{k}={v}' for k, v in _objective_settings(oc).items())}.",
+        f"- Optimiser: SGD lr {tc.lr}, clip {tc.clip}, batch {tc.batch_size}, seed {tc.seed}.",
+        f"- Trained {metrics.get('epochs')} epochs (best: epoch {metrics.get('best_epoch')}) in "
+        f"{metrics.get('train_seconds', 0) / 60:.0f} min on {metrics.get('device', '?')}.",
+        f"- Weights: `{WEIGHTS}`, {weights_bytes / 2**20:.1f} MiB"
+        + (f", stored as {metrics['shipped_test']['dtype']}" if "shipped_test" in metrics else "") + ".",
+        "",
+        "## Evaluation (`core.evaluate` figures; NLL and KL in nats per sentence, one posterior sample)",
+        "",
+        "| weights / split | NLL | reconstruction | KL | PPL | MI | MI (batch) | AU |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for split in ("valid", "test"):
+        if split in metrics:
+            lines.append(_row(f"trained (fp32), {split}", metrics[split]))
+    if "shipped_test" in metrics:
+        lines.append(_row(f"as shipped ({metrics['shipped_test']['dtype']}), test", metrics["shipped_test"]))
+    lines += ["", "`train_log.jsonl` holds one line per epoch (loss, KL, MI, AU, lr, ...); the explorer's "
+              "Posterior collapse tab plots it.", ""]
+    return "\n".join(lines)
+
+
+def _objective_settings(oc) -> dict:
+    keep = {
+        "vae-mine": ("alpha", "energy_lr_scale", "energy_bound", "energy_gauge"),
+        "vae-0.5": ("kl_start", "anneal_epochs", "word_dropout"),
+        "vae-bow": ("kl_start", "anneal_epochs", "bow_lr_scale"),
+        "infovae": ("mmd_weight",),
+        "cyclical": ("cycles", "cycle_epochs", "cycle_ratio"),
+        "lagging": ("aggressive_max_steps", "aggressive_window"),
+    }.get(oc.name, ("kl_weight",))
+    return {k: getattr(oc, k) for k in keep}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.export", description=__doc__.splitlines()[0])
+    p.add_argument("src", type=Path, help="finished run folder")
+    p.add_argument("dst", type=Path, help="bundle folder to write")
+    p.add_argument("--dtype", default="float16", choices=list(DTYPES), help="storage type of the weights")
+    p.add_argument("--command", default="", help="the training command, for the model card")
+    p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
+    p.add_argument("--force", action="store_true", help="replace dst if it exists")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        metrics = export(args.src, args.dst, args.dtype, args.command, args.data_dir, args.force)
+    except VaeMineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    shipped = metrics.get("shipped_test", {})
+    print(f"wrote {args.dst} ({sum(f.stat().st_size for f in args.dst.iterdir()) / 2**20:.1f} MiB); "
+          f"test NLL {shipped.get('nll', float('nan')):.2f} KL {shipped.get('kl', float('nan')):.2f} "
+          f"MI {shipped.get('mi', float('nan')):.2f} AU {shipped.get('au', '-')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

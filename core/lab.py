@@ -1,0 +1,65 @@
+"""Live side-by-side training for the classroom: tiny models on a corpus slice, for a bounded time.
+
+The lab runs the real training loop (`train.Trainer`), one epoch of each model in turn, in a
+temporary folder that is deleted afterwards, and yields each epoch's log line as it finishes, so a
+UI can stream the curves. It stops at the time limit or when `stop` is set, after the epoch in
+progress (a few seconds at the default size).
+"""
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from .config import ObjectiveConfig, RunConfig, TrainConfig, model_config
+from .errors import InputError
+from .train import Trainer
+
+MAX_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    corpus: str = "flickr8k"
+    models: tuple[str, ...] = ("vae", "vae-mine")
+    config: str = "tiny"
+    max_train: int = 2000
+    max_valid: int = 500
+    seconds: float = 60.0
+    seed: int = 1
+    batch_size: int = 32
+
+    def check(self) -> None:
+        if not 1 <= self.seconds <= MAX_SECONDS:
+            raise InputError(f"the lab runs between 1 and {MAX_SECONDS} seconds")
+        if not 64 <= self.max_train <= 50_000:
+            raise InputError("the lab trains on between 64 and 50,000 sentences")
+        if not 16 <= self.max_valid <= 5_000:
+            raise InputError("the lab validates on between 16 and 5,000 sentences")
+
+    def run_config(self, model: str) -> RunConfig:
+        name, mc = model_config(self.config)
+        tc = TrainConfig(batch_size=self.batch_size, epochs=10_000, seed=self.seed, max_train=self.max_train,
+                         max_valid=self.max_valid)
+        return RunConfig(corpus=self.corpus, config_name=name, model=mc, objective=ObjectiveConfig(name=model), train=tc)
+
+
+def live_training(cfg: LabConfig, data_dir: str | None = None, stop: threading.Event | None = None) -> Iterator[dict]:
+    """Yield {"model", "elapsed", **epoch log line} after each epoch of each model, in turn."""
+    cfg.check()
+    stop = stop or threading.Event()
+    with tempfile.TemporaryDirectory(prefix="vae-mine-lab-") as tmp:
+        trainers = {m: Trainer(cfg.run_config(m), Path(tmp) / m, data_dir, device="cpu", progress=False) for m in cfg.models}
+        start = time.monotonic()
+        epoch = 0
+        while True:
+            epoch += 1
+            for name, trainer in trainers.items():
+                if stop.is_set() or time.monotonic() - start >= cfg.seconds:
+                    return
+                trainer.out.mkdir(parents=True, exist_ok=True)
+                line = trainer.train_epoch(epoch)
+                yield {"model": name, "elapsed": round(time.monotonic() - start, 2), **line}
