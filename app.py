@@ -1,0 +1,33 @@
+"""Start the latent-space explorer: python app.py [--checkpoints DIR] [--data-dir DIR] [--port 7860]."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+
+START = time.perf_counter()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--checkpoints", default="checkpoints", help="folder of checkpoint bundles (default: ./checkpoints)")
+    p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
+    p.add_argument("--cache-dir", help="disk cache for indexes and maps (default: ~/.cache/vae-mine/explorer)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from explorer.app import build_app
+
+    app = build_app(args.checkpoints, args.data_dir, args.cache_dir)
+    app.queue(default_concurrency_limit=4)
+    app.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)
+    print(f"explorer ready at http://{args.host}:{args.port} in {time.perf_counter() - START:.1f} s", flush=True)
+    app.block_thread()
+
+
+if __name__ == "__main__":
+    main()

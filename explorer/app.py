@@ -1,0 +1,48 @@
+"""The explorer's Blocks app: a model pair chosen once at the top, shared by every tab."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+import core
+
+from .context import Context
+from .render import esc
+from .tabs import collapse, interpolate, latent_map, neighbours, reconstruct, sample
+
+TABS = [("Reconstruct", reconstruct), ("Interpolate", interpolate), ("Sample", sample),
+        ("Neighbours", neighbours), ("Latent map", latent_map), ("Posterior collapse", collapse)]
+
+
+def status_line(ctx: Context) -> str:
+    names = ctx.names()
+    found = f"{len(names)} checkpoint(s) in `{ctx.checkpoints}`" if names else \
+        f"**No checkpoints found in `{ctx.checkpoints}`**: pass `--checkpoints DIR` (folders made by `core.train`)."
+    corpora = sorted({ctx.label(n).split(" · ")[-1].split(" (")[0] for n in names})
+    missing = []
+    for corpus in corpora:
+        try:
+            ctx.sentences(corpus, "valid", 1)
+        except core.VaeMineError:
+            missing.append(corpus)
+    data = (f"corpus data missing for {', '.join(missing)} (data folder `{core.corpora.data_dir(ctx.data_dir)}`; "
+            "set `--data-dir` or `$VAE_MINE_DATA`): Neighbours, Latent map and per-dimension KL need it, "
+            "the other tabs work without it." if missing else f"data folder `{core.corpora.data_dir(ctx.data_dir)}`")
+    return f"{found} · {data}"
+
+
+def build_app(checkpoints: str | Path = "checkpoints", data_dir: str | None = None, cache_dir: str | Path | None = None) -> gr.Blocks:
+    ctx = Context(Path(checkpoints), data_dir, **({"cache_dir": Path(cache_dir)} if cache_dir else {}))
+    left0, right0 = ctx.default_pair()
+    with gr.Blocks(title="VAE-MINE latent-space explorer") as app:
+        gr.Markdown("# Text VAE latent-space explorer\nVAE-MINE (Qian & Cheung, 2019) and its baselines. "
+                    + status_line(ctx))
+        with gr.Row():
+            left = gr.Dropdown(ctx.choices(), value=left0, label="left model", elem_id="left-model")
+            right = gr.Dropdown(ctx.choices(), value=right0, label="right model", elem_id="right-model")
+        for title, module in TABS:
+            with gr.Tab(title, elem_id=f"tab-{title.split()[0].lower()}"):
+                module.build(ctx, (left, right))
+    app.explorer_context = ctx
+    return app

@@ -1,0 +1,154 @@
+"""What every tab shares: the checkpoints found, the data folder, and the disk cache.
+
+Checkpoints load lazily, once, and stay in memory; a folder that fails to load keeps its error
+message, which the tabs show in that model's column instead of output.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import core
+from core import VaeMineError
+
+log = logging.getLogger(__name__)
+NAMES = {"vae-mine": "VAE-MINE", "lagging": "LaggingVAE", "vae-0.5": "VAE-0.5", "vae-bow": "VAE-BOW",
+         "infovae": "InfoVAE", "cyclical": "CyclicalVAE", "lstm-lm": "LSTM-LM", "vae": "VAE"}
+DEFAULT_PAIR = ("lagging", "vae-mine")
+
+
+class Unavailable(VaeMineError):
+    """A model or corpus a tab needs is not there; the text says what is missing."""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("VAE_MINE_CACHE", Path.home() / ".cache" / "vae-mine" / "explorer"))
+
+
+@dataclass
+class Context:
+    checkpoints: Path
+    data_dir: str | None = None
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    _models: dict = field(default_factory=dict, repr=False)
+    _errors: dict = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
+    compute_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # one heavy build at a time
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Checkpoint folders (any sub-folder holding a config.json), sorted."""
+        if not self.checkpoints.is_dir():
+            return []
+        return sorted(p.name for p in self.checkpoints.iterdir() if (p / "config.json").is_file())
+
+    def label(self, name: str) -> str:
+        try:
+            cfg = json.loads((self.checkpoints / name / "config.json").read_text())["run"]
+            return f"{NAMES.get(cfg['objective']['name'], cfg['objective']['name'])} · {cfg['corpus']} ({name})"
+        except (OSError, ValueError, KeyError, TypeError):
+            return f"{name} (unreadable config)"
+
+    def choices(self) -> list[tuple[str, str]]:
+        return [(self.label(n), n) for n in self.names()]
+
+    def default_pair(self) -> tuple[str | None, str | None]:
+        """LaggingVAE on the left and VAE-MINE on the right when shipped, else the first two found."""
+        names = self.names()
+        picked = []
+        for kind in DEFAULT_PAIR:
+            match = [n for n in names if n.endswith(kind) and n not in picked]
+            if match:
+                picked.append(match[0])
+        for n in names:
+            if len(picked) >= 2:
+                break
+            if n not in picked:
+                picked.append(n)
+        picked += [None] * (2 - len(picked))
+        return picked[0], picked[1] if picked[1] is not None else picked[0]
+
+    def model(self, name: str | None) -> core.TextVAEModel:
+        if not name:
+            raise Unavailable(f"no checkpoint chosen (none found in {self.checkpoints})" if not self.names()
+                              else "no checkpoint chosen")
+        if name not in self.names():
+            raise Unavailable(f"no checkpoint named {name!r} in {self.checkpoints}")
+        with self._lock:
+            if name in self._models:
+                return self._models[name]
+            if name in self._errors:
+                raise Unavailable(self._errors[name])
+            try:
+                model = core.load(self.checkpoints / name)
+            except VaeMineError as e:
+                self._errors[name] = f"cannot load {name}: {e}"
+                raise Unavailable(self._errors[name]) from None
+            self._models[name] = model
+            return model
+
+    def title(self, name: str | None) -> str:
+        return self.label(name) if name else "no model"
+
+    # -- corpora ----------------------------------------------------------------------------------
+
+    def sentences(self, corpus: str, split: str, limit: int | None = None) -> list[str]:
+        key = ("sentences", corpus, split, limit)
+        if key not in self._memo:
+            try:
+                self._memo[key] = core.read_sentences(corpus, split, self.data_dir, limit)
+            except VaeMineError as e:
+                raise Unavailable(f"the {corpus} {split} split is not available: {e}") from None
+        return self._memo[key]
+
+    # -- disk cache -------------------------------------------------------------------------------
+
+    def cache_path(self, kind: str, model: core.TextVAEModel, *parts) -> Path:
+        """A cache file keyed by the weights' sha256, the corpus text's sha256 and the given parts."""
+        corpus_key = hashlib.sha256("\n".join(self.sentences(model.corpus, parts[0])).encode()).hexdigest()[:16]
+        key = hashlib.sha256(json.dumps([model.fingerprint, corpus_key, *parts]).encode()).hexdigest()[:24]
+        return self.cache_dir / kind / f"{model.corpus}-{'-'.join(map(str, parts))}-{key}.npz"
+
+    def posterior_means(self, model: core.TextVAEModel, split: str, limit: int | None = None, progress=None) -> np.ndarray:
+        """Posterior means of a split's first `limit` sentences, from memory, disk, or computed."""
+        key = ("mu", model.fingerprint, split, limit)
+        if key in self._memo:
+            return self._memo[key]
+        with self.compute_lock:
+            if key not in self._memo:
+                self._memo[key] = self._load_or_encode(model, split, limit, progress)
+        return self._memo[key]
+
+    def _load_or_encode(self, model: core.TextVAEModel, split: str, limit: int | None, progress) -> np.ndarray:
+        sentences = self.sentences(model.corpus, split, limit)
+        path = self.cache_path("means", model, split, limit)
+        mu = None
+        if path.is_file():
+            try:
+                with np.load(path) as f:
+                    mu = f["mu"]
+                if len(mu) != len(sentences):
+                    mu = None
+            except (OSError, ValueError, KeyError) as e:
+                log.warning("ignoring unreadable cache %s: %s", path, e)
+        if mu is None:
+            _, mu, _ = model.encode_split(split, limit, self.data_dir, progress)
+            save_npz(path, mu=mu)
+        return mu
+
+
+def save_npz(path: Path, **arrays) -> None:
+    """Write then rename, so a crash never leaves a half-written cache file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)

@@ -1,0 +1,65 @@
+"""HTML for the tabs. Every piece of text that came from a user, a model or a corpus goes
+through `esc`, so input such as <script> is shown as text and never run as markup."""
+from __future__ import annotations
+
+import difflib
+import html
+from typing import Iterable, Sequence
+
+STYLE = """
+<style>
+.vm-grid {display:grid; grid-template-columns:1fr 1fr; gap:1rem;}
+.vm-panel h3 {margin:0 0 .4rem 0;}
+.vm-msg {padding:.5rem .75rem; border-radius:6px; border:1px solid #e0a800; background:#fff8e1; color:#5f4b00;}
+.vm-err {border-color:#d9534f; background:#fdecea; color:#7a1c1a;}
+.vm-table {border-collapse:collapse; width:100%; font-size:.92rem;}
+.vm-table td, .vm-table th {border-bottom:1px solid #ddd; padding:.25rem .4rem; text-align:left; vertical-align:top;}
+.vm-unk {background:#ffd7d7; border-radius:3px; padding:0 .15rem;}
+.vm-new {background:#c8f7c5; border-radius:3px; padding:0 .1rem;}
+.vm-dim {color:#777; font-size:.85rem;}
+</style>
+"""
+
+
+def esc(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def message(text: str, error: bool = False) -> str:
+    return f'<div class="vm-msg{" vm-err" if error else ""}" role="status">{esc(text)}</div>'
+
+
+def page(body: str) -> str:
+    return STYLE + body
+
+
+def side_by_side(panels: Sequence[tuple[str, str]]) -> str:
+    """panels: (title, inner html) per model, shown in columns."""
+    cols = "".join(f'<div class="vm-panel"><h3>{esc(title)}</h3>{inner}</div>' for title, inner in panels)
+    return page(f'<div class="vm-grid">{cols}</div>')
+
+
+def table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    """Cells are HTML already (escape text with esc first)."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="vm-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def mark_unknown(tokens: Sequence[str], unknown: Iterable[str]) -> str:
+    unknown = set(unknown)
+    return " ".join(f'<span class="vm-unk" title="not in the vocabulary: read as &lt;unk&gt;">{esc(t)}</span>'
+                    if t in unknown else esc(t) for t in tokens)
+
+
+def mark_changes(previous: str | None, current: str) -> str:
+    """current with the words that differ from previous highlighted."""
+    cur = current.split()
+    if previous is None:
+        return esc(current)
+    marked = [False] * len(cur)
+    for op, _, _, j1, j2 in difflib.SequenceMatcher(a=previous.split(), b=cur, autojunk=False).get_opcodes():
+        if op in ("replace", "insert"):
+            for j in range(j1, j2):
+                marked[j] = True
+    return " ".join(f'<span class="vm-new">{esc(w)}</span>' if m else esc(w) for w, m in zip(cur, marked))

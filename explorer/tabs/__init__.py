@@ -1,0 +1,1 @@
+"""One module per tab: plain functions that compute a tab's output, and `build(ctx, pair)` for its UI."""

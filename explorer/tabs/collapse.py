@@ -1,0 +1,153 @@
+"""Posterior collapse, for a classroom: each checkpoint's figures, its training curves, per-dimension
+KL, and a live lab that trains a plain VAE and a VAE-MINE side by side on the CPU."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core import VaeMineError
+from core.lab import LabConfig, live_training
+
+from ..context import Context
+from ..render import esc, message, page
+
+log = logging.getLogger(__name__)
+CURVES = [("val_nll", "validation NLL (−ELBO)"), ("val_kl", "validation KL"), ("val_mi", "validation MI"),
+          ("val_au", "active units")]
+KL_SENTENCES = 1000
+
+
+def figures_table(ctx: Context) -> pd.DataFrame:
+    """NLL, KL, MI, AU (test split, as shipped when known) of every checkpoint found."""
+    rows = []
+    for name in ctx.names():
+        row = {"checkpoint": ctx.label(name)}
+        try:
+            m = ctx.model(name).metrics
+            test = m.get("shipped_test") or m.get("test") or {}
+            row.update({"NLL": test.get("nll"), "KL": test.get("kl"), "MI": test.get("mi"), "AU": test.get("au"),
+                        "PPL": test.get("ppl"), "epochs": m.get("epochs"),
+                        "train min": round(m["train_seconds"] / 60, 1) if "train_seconds" in m else None})
+        except VaeMineError as e:
+            row["NLL"] = None
+            row["note"] = str(e)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    return df.round(2) if len(df) else pd.DataFrame({"checkpoint": ["no checkpoints found in " + str(ctx.checkpoints)]})
+
+
+def curves(logs: dict[str, list[dict]], x: str = "epoch", title: str = "") -> go.Figure:
+    fig = make_subplots(rows=2, cols=2, subplot_titles=[t for _, t in CURVES])
+    palette = ["#2a7de1", "#e1552a", "#2aa876", "#8e44ad", "#f1c40f", "#7f8c8d"]
+    for i, (label, lines) in enumerate(logs.items()):
+        for j, (key, _) in enumerate(CURVES):
+            pts = [(ln[x], ln[key]) for ln in lines if key in ln and x in ln]
+            if not pts:
+                continue
+            xs, ys = zip(*pts)
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=esc(label), legendgroup=label,
+                                     showlegend=j == 0, line=dict(color=palette[i % len(palette)])),
+                          row=j // 2 + 1, col=j % 2 + 1)
+    fig.update_layout(height=520, title=dict(text=esc(title)), margin=dict(l=10, r=10, t=70, b=10))
+    fig.update_xaxes(title_text=x)
+    return fig
+
+
+def training_curves(ctx: Context) -> go.Figure:
+    logs = {}
+    for name in ctx.names():
+        try:
+            logs[ctx.label(name)] = ctx.model(name).train_log()
+        except VaeMineError:
+            continue
+    return curves(logs, title="training curves of every checkpoint (train_log.jsonl)")
+
+
+def kl_per_dimension(ctx: Context, names) -> tuple[go.Figure | None, str]:
+    """Mean KL(q(z_d|x) || N(0,1)) of each dimension over validation sentences, per model."""
+    fig = go.Figure()
+    notes = []
+    for name in names:
+        try:
+            model = ctx.model(name)
+            sentences = ctx.sentences(model.corpus, "valid", KL_SENTENCES)
+            mu, logvar = model.encode(sentences)
+            kl = (0.5 * (mu**2 + np.exp(logvar) - 1 - logvar)).mean(0)
+            fig.add_trace(go.Bar(x=np.arange(len(kl)), y=kl, name=esc(ctx.title(name))))
+            notes.append(f"{esc(ctx.title(name))}: total KL {kl.sum():.2f} nats over {len(sentences)} validation "
+                         f"sentences; {int((kl > 0.01).sum())} dimensions above 0.01")
+        except VaeMineError as e:
+            notes.append(message(f"{ctx.title(name)}: {e}", error=True))
+    if not fig.data:
+        return None, page("<br>".join(notes))
+    fig.update_layout(barmode="group", height=320, title="KL per latent dimension", xaxis_title="dimension",
+                      yaxis_title="nats", margin=dict(l=10, r=10, t=50, b=10))
+    return fig, page("<br>".join(notes))
+
+
+class Lab:
+    """One live lab at a time for the whole server; any browser tab can stop it."""
+
+    def __init__(self, ctx: Context):
+        self.ctx, self.lock, self.stop = ctx, threading.Lock(), threading.Event()
+
+    def run(self, corpus: str, seconds: float, sentences: int):
+        if not self.lock.acquire(blocking=False):
+            yield None, page(message("a lab is already running (one at a time): wait for it or press Stop"))
+            return
+        self.stop.clear()
+        logs: dict[str, list[dict]] = {}
+        try:
+            cfg = LabConfig(corpus=corpus, seconds=float(seconds), max_train=int(sentences))
+            yield None, page(message(f"reading {corpus} and building the models ..."))
+            for line in live_training(cfg, self.ctx.data_dir, self.stop):
+                logs.setdefault(line["model"], []).append(line)
+                done = ", ".join(f"{m}: epoch {v[-1]['epoch']}, KL {v[-1]['val_kl']:.2f}, MI {v[-1]['val_mi']:.2f}"
+                                 for m, v in logs.items())
+                yield (curves(logs, "elapsed", f"tiny models on {sentences} {corpus} sentences"),
+                       page(message(f"training ({line['elapsed']:.0f} / {seconds:.0f} s) · {done}")))
+            why = "stopped" if self.stop.is_set() else "time is up"
+            yield (curves(logs, "elapsed", f"tiny models on {sentences} {corpus} sentences") if logs else None,
+                   page(message(f"finished ({why}) · " + ", ".join(f"{m}: {len(v)} epochs" for m, v in logs.items()))))
+        except VaeMineError as e:
+            yield None, page(message(str(e), error=True))
+        finally:
+            self.lock.release()
+
+    def request_stop(self) -> str:
+        if not self.lock.locked():
+            return page(message("no lab is running"))
+        self.stop.set()
+        return page(message("stopping after the epoch in progress ..."))
+
+
+def build(ctx: Context, pair) -> None:
+    gr.Markdown("Posterior collapse: the decoder ignores z, so KL(q(z|x) ‖ p(z)) → 0, the mutual information "
+                "between x and z → 0 and no latent unit is active. Compare the checkpoints below.")
+    table = gr.Dataframe(value=figures_table(ctx), label="test figures per checkpoint (NLL, KL in nats per sentence)",
+                         interactive=False, elem_id="col-table")
+    gr.Plot(value=training_curves(ctx), elem_id="col-curves")
+    kl_go = gr.Button("KL per dimension (left and right models, validation sentences)", elem_id="kl-go")
+    kl_status = gr.HTML()
+    kl_plot = gr.Plot(elem_id="kl-plot")
+    kl_go.click(lambda l, r: kl_per_dimension(ctx, [l, r]), list(pair), [kl_plot, kl_status], api_name="kl_per_dimension")
+
+    gr.Markdown("### Live lab: a tiny plain VAE and a tiny VAE-MINE, trained side by side on this CPU")
+    lab = Lab(ctx)
+    with gr.Row():
+        corpus = gr.Dropdown(["flickr8k", "ptb"], value="flickr8k", label="corpus")
+        seconds = gr.Slider(10, 300, value=60, step=10, label="seconds")
+        sentences = gr.Slider(200, 10_000, value=2000, step=100, label="training sentences")
+    with gr.Row():
+        start = gr.Button("Start lab", variant="primary", elem_id="lab-go")
+        stop = gr.Button("Stop", variant="stop", elem_id="lab-stop")
+    lab_status = gr.HTML(elem_id="lab-status")
+    lab_plot = gr.Plot(elem_id="lab-plot")
+    start.click(lab.run, [corpus, seconds, sentences], [lab_plot, lab_status], api_name="lab")
+    stop.click(lab.request_stop, None, lab_status, api_name="lab_stop")

@@ -1,0 +1,130 @@
+"""Latent map: UMAP of posterior means, coloured by an active unit or sentence length, beside each
+dimension's variance of posterior means (the active-unit statistic, threshold 0.01)."""
+from __future__ import annotations
+
+import logging
+import time
+
+import gradio as gr
+import numpy as np
+import plotly.graph_objects as go
+
+from core import InputError, VaeMineError
+
+from ..context import Context, save_npz
+from ..render import esc, message, page
+
+log = logging.getLogger(__name__)
+AU_THRESHOLD = 0.01
+COLOURS = ["sentence length"] + [f"active unit #{r}" for r in range(1, 11)]
+SPLITS = ["valid", "test", "train"]
+
+
+def umap_coords(ctx: Context, model, split: str, n: int, progress=None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(2-D coordinates, posterior means, came from the cache) for the first n sentences of split."""
+    report = progress or (lambda frac, desc="": None)
+    mu = ctx.posterior_means(model, split, n, lambda d, t: report(0.3 * d / t, f"encoding {d:,}/{t:,} sentences"))
+    path = ctx.cache_path("umap", model, split, n)
+    if path.is_file():
+        try:
+            with np.load(path) as f:
+                coords = f["coords"]
+            if len(coords) == len(mu):
+                return coords, mu, True
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("ignoring unreadable cache %s: %s", path, e)
+    with ctx.compute_lock:
+        report(0.35, "UMAP: loading umap-learn and compiling numba code (slow the first time)")
+        import umap  # imported here: numba's start-up would slow the app's
+
+        report(0.5, f"UMAP of {len(mu):,} posterior means")
+        start = time.perf_counter()
+        coords = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="euclidean", random_state=0).fit_transform(mu)
+        log.info("UMAP of %d points in %.1f s", len(mu), time.perf_counter() - start)
+        save_npz(path, coords=coords.astype(np.float32))
+    return coords, mu, False
+
+
+def colour_values(sentences: list[str], mu: np.ndarray, colour: str) -> tuple[np.ndarray, str]:
+    if colour == "sentence length":
+        return np.array([len(s.split()) for s in sentences]), "length (words)"
+    if colour not in COLOURS:
+        raise InputError(f"unknown colouring {colour!r}")
+    rank = int(colour.rsplit("#", 1)[1])
+    var = mu.var(0)
+    order = np.argsort(-var)
+    if rank > len(order):
+        raise InputError(f"the model has only {len(order)} dimensions")
+    dim = int(order[rank - 1])
+    state = "active" if var[dim] > AU_THRESHOLD else "NOT active"
+    return mu[:, dim], f"z[{dim}] (rank {rank}, variance {var[dim]:.3g}, {state})"
+
+
+def scatter(coords: np.ndarray, sentences: list[str], values: np.ndarray, label: str, title: str) -> go.Figure:
+    fig = go.Figure(go.Scatter(
+        x=coords[:, 0], y=coords[:, 1], mode="markers", text=[esc(s) for s in sentences],
+        hovertemplate="%{text}<extra></extra>",
+        marker=dict(size=5, color=values, colorscale="Viridis", showscale=True, colorbar=dict(title=dict(text=label)))))
+    fig.update_layout(title=dict(text=esc(title)), height=460, margin=dict(l=10, r=10, t=50, b=10),
+                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
+    return fig
+
+
+def variance_bars(mu: np.ndarray, title: str) -> go.Figure:
+    var = mu.var(0)
+    active = var > AU_THRESHOLD
+    fig = go.Figure(go.Bar(x=np.arange(len(var)), y=np.maximum(var, 1e-8),
+                           marker_color=np.where(active, "#2a7de1", "#bbbbbb"),
+                           hovertemplate="z[%{x}]: variance %{y:.3g}<extra></extra>"))
+    fig.add_hline(y=AU_THRESHOLD, line_dash="dash", line_color="#d9534f", annotation_text="0.01 (active unit)")
+    fig.update_layout(title=dict(text=esc(f"{title}: {int(active.sum())} of {len(var)} units active")),
+                      yaxis_type="log", yaxis_title="Var_x E[z|x]", xaxis_title="dimension", height=300,
+                      margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def latent_map(ctx: Context, names, split: str = "valid", n: int = 2000, colour: str = "active unit #1", progress=None):
+    """(figures and a status note) for each model: [scatter, bars] * len(names) + [status html]."""
+    if split not in SPLITS:
+        raise InputError(f"unknown split {split!r}")
+    if n is None or not 50 <= int(n) <= 10_000:
+        raise InputError("sentences must be between 50 and 10,000")
+    figures, notes = [], []
+    for name in names:
+        try:
+            model = ctx.model(name)
+            start = time.perf_counter()
+            coords, mu, cached = umap_coords(ctx, model, split, int(n), progress)
+            sentences = ctx.sentences(model.corpus, split, int(n))
+            values, label = colour_values(sentences, mu, colour)
+            title = ctx.title(name)
+            figures += [scatter(coords, sentences, values, label, title), variance_bars(mu, title)]
+            notes.append(f"{esc(title)}: {len(mu):,} {model.corpus}/{split} sentences, "
+                         f"{'from the cache' if cached else 'computed'} in {time.perf_counter() - start:.1f} s")
+        except VaeMineError as e:
+            figures += [None, None]
+            notes.append(message(f"{ctx.title(name)}: {e}", error=True))
+    return [*figures, page("<br>".join(notes))]
+
+
+def build(ctx: Context, pair) -> None:
+    with gr.Row():
+        split = gr.Dropdown(SPLITS, value="valid", label="split")
+        n = gr.Slider(50, 10_000, value=2000, step=50, label="sentences (the first N of the split)")
+        colour = gr.Dropdown(COLOURS, value="active unit #1", label="colour by")
+    go_ = gr.Button("Draw map", variant="primary", elem_id="map-go")
+    status = gr.HTML(elem_id="map-status")
+    with gr.Row():
+        with gr.Column():
+            left_map, left_bars = gr.Plot(elem_id="map-left"), gr.Plot(elem_id="bars-left")
+        with gr.Column():
+            right_map, right_bars = gr.Plot(elem_id="map-right"), gr.Plot(elem_id="bars-right")
+
+    def run(left, right, split_, n_, colour_, progress=gr.Progress()):
+        try:
+            out = latent_map(ctx, [left, right], split_, n_, colour_, progress)
+        except VaeMineError as e:
+            return [None] * 4 + [page(message(str(e), error=True))]
+        return [out[0], out[1], out[2], out[3], out[4]]
+
+    go_.click(run, [*pair, split, n, colour], [left_map, left_bars, right_map, right_bars, status], api_name="latent_map")

@@ -1,0 +1,57 @@
+"""Neighbours: the training sentences nearest to a sentence, by cosine distance of posterior means."""
+from __future__ import annotations
+
+import gradio as gr
+from sklearn.neighbors import NearestNeighbors
+
+from core import InputError
+
+from ..context import Context
+from ..render import esc, message, table
+from .common import guarded, lines_of, per_model
+
+SPLIT = "train"
+
+
+def index(ctx: Context, model, progress=None) -> NearestNeighbors:
+    """A cosine index over the posterior means of the whole training split, built once per checkpoint."""
+    key = ("nn", model.fingerprint)
+    if key not in ctx._memo:
+        mu = ctx.posterior_means(model, SPLIT, None, progress)
+        ctx._memo[key] = NearestNeighbors(metric="cosine", algorithm="brute").fit(mu)
+    return ctx._memo[key]
+
+
+@guarded
+def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, progress=None) -> str:
+    sentence = lines_of(text)[0]
+    if k is None or not 1 <= int(k) <= 100:
+        raise InputError("k must be between 1 and 100")
+
+    def panel(model) -> str:
+        nn = index(ctx, model, progress)
+        sentences = ctx.sentences(model.corpus, SPLIT)
+        mu, _ = model.encode([sentence])
+        dist, idx = nn.kneighbors(mu, n_neighbors=min(int(k), len(sentences)))
+        rows = [[str(r + 1), f"{d:.4f}", esc(sentences[i])] for r, (d, i) in enumerate(zip(dist[0], idx[0]))]
+        spread = "" if dist[0][-1] - dist[0][0] > 1e-3 else message(
+            "all neighbours are at nearly the same distance: the posterior means barely depend on the sentence")
+        return (f'<p class="vm-dim">{len(sentences):,} {model.corpus} training sentences indexed</p>' + spread
+                + table(["#", "cosine distance", "training sentence"], rows))
+
+    return per_model(ctx, [left, right], panel)
+
+
+def build(ctx: Context, pair) -> None:
+    text = gr.Textbox(label="sentence", value="a black dog is running on the grass .", elem_id="nb-text")
+    k = gr.Slider(1, 50, value=10, step=1, label="k")
+    go = gr.Button("Find neighbours", variant="primary", elem_id="nb-go")
+    out = gr.HTML(elem_id="nb-out")
+
+    def run(left, right, text_, k_, progress=gr.Progress()):
+        def report(done, total):
+            progress(done / total, desc=f"indexing training sentences ({done:,}/{total:,}, once per checkpoint)")
+        return neighbours(ctx, left, right, text_, k_, report)
+
+    go.click(run, [*pair, text, k], out, api_name="neighbours")
+    text.submit(run, [*pair, text, k], out)
