@@ -39,7 +39,7 @@ def umap_coords(ctx: Context, model, split: str, n: int, progress=None) -> tuple
 
         report(0.5, f"UMAP of {len(mu):,} posterior means")
         start = time.perf_counter()
-        coords = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="euclidean", random_state=0).fit_transform(mu)
+        coords = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="euclidean", random_state=0, n_jobs=1).fit_transform(mu)
         log.info("UMAP of %d points in %.1f s", len(mu), time.perf_counter() - start)
         save_npz(path, coords=coords.astype(np.float32))
     return coords, mu, False
@@ -110,7 +110,7 @@ def latent_map(ctx: Context, names, split: str = "valid", n: int = 2000, colour:
 def build(ctx: Context, pair) -> None:
     with gr.Row():
         split = gr.Dropdown(SPLITS, value="valid", label="split")
-        n = gr.Slider(50, 10_000, value=2000, step=50, label="sentences (the first N of the split)")
+        n = gr.Slider(50, 10_000, value=2000, step=50, label="sentences (the first N of the split)", elem_id="map-n")
         colour = gr.Dropdown(COLOURS, value="active unit #1", label="colour by")
     go_ = gr.Button("Draw map", variant="primary", elem_id="map-go")
     status = gr.HTML(elem_id="map-status")

@@ -1,0 +1,135 @@
+"""End to end: the real app (python app.py) on the shipped checkpoints, driven in headless Chromium."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(data_dir, tmp_path_factory):
+    port = free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    cmd = [sys.executable, "app.py", "--port", str(port), "--data-dir", str(data_dir),
+           "--cache-dir", str(tmp_path_factory.mktemp("cache"))]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while "explorer ready" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "app not ready in 120 s:\n" + log.read_text()
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    pg.goto(app_url)
+    pg.wait_for_selector("#rec-go")
+    yield pg
+    pg.close()
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def test_every_tab_produces_its_output(page):
+    expect(page.locator("#left-model input")).to_have_value(re.compile("^LaggingVAE"))
+    expect(page.locator("#right-model input")).to_have_value(re.compile("^VAE-MINE"))
+
+    page.click("#rec-go")
+    expect(page.locator("#rec-out table").first).to_contain_text("from the mean", timeout=30_000)
+    assert page.locator("#rec-out table").count() == 4  # two sentences, two models
+
+    open_tab(page, "Interpolate")
+    page.click("#int-go")
+    expect(page.locator("#int-out tbody tr")).to_have_count(10, timeout=30_000)
+    expect(page.locator("#int-out tbody tr").last).to_contain_text("1.00")
+
+    open_tab(page, "Sample")
+    page.click("#smp-go")
+    expect(page.locator("#smp-out")).to_contain_text("distinct-2", timeout=30_000)
+    expect(page.locator("#smp-out tbody tr")).to_have_count(20)
+
+    open_tab(page, "Neighbours")
+    page.click("#nb-go")
+    expect(page.locator("#nb-out")).to_contain_text("training sentences indexed", timeout=120_000)
+    expect(page.locator("#nb-out tbody tr")).to_have_count(20)
+
+    open_tab(page, "Latent map")
+    n = page.locator("#map-n input[type=number]")
+    n.fill("200")
+    n.press("Enter")
+    page.click("#map-go")
+    expect(page.locator("#map-status")).to_contain_text("200 flickr8k/valid sentences", timeout=180_000)
+    expect(page.locator("#map-left .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#bars-right .js-plotly-plot")).to_be_visible()
+
+    open_tab(page, "Posterior collapse")
+    expect(page.locator("#col-table")).to_contain_text("VAE-MINE")
+    expect(page.locator("#col-curves .js-plotly-plot")).to_be_visible()
+
+
+def test_markup_is_shown_as_text_and_bad_input_gets_a_message(page):
+    page.on("dialog", lambda d: pytest.fail(f"a script ran: {d.message}"))
+    box = page.locator("#rec-text textarea")
+    box.fill('<img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> 🦄 qqzzx')
+    page.click("#rec-go")
+    expect(page.locator("#rec-out")).to_contain_text('<img src=x onerror="window.__pwned=1">', timeout=30_000)
+    assert page.locator("#rec-out img").count() == 0 and page.locator("#rec-out script").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    expect(page.locator("#rec-out")).to_contain_text("read as <unk>")
+    box.fill("")
+    page.click("#rec-go")
+    expect(page.locator("#rec-out .vm-err")).to_contain_text("enter one or more sentences", timeout=30_000)
+    box.fill("x" * 10_000)
+    page.click("#rec-go")
+    expect(page.locator("#rec-out")).to_contain_text("from the mean", timeout=30_000)
+
+
+def test_many_browser_tabs_at_once(browser, app_url):
+    pages = [browser.new_page() for _ in range(4)]
+    try:
+        for pg in pages:
+            pg.goto(app_url)
+            pg.wait_for_selector("#rec-go")
+            open_tab(pg, "Sample")
+        for pg in pages:
+            pg.click("#smp-go")
+        for pg in pages:
+            expect(pg.locator("#smp-out")).to_contain_text("distinct-2", timeout=60_000)
+            expect(pg.locator("#smp-out tbody tr")).to_have_count(20)
+    finally:
+        for pg in pages:
+            pg.close()

@@ -1,0 +1,71 @@
+"""core.lab (the classroom's live training) and core.export (shipping a run), on real corpora."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+from safetensors import safe_open
+
+import core
+from core.errors import InputError, VaeMineError
+from core.export import export
+from core.lab import LabConfig, live_training
+from explorer.context import Context
+from explorer.tabs.collapse import Lab
+
+LAB = LabConfig(corpus="flickr8k", max_train=256, max_valid=64, seconds=6)
+
+
+def test_lab_trains_both_models_in_turn_until_time_is_up(data_dir):
+    start = time.monotonic()
+    lines = list(live_training(LAB, str(data_dir)))
+    took = time.monotonic() - start
+    assert [ln["model"] for ln in lines[:4]] == ["vae", "vae-mine", "vae", "vae-mine"]
+    vae_epochs = [ln["epoch"] for ln in lines if ln["model"] == "vae"]
+    assert vae_epochs == list(range(1, len(vae_epochs) + 1)) and len(vae_epochs) >= 2
+    assert all({"val_kl", "val_mi", "val_au", "val_nll"} <= set(ln) for ln in lines)
+    assert lines[-1]["elapsed"] < LAB.seconds + 10 and took < LAB.seconds + 30
+    vae = [ln["val_nll"] for ln in lines if ln["model"] == "vae"]
+    assert vae[-1] < vae[0]  # it really trains
+
+
+def test_lab_stops_when_asked_and_refuses_a_second_run(data_dir, tmp_path):
+    stop = threading.Event()
+    got = []
+    for line in live_training(LabConfig(corpus="flickr8k", max_train=256, max_valid=64, seconds=300), str(data_dir), stop):
+        got.append(line)
+        stop.set()
+    assert len(got) == 1
+    with pytest.raises(InputError, match="between 1 and 600 seconds"):
+        next(live_training(LabConfig(seconds=0), str(data_dir)))
+    lab = Lab(Context(tmp_path, str(data_dir), tmp_path))
+    first = lab.run("flickr8k", 300, 256)
+    next(first)  # holds the lab
+    busy = list(lab.run("flickr8k", 10, 256))
+    assert "already running" in busy[0][1]
+    assert "stopping" in lab.request_stop()
+    rest = list(first)
+    assert "finished (stopped)" in rest[-1][1]
+    assert "no lab is running" in lab.request_stop()
+
+
+def test_export_writes_fp16_weights_and_a_card(mine_bundle, data_dir, tmp_path):
+    out = tmp_path / "shipped"
+    metrics = export(mine_bundle, out, "float16", "python -m core.train ...", str(data_dir))
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    assert (out / "model.safetensors").stat().st_size < 0.6 * (mine_bundle / "model.safetensors").stat().st_size
+    assert not (out / "resume").exists() and (out / "train_log.jsonl").is_file()
+    card = (out / "README.md").read_text()
+    shipped = metrics["shipped_test"]
+    assert f"| as shipped (float16), test | {shipped['nll']:.2f} |" in card and "python -m core.train ..." in card
+    a, b = core.load(mine_bundle), core.load(out)
+    sentence = "the company said it expects higher sales"
+    assert b.encode(sentence)[0] == pytest.approx(a.encode(sentence)[0], abs=0.02)
+    assert shipped["nll"] == pytest.approx(a.metrics["test"]["nll"], abs=0.5)
+    with pytest.raises(VaeMineError, match="exists"):
+        export(mine_bundle, out)
+    with pytest.raises(VaeMineError, match="no metrics.json"):
+        export(tmp_path, tmp_path / "x")
