@@ -17,9 +17,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link")
+    p.add_argument("--threads", type=int, default=1,
+                   help="PyTorch threads per request (default 1: requests are small, and run side by side)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import torch
+
+    torch.set_num_threads(args.threads)
     from explorer.app import build_app
 
     app = build_app(args.checkpoints, args.data_dir, args.cache_dir)

@@ -37,10 +37,12 @@ def reconstruct(ctx: Context, left: str, right: str, text: str, samples: int = 3
         prepared = model.prepare(lines)
         mu, logvar = model.encode(lines)
         kl = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar).sum(1)
-        from_mean = model.decode(mu, **opts)
         rng = np.random.default_rng(int(seed or 0))
         eps = rng.standard_normal((k, *mu.shape)).astype(np.float32)
-        drawn = [model.decode(mu + np.exp(0.5 * logvar) * e, **opts) for e in eps]
+        codes = np.concatenate([mu, *(mu + np.exp(0.5 * logvar) * e for e in eps)])  # one decode for all
+        decoded = model.decode(codes, **opts)
+        n = len(mu)
+        from_mean, drawn = decoded[:n], [decoded[(j + 1) * n : (j + 2) * n] for j in range(k)]
         blocks = []
         for i, p in enumerate(prepared):
             notes = []
