@@ -19,9 +19,8 @@ def status_line(ctx: Context) -> str:
     names = ctx.names()
     found = f"{len(names)} checkpoint(s) in `{ctx.checkpoints}`" if names else \
         f"**No checkpoints found in `{ctx.checkpoints}`**: pass `--checkpoints DIR` (folders made by `core.train`)."
-    corpora = sorted({ctx.label(n).split(" · ")[-1].split(" (")[0] for n in names})
     missing = []
-    for corpus in corpora:
+    for corpus in ctx.corpora():
         try:
             ctx.sentences(corpus, "valid", 1)
         except core.VaeMineError:

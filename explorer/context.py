@@ -51,12 +51,24 @@ class Context:
             return []
         return sorted(p.name for p in self.checkpoints.iterdir() if (p / "config.json").is_file())
 
-    def label(self, name: str) -> str:
+    def _run(self, name: str) -> dict | None:
+        """The run section of a checkpoint's config.json, or None when it is unreadable."""
         try:
-            cfg = json.loads((self.checkpoints / name / "config.json").read_text())["run"]
-            return f"{NAMES.get(cfg['objective']['name'], cfg['objective']['name'])} · {cfg['corpus']} ({name})"
+            run = json.loads((self.checkpoints / name / "config.json").read_text())["run"]
+            return run if isinstance(run["objective"]["name"], str) and isinstance(run["corpus"], str) else None
         except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def label(self, name: str) -> str:
+        run = self._run(name)
+        if run is None:
             return f"{name} (unreadable config)"
+        kind = run["objective"]["name"]
+        return f"{NAMES.get(kind, kind)} · {run['corpus']} ({name})"
+
+    def corpora(self) -> list[str]:
+        """The corpora the checkpoints were trained on."""
+        return sorted({run["corpus"] for run in map(self._run, self.names()) if run})
 
     def choices(self) -> list[tuple[str, str]]:
         return [(self.label(n), n) for n in self.names()]
@@ -99,16 +111,22 @@ class Context:
     def title(self, name: str | None) -> str:
         return self.label(name) if name else "no model"
 
-    # -- corpora ----------------------------------------------------------------------------------
+    # -- corpora and memoised results --------------------------------------------------------------
+
+    def memo(self, key, build):
+        """build() once per key for the life of the app (one build at a time)."""
+        if key not in self._memo:
+            with self.compute_lock:
+                if key not in self._memo:
+                    self._memo[key] = build()
+        return self._memo[key]
 
     def sentences(self, corpus: str, split: str, limit: int | None = None) -> list[str]:
-        key = ("sentences", corpus, split, limit)
-        if key not in self._memo:
-            try:
-                self._memo[key] = core.read_sentences(corpus, split, self.data_dir, limit)
-            except VaeMineError as e:
-                raise Unavailable(f"the {corpus} {split} split is not available: {e}") from None
-        return self._memo[key]
+        try:
+            return self.memo(("sentences", corpus, split, limit),
+                             lambda: core.read_sentences(corpus, split, self.data_dir, limit))
+        except VaeMineError as e:
+            raise Unavailable(f"the {corpus} {split} split is not available: {e}") from None
 
     # -- disk cache -------------------------------------------------------------------------------
 
@@ -120,13 +138,8 @@ class Context:
 
     def posterior_means(self, model: core.TextVAEModel, split: str, limit: int | None = None, progress=None) -> np.ndarray:
         """Posterior means of a split's first `limit` sentences, from memory, disk, or computed."""
-        key = ("mu", model.fingerprint, split, limit)
-        if key in self._memo:
-            return self._memo[key]
-        with self.compute_lock:
-            if key not in self._memo:
-                self._memo[key] = self._load_or_encode(model, split, limit, progress)
-        return self._memo[key]
+        return self.memo(("mu", model.fingerprint, split, limit),
+                         lambda: self._load_or_encode(model, split, limit, progress))
 
     def _load_or_encode(self, model: core.TextVAEModel, split: str, limit: int | None, progress) -> np.ndarray:
         sentences = self.sentences(model.corpus, split, limit)

@@ -15,11 +15,8 @@ SPLIT = "train"
 
 def index(ctx: Context, model, progress=None) -> NearestNeighbors:
     """A cosine index over the posterior means of the whole training split, built once per checkpoint."""
-    key = ("nn", model.fingerprint)
-    if key not in ctx._memo:
-        mu = ctx.posterior_means(model, SPLIT, None, progress)
-        ctx._memo[key] = NearestNeighbors(metric="cosine", algorithm="brute").fit(mu)
-    return ctx._memo[key]
+    return ctx.memo(("nn", model.fingerprint), lambda: NearestNeighbors(metric="cosine", algorithm="brute").fit(
+        ctx.posterior_means(model, SPLIT, None, progress)))
 
 
 @guarded
