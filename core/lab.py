@@ -2,8 +2,9 @@
 
 The lab runs the real training loop (`train.Trainer`), one epoch of each model in turn, in a
 temporary folder that is deleted afterwards, and yields each epoch's log line as it finishes, so a
-UI can stream the curves. It stops at the time limit or when `stop` is set, after the epoch in
-progress (a few seconds at the default size).
+UI can stream the curves. It stops at the time limit, when `stop` is set (after the epoch in
+progress: a second or two at the default size), or when every model's learning-rate schedule has
+run out (the loop's usual stopping rule; such a model would not change any more).
 """
 from __future__ import annotations
 
@@ -57,9 +58,12 @@ def live_training(cfg: LabConfig, data_dir: str | None = None, stop: threading.E
         epoch = 0
         while True:
             epoch += 1
-            for name, trainer in trainers.items():
+            running = {name: t for name, t in trainers.items() if not t.state.done}
+            if not running:
+                return  # every learning-rate schedule has run out: nothing will change any more
+            for name, trainer in running.items():
                 if stop.is_set() or time.monotonic() - start >= cfg.seconds:
                     return
                 trainer.out.mkdir(parents=True, exist_ok=True)
                 line = trainer.train_epoch(epoch)
-                yield {"model": name, "elapsed": round(time.monotonic() - start, 2), **line}
+                yield {"model": name, "elapsed": round(time.monotonic() - start, 2), "done": trainer.state.done, **line}

@@ -31,6 +31,15 @@ def test_lab_trains_both_models_in_turn_until_time_is_up(data_dir):
     assert vae[-1] < vae[0]  # it really trains
 
 
+def test_lab_ends_when_every_schedule_has_run_out(data_dir):
+    cfg = LabConfig(corpus="flickr8k", max_train=128, max_valid=32, seconds=600)
+    start = time.monotonic()
+    lines = list(live_training(cfg, str(data_dir)))
+    last = {ln["model"]: ln for ln in lines}
+    assert all(ln["done"] for ln in last.values()) and time.monotonic() - start < 300
+    assert sum(ln["done"] for ln in lines) == 2  # a model leaves the loop when its schedule runs out
+
+
 def test_lab_stops_when_asked_and_refuses_a_second_run(data_dir, tmp_path):
     stop = threading.Event()
     got = []

@@ -112,7 +112,12 @@ class Lab:
                                  for m, v in logs.items())
                 yield (curves(logs, "elapsed", f"tiny models on {sentences} {corpus} sentences"),
                        page(message(f"training ({line['elapsed']:.0f} / {seconds:.0f} s) · {done}")))
-            why = "stopped" if self.stop.is_set() else "time is up"
+            if self.stop.is_set():
+                why = "stopped"
+            elif logs and all(v[-1]["done"] for v in logs.values()):
+                why = "every learning-rate schedule ran out"
+            else:
+                why = "time is up"
             yield (curves(logs, "elapsed", f"tiny models on {sentences} {corpus} sentences") if logs else None,
                    page(message(f"finished ({why}) · " + ", ".join(f"{m}: {len(v)} epochs" for m, v in logs.items()))))
         except VaeMineError as e:
