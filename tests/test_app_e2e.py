@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(data_dir, tmp_path_factory):
+@contextmanager
+def serve(data_dir, tmp: Path):
+    """python app.py on a free port; yields its URL once it says it is ready."""
     port = free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    cmd = [sys.executable, "app.py", "--port", str(port), "--data-dir", str(data_dir),
-           "--cache-dir", str(tmp_path_factory.mktemp("cache"))]
+    log = tmp / "app.log"
+    cmd = [sys.executable, "app.py", "--port", str(port), "--data-dir", str(data_dir), "--cache-dir", str(tmp / "cache")]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -41,6 +42,12 @@ def app_url(data_dir, tmp_path_factory):
         proc.terminate()
         proc.wait(30)
     assert "Traceback" not in log.read_text(), log.read_text()
+
+
+@pytest.fixture(scope="module")
+def app_url(data_dir, tmp_path_factory):
+    with serve(data_dir, tmp_path_factory.mktemp("app")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +140,16 @@ def test_many_browser_tabs_at_once(browser, app_url):
     finally:
         for pg in pages:
             pg.close()
+
+
+def test_without_corpus_the_app_starts_and_says_what_is_missing(browser, tmp_path):
+    with serve(tmp_path / "no-data", tmp_path) as url:
+        pg = browser.new_page()
+        pg.goto(url)
+        expect(pg.get_by_text("corpus data missing for flickr8k")).to_be_visible(timeout=30_000)
+        pg.click("#rec-go")
+        expect(pg.locator("#rec-out table").first).to_contain_text("from the mean", timeout=30_000)
+        open_tab(pg, "Neighbours")
+        pg.click("#nb-go")
+        expect(pg.locator("#nb-out .vm-err").first).to_contain_text("corpus file not found", timeout=30_000)
+        pg.close()
