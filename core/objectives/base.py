@@ -30,16 +30,22 @@ class StepContext:
     step: int
 
     def update(self, loss: torch.Tensor, groups: Iterable[str] | None = None) -> None:
-        """Backpropagate `loss` and take one clipped SGD step on the named groups (default: all)."""
+        """Backpropagate `loss` and take one clipped SGD step on the named groups (default: all).
+
+        With groups named, only their gradients are computed: autograd skips e.g. the decoder's
+        weight gradients in LaggingVAE's encoder-only steps, which would be thrown away.
+        """
         names = list(self.optimizers) if groups is None else list(groups)
+        params = {name: [p for g in self.optimizers[name].param_groups for p in g["params"]] for name in names}
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if groups is None:
+            loss.backward()
+        else:
+            loss.backward(inputs=[p for name in names for p in params[name]])
         for name in names:
-            opt = self.optimizers[name]
-            params = [p for g in opt.param_groups for p in g["params"]]
-            torch.nn.utils.clip_grad_norm_(params, self.clip)
-            opt.step()
+            torch.nn.utils.clip_grad_norm_(params[name], self.clip)
+            self.optimizers[name].step()
 
 
 class Objective(nn.Module):
