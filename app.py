@@ -29,7 +29,10 @@ def main(argv: list[str] | None = None) -> None:
 
     app = build_app(args.checkpoints, args.data_dir, args.cache_dir)
     app.queue(default_concurrency_limit=4)
-    app.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)
+    try:
+        app.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)
+    except OSError as e:
+        raise SystemExit(f"error: cannot serve on {args.host}:{args.port} ({e}); is another app using it? Try --port.")
     print(f"explorer ready at http://{args.host}:{args.port} in {time.perf_counter() - START:.1f} s", flush=True)
     app.block_thread()
 

@@ -31,7 +31,7 @@ SHOWN = ("nll", "reconstruction", "kl", "ppl", "mi", "mi_batch", "au")
 
 
 def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data_dir: str | None = None,
-           force: bool = False) -> dict:
+           force: bool = False, note: str = "") -> dict:
     if not (src / METRICS).is_file():
         raise VaeMineError(f"{src} has no {METRICS}: export a run that finished training")
     if dst.exists() and not force:
@@ -54,7 +54,8 @@ def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data
     except VaeMineError as e:
         log.warning("exported weights not re-evaluated: %s", e)
     write_json(tmp / METRICS, metrics)
-    (tmp / CARD).write_text(model_card(cfg, metrics, model, command, (tmp / WEIGHTS).stat().st_size))
+    card = model_card(cfg, metrics, model, command, (tmp / WEIGHTS).stat().st_size)
+    (tmp / CARD).write_text(card + (f"\n## Notes\n\n{note.strip()}\n" if note.strip() else ""))
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
     return metrics
@@ -122,11 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", default="float16", choices=list(DTYPES), help="storage type of the weights")
     p.add_argument("--command", default="", help="the training command, for the model card")
     p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
+    p.add_argument("--note", default="", help="a paragraph for the card's Notes section")
     p.add_argument("--force", action="store_true", help="replace dst if it exists")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        metrics = export(args.src, args.dst, args.dtype, args.command, args.data_dir, args.force)
+        metrics = export(args.src, args.dst, args.dtype, args.command, args.data_dir, args.force, args.note)
     except VaeMineError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -95,11 +95,9 @@ def test_every_tab_produces_its_output(page):
     expect(page.locator("#nb-out tbody tr")).to_have_count(20)
 
     open_tab(page, "Latent map")
-    n = page.locator("#map-n input[type=number]")
-    n.fill("200")
-    n.press("Enter")
-    page.click("#map-go")
-    expect(page.locator("#map-status")).to_contain_text("200 flickr8k/valid sentences", timeout=180_000)
+    page.click("#map-go")  # the default: 2,000 validation sentences
+    expect(page.locator("#map-status")).to_contain_text("2,000 flickr8k/valid sentences", timeout=180_000)
+    expect(page.locator("#map-status")).not_to_contain_text("error")
     expect(page.locator("#map-left .js-plotly-plot")).to_be_visible()
     expect(page.locator("#bars-right .js-plotly-plot")).to_be_visible()
 

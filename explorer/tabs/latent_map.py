@@ -104,6 +104,10 @@ def latent_map(ctx: Context, names, split: str = "valid", n: int = 2000, colour:
         except VaeMineError as e:
             figures += [None, None]
             notes.append(message(f"{ctx.title(name)}: {e}", error=True))
+        except Exception as e:  # a bug: keep the other model's map, log the traceback
+            log.exception("latent map of %s failed", name)
+            figures += [None, None]
+            notes.append(message(f"{ctx.title(name)}: internal error ({type(e).__name__}: {e})", error=True))
     return [*figures, page("<br>".join(notes))]
 
 
@@ -122,9 +126,11 @@ def build(ctx: Context, pair) -> None:
 
     def run(left, right, split_, n_, colour_, progress=gr.Progress()):
         try:
-            out = latent_map(ctx, [left, right], split_, n_, colour_, progress)
+            return latent_map(ctx, [left, right], split_, n_, colour_, progress)
         except VaeMineError as e:
             return [None] * 4 + [page(message(str(e), error=True))]
-        return [out[0], out[1], out[2], out[3], out[4]]
+        except Exception as e:  # a bug: say so in the page, keep the traceback in the server log
+            log.exception("latent map failed")
+            return [None] * 4 + [page(message(f"internal error ({type(e).__name__}: {e}); see the server log", error=True))]
 
     go_.click(run, [*pair, split, n, colour], [left_map, left_bars, right_map, right_bars, status], api_name="latent_map")
