@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     result: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "repeats": args.repeats}
     with tempfile.TemporaryDirectory(prefix="explorer-bench-") as cache:
-        proc, url, result["ready_cold_s"] = start_app(args, Path(cache))
+        proc, url, ready = start_app(args, Path(cache))
+        result["ready_cold_s"] = round(ready, 2)
         client = Client(url, verbose=False)
         # the default pair, read from the app's own dropdowns
         cfg = client.config
