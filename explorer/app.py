@@ -8,7 +8,6 @@ import gradio as gr
 import core
 
 from .context import Context
-from .render import esc
 from .tabs import collapse, interpolate, latent_map, neighbours, reconstruct, sample
 
 TABS = [("Reconstruct", reconstruct), ("Interpolate", interpolate), ("Sample", sample),

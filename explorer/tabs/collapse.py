@@ -135,8 +135,8 @@ class Lab:
 def build(ctx: Context, pair) -> None:
     gr.Markdown("Posterior collapse: the decoder ignores z, so KL(q(z|x) ‖ p(z)) → 0, the mutual information "
                 "between x and z → 0 and no latent unit is active. Compare the checkpoints below.")
-    table = gr.Dataframe(value=figures_table(ctx), label="test figures per checkpoint (NLL, KL in nats per sentence)",
-                         interactive=False, elem_id="col-table")
+    gr.Dataframe(value=figures_table(ctx), label="test figures per checkpoint (NLL, KL in nats per sentence)",
+                 interactive=False, elem_id="col-table")
     gr.Plot(value=training_curves(ctx), elem_id="col-curves")
     kl_go = gr.Button("KL per dimension (left and right models, validation sentences)", elem_id="kl-go")
     kl_status = gr.HTML()
