@@ -6,5 +6,6 @@ sample_prior / interpolate / encode_split; `core.read_sentences` reads a corpus 
 """
 from .api import TextVAEModel, load, read_sentences
 from .errors import CheckpointError, CorpusError, InputError, VaeMineError
+from .metrics import AU_THRESHOLD
 
-__all__ = ["load", "read_sentences", "TextVAEModel", "VaeMineError", "CheckpointError", "CorpusError", "InputError"]
+__all__ = ["load", "read_sentences", "AU_THRESHOLD", "TextVAEModel", "VaeMineError", "CheckpointError", "CorpusError", "InputError"]

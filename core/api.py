@@ -168,9 +168,13 @@ class TextVAEModel:
                      progress=None) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(sentences, mu, logvar) for the first `limit` sentences of a split of this model's corpus.
 
-        `progress(done, total)` is called after each chunk. Raises CorpusError when the corpus is missing.
+        Raises CorpusError when the corpus is missing.
         """
         sentences = read_sentences(self.corpus, split, data_dir, limit)
+        return (sentences, *self.encode_many(sentences, progress))
+
+    def encode_many(self, sentences: Sequence[str], progress=None) -> tuple[np.ndarray, np.ndarray]:
+        """`encode` for any number of sentences, in chunks; `progress(done, total)` after each chunk."""
         mus, logvars = [], []
         step = CHUNK * 8
         for start in range(0, len(sentences), step):
@@ -179,7 +183,9 @@ class TextVAEModel:
             logvars.append(logvar.numpy())
             if progress is not None:
                 progress(min(start + step, len(sentences)), len(sentences))
-        return sentences, np.concatenate(mus), np.concatenate(logvars)
+        if not mus:
+            raise InputError("no sentences given")
+        return np.concatenate(mus), np.concatenate(logvars)
 
     def kl(self, sentences: str | Sequence[str]) -> np.ndarray:
         """KL(q(z|x) || N(0, I)) per sentence, in nats."""
