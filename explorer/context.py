@@ -130,33 +130,50 @@ class Context:
 
     # -- disk cache -------------------------------------------------------------------------------
 
-    def cache_path(self, kind: str, model: core.TextVAEModel, *parts) -> Path:
-        """A cache file keyed by the weights' sha256, the corpus text's sha256 and the given parts."""
-        corpus_key = hashlib.sha256("\n".join(self.sentences(model.corpus, parts[0])).encode()).hexdigest()[:16]
-        key = hashlib.sha256(json.dumps([model.fingerprint, corpus_key, *parts]).encode()).hexdigest()[:24]
-        return self.cache_dir / kind / f"{model.corpus}-{'-'.join(map(str, parts))}-{key}.npz"
+    def cache_path(self, kind: str, model: core.TextVAEModel, split: str, limit: int | None) -> Path:
+        """A cache file keyed by the weights' sha256, the split text's sha256 and the sentence limit."""
+        corpus_key = self.memo(("digest", model.corpus, split), lambda: hashlib.sha256(
+            "\n".join(self.sentences(model.corpus, split)).encode()).hexdigest()[:16])
+        key = hashlib.sha256(json.dumps([model.fingerprint, corpus_key, split, limit]).encode()).hexdigest()[:24]
+        return self.cache_dir / kind / f"{model.corpus}-{split}-{limit}-{key}.npz"
+
+    def cached_array(self, kind: str, model: core.TextVAEModel, split: str, limit: int | None,
+                     build) -> tuple[np.ndarray, bool]:
+        """(an array with a row per sentence of a split's first `limit`, whether it was cached):
+        from memory, else from the disk cache, else build() and save it. One build at a time."""
+        key = (kind, model.fingerprint, split, limit)
+        if key in self._memo:  # no lock: a build in progress elsewhere must not hold up cached answers
+            return self._memo[key], True
+        with self.compute_lock:
+            if key in self._memo:
+                return self._memo[key], True
+            rows = len(self.sentences(model.corpus, split, limit))
+            path = self.cache_path(kind, model, split, limit)
+            array = _load_npz(path, rows)
+            cached = array is not None
+            if not cached:
+                array = build()
+                save_npz(path, array=array)
+            self._memo[key] = array
+            return array, cached
 
     def posterior_means(self, model: core.TextVAEModel, split: str, limit: int | None = None, progress=None) -> np.ndarray:
         """Posterior means of a split's first `limit` sentences, from memory, disk, or computed."""
-        return self.memo(("mu", model.fingerprint, split, limit),
-                         lambda: self._load_or_encode(model, split, limit, progress))
-
-    def _load_or_encode(self, model: core.TextVAEModel, split: str, limit: int | None, progress) -> np.ndarray:
         sentences = self.sentences(model.corpus, split, limit)
-        path = self.cache_path("means", model, split, limit)
-        mu = None
-        if path.is_file():
-            try:
-                with np.load(path) as f:
-                    mu = f["mu"]
-                if len(mu) != len(sentences):
-                    mu = None
-            except (OSError, ValueError, KeyError) as e:
-                log.warning("ignoring unreadable cache %s: %s", path, e)
-        if mu is None:
-            _, mu, _ = model.encode_split(split, limit, self.data_dir, progress)
-            save_npz(path, mu=mu)
-        return mu
+        return self.cached_array("means", model, split, limit, lambda: model.encode_many(sentences, progress)[0])[0]
+
+
+def _load_npz(path: Path, rows: int) -> np.ndarray | None:
+    """The cached array, or None when there is none or it is unreadable or of the wrong length."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as f:
+            array = f["array"]
+    except (OSError, ValueError, KeyError) as e:
+        log.warning("ignoring unreadable cache %s: %s", path, e)
+        return None
+    return array if len(array) == rows else None
 
 
 def save_npz(path: Path, **arrays) -> None:

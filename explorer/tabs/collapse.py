@@ -16,6 +16,7 @@ from core.lab import LabConfig, live_training
 
 from ..context import Context
 from ..render import esc, message, page
+from .common import for_model, posterior_kl
 
 log = logging.getLogger(__name__)
 CURVES = [("val_nll", "validation NLL (−ELBO)"), ("val_kl", "validation KL"), ("val_mi", "validation MI"),
@@ -74,16 +75,18 @@ def kl_per_dimension(ctx: Context, names) -> tuple[go.Figure | None, str]:
     fig = go.Figure()
     notes = []
     for name in names:
-        try:
-            model = ctx.model(name)
+        def mean_kl(model):
             sentences = ctx.sentences(model.corpus, "valid", KL_SENTENCES)
-            mu, logvar = model.encode(sentences)
-            kl = (0.5 * (mu**2 + np.exp(logvar) - 1 - logvar)).mean(0)
-            fig.add_trace(go.Bar(x=np.arange(len(kl)), y=kl, name=esc(ctx.title(name))))
-            notes.append(f"{esc(ctx.title(name))}: total KL {kl.sum():.2f} nats over {len(sentences)} validation "
-                         f"sentences; {int((kl > 0.01).sum())} dimensions above 0.01")
-        except VaeMineError as e:
-            notes.append(message(f"{ctx.title(name)}: {e}", error=True))
+            return posterior_kl(*model.encode(sentences)).mean(0), len(sentences)
+
+        result, err = for_model(ctx, name, mean_kl)
+        if err:
+            notes.append(f"{esc(ctx.title(name))}: {err}")
+            continue
+        kl, n = result
+        fig.add_trace(go.Bar(x=np.arange(len(kl)), y=kl, name=esc(ctx.title(name))))
+        notes.append(f"{esc(ctx.title(name))}: total KL {kl.sum():.2f} nats over {n} validation "
+                     f"sentences; {int((kl > 0.01).sum())} dimensions above 0.01")
     if not fig.data:
         return None, page("<br>".join(notes))
     fig.update_layout(barmode="group", height=320, title="KL per latent dimension", xaxis_title="dimension",

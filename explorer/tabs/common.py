@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence
 
+import numpy as np
+
 from core import VaeMineError
 
 from ..context import Context
@@ -13,19 +15,30 @@ log = logging.getLogger(__name__)
 MAX_LINES = 20
 
 
+def for_model(ctx: Context, name: str | None, fn: Callable) -> tuple[object, str | None]:
+    """(fn(model), None), or (None, message html) when the model or fn fails: one model's failure
+    stays in its own column."""
+    try:
+        return fn(ctx.model(name)), None
+    except VaeMineError as e:
+        return None, message(str(e), error=True)
+    except Exception as e:  # a bug: say so in the page, keep the traceback in the server log
+        log.exception("%s failed for %s", getattr(fn, "__name__", "panel"), name)
+        return None, message(f"internal error ({type(e).__name__}); see the server log", error=True)
+
+
 def per_model(ctx: Context, names: Sequence[str | None], panel: Callable) -> str:
     """side-by-side HTML of panel(model) for each chosen checkpoint name."""
     panels = []
     for name in names:
-        try:
-            inner = panel(ctx.model(name))
-        except VaeMineError as e:
-            inner = message(str(e), error=True)
-        except Exception as e:  # a bug: say so in the page, keep the traceback in the server log
-            log.exception("panel for %s failed", name)
-            inner = message(f"internal error ({type(e).__name__}); see the server log", error=True)
-        panels.append((ctx.title(name), inner))
+        inner, err = for_model(ctx, name, panel)
+        panels.append((ctx.title(name), err or inner))
     return side_by_side(panels)
+
+
+def posterior_kl(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """KL(q(z_d|x) || N(0, 1)) for each sentence and dimension, [N, z_dim], in nats."""
+    return 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar)
 
 
 def lines_of(text: str | None, what: str = "a sentence") -> list[str]:

@@ -3,24 +3,16 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core import InputError, VaeMineError
+from core import InputError
 
 from ..context import Context
-from ..render import esc, mark_changes, message, page, table
-from .common import guarded, lines_of
+from ..render import esc, mark_changes, page, table
+from .common import for_model, guarded, lines_of
 from .reconstruct import check_decoding, decoding_controls
 
 # The pair of the paper's Table 4 (SNLI sentences quoted in the paper).
 TABLE4 = ("this church choir sings to the masses as they sing joyous songs from the book at a church .",
           "a woman with a green headscarf , blue shirt and a very big grin .")
-
-
-def _one(ctx: Context, name, fn):
-    """(result, None) or (None, message html) for one model."""
-    try:
-        return fn(ctx.model(name)), None
-    except VaeMineError as e:
-        return None, message(str(e), error=True)
 
 
 @guarded
@@ -36,7 +28,7 @@ def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int 
     names = [left, right]
     paths, notes = [], []
     for name in names:
-        path, err = _one(ctx, name, lambda m: (m.interpolate(a, b, int(steps), mode, **opts), m.unknown_words([a, b])))
+        path, err = for_model(ctx, name, lambda m: (m.interpolate(a, b, int(steps), mode, **opts), m.unknown_words([a, b])))
         paths.append(path)
         note = err or ""
         if path and any(path[1]):
@@ -68,7 +60,7 @@ def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strateg
         def answer(m):
             mu, _ = m.encode([a, b, c])
             return m.decode(mu[2] + mu[1] - mu[0], **opts)[0]
-        out, err = _one(ctx, name, answer)
+        out, err = for_model(ctx, name, answer)
         rows.append([esc(ctx.title(name)), err or esc(out)])
     return page(table(["model", f"{esc(a)} : {esc(b)} :: {esc(c)} : ?"], rows))
 

@@ -9,13 +9,13 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from core import InputError, VaeMineError
+from core import AU_THRESHOLD, InputError, VaeMineError
 
-from ..context import Context, save_npz
+from ..context import Context
 from ..render import esc, message, page
+from .common import for_model
 
 log = logging.getLogger(__name__)
-AU_THRESHOLD = 0.01
 COLOURS = ["sentence length"] + [f"active unit #{r}" for r in range(1, 11)]
 SPLITS = ["valid", "test", "train"]
 
@@ -24,16 +24,8 @@ def umap_coords(ctx: Context, model, split: str, n: int, progress=None) -> tuple
     """(2-D coordinates, posterior means, came from the cache) for the first n sentences of split."""
     report = progress or (lambda frac, desc="": None)
     mu = ctx.posterior_means(model, split, n, lambda d, t: report(0.3 * d / t, f"encoding {d:,}/{t:,} sentences"))
-    path = ctx.cache_path("umap", model, split, n)
-    if path.is_file():
-        try:
-            with np.load(path) as f:
-                coords = f["coords"]
-            if len(coords) == len(mu):
-                return coords, mu, True
-        except (OSError, ValueError, KeyError) as e:
-            log.warning("ignoring unreadable cache %s: %s", path, e)
-    with ctx.compute_lock:
+
+    def fit() -> np.ndarray:
         report(0.35, "UMAP: loading umap-learn and compiling numba code (slow the first time)")
         import umap  # imported here: numba's start-up would slow the app's
 
@@ -41,8 +33,10 @@ def umap_coords(ctx: Context, model, split: str, n: int, progress=None) -> tuple
         start = time.perf_counter()
         coords = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="euclidean", random_state=0, n_jobs=1).fit_transform(mu)
         log.info("UMAP of %d points in %.1f s", len(mu), time.perf_counter() - start)
-        save_npz(path, coords=coords.astype(np.float32))
-    return coords, mu, False
+        return coords.astype(np.float32)
+
+    coords, cached = ctx.cached_array("umap", model, split, n, fit)
+    return coords, mu, cached
 
 
 def colour_values(sentences: list[str], mu: np.ndarray, colour: str) -> tuple[np.ndarray, str]:
@@ -91,23 +85,19 @@ def latent_map(ctx: Context, names, split: str = "valid", n: int = 2000, colour:
         raise InputError("sentences must be between 50 and 10,000")
     figures, notes = [], []
     for name in names:
-        try:
-            model = ctx.model(name)
+        def draw(model):
             start = time.perf_counter()
             coords, mu, cached = umap_coords(ctx, model, split, int(n), progress)
             sentences = ctx.sentences(model.corpus, split, int(n))
             values, label = colour_values(sentences, mu, colour)
             title = ctx.title(name)
-            figures += [scatter(coords, sentences, values, label, title), variance_bars(mu, title)]
-            notes.append(f"{esc(title)}: {len(mu):,} {model.corpus}/{split} sentences, "
-                         f"{'from the cache' if cached else 'computed'} in {time.perf_counter() - start:.1f} s")
-        except VaeMineError as e:
-            figures += [None, None]
-            notes.append(message(f"{ctx.title(name)}: {e}", error=True))
-        except Exception as e:  # a bug: keep the other model's map, log the traceback
-            log.exception("latent map of %s failed", name)
-            figures += [None, None]
-            notes.append(message(f"{ctx.title(name)}: internal error ({type(e).__name__}: {e})", error=True))
+            note = (f"{esc(title)}: {len(mu):,} {model.corpus}/{split} sentences, "
+                    f"{'from the cache' if cached else 'computed'} in {time.perf_counter() - start:.1f} s")
+            return [scatter(coords, sentences, values, label, title), variance_bars(mu, title)], note
+
+        result, err = for_model(ctx, name, draw)
+        figures += result[0] if result else [None, None]
+        notes.append(result[1] if result else f"{esc(ctx.title(name))}: {err}")
     return [*figures, page("<br>".join(notes))]
 
 

@@ -8,7 +8,7 @@ from core import InputError
 
 from ..context import Context
 from ..render import esc, mark_unknown, message, table
-from .common import guarded, lines_of, per_model
+from .common import guarded, lines_of, per_model, posterior_kl
 
 STRATEGIES = ["greedy", "sample", "beam"]
 
@@ -36,7 +36,7 @@ def reconstruct(ctx: Context, left: str, right: str, text: str, samples: int = 3
     def panel(model) -> str:
         prepared = model.prepare(lines)
         mu, logvar = model.encode(lines)
-        kl = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar).sum(1)
+        kl = posterior_kl(mu, logvar).sum(1)
         rng = np.random.default_rng(int(seed or 0))
         eps = rng.standard_normal((k, *mu.shape)).astype(np.float32)
         codes = np.concatenate([mu, *(mu + np.exp(0.5 * logvar) * e for e in eps)])  # one decode for all
