@@ -13,47 +13,20 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from gradio_client import Client
 
 from bench import report
+from explorer.launch import running_app
 
-ROOT = Path(__file__).resolve().parents[1]
 TABLE4 = ("this church choir sings to the masses as they sing joyous songs from the book at a church .",
           "a woman with a green headscarf , blue shirt and a very big grin .")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(args, cache: Path) -> tuple[subprocess.Popen, str, float]:
-    port = free_port()
-    cmd = [sys.executable, "app.py", "--port", str(port), "--checkpoints", args.checkpoints, "--cache-dir", str(cache)]
-    if args.data_dir:
-        cmd += ["--data-dir", args.data_dir]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    for line in proc.stdout:
-        if "explorer ready" in line:
-            break
-    else:
-        raise RuntimeError("the app exited before it was ready")
-    ready = time.perf_counter() - start
-    # drain the rest of its output so the pipe never fills
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-    return proc, f"http://127.0.0.1:{port}/", ready
 
 
 def timed(fn, repeats: int) -> dict:
@@ -69,6 +42,29 @@ def timed(fn, repeats: int) -> dict:
             "max_ms": round(ms[-1], 1), "calls": repeats}
 
 
+def latencies(client: Client, pair: dict, repeats: int) -> dict:
+    """The first cached map after a restart, then p50 / p95 / max of each action."""
+    t = time.perf_counter()
+    client.predict(**pair, split="valid", n=2000, colour="active unit #1", api_name="/latent_map")
+    out: dict = {"latent_map_2000_cached_first_s": round(time.perf_counter() - t, 2)}
+    greedy = {"strategy": "greedy", "temperature": 1.0, "beam_size": 5, "seed": 0}
+    actions = {
+        "reconstruct (2 sentences, mean + 3 posterior samples, greedy)": lambda: client.predict(
+            **pair, text="a dog runs through the grass .\ntwo children are playing on the beach .", samples=3, **greedy,
+            api_name="/reconstruct"),
+        "interpolate (10 points, Table 4 pair, greedy)": lambda: client.predict(
+            **pair, a=TABLE4[0], b=TABLE4[1], steps=10, mode="linear", **greedy, api_name="/interpolate"),
+        "sample (10 prior sentences, greedy)": lambda: client.predict(**pair, n=10, **greedy, api_name="/sample"),
+        "neighbours (top 10 over the whole training split)": lambda: client.predict(
+            **pair, text="a black dog is running on the grass .", k=10, api_name="/neighbours"),
+        "latent map (2,000 sentences, cached)": lambda: client.predict(
+            **pair, split="valid", n=2000, colour="active unit #1", api_name="/latent_map"),
+    }
+    out["latency_per_call_both_models"] = {name: timed(fn, repeats if "map" not in name else 10)
+                                           for name, fn in actions.items()}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.explorer", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoints", default="checkpoints")
@@ -78,48 +74,28 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     result: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "repeats": args.repeats}
     with tempfile.TemporaryDirectory(prefix="explorer-bench-") as cache:
-        proc, url, ready = start_app(args, Path(cache))
-        result["ready_cold_s"] = round(ready, 2)
-        client = Client(url, verbose=False)
-        # the default pair, read from the app's own dropdowns
-        cfg = client.config
-        values = {c.get("props", {}).get("elem_id"): c.get("props", {}).get("value") for c in cfg["components"]}
-        left, right = values["left-model"], values["right-model"]
-        result["pair"] = [left, right]
-        t = time.perf_counter()
-        client.predict(left, right, "a dog runs .", 10, api_name="/neighbours")
-        result["neighbour_index_build_s"] = round(time.perf_counter() - t, 2)
-        t = time.perf_counter()
-        client.predict(left, right, "valid", 2000, "active unit #1", api_name="/latent_map")
-        result["latent_map_2000_build_s"] = round(time.perf_counter() - t, 2)
+        cache = Path(cache)
+        with running_app(cache / "app.log", cache / "c", args.data_dir, args.checkpoints) as (url, ready):
+            result["ready_cold_s"] = round(ready, 2)
+            client = Client(url, verbose=False)
+            # the default pair, read from the app's own dropdowns
+            values = {c.get("props", {}).get("elem_id"): c.get("props", {}).get("value") for c in client.config["components"]}
+            pair = {"left": values["left-model"], "right": values["right-model"]}
+            result["pair"] = list(pair.values())
+            t = time.perf_counter()
+            client.predict(**pair, text="a dog runs .", k=10, api_name="/neighbours")
+            result["neighbour_index_build_s"] = round(time.perf_counter() - t, 2)
+            t = time.perf_counter()
+            client.predict(**pair, split="valid", n=2000, colour="active unit #1", api_name="/latent_map")
+            result["latent_map_2000_build_s"] = round(time.perf_counter() - t, 2)
         readies = []
-        for _ in range(2):  # restart twice on the warm cache; the second app serves the latencies
-            proc.terminate()
-            proc.wait(30)
-            proc, url, ready = start_app(args, Path(cache))
-            readies.append(round(ready, 2))
-        result["ready_warm_s"] = readies
-        client = Client(url, verbose=False)
-        t = time.perf_counter()
-        client.predict(left, right, "valid", 2000, "active unit #1", api_name="/latent_map")
-        result["latent_map_2000_cached_first_s"] = round(time.perf_counter() - t, 2)
-        actions = {
-            "reconstruct (2 sentences, mean + 3 posterior samples, greedy)": lambda: client.predict(
-                left, right, "a dog runs through the grass .\ntwo children are playing on the beach .", 3, "greedy",
-                1.0, 5, 0, api_name="/reconstruct"),
-            "interpolate (10 points, Table 4 pair, greedy)": lambda: client.predict(
-                left, right, *TABLE4, 10, "linear", "greedy", 1.0, 5, 0, api_name="/interpolate"),
-            "sample (10 prior sentences, greedy)": lambda: client.predict(
-                left, right, 10, 0, "greedy", 1.0, 5, api_name="/sample"),
-            "neighbours (top 10 over the whole training split)": lambda: client.predict(
-                left, right, "a black dog is running on the grass .", 10, api_name="/neighbours"),
-            "latent map (2,000 sentences, cached)": lambda: client.predict(
-                left, right, "valid", 2000, "active unit #1", api_name="/latent_map"),
-        }
-        result["latency_per_call_both_models"] = {name: timed(fn, args.repeats if "map" not in name else 10)
-                                                  for name, fn in actions.items()}
-        proc.terminate()
-        proc.wait(30)
+        with ExitStack() as stack:
+            for _ in range(2):  # restart twice on the warm cache; the second app serves the latencies
+                stack.close()
+                url, ready = stack.enter_context(running_app(cache / "app.log", cache / "c", args.data_dir, args.checkpoints))
+                readies.append(round(ready, 2))
+            result["ready_warm_s"] = readies
+            result.update(latencies(Client(url, verbose=False), pair, args.repeats))
     report(result, args.out)
     return 0
 

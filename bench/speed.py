@@ -19,11 +19,11 @@ import torch
 from bench import report
 from core.batching import Dataset
 from core.checkpoint import build
-from core.config import PRESETS, ObjectiveConfig, RunConfig
+from core.config import PRESETS, RunConfig
 from core.corpora import read_split
 from core.device import pick_device
 from core.evaluate import evaluate_split
-from core.objectives import StepContext
+from core.objectives import StepContext, objective_class
 from core.vocab import Vocab
 
 
@@ -34,7 +34,7 @@ def sync(device: torch.device) -> None:
 
 def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bool = True, windows: int = 3, steps: int = 8) -> float:
     torch.manual_seed(0)
-    model, obj = build(RunConfig(model=PRESETS[config], objective=ObjectiveConfig(name=objective)), len(data.vocab))
+    model, obj = build(RunConfig(model=PRESETS[config], objective=objective_class(objective).config()), len(data.vocab))
     model.init_weights(0.01, 0.1, torch.Generator().manual_seed(0))
     model.to(device).train()
     obj.to(device).train()
@@ -62,7 +62,7 @@ def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bo
 
 def eval_speed(config: str, data: Dataset, device, iw_samples: int, repeats: int = 3) -> float:
     torch.manual_seed(0)
-    model, _ = build(RunConfig(model=PRESETS[config], objective=ObjectiveConfig(name="vae")), len(data.vocab))
+    model, _ = build(RunConfig(model=PRESETS[config], objective=objective_class("vae").config()), len(data.vocab))
     model.to(device).eval()
     times = []
     for r in range(repeats):

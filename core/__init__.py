@@ -1,11 +1,16 @@
 """VAE-MINE and its baselines: corpora, LSTM VAE, objectives, training, metrics, checkpoints.
 
 Public API: `core.load(path)` returns a `TextVAEModel` with encode / decode / reconstruct /
-sample_prior / interpolate / encode_split; `core.read_sentences` reads a corpus split;
-`core.lab.live_training` trains small models side by side for the classroom. Errors a user can act on are `core.errors.VaeMineError`s.
+sample_prior / interpolate / analogy / posterior_samples / kl / encode_split; `core.describe(path)`
+says what a bundle is without loading it; `core.read_sentences` reads a corpus split;
+`core.active_units` and `core.diversity` are the AU and diversity figures everything reports;
+`core.lab.live_training` trains small models side by side for the classroom. Errors a user can
+act on are `core.errors.VaeMineError`s.
 """
-from .api import TextVAEModel, load, read_sentences
+from .api import MODES, STRATEGIES, BundleInfo, TextVAEModel, active_units, describe, load, read_sentences
+from .corpora import data_dir
 from .errors import CheckpointError, CorpusError, InputError, VaeMineError
-from .metrics import AU_THRESHOLD
+from .metrics import AU_THRESHOLD, diversity, word_f1
 
-__all__ = ["load", "read_sentences", "AU_THRESHOLD", "TextVAEModel", "VaeMineError", "CheckpointError", "CorpusError", "InputError"]
+__all__ = ["load", "describe", "read_sentences", "data_dir", "active_units", "diversity", "word_f1", "AU_THRESHOLD", "STRATEGIES",
+           "MODES", "BundleInfo", "TextVAEModel", "VaeMineError", "CheckpointError", "CorpusError", "InputError"]

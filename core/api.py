@@ -21,18 +21,21 @@ import numpy as np
 import torch
 
 from .batching import Dataset
-from .checkpoint import LOG, METRICS, WEIGHTS, load_bundle
+from .checkpoint import LOG, METRICS, WEIGHTS, load_bundle, read_config, read_probe
 from .corpora import read_split
 from .decoding import beam_decode, step_decode
 from .device import pick_device
 from .errors import InputError
+from .metrics import active_units as _active_units
+from .objectives import objective_class
 
 log = logging.getLogger(__name__)
 STRATEGIES = ("greedy", "sample", "beam")
 MODES = ("linear", "slerp")
 CHUNK = 256  # sentences or codes per forward pass
-MAX_SENTENCES = 10_000
+MAX_SENTENCES = 10_000  # per call of prepare / encode / decode (encode_many and evaluate take any number)
 MAX_STEPS = 200
+MAX_SAMPLES = 100  # posterior draws per sentence at once
 _EDGE_PUNCT = re.compile(r"^([\"'(\[{]*)(.*?)([.,!?;:\"')\]}]*)$")
 
 
@@ -64,6 +67,10 @@ class TextVAEModel:
         return self.config.objective.name
 
     @property
+    def display_name(self) -> str:
+        return objective_class(self.name).display_name
+
+    @property
     def corpus(self) -> str:
         return self.config.corpus
 
@@ -81,6 +88,12 @@ class TextVAEModel:
         if not hasattr(self, "_fingerprint"):
             self._fingerprint = hashlib.sha256((self.path / WEIGHTS).read_bytes()).hexdigest()
         return self._fingerprint
+
+    def probe_means(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(epochs [E], posterior means [E, N, z]) of the probe set (the first N validation sentences
+        of the corpus) saved after each training epoch, or None when the bundle has none."""
+        probe = read_probe(self.path)
+        return None if probe is None else (probe[0].numpy(), probe[1].float().numpy())
 
     def train_log(self) -> list[dict]:
         """The per-epoch lines of train_log.jsonl (empty when the bundle has none)."""
@@ -187,10 +200,33 @@ class TextVAEModel:
             raise InputError("no sentences given")
         return np.concatenate(mus), np.concatenate(logvars)
 
-    def kl(self, sentences: str | Sequence[str]) -> np.ndarray:
-        """KL(q(z|x) || N(0, I)) per sentence, in nats."""
+    def evaluate(self, sentences: Sequence[str], seed: int = 0) -> dict[str, float]:
+        """core.evaluate's figures (NLL as the negative ELBO, KL, MI, AU, PPL, ...) on these sentences."""
+        from .evaluate import evaluate_split  # here, so that `python -m core.evaluate` imports it once
+
+        sentences = list(sentences)
+        tokens = [p.tokens for start in range(0, len(sentences), MAX_SENTENCES)
+                  for p in self.prepare(sentences[start : start + MAX_SENTENCES])]
+        data = Dataset(tokens, self.vocab)
+        return evaluate_split(self._model, data, CHUNK, seed=seed)
+
+    def kl(self, sentences: str | Sequence[str], per_dimension: bool = False) -> np.ndarray:
+        """KL(q(z|x) || N(0, I)) per sentence [N], or per sentence and dimension [N, z_dim], in nats."""
         mu, logvar = self._posterior(sentences)
-        return self._model.kl(mu, logvar).numpy()
+        return (self._model.kl_per_dimension(mu, logvar) if per_dimension else self._model.kl(mu, logvar)).numpy()
+
+    def posterior_samples(self, sentences: str | Sequence[str], k: int, seed: int | None = 0) -> np.ndarray:
+        """k reparameterised draws z ~ q(z|x) per sentence, [k, N, z_dim] (repeatable for a seed)."""
+        if not 0 <= int(k) <= MAX_SAMPLES:
+            raise InputError(f"posterior samples must be between 0 and {MAX_SAMPLES}")
+        mu, logvar = self._posterior(sentences)
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        return self._model.sample_z(mu, logvar, int(k), gen).transpose(0, 1).numpy()
+
+    def analogy(self, a: str, b: str, c: str, **decode_args) -> str:
+        """a : b :: c : ?, decoded from mu(c) + mu(b) - mu(a)."""
+        mu, _ = self._posterior([a, b, c])
+        return self.decode((mu[2] + mu[1] - mu[0]).numpy(), **decode_args)[0]
 
     def _codes(self, z) -> torch.Tensor:
         self._require_latent()
@@ -294,6 +330,38 @@ def _decode_defaults(args: dict) -> dict:
 def read_sentences(corpus: str, split: str, data_dir: str | None = None, limit: int | None = None) -> list[str]:
     """A corpus split as plain sentences (data folder: data_dir, else $VAE_MINE_DATA, else ./data)."""
     return [" ".join(tokens) for tokens in read_split(corpus, split, data_dir, limit)]
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """What a bundle is, read from its config.json alone (no weights loaded)."""
+
+    path: Path
+    objective: str
+    display_name: str
+    corpus: str
+    config_name: str
+    latent: bool
+    settings: dict
+
+    @property
+    def label(self) -> str:
+        return f"{self.display_name} · {self.corpus} ({self.path.name})"
+
+
+def describe(path: str | Path) -> BundleInfo:
+    """A bundle's objective, display name, corpus and settings; CheckpointError when unreadable."""
+    cfg, _ = read_config(Path(path))
+    cls = objective_class(cfg.objective.name)
+    return BundleInfo(Path(path), cls.name, cls.display_name, cfg.corpus, cfg.config_name, cls.latent,
+                      cls.describe_settings(cfg.objective.settings))
+
+
+def active_units(mu: np.ndarray) -> tuple[int, np.ndarray]:
+    """(number of active units, each dimension's variance of the posterior means) over the rows of
+    mu: the AU statistic of core.evaluate, threshold AU_THRESHOLD."""
+    count, var = _active_units(torch.as_tensor(np.asarray(mu)))
+    return count, var.numpy()
 
 
 def load(path: str | Path, device: str = "cpu") -> TextVAEModel:

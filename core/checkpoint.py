@@ -5,7 +5,13 @@
     vocab.txt           one word a line, ids in line order
     metrics.json        evaluation figures written after training
     train_log.jsonl     one JSON line per epoch
-    resume/             optimiser, RNG and loop state of the last finished epoch (for --resume)
+    probe_means.safetensors   posterior means of the probe set (the first validation sentences)
+                        after each epoch, float16 `means` [epochs, N, z] and `epochs` [epochs]
+    resume/             weights, RNG and loop state of the last finished epoch (for --resume):
+                        last.safetensors (weights + `rng.*`), trainer.json (loop and objective state)
+
+Format 2 stores each objective's own settings (`objective: {name, settings}`); format 1 bundles
+(one flat settings object shared by all objectives) still load and resume as they trained.
 
 Every write goes to a temporary file first and is renamed into place, so a run killed while
 saving leaves the previous file intact.
@@ -29,8 +35,11 @@ from .objectives import Objective, build_objective, objective_class
 from .vocab import Vocab
 
 FORMAT = "vae-mine-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 WEIGHTS, CONFIG, VOCAB, METRICS, LOG = "model.safetensors", "config.json", "vocab.txt", "metrics.json", "train_log.jsonl"
+RESUME_DIR, RESUME_WEIGHTS, RESUME_STATE = "resume", "last.safetensors", "trainer.json"
+PROBE = "probe_means.safetensors"
 
 
 def atomic_write(path: Path, write) -> None:
@@ -79,6 +88,16 @@ def save_config(folder: Path, cfg: RunConfig, vocab: Vocab) -> None:
     write_json(folder / CONFIG, {"format": FORMAT, "version": FORMAT_VERSION, "vocab_size": len(vocab), "run": cfg.to_dict()})
 
 
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file, or a CheckpointError naming it."""
+    if not path.is_file():
+        raise CheckpointError(f"missing {what}: {path}")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"corrupt {what} {path}: {e}") from None
+
+
 def save_bundle(folder: Path, cfg: RunConfig, vocab: Vocab, model: TextVAE, objective: Objective, dtype=None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / VOCAB, vocab.save)
@@ -87,21 +106,31 @@ def save_bundle(folder: Path, cfg: RunConfig, vocab: Vocab, model: TextVAE, obje
 
 
 def read_config(folder: Path) -> tuple[RunConfig, int]:
+    """(the run's config, the vocabulary size) from a bundle's config.json, format 1 or 2."""
     path = folder / CONFIG
-    if not path.is_file():
-        raise CheckpointError(f"missing config file: {path}")
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"corrupt config file {path}: {e}") from None
+    d = read_json(path, "config file")
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} config")
-    if d.get("version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: bundle version {d.get('version')} is not the supported {FORMAT_VERSION}")
+    if d.get("version") not in READABLE_VERSIONS:
+        raise CheckpointError(f"{path}: bundle version {d.get('version')} is not one of the supported {READABLE_VERSIONS}")
     try:
-        return RunConfig.from_dict(d["run"], str(path)), int(d["vocab_size"])
+        return RunConfig.from_dict(d["run"], str(path), d["version"]), int(d["vocab_size"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: bad config ({e})") from None
+
+
+def bundle_version(folder: Path) -> int:
+    return read_json(folder / CONFIG, "config file").get("version")
+
+
+def as_version(cfg: RunConfig, version: int) -> RunConfig:
+    """cfg as a bundle of `version` holds it: format 1 knew fewer settings, which take the values
+    that format-1 runs trained with (so a command line can be compared with an old run's config)."""
+    if version >= 2:
+        return cfg
+    d = cfg.to_dict()
+    d["objective"] = {"name": cfg.objective.name, **d["objective"]["settings"]}
+    return RunConfig.from_dict(d, "command line", version=1)
 
 
 def build(cfg: RunConfig, vocab_size: int) -> tuple[TextVAE, Objective]:
@@ -141,3 +170,59 @@ def load_bundle(folder: str | os.PathLike, device: str | torch.device = "cpu") -
     model, objective = build(cfg, vocab_size)
     load_weights(folder / WEIGHTS, model, objective)
     return cfg, vocab, model.to(device).eval(), objective.to(device).eval()
+
+
+# -- resume state -------------------------------------------------------------------------------------
+
+def save_resume(folder: Path, tensors: dict[str, torch.Tensor], loop: dict, objective_state: dict) -> None:
+    """The last finished epoch: weights and RNG states (`rng.*`) in one file, loop state beside it."""
+    save_tensors(folder / RESUME_DIR / RESUME_WEIGHTS, tensors)
+    write_json(folder / RESUME_DIR / RESUME_STATE, {"loop": loop, "objective": objective_state})
+
+
+def load_resume(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict, dict] | None:
+    """(weights, rng states, loop state, objective state) of the last finished epoch, or None."""
+    state_path = folder / RESUME_DIR / RESUME_STATE
+    if not state_path.exists():
+        return None
+    tensors = load_tensors(folder / RESUME_DIR / RESUME_WEIGHTS)
+    rng = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith("rng.")]}
+    saved = read_json(state_path, "resume state")
+    if not isinstance(saved, dict) or not isinstance(saved.get("loop"), dict):
+        raise CheckpointError(f"corrupt resume state {state_path}: no loop section")
+    return tensors, rng, saved["loop"], saved.get("objective", {})
+
+
+def truncate_log(folder: Path, last_epoch: int) -> None:
+    """Drop log lines after `last_epoch`: a run killed after writing its log line but before its
+    resume state repeats that epoch."""
+    path = folder / LOG
+    if path.exists():
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        kept = [ln for ln in lines if json.loads(ln)["epoch"] <= last_epoch]
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(ln + "\n" for ln in kept)))
+
+
+def append_log(folder: Path, line: dict) -> None:
+    with open(folder / LOG, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def append_probe(folder: Path, epoch: int, means: torch.Tensor) -> None:
+    """Add an epoch's probe-set posterior means [N, z] to the run's probe file (float16), replacing
+    any later epochs (a resumed run repeats them)."""
+    old = read_probe(folder)
+    epochs, stack = ([], []) if old is None else (old[0].tolist(), list(old[1]))
+    keep = [i for i, e in enumerate(epochs) if e < epoch]
+    epochs, stack = [epochs[i] for i in keep] + [epoch], [stack[i] for i in keep] + [means.detach().cpu().half()]
+    save_tensors(folder / PROBE, {"epochs": torch.tensor(epochs), "means": torch.stack(stack)})
+
+
+def read_probe(folder: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(epochs [E], posterior means [E, N, z]) of the probe set, or None when the bundle has none."""
+    if not (folder / PROBE).is_file():
+        return None
+    tensors = load_tensors(folder / PROBE)
+    if set(tensors) != {"epochs", "means"} or tensors["means"].dim() != 3 or len(tensors["epochs"]) != len(tensors["means"]):
+        raise CheckpointError(f"{folder / PROBE} is not a probe file (epochs [E], means [E, N, z])")
+    return tensors["epochs"], tensors["means"]

@@ -1,7 +1,8 @@
 """Plain dataclass configs, their named presets, and JSON round-tripping.
 
-A checkpoint's config.json is `RunConfig.to_dict()`: everything needed to rebuild the model and
-objective and to continue training.
+A checkpoint's config.json holds `RunConfig.to_dict()`: everything needed to rebuild the model and
+objective and to continue training. An objective's settings are its own small dataclass (each
+objective file owns it); this module only carries them.
 """
 from __future__ import annotations
 
@@ -25,25 +26,10 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    """Which objective and its knobs; each objective reads only the fields it needs."""
+    """Which objective (its registry name) and its settings (that objective's `Settings`)."""
 
     name: str = "vae"
-    kl_weight: float = 1.0
-    alpha: float = 3.0  # VAE-MINE weight of the MI bound; the paper sweeps 2.0 ... 5.0
-    energy_lr_scale: float = 0.1  # VAE-MINE energy network's SGD lr, relative to the model's
-    energy_bound: float = 10.0  # VAE-MINE energy outputs squashed into (-bound, bound)
-    energy_standardize_h: bool = True  # VAE-MINE energy reads h_x standardised across the batch
-    energy_gauge: float = 0.01  # VAE-MINE: weight pinning the energy's free offset at xi* = 1
-    kl_start: float = 0.1  # vae-0.5, vae-bow: KL weight at the start of the linear anneal
-    anneal_epochs: float = 10.0  # vae-0.5, vae-bow: epochs over which the KL weight rises to 1
-    word_dropout: float = 0.5  # vae-0.5: share of decoder input words replaced by <unk>
-    bow_lr_scale: float = 0.1  # vae-bow: SGD lr of the bag-of-words network, relative to the model's
-    mmd_weight: float = 10.0  # infovae: weight of MMD(q(z), p(z)) added to the negative ELBO
-    cycles: int = 4  # cyclical: number of beta cycles, then beta = 1
-    cycle_epochs: float = 10.0  # cyclical: length of one cycle
-    cycle_ratio: float = 0.5  # cyclical: share of a cycle over which beta rises from 0 to 1
-    aggressive_max_steps: int = 100  # lagging: most encoder steps per decoder step
-    aggressive_window: int = 15  # lagging: inner steps per loss comparison of the stop rule
+    settings: Any = None
 
 
 @dataclass(frozen=True)
@@ -54,15 +40,23 @@ class TrainConfig:
     clip: float = 5.0
     lr_decay: float = 0.5
     decay_patience: int = 2  # epochs without validation improvement before the lr is halved
+    # First epoch (1-based) at which the lr may be halved: He et al.'s text.py halves only once its
+    # 0-based epoch counter reaches 15, i.e. from the 16th epoch. Bundles of format 1 halved from epoch 1.
+    decay_from_epoch: int = 16
     max_halvings: int = 5
     epochs: int = 100
     seed: int = 783435
     max_train: int | None = None
     max_valid: int | None = None  # use the first N validation sentences (the classroom lab's quick runs)
+    probe_sentences: int = 500  # posterior means of the first N validation sentences are saved each epoch
     max_vocab: int = 20_000
     max_len: int = 200
     init_range: float = 0.01
     emb_init_range: float = 0.1
+
+
+# What format-1 bundles (written before these fields existed) did, so that they resume unchanged.
+TRAIN_LEGACY = {"decay_from_epoch": 1}
 
 
 @dataclass(frozen=True)
@@ -77,25 +71,42 @@ class RunConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "config") -> "RunConfig":
+    def from_dict(cls, d: dict[str, Any], source: str = "config", version: int = 2) -> "RunConfig":
+        from .objectives import parse_objective  # the registry imports this module
+
         try:
+            train = d["train"] if version >= 2 else {**d["train"], **TRAIN_LEGACY}
             return cls(
                 corpus=d["corpus"],
                 config_name=d.get("config_name", "custom"),
-                model=_build(ModelConfig, d["model"], source),
-                objective=_build(ObjectiveConfig, d["objective"], source),
-                train=_build(TrainConfig, d["train"], source),
+                model=build_dataclass(ModelConfig, d["model"], source),
+                objective=parse_objective(d["objective"], source, legacy=version < 2),
+                train=build_dataclass(TrainConfig, train, source),
             )
         except KeyError as e:
             raise CheckpointError(f"{source}: missing section {e}") from None
 
 
-def _build(kind, d: dict[str, Any], source: str):
-    known = {f.name for f in fields(kind)}
-    unknown = set(d) - known
+def build_dataclass(kind, d: dict[str, Any], source: str):
+    """kind(**d), with a CheckpointError naming any field kind does not have."""
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{source}: {kind.__name__} must be a JSON object")
+    unknown = set(d) - {f.name for f in fields(kind)}
     if unknown:
         raise CheckpointError(f"{source}: unknown {kind.__name__} fields {sorted(unknown)}")
     return kind(**d)
+
+
+def parse_value(kind: type, raw: str, what: str):
+    """A command-line string as a dataclass field's type (bool, int, float or str)."""
+    if kind is bool:
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"{what} must be true or false")
+        return raw.lower() in ("true", "1")
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{what} must be a {kind.__name__}") from None
 
 
 # Named presets. `paper` is the paper's architecture; `small` trains in minutes on a laptop CPU;
@@ -118,7 +129,8 @@ def model_config(name_or_path: str) -> tuple[str, ModelConfig]:
         d = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
-    return path.stem, _build(ModelConfig, d, str(path))
+    return path.stem, build_dataclass(ModelConfig, d, str(path))
 
 
-__all__ = ["ModelConfig", "ObjectiveConfig", "TrainConfig", "RunConfig", "PRESETS", "model_config", "replace"]
+__all__ = ["ModelConfig", "ObjectiveConfig", "TrainConfig", "RunConfig", "PRESETS", "model_config", "replace",
+           "build_dataclass", "parse_value", "TRAIN_LEGACY"]

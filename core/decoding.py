@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from .models import TextVAE
+from .models import TextVAE, evaluating
 from .vocab import Vocab
 
 
@@ -93,23 +93,18 @@ def beam_decode(model: TextVAE, vocab: Vocab, z: torch.Tensor | None, max_len: i
     return [_cut(seq, vocab.eos) for seq in ids]
 
 
-@torch.no_grad()
 def prior_samples(model: TextVAE, vocab: Vocab, n: int, batch_size: int = 1000, max_len: int = 100, seed: int = 0,
                   progress: bool = False) -> list[list[str]]:
     """n sentences from the model: z ~ N(0, I), then words sampled at temperature 1 (the language
     model samples directly). Repeatable for a seed; leaves the global RNG alone."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(seed)
     out: list[list[str]] = []
-    with tqdm(total=n, desc="sampling from the prior", unit="sent", disable=not progress, leave=False) as bar:
+    with evaluating(model, seed) as (device, gen), \
+            tqdm(total=n, desc="sampling from the prior", unit="sent", disable=not progress, leave=False) as bar:
         while len(out) < n:
             m = min(batch_size, n - len(out))
             z = torch.randn(m, model.z_dim, generator=gen, device=device) if model.latent else None
             out.extend(vocab.words(ids) for ids in step_decode(model, vocab, z, max_len, 1.0, gen, n=m))
             bar.update(m)
-    model.train(was_training)
     return out
 
 

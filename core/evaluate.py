@@ -23,16 +23,15 @@ from .corpora import data_dir as resolve_data_dir
 from .corpora import read_split
 from .decoding import prior_samples
 from .device import pick_device
-from .errors import VaeMineError
+from .cli import run_cli
 from .metrics import active_units, aggregate_mi, batch_mi, iw_log_likelihood
-from .models import TextVAE
+from .models import TextVAE, evaluating
 from .ngram import perplexity, train_ngram
 
 log = logging.getLogger(__name__)
 MI_BATCH = 50  # sentences per aggregate in the batch-wise (He et al.) MI estimate
 
 
-@torch.no_grad()
 def evaluate_split(
     model: TextVAE,
     data: Dataset,
@@ -47,49 +46,39 @@ def evaluate_split(
     One posterior sample per sentence for the ELBO, `iw_samples` for the importance-weighted NLL.
     A fixed-seed generator is used, so evaluation is repeatable and leaves the global RNG alone.
     """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    n, tokens = len(data), data.n_tokens
     sums = {"rec": 0.0, "kl": 0.0, "iw": 0.0}
     mus, logvars = [], []
-    for batch in tqdm(list(data.batches(batch_size)), desc=desc, disable=not progress, leave=False):
-        batch = batch.to(device)
-        if model.latent:
-            _, mu, logvar = model.encode(batch)
-            z = model.sample_z(mu, logvar, 1, gen)[:, 0]
-            sums["kl"] += float(model.kl(mu, logvar).sum())
-            mus.append(mu.float().cpu())
-            logvars.append(logvar.float().cpu())
-            if iw_samples:
-                sums["iw"] += float(iw_log_likelihood(model, batch, mu, logvar, iw_samples, gen).sum())
-        else:
+    with evaluating(model, seed) as (device, gen):
+        for batch in tqdm(list(data.batches(batch_size)), desc=desc, disable=not progress, leave=False):
+            batch = batch.to(device)
             z = None
-        sums["rec"] += float(model.reconstruction(batch, z).sum())
-    model.train(was_training)
-
+            if model.latent:
+                _, mu, logvar = model.encode(batch)
+                z = model.sample_z(mu, logvar, 1, gen)[:, 0]
+                sums["kl"] += float(model.kl(mu, logvar).sum())
+                mus.append(mu.float().cpu())
+                logvars.append(logvar.float().cpu())
+                if iw_samples:
+                    sums["iw"] += float(iw_log_likelihood(model, batch, mu, logvar, iw_samples, gen).sum())
+            sums["rec"] += float(model.reconstruction(batch, z).sum())
+    n, tokens = len(data), data.n_tokens
     nll = (sums["rec"] + sums["kl"]) / n
-    out: dict[str, float] = {
-        "sentences": n,
-        "tokens": tokens,
-        "nll": nll,
-        "reconstruction": sums["rec"] / n,
-        "ppl": math.exp(nll * n / tokens),
-    }
-    if not model.latent:
-        return out
-    mu, logvar = torch.cat(mus), torch.cat(logvars)
-    au, variances = active_units(mu)
-    out["kl"] = sums["kl"] / n
+    out: dict[str, float] = {"sentences": n, "tokens": tokens, "nll": nll, "reconstruction": sums["rec"] / n,
+                             "ppl": math.exp(nll * n / tokens)}
+    if model.latent:
+        out.update(latent_figures(torch.cat(mus), torch.cat(logvars), sums, n, tokens, iw_samples, seed))
+    return out
+
+
+def latent_figures(mu: torch.Tensor, logvar: torch.Tensor, sums: dict, n: int, tokens: int, iw_samples: int,
+                   seed: int) -> dict[str, float]:
+    """KL, IW-NLL/PPL, MI (two estimates) and AU of a split's posteriors."""
+    out: dict[str, float] = {"kl": sums["kl"] / n}
     if iw_samples:
-        out["iw_nll"] = -sums["iw"] / n
-        out["iw_ppl"] = math.exp(-sums["iw"] / tokens)
-        out["iw_samples"] = iw_samples
+        out.update(iw_nll=-sums["iw"] / n, iw_ppl=math.exp(-sums["iw"] / tokens), iw_samples=iw_samples)
     out["mi"] = aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(seed))
     out["mi_batch"] = _batchwise_mi(mu, logvar, torch.Generator().manual_seed(seed))
-    out["au"] = au
-    out["au_variances"] = [round(float(v), 6) for v in variances]
+    out["au"] = active_units(mu)[0]
     return out
 
 
@@ -184,19 +173,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", help="corpus to evaluate on (default: the one it was trained on)")
     p.add_argument("--json", type=Path, help="write the figures here as JSON")
     add_eval_arguments(p)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
+
+    def body(args):
         cfg, corpus, metrics = evaluate_checkpoint(args.checkpoint, args, args.corpus)
-    except (VaeMineError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    result = {"checkpoint": str(args.checkpoint), "model": cfg.objective.name, "corpus": corpus, "split": args.split, **metrics}
-    print(format_table(metrics, f"{cfg.objective.name} on {corpus}/{args.split} ({args.checkpoint})"))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
+        result = {"checkpoint": str(args.checkpoint), "model": cfg.objective.name, "corpus": corpus, "split": args.split, **metrics}
+        print(format_table(metrics, f"{cfg.objective.name} on {corpus}/{args.split} ({args.checkpoint})"))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+    return run_cli(p, body, argv)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,12 @@ from pathlib import Path
 import torch
 
 from .batching import Dataset
-from .checkpoint import CONFIG, LOG, METRICS, VOCAB, WEIGHTS, load_bundle, load_tensors, save_tensors, write_json
+from .checkpoint import CONFIG, LOG, METRICS, PROBE, VOCAB, WEIGHTS, load_bundle, load_tensors, save_tensors, write_json
 from .corpora import read_split
+from .cli import run_cli
 from .errors import VaeMineError
 from .evaluate import evaluate_split
+from .objectives import objective_class
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -39,7 +41,7 @@ def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data
     tmp = dst.with_name(f".{dst.name}.export")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name in (CONFIG, VOCAB, LOG):
+    for name in (CONFIG, VOCAB, LOG, PROBE):
         if (src / name).is_file():
             shutil.copy2(src / name, tmp / name)
     save_tensors(tmp / WEIGHTS, load_tensors(src / WEIGHTS), DTYPES[dtype])
@@ -49,7 +51,6 @@ def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data
         test = Dataset(read_split(cfg.corpus, "test", data_dir, None, cfg.train.max_len), vocab)
         shipped = evaluate_split(model, test, cfg.train.eval_batch_size, seed=cfg.train.seed, progress=True,
                                  desc=f"{dtype} weights on test")
-        shipped.pop("au_variances", None)
         metrics["shipped_test"] = {"dtype": dtype, **shipped}
     except VaeMineError as e:
         log.warning("exported weights not re-evaluated: %s", e)
@@ -67,33 +68,13 @@ def _row(name: str, m: dict) -> str:
 
 
 def model_card(cfg, metrics: dict, model, command: str, weights_bytes: int) -> str:
-    mc, tc, oc = cfg.model, cfg.train, cfg.objective
-    params = sum(p.numel() for p in model.parameters())
-    lines = [
-        f"# {oc.name} on {cfg.corpus}",
-        "",
-        f"A `{oc.name}` text VAE (LSTM encoder and decoder) trained with this project's `core.train`; "
-        f"load it with `core.load(\"<this folder>\")` or pick it in the explorer (`python app.py`).",
-        "",
-        "## Training",
-        "",
-        f"- Command: `{command}`" if command else "- Command: not recorded",
-        f"- Data: the `{cfg.corpus}` training split" + (f" (first {tc.max_train} sentences)" if tc.max_train else "")
-        + ", best weights chosen on its valid split. The corpus itself is not included.",
-        f"- Model: `{cfg.config_name}` config: embeddings {mc.emb_dim}, LSTM {mc.hidden_dim}, z {mc.z_dim}; "
-        f"{params:,} parameters in the encoder and decoder.",
-        f"- Objective settings: {', '.join(f'{k}={v}' for k, v in _objective_settings(oc).items())}.",
-        f"- Optimiser: SGD lr {tc.lr}, clip {tc.clip}, batch {tc.batch_size}, seed {tc.seed}.",
-        f"- Trained {metrics.get('epochs')} epochs (best: epoch {metrics.get('best_epoch')}) in "
-        f"{metrics.get('train_seconds', 0) / 60:.0f} min on {metrics.get('device', '?')}.",
-        f"- Weights: `{WEIGHTS}`, {weights_bytes / 2**20:.1f} MiB"
-        + (f", stored as {metrics['shipped_test']['dtype']}" if "shipped_test" in metrics else "") + ".",
-        "",
-        "## Evaluation (`core.evaluate` figures; NLL and KL in nats per sentence, one posterior sample)",
-        "",
-        "| weights / split | NLL | reconstruction | KL | PPL | MI | MI (batch) | AU |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    lines = [f"# {objective_class(cfg.objective.name).display_name} on {cfg.corpus}", "",
+             f"A `{cfg.objective.name}` text VAE (LSTM encoder and decoder) trained with this project's `core.train`; "
+             f"load it with `core.load(\"<this folder>\")` or pick it in the explorer (`python app.py`).", "",
+             "## Training", "", *training_facts(cfg, metrics, model, command, weights_bytes), "",
+             "## Evaluation (`core.evaluate` figures; NLL and KL in nats per sentence, one posterior sample)", "",
+             "| weights / split | NLL | reconstruction | KL | PPL | MI | MI (batch) | AU |",
+             "|---|---|---|---|---|---|---|---|"]
     for split in ("valid", "test"):
         if split in metrics:
             lines.append(_row(f"trained (fp32), {split}", metrics[split]))
@@ -104,16 +85,26 @@ def model_card(cfg, metrics: dict, model, command: str, weights_bytes: int) -> s
     return "\n".join(lines)
 
 
-def _objective_settings(oc) -> dict:
-    keep = {
-        "vae-mine": ("alpha", "energy_lr_scale", "energy_bound", "energy_gauge"),
-        "vae-0.5": ("kl_start", "anneal_epochs", "word_dropout"),
-        "vae-bow": ("kl_start", "anneal_epochs", "bow_lr_scale"),
-        "infovae": ("mmd_weight",),
-        "cyclical": ("cycles", "cycle_epochs", "cycle_ratio"),
-        "lagging": ("aggressive_max_steps", "aggressive_window"),
-    }.get(oc.name, ("kl_weight",))
-    return {k: getattr(oc, k) for k in keep}
+def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int) -> list[str]:
+    """The card's Training section: command, data, model, objective settings, optimiser, time, size."""
+    mc, tc, oc = cfg.model, cfg.train, cfg.objective
+    cls = objective_class(oc.name)
+    params = sum(p.numel() for p in model.parameters())
+    settings = ", ".join(f"{k}={v}" for k, v in cls.describe_settings(oc.settings).items()) or "none"
+    return [
+        f"- Command: `{command}`" if command else "- Command: not recorded",
+        f"- Data: the `{cfg.corpus}` training split" + (f" (first {tc.max_train} sentences)" if tc.max_train else "")
+        + ", best weights chosen on its valid split. The corpus itself is not included.",
+        f"- Model: `{cfg.config_name}` config: embeddings {mc.emb_dim}, LSTM {mc.hidden_dim}, z {mc.z_dim}; "
+        f"{params:,} parameters in the encoder and decoder.",
+        f"- Objective: {cls.display_name} ({cls.source}); settings: {settings}.",
+        f"- Optimiser: SGD lr {tc.lr}, clip {tc.clip}, batch {tc.batch_size}, seed {tc.seed}; lr halved after "
+        f"{tc.decay_patience} epochs without improvement, from epoch {tc.decay_from_epoch}.",
+        f"- Trained {metrics.get('epochs')} epochs (best: epoch {metrics.get('best_epoch')}) in "
+        f"{metrics.get('train_seconds', 0) / 60:.0f} min on {metrics.get('device', '?')}.",
+        f"- Weights: `{WEIGHTS}`, {weights_bytes / 2**20:.1f} MiB"
+        + (f", stored as {metrics['shipped_test']['dtype']}" if "shipped_test" in metrics else "") + ".",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,18 +116,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
     p.add_argument("--note", default="", help="a paragraph for the card's Notes section")
     p.add_argument("--force", action="store_true", help="replace dst if it exists")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
+
+    def body(args):
         metrics = export(args.src, args.dst, args.dtype, args.command, args.data_dir, args.force, args.note)
-    except VaeMineError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    shipped = metrics.get("shipped_test", {})
-    print(f"wrote {args.dst} ({sum(f.stat().st_size for f in args.dst.iterdir()) / 2**20:.1f} MiB); "
-          f"test NLL {shipped.get('nll', float('nan')):.2f} KL {shipped.get('kl', float('nan')):.2f} "
-          f"MI {shipped.get('mi', float('nan')):.2f} AU {shipped.get('au', '-')}")
-    return 0
+        shipped = metrics.get("shipped_test", {})
+        print(f"wrote {args.dst} ({sum(f.stat().st_size for f in args.dst.iterdir()) / 2**20:.1f} MiB); "
+              f"test NLL {shipped.get('nll', float('nan')):.2f} KL {shipped.get('kl', float('nan')):.2f} "
+              f"MI {shipped.get('mi', float('nan')):.2f} AU {shipped.get('au', '-')}")
+
+    return run_cli(p, body, argv)
 
 
 if __name__ == "__main__":

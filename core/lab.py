@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from .config import ObjectiveConfig, RunConfig, TrainConfig, model_config
+from .config import RunConfig, TrainConfig, model_config
 from .errors import InputError
+from .objectives import objective_class
 from .train import Trainer
 
 MAX_SECONDS = 600
@@ -45,7 +46,7 @@ class LabConfig:
         name, mc = model_config(self.config)
         tc = TrainConfig(batch_size=self.batch_size, epochs=10_000, seed=self.seed, max_train=self.max_train,
                          max_valid=self.max_valid)
-        return RunConfig(corpus=self.corpus, config_name=name, model=mc, objective=ObjectiveConfig(name=model), train=tc)
+        return RunConfig(corpus=self.corpus, config_name=name, model=mc, objective=objective_class(model).config(), train=tc)
 
 
 def live_training(cfg: LabConfig, data_dir: str | None = None, stop: threading.Event | None = None) -> Iterator[dict]:
@@ -54,16 +55,14 @@ def live_training(cfg: LabConfig, data_dir: str | None = None, stop: threading.E
     stop = stop or threading.Event()
     with tempfile.TemporaryDirectory(prefix="vae-mine-lab-") as tmp:
         trainers = {m: Trainer(cfg.run_config(m), Path(tmp) / m, data_dir, device="cpu", progress=False) for m in cfg.models}
+        running = {name: t.epochs() for name, t in trainers.items()}
         start = time.monotonic()
-        epoch = 0
-        while True:
-            epoch += 1
-            running = {name: t for name, t in trainers.items() if not t.state.done}
-            if not running:
-                return  # every learning-rate schedule has run out: nothing will change any more
-            for name, trainer in running.items():
+        while running:  # a model leaves when its lr schedule has run out: it would not change any more
+            for name in list(running):
                 if stop.is_set() or time.monotonic() - start >= cfg.seconds:
                     return
-                trainer.out.mkdir(parents=True, exist_ok=True)
-                line = trainer.train_epoch(epoch)
-                yield {"model": name, "elapsed": round(time.monotonic() - start, 2), "done": trainer.state.done, **line}
+                line = next(running[name], None)
+                if line is None or trainers[name].finished:
+                    running.pop(name)
+                if line is not None:
+                    yield {"model": name, "elapsed": round(time.monotonic() - start, 2), "done": trainers[name].finished, **line}

@@ -8,6 +8,7 @@ closed-form entropy as in their code).
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import torch
 
@@ -85,3 +86,34 @@ def iw_log_likelihood(
         parts.append(log_pxz + log_pz - log_qzx)
     log_w = torch.cat(parts, dim=1)
     return torch.logsumexp(log_w, dim=1) - math.log(samples)
+
+
+def diversity(sentences: list[str]) -> dict[str, float]:
+    """distinct-n: distinct n-grams over all n-grams of the sentences (n = 1, 2); repeated: the
+    share of sentences that copy an earlier one; distinct: the share of distinct sentences. A
+    collapsed model decoding greedily scores 0, 0, (N-1)/N, 1/N."""
+    out = {}
+    for n in (1, 2):
+        grams = [tuple(s.split()[i : i + n]) for s in sentences for i in range(len(s.split()) - n + 1)]
+        out[f"distinct-{n}"] = len(set(grams)) / len(grams) if grams else 0.0
+    distinct = len(set(sentences)) / len(sentences) if sentences else 0.0
+    out["repeated"] = 1 - distinct if sentences else 0.0
+    out["distinct"] = distinct
+    return out
+
+
+def word_f1(reference: str, candidate: str) -> float:
+    """F1 of the multiset overlap of lower-cased whitespace tokens, a final " ." left out of both
+    (so a reconstruction is not credited for the full stop every caption ends with)."""
+    def bag(text: str) -> Counter:
+        words = text.lower().split()
+        return Counter(words[:-1] if words and words[-1] == "." else words)
+
+    ref, cand = bag(reference), bag(candidate)
+    overlap = sum((ref & cand).values())
+    if not ref and not cand:
+        return 1.0
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / sum(cand.values()), overlap / sum(ref.values())
+    return 2 * precision * recall / (precision + recall)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -100,9 +102,14 @@ class TextVAE(nn.Module):
         return mu.unsqueeze(1) + eps * (0.5 * logvar).exp().unsqueeze(1)
 
     @staticmethod
+    def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """KL(q(z_d|x) || N(0, 1)) per sentence and dimension [B, Z]."""
+        return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1)
+
+    @staticmethod
     def kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """KL(q(z|x) || N(0, I)) per sentence [B]."""
-        return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(-1)
+        return TextVAE.kl_per_dimension(mu, logvar).sum(-1)
 
     @staticmethod
     def log_gaussian(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -127,3 +134,19 @@ class TextVAE(nn.Module):
             logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=self.pad, reduction="none"
         ).view(targets.shape).sum(-1)
         return nll.view(-1, k) if k else nll
+
+
+@contextmanager
+def evaluating(model: nn.Module, seed: int | None = 0) -> Iterator[tuple[torch.device, torch.Generator]]:
+    """Eval mode and no gradients, with a generator on the model's device (seeded, or fresh when
+    seed is None) so results repeat and the global RNG is left alone; training mode is restored."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device)
+    gen.manual_seed(seed) if seed is not None else gen.seed()
+    try:
+        with torch.no_grad():
+            yield device, gen
+    finally:
+        model.train(was_training)

@@ -20,12 +20,13 @@ from pathlib import Path
 from .checkpoint import CONFIG, METRICS, WEIGHTS, read_config, write_json
 from .errors import VaeMineError
 from .evaluate import add_eval_arguments, evaluate_checkpoint
-from .objectives import TABLE2
+from .cli import run_cli
+from .objectives import display_name, table2
 from .tables import fmt, markdown, write_csv
 
 log = logging.getLogger(__name__)
 
-# Qian & Cheung (2019), Table 2, PTB: NLL (KL), PPL, MI, AU, FPPL, RPPL. None where the paper has "-".
+# Qian & Cheung (2019), Table 2, PTB, keyed by objective name: NLL (KL), PPL, MI, AU, FPPL, RPPL. None where the paper has "-".
 PAPER_PTB: dict[str, dict[str, float | None]] = {
     "lstm-lm": dict(nll=102.85, kl=None, ppl=95.63, mi=None, au=None, fppl=461.44, rppl=472.86),
     "vae-0.5": dict(nll=104.06, kl=0.03, ppl=100.90, mi=0.07, au=2, fppl=339.32, rppl=444.81),
@@ -36,8 +37,6 @@ PAPER_PTB: dict[str, dict[str, float | None]] = {
     "vae-mine": dict(nll=100.91, kl=4.86, ppl=87.75, mi=3.01, au=13, fppl=13.34, rppl=400.21),
 }
 PAPER = {"ptb": PAPER_PTB}
-NAMES = {"lstm-lm": "LSTM-LM", "vae-0.5": "VAE-0.5", "vae-bow": "VAE-BOW", "infovae": "InfoVAE",
-         "cyclical": "CyclicalVAE", "lagging": "LaggingVAE", "vae-mine": "VAE-MINE"}
 METRIC_KEYS = ["nll", "kl", "ppl", "mi", "au", "fppl", "rppl"]
 
 
@@ -56,14 +55,14 @@ def find_bundles(root: Path, corpus: str) -> dict[str, Path]:
         except VaeMineError as e:
             log.warning("skipping %s: %s", folder, e)
             continue
-        if cfg.corpus != corpus or cfg.objective.name not in TABLE2:
+        if cfg.corpus != corpus or cfg.objective.name not in table2():
             continue
         try:
             val_nll = json.loads((folder / METRICS).read_text())["valid"]["nll"]
         except (OSError, ValueError, KeyError):
             val_nll = float("inf")  # unfinished: used only when it is the system's only bundle
         found.setdefault(cfg.objective.name, []).append((val_nll, folder))
-    return {name: min(found[name], key=lambda t: t[0])[1] for name in TABLE2 if name in found}
+    return {name: min(found[name], key=lambda t: t[0])[1] for name in table2() if name in found}
 
 
 def cache_key(folder: Path, settings: dict) -> str:
@@ -89,7 +88,6 @@ def evaluate_bundle(folder: Path, args: argparse.Namespace, cache_dir: Path) -> 
             return saved["metrics"]
     log.info("%s: evaluating %s", cfg.objective.name, folder)
     _, _, m = evaluate_checkpoint(folder, args, args.corpus)
-    m.pop("au_variances", None)
     try:
         m["train"] = {k: v for k, v in json.loads((folder / METRICS).read_text()).items() if k not in ("valid", "test")}
     except (OSError, ValueError):
@@ -112,21 +110,19 @@ def diff(ours: dict, paper: dict | None, key: str) -> str | None:
 
 
 def build_tables(results: dict[str, dict], corpus: str, iw: int) -> tuple[str, list[str], list[list]]:
+    """(markdown of the Table 2 layout and the differences, CSV headers, CSV rows)."""
     paper = PAPER.get(corpus, {})
     headers = ["model", "NLL (KL)", "paper", "PPL", "paper", "MI", "paper", "AU", "paper", "FPPL", "paper", "RPPL", "paper"]
     rows = []
     for name, m in results.items():
         p = paper.get(name)
-        row = [NAMES[name], nll_cell(m), nll_cell(p)]
+        row = [display_name(name), nll_cell(m), nll_cell(p)]
         for key in ("ppl", "mi", "au", "fppl", "rppl"):
             row += [fmt(m.get(key)), fmt(p.get(key)) if p else None]
         rows.append(row)
-    diff_headers = ["model", "Δ NLL", "Δ KL", "Δ PPL", "Δ MI", "Δ AU", "Δ FPPL", "Δ RPPL", f"IW-NLL (k={iw})", "IW-PPL", "MI (batch-wise)"]
-    diff_rows = [[NAMES[n], *(diff(m, paper.get(n), k) for k in METRIC_KEYS), fmt(m.get("iw_nll")), fmt(m.get("iw_ppl")),
-                  fmt(m.get("mi_batch"))] for n, m in results.items()]
     text = markdown(headers, rows)
     if paper:
-        text += "\nOurs minus the paper's, and the importance-weighted figures:\n\n" + markdown(diff_headers, diff_rows)
+        text += "\nOurs minus the paper's, and the importance-weighted figures:\n\n" + difference_table(results, paper, iw)
     else:
         text += f"\nThe paper has no {corpus} numbers to compare with.\n"
     csv_headers = ["system", "checkpoint", *METRIC_KEYS, "iw_nll", "iw_ppl", "mi_batch", *(f"paper_{k}" for k in METRIC_KEYS)]
@@ -135,27 +131,21 @@ def build_tables(results: dict[str, dict], corpus: str, iw: int) -> tuple[str, l
     return text, csv_headers, csv_rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.reproduce", description="Table 2 of the paper for the checkpoints in a folder.")
-    p.add_argument("--corpus", default="ptb")
-    p.add_argument("--checkpoints", required=True, type=Path, help="folder holding checkpoint bundles (searched two levels deep)")
-    p.add_argument("--out", type=Path, help="where to write table2.md / .csv / .json (default: CHECKPOINTS/table2)")
-    add_eval_arguments(p, splits=("valid", "test"))
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def difference_table(results: dict[str, dict], paper: dict, iw: int) -> str:
+    headers = ["model", "Δ NLL", "Δ KL", "Δ PPL", "Δ MI", "Δ AU", "Δ FPPL", "Δ RPPL", f"IW-NLL (k={iw})", "IW-PPL", "MI (batch-wise)"]
+    rows = [[display_name(n), *(diff(m, paper.get(n), k) for k in METRIC_KEYS), fmt(m.get("iw_nll")), fmt(m.get("iw_ppl")),
+             fmt(m.get("mi_batch"))] for n, m in results.items()]
+    return markdown(headers, rows)
+
+
+def reproduce(args: argparse.Namespace) -> None:
     out = args.out or args.checkpoints / "table2"
-    try:
-        bundles = find_bundles(args.checkpoints, args.corpus)
-        if not bundles:
-            raise VaeMineError(f"no {args.corpus} checkpoints of the Table 2 systems ({', '.join(TABLE2)}) under {args.checkpoints}")
-        results = {}
-        for name, folder in bundles.items():
-            results[name] = {"checkpoint": str(folder), **evaluate_bundle(folder, args, out / "evals")}
-    except (VaeMineError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    bundles = find_bundles(args.checkpoints, args.corpus)
+    if not bundles:
+        raise VaeMineError(f"no {args.corpus} checkpoints of the Table 2 systems ({', '.join(table2())}) under {args.checkpoints}")
+    results = {name: {"checkpoint": str(folder), **evaluate_bundle(folder, args, out / "evals")} for name, folder in bundles.items()}
     text, csv_headers, csv_rows = build_tables(results, args.corpus, args.iw_samples)
-    missing = [NAMES[n] for n in TABLE2 if n not in results]
+    missing = [display_name(n) for n in table2() if n not in results]
     title = (f"# Table 2 layout: {args.corpus} {args.split} ({len(results)} of 7 systems)\n\n"
              f"NLL is the negative ELBO per sentence (KL in brackets); PPL from it. MI uses the whole split's aggregate "
              f"posterior. FPPL/RPPL: KenLM 5-grams, {args.fppl_samples if args.fppl else 0} samples.\n"
@@ -163,11 +153,20 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "table2.md").write_text(title + text)
     write_csv(out / "table2.csv", csv_headers, csv_rows)
-    write_json(out / "table2.json", {"corpus": args.corpus, "split": args.split, "settings": vars(args) | {"checkpoints": str(args.checkpoints), "out": str(out)},
+    write_json(out / "table2.json", {"corpus": args.corpus, "split": args.split,
+                                     "settings": vars(args) | {"checkpoints": str(args.checkpoints), "out": str(out)},
                                      "results": results, "paper": PAPER.get(args.corpus, {})})
     print(title + text)
     print(f"written: {out / 'table2.md'}, table2.csv, table2.json")
-    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m core.reproduce", description="Table 2 of the paper for the checkpoints in a folder.")
+    p.add_argument("--corpus", default="ptb")
+    p.add_argument("--checkpoints", required=True, type=Path, help="folder holding checkpoint bundles (searched two levels deep)")
+    p.add_argument("--out", type=Path, help="where to write table2.md / .csv / .json (default: CHECKPOINTS/table2)")
+    add_eval_arguments(p, splits=("valid", "test"))
+    return run_cli(p, reproduce, argv)
 
 
 if __name__ == "__main__":

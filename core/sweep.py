@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from .checkpoint import METRICS, write_json
-from .errors import VaeMineError
+from .cli import run_cli
 from .tables import fmt, markdown, write_csv
 from .train import add_run_arguments, run_config, train
 
@@ -82,16 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--alphas", default="2:5:0.5", help="START:STOP:STEP (stop included) or a comma list (default 2:5:0.5)")
     p.add_argument("--out", required=True, type=Path, help="folder for the runs and the table")
     add_run_arguments(p)
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
+
+    def body(args):
         result = sweep(args, parse_alphas(args.alphas))
-    except (VaeMineError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print((args.out / "sweep.md").read_text())
-    print(f"best: alpha {result['best']['alpha']:g} -> {args.out / 'best'}")
-    return 0
+        print((args.out / "sweep.md").read_text())
+        print(f"best: alpha {result['best']['alpha']:g} -> {args.out / 'best'}")
+
+    return run_cli(p, body, argv)
 
 
 if __name__ == "__main__":

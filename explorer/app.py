@@ -24,9 +24,9 @@ def status_line(ctx: Context) -> str:
             ctx.sentences(corpus, "valid", 1)
         except core.VaeMineError:
             missing.append(corpus)
-    data = (f"corpus data missing for {', '.join(missing)} (data folder `{core.corpora.data_dir(ctx.data_dir)}`; "
+    data = (f"corpus data missing for {', '.join(missing)} (data folder `{core.data_dir(ctx.data_dir)}`; "
             "set `--data-dir` or `$VAE_MINE_DATA`): Neighbours, Latent map and per-dimension KL need it, "
-            "the other tabs work without it." if missing else f"data folder `{core.corpora.data_dir(ctx.data_dir)}`")
+            "the other tabs work without it." if missing else f"data folder `{core.data_dir(ctx.data_dir)}`")
     return f"{found} · {data}"
 
 

@@ -19,8 +19,6 @@ import core
 from core import VaeMineError
 
 log = logging.getLogger(__name__)
-NAMES = {"vae-mine": "VAE-MINE", "lagging": "LaggingVAE", "vae-0.5": "VAE-0.5", "vae-bow": "VAE-BOW",
-         "infovae": "InfoVAE", "cyclical": "CyclicalVAE", "lstm-lm": "LSTM-LM", "vae": "VAE"}
 DEFAULT_PAIR = ("lagging", "vae-mine")
 
 
@@ -51,24 +49,20 @@ class Context:
             return []
         return sorted(p.name for p in self.checkpoints.iterdir() if (p / "config.json").is_file())
 
-    def _run(self, name: str) -> dict | None:
-        """The run section of a checkpoint's config.json, or None when it is unreadable."""
+    def info(self, name: str) -> core.BundleInfo | None:
+        """What a checkpoint is (from its config.json), or None when that is unreadable."""
         try:
-            run = json.loads((self.checkpoints / name / "config.json").read_text())["run"]
-            return run if isinstance(run["objective"]["name"], str) and isinstance(run["corpus"], str) else None
-        except (OSError, ValueError, KeyError, TypeError):
+            return core.describe(self.checkpoints / name)
+        except VaeMineError:
             return None
 
     def label(self, name: str) -> str:
-        run = self._run(name)
-        if run is None:
-            return f"{name} (unreadable config)"
-        kind = run["objective"]["name"]
-        return f"{NAMES.get(kind, kind)} · {run['corpus']} ({name})"
+        info = self.info(name)
+        return f"{name} (unreadable config)" if info is None else info.label
 
     def corpora(self) -> list[str]:
         """The corpora the checkpoints were trained on."""
-        return sorted({run["corpus"] for run in map(self._run, self.names()) if run})
+        return sorted({info.corpus for info in map(self.info, self.names()) if info})
 
     def choices(self) -> list[tuple[str, str]]:
         return [(self.label(n), n) for n in self.names()]

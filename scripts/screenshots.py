@@ -16,7 +16,7 @@ from pathlib import Path
 from playwright.sync_api import expect, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.explorer import start_app  # noqa: E402
+from explorer.launch import running_app  # noqa: E402
 
 
 def main() -> int:
@@ -28,53 +28,49 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     args.private_out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as cache:
-        proc, url, _ = start_app(args, Path(cache))
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-                page = browser.new_page(viewport={"width": 1500, "height": 1100})
-                page.goto(url)
-                page.wait_for_selector("#rec-go")
+    with tempfile.TemporaryDirectory() as cache, \
+            running_app(Path(cache) / "app.log", Path(cache) / "c", args.data_dir, args.checkpoints) as (url, _):
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(url)
+            page.wait_for_selector("#rec-go")
 
-                def shot(name: str, folder: Path = args.out) -> None:
-                    page.wait_for_timeout(500)
-                    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-                    print("wrote", folder / f"{name}.png")
+            def shot(name: str, folder: Path = args.out) -> None:
+                page.wait_for_timeout(500)
+                page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+                print("wrote", folder / f"{name}.png")
 
-                page.click("#rec-go")
-                expect(page.locator("#rec-out table").first).to_be_visible(timeout=60_000)
-                shot("reconstruct")
-                page.get_by_role("tab", name="Interpolate").click()
-                page.click("#int-go")
-                expect(page.locator("#int-out table")).to_be_visible(timeout=60_000)
-                page.click("#ana-go")
-                expect(page.locator("#ana-out table")).to_be_visible(timeout=60_000)
-                shot("interpolate")
-                page.get_by_role("tab", name="Sample").click()
-                page.click("#smp-go")
-                expect(page.locator("#smp-out table").first).to_be_visible(timeout=60_000)
-                shot("sample")
-                page.get_by_role("tab", name="Neighbours").click()
-                page.click("#nb-go")
-                expect(page.locator("#nb-out table").first).to_be_visible(timeout=180_000)
-                shot("neighbours", args.private_out)
-                page.get_by_role("tab", name="Latent map").click()
-                page.click("#map-go")
-                expect(page.locator("#map-status")).to_contain_text("sentences", timeout=300_000)
-                shot("latent-map")
-                page.get_by_role("tab", name="Posterior collapse").click()
-                page.click("#kl-go")
-                expect(page.locator("#kl-plot .js-plotly-plot")).to_be_visible(timeout=60_000)
-                page.click("#lab-go")
-                time.sleep(25)
-                shot("posterior-collapse")
-                page.click("#lab-stop")
-                browser.close()
-        finally:
-            proc.terminate()
-            proc.wait(30)
+            page.click("#rec-go")
+            expect(page.locator("#rec-out table").first).to_be_visible(timeout=60_000)
+            shot("reconstruct")
+            page.get_by_role("tab", name="Interpolate").click()
+            page.click("#int-go")
+            expect(page.locator("#int-out table")).to_be_visible(timeout=60_000)
+            page.click("#ana-go")
+            expect(page.locator("#ana-out table")).to_be_visible(timeout=60_000)
+            shot("interpolate")
+            page.get_by_role("tab", name="Sample").click()
+            page.click("#smp-go")
+            expect(page.locator("#smp-out table").first).to_be_visible(timeout=60_000)
+            shot("sample")
+            page.get_by_role("tab", name="Neighbours").click()
+            page.click("#nb-go")
+            expect(page.locator("#nb-out table").first).to_be_visible(timeout=180_000)
+            shot("neighbours", args.private_out)
+            page.get_by_role("tab", name="Latent map").click()
+            page.click("#map-go")
+            expect(page.locator("#map-status")).to_contain_text("sentences", timeout=300_000)
+            shot("latent-map")
+            page.get_by_role("tab", name="Posterior collapse").click()
+            page.click("#kl-go")
+            expect(page.locator("#kl-plot .js-plotly-plot")).to_be_visible(timeout=60_000)
+            page.click("#lab-go")
+            time.sleep(25)
+            shot("posterior-collapse")
+            page.click("#lab-stop")
+            browser.close()
     return 0
 
 

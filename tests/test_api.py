@@ -9,6 +9,8 @@ import pytest
 import core
 from core.errors import InputError
 
+pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
+
 
 @pytest.fixture(scope="module")
 def model(mine_bundle):

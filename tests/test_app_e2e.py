@@ -1,46 +1,26 @@
 """End to end: the real app (python app.py) on the shipped checkpoints, driven in headless Chromium."""
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
+from explorer.launch import running_app
+
+pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
 def serve(data_dir, tmp: Path):
-    """python app.py on a free port; yields its URL once it says it is ready."""
-    port = free_port()
+    """The real app on a free port; yields its URL; its log must hold no traceback."""
     log = tmp / "app.log"
-    cmd = [sys.executable, "app.py", "--port", str(port), "--data-dir", str(data_dir), "--cache-dir", str(tmp / "cache")]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        deadline = time.monotonic() + 120
-        while "explorer ready" not in log.read_text():
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "app not ready in 120 s:\n" + log.read_text()
-            time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    with running_app(log, tmp / "cache", data_dir) as (url, _):
+        yield url
     assert "Traceback" not in log.read_text(), log.read_text()
 
 
@@ -151,3 +131,16 @@ def test_without_corpus_the_app_starts_and_says_what_is_missing(browser, tmp_pat
         pg.click("#nb-go")
         expect(pg.locator("#nb-out .vm-err").first).to_contain_text("corpus file not found", timeout=30_000)
         pg.close()
+
+
+def test_api_has_one_named_endpoint_per_action(app_url):
+    from gradio_client import Client
+
+    api = Client(app_url, verbose=False).view_api(return_format="dict", print_info=False)
+    endpoints = api["named_endpoints"]
+    assert set(endpoints) == {"/reconstruct", "/interpolate", "/analogy", "/sample", "/neighbours", "/latent_map",
+                              "/kl_per_dimension", "/lab", "/lab_stop"}
+    names = lambda e: [p["parameter_name"] for p in endpoints[e]["parameters"]]  # noqa: E731
+    assert names("/reconstruct") == ["left", "right", "text", "samples", "strategy", "temperature", "beam_size", "seed"]
+    assert names("/sample") == ["left", "right", "n", "strategy", "temperature", "beam_size", "seed"]
+    assert not api["unnamed_endpoints"]

@@ -12,6 +12,8 @@ import core
 from core.checkpoint import load_bundle
 from core.errors import CheckpointError
 
+pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
+
 
 @pytest.fixture
 def bundle(mine_bundle, tmp_path) -> Path:

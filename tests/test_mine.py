@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from core.config import PRESETS, ObjectiveConfig
+from core.config import PRESETS
 from core.models import TextVAE
 from core.objectives.mine import VAEMine, dv_bound
 
@@ -28,6 +28,7 @@ def make_pairs(dependent: bool, g: torch.Generator, w: torch.Tensor, m: int, sca
 def all_pairs_dv(objective: VAEMine, h, z) -> float:
     """DV bound with every one of the M(M-1) mismatched pairs as negatives."""
     m = len(h)
+    h = objective.energy.features(h)
     f = objective.energy(h.repeat_interleave(m, 0), z.repeat(m, 1)).view(m, m)
     off = f[~torch.eye(m, dtype=torch.bool)]
     return float(f.diagonal().mean() - (torch.logsumexp(off, 0) - math.log(off.numel())))
@@ -36,7 +37,7 @@ def all_pairs_dv(objective: VAEMine, h, z) -> float:
 def train_energy(dependent: bool, steps: int = 1500, scale: float = 1.0, **objective_cfg) -> float:
     """Algorithm 1's psi update (SGD at the trainer's energy lr, clip 5, xi carried between batches)."""
     torch.manual_seed(0)
-    objective = VAEMine(TextVAE(50, CFG), ObjectiveConfig(name="vae-mine", **objective_cfg), 50)
+    objective = VAEMine(TextVAE(50, CFG), VAEMine.Settings(**objective_cfg), 50)
     g = torch.Generator().manual_seed(1)
     w = torch.randn(H, Z, generator=g)
     w = w / (torch.tanh(torch.randn(4096, H, generator=g)) @ w).std(0)
@@ -71,7 +72,7 @@ def test_bound_sees_x_through_a_nearly_constant_encoder_state():
 def offset_after_training(gauge: float, steps: int = 3000) -> float:
     """Start the energy's offset 3 nats off (xi* = e^-3), train psi on independent pairs, return log xi*."""
     torch.manual_seed(0)
-    objective = VAEMine(TextVAE(50, CFG), ObjectiveConfig(name="vae-mine", energy_gauge=gauge), 50)
+    objective = VAEMine(TextVAE(50, CFG), VAEMine.Settings(energy_gauge=gauge), 50)
     with torch.no_grad():
         objective.energy.net[-1].bias += 3.0
     g = torch.Generator().manual_seed(1)
@@ -95,11 +96,11 @@ def test_gauge_pulls_the_energy_offset_back_to_xi_one():
 
 def test_xi_star_is_the_tangent_optimum_and_gives_the_dv_bound():
     torch.manual_seed(0)
-    objective = VAEMine(TextVAE(50, CFG), ObjectiveConfig(name="vae-mine"), 50)
+    objective = VAEMine(TextVAE(50, CFG), VAEMine.Settings(), 50)
     h, z = torch.randn(64, H), torch.randn(64, Z)
     _, phi_bound, log_xi_star, dv = objective.bounds(h, z)
-    f_marg = objective.energy(h, z.roll(1, 0)).detach()
-    f_joint = objective.energy(h, z).detach()
+    f_marg = objective.energy(objective.energy.features(h), z.roll(1, 0)).detach()
+    f_joint = objective.energy(objective.energy.features(h), z).detach()
     assert float(log_xi_star) == pytest.approx(-math.log(float(f_marg.exp().mean())), abs=1e-5)
     assert float(phi_bound) == pytest.approx(float(dv_bound(f_joint, f_marg)), abs=1e-5) == pytest.approx(float(dv), abs=1e-6)
     # Any other tangent gives a lower value: xi* is the argmax of -xi E[e^f] + log xi.
@@ -111,7 +112,7 @@ def test_xi_star_is_the_tangent_optimum_and_gives_the_dv_bound():
 
 def test_gradients_reach_only_their_own_parameters():
     torch.manual_seed(0)
-    objective = VAEMine(TextVAE(50, CFG), ObjectiveConfig(name="vae-mine"), 50)
+    objective = VAEMine(TextVAE(50, CFG), VAEMine.Settings(), 50)
     h, z = torch.randn(16, H, requires_grad=True), torch.randn(16, Z, requires_grad=True)
     psi_bound, phi_bound, _, _ = objective.bounds(h, z)
     psi_bound.backward(retain_graph=True)
@@ -125,7 +126,7 @@ def test_gradients_reach_only_their_own_parameters():
 
 def test_negative_pairs_are_a_derangement_and_the_loss_stays_finite():
     torch.manual_seed(0)
-    objective = VAEMine(TextVAE(50, CFG), ObjectiveConfig(name="vae-mine"), 50)
+    objective = VAEMine(TextVAE(50, CFG), VAEMine.Settings(), 50)
     with torch.no_grad():  # an energy whose raw output is astronomically large: exp(raw) overflows float32
         for p in objective.energy.parameters():
             p.mul_(1e4)

@@ -13,6 +13,8 @@ from conftest import DATA
 from core.corpora import read_split
 from core.ngram import KenLMError, perplexity, train_ngram
 
+pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
+
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 

@@ -11,6 +11,8 @@ from conftest import DATA, tiny_config
 from core import reproduce, sweep
 from core.train import train
 
+pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
+
 TINY = ["--corpus", "ptb", "--config", "tiny", "--epochs", "1", "--max-train", "400", "--seed", "3",
         "--data-dir", str(DATA), "--device", "cpu", "--no-progress"]
 
@@ -31,7 +33,7 @@ def test_sweep_trains_each_alpha_and_points_at_the_best_on_validation_nll(runs):
     for r in rows:  # each row is that run's own metrics
         m = json.loads((out / f"alpha-{float(r['alpha']):g}" / "metrics.json").read_text())
         assert float(r["val_nll"]) == pytest.approx(m["valid"]["nll"]) and int(r["val_au"]) == m["valid"]["au"]
-        assert json.loads((out / f"alpha-{float(r['alpha']):g}" / "config.json").read_text())["run"]["objective"]["alpha"] == float(r["alpha"])
+        assert json.loads((out / f"alpha-{float(r['alpha']):g}" / "config.json").read_text())["run"]["objective"]["settings"]["alpha"] == float(r["alpha"])
     best = min(rows, key=lambda r: float(r["val_nll"]))
     assert json.loads((out / "best.json").read_text())["alpha"] == float(best["alpha"])
     assert (out / "best").resolve() == (out / f"alpha-{float(best['alpha']):g}").resolve()

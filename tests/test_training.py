@@ -22,6 +22,8 @@ from core.errors import CheckpointError
 from core.evaluate import evaluate_split
 from core.train import Trainer, train
 
+pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -103,19 +105,20 @@ def test_kill_9_mid_epoch_then_resume(tmp_path):
 def test_lr_halves_after_two_epochs_without_improvement_and_reloads_the_best(tmp_path):
     cfg = tiny_config("vae", epochs=4, max_train=200)
     trainer = Trainer(cfg, tmp_path / "run", str(DATA), "cpu", progress=False)
+    epochs = trainer.epochs()
     trainer.out.mkdir(parents=True)
     trainer.save_best()
     trainer.state.best_nll = -1.0  # nothing can beat this, so every epoch counts as no improvement
     best = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    trainer.train_epoch(1)
+    next(epochs)
     assert trainer.state.lr == 1.0 and trainer.state.bad_epochs == 1
-    trainer.train_epoch(2)
+    next(epochs)
     assert trainer.state.lr == 0.5 and trainer.state.halvings == 1 and trainer.state.bad_epochs == 0
     assert all(torch.equal(best[k], v) for k, v in trainer.model.state_dict().items())  # best weights back
     assert all(g["lr"] == 0.5 for opt in trainer.optimizers.values() for g in opt.param_groups)
     trainer.state.halvings = 4
-    trainer.train_epoch(3)
-    trainer.train_epoch(4)
+    next(epochs)
+    next(epochs)
     assert trainer.state.done  # 5 halvings: stop
 
 

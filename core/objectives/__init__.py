@@ -1,33 +1,19 @@
-"""Objective registry: `--model NAME` picks one of these."""
+"""The objectives: importing this package defines (and so registers) every built-in one.
+
+`--model NAME` picks one; `registry()` lists them, `table2()` gives the paper's row order.
+"""
 from __future__ import annotations
 
 from ..config import ObjectiveConfig
 from ..models import TextVAE
-from .annealed import VAEBow, VAEWordDropout
-from .base import Objective, StepContext
-from .cyclical import CyclicalVAE
-from .infovae import InfoVAE
-from .lagging import LaggingVAE
-from .lm import LSTMLM
-from .mine import VAEMine
-from .vae import VAE
-
-# The seven systems of the paper's Table 2, in its row order, plus the plain VAE.
-OBJECTIVES: dict[str, type[Objective]] = {
-    cls.name: cls for cls in (LSTMLM, VAEWordDropout, VAEBow, InfoVAE, CyclicalVAE, LaggingVAE, VAEMine, VAE)
-}
-TABLE2 = ["lstm-lm", "vae-0.5", "vae-bow", "infovae", "cyclical", "lagging", "vae-mine"]
-
-
-def objective_class(name: str) -> type[Objective]:
-    try:
-        return OBJECTIVES[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(OBJECTIVES)}") from None
+from . import annealed, cyclical, infovae, lagging, lm, mine, vae  # noqa: F401  (defining registers)
+from .base import (Objective, StepContext, display_name, objective_class, parse_objective, registry, table2,
+                   with_settings)
 
 
 def build_objective(model: TextVAE, cfg: ObjectiveConfig, vocab_size: int) -> Objective:
-    return objective_class(cfg.name)(model, cfg, vocab_size)
+    return objective_class(cfg.name)(model, cfg.settings, vocab_size)
 
 
-__all__ = ["OBJECTIVES", "TABLE2", "Objective", "StepContext", "build_objective", "objective_class"]
+__all__ = ["Objective", "StepContext", "build_objective", "display_name", "objective_class", "parse_objective",
+           "registry", "table2", "with_settings"]

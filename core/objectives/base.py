@@ -1,22 +1,34 @@
-"""The one interface every training objective implements.
+"""The one interface every training objective implements, and the registry of objectives.
 
 The training loop knows nothing about particular objectives: it asks the objective for its
 parameter groups (one SGD optimiser each), calls `train_step` once per batch, and tells it when
 epochs start and end. An objective owns its extra parameters and state (an energy network, a
 schedule position, a tangent scope) as an `nn.Module`, so they are saved with the checkpoint.
+
+An objective is one file: a subclass with a registry `name`, a `display_name`, its `source`, and
+its `Settings` dataclass whose defaults are its source's published values. Defining the class
+registers it: training, export, the Table 2 tools and the explorer find it through `registry()`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, ClassVar, Iterable
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Callable, ClassVar, Iterable
 
 import torch
 from torch import nn
 
 from ..batching import Batch
-from ..config import ObjectiveConfig
+from ..config import ObjectiveConfig, build_dataclass, parse_value
+from ..errors import CheckpointError
 from ..metrics import batch_mi
 from ..models import TextVAE
+
+_REGISTRY: dict[str, type["Objective"]] = {}
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """An objective without settings."""
 
 
 @dataclass
@@ -49,17 +61,63 @@ class StepContext:
 
 
 class Objective(nn.Module):
-    """Base: the ELBO with a constant KL weight. Subclasses change `loss` or `train_step`."""
+    """Base: the ELBO with KL weight 1. Subclasses change `loss` or `train_step`."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # registry name, the `--model` value
+    display_name: ClassVar[str]  # how tables, cards and the explorer name it
+    source: ClassVar[str] = ""  # where its defaults come from, for model cards
+    Settings: ClassVar[type] = NoSettings
     latent: ClassVar[bool] = True  # False for the language model: the model has no encoder
+    table2_row: ClassVar[int | None] = None  # its row in the paper's Table 2 (1-7), if it has one
+    # Settings that bundles of format 1 (one flat settings object for every objective) did not
+    # have, or meant differently, with the value that reproduces what those runs did.
+    legacy: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, model: TextVAE, cfg: ObjectiveConfig, vocab_size: int):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            _REGISTRY[cls.name] = cls
+
+    def __init__(self, model: TextVAE, settings, vocab_size: int):
         super().__init__()
-        self.cfg = cfg
+        self.cfg = settings
         # Training position in epochs, (epoch - 1) + batch / batches_per_epoch; the loop sets it
         # before every step and schedules read it (see schedules.py).
         self.position = 0.0
+
+    # -- settings ---------------------------------------------------------------------------------
+
+    @classmethod
+    def config(cls, **settings) -> ObjectiveConfig:
+        """This objective with its default settings, except those given."""
+        return ObjectiveConfig(cls.name, build_dataclass(cls.Settings, settings, f"settings of {cls.name}"))
+
+    @classmethod
+    def settings_from_strings(cls, items: Iterable[str]) -> ObjectiveConfig:
+        """`--set FIELD=VALUE` strings checked against this objective's settings, cast to their types."""
+        kinds = {f.name: f.type if isinstance(f.type, type) else _TYPES[f.type] for f in fields(cls.Settings)}
+        values: dict[str, Any] = {}
+        for item in items:
+            key, sep, raw = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep or key not in kinds:
+                known = ", ".join(kinds) or "none"
+                raise ValueError(f"--set {item!r}: {cls.name} has the settings {known} (give FIELD=VALUE)")
+            values[key] = parse_value(kinds[key], raw.strip(), f"--set {key}")
+        try:
+            return cls.config(**values)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"--set: {e}") from None
+
+    @classmethod
+    def settings_from_legacy(cls, flat: dict[str, Any]) -> ObjectiveConfig:
+        """Settings of a format-1 bundle, whose one flat object held every objective's fields."""
+        values = {f.name: flat[f.name] for f in fields(cls.Settings) if f.name in flat}
+        return cls.config(**{**values, **cls.legacy})
+
+    @staticmethod
+    def describe_settings(settings) -> dict[str, Any]:
+        return asdict(settings)
 
     # -- hooks the training loop calls ----------------------------------------------------------
 
@@ -74,6 +132,11 @@ class Objective(nn.Module):
     def lr_scale(self, group: str) -> float:
         """A group's learning rate relative to the run's (halvings apply to all groups alike)."""
         return 1.0
+
+    def decay_from_epoch(self, first: int) -> int:
+        """The first epoch the lr-plateau rule may act in (the run's setting, unless a schedule
+        needs a constant lr for longer)."""
+        return first
 
     def start_epoch(self, epoch: int) -> None:
         """Called before each epoch (1-based); schedules update here."""
@@ -100,7 +163,7 @@ class Objective(nn.Module):
     # -- the loss ---------------------------------------------------------------------------------
 
     def kl_weight(self) -> float:
-        return self.cfg.kl_weight
+        return 1.0
 
     def decoder_inputs(self, batch: Batch) -> torch.Tensor | None:
         """The decoder's input tokens for the reconstruction term (None: the sentence itself)."""
@@ -130,9 +193,57 @@ class Objective(nn.Module):
         return out
 
 
+_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
+
+
 class ScheduledKL(Objective):
     """An objective whose KL weight follows a schedule (it overrides kl_weight); each epoch's log
     line records the weight at the epoch's end."""
 
     def logged(self) -> dict[str, float]:
         return {"kl_weight": round(self.kl_weight(), 6)}
+
+
+# -- the registry -----------------------------------------------------------------------------------
+
+def registry() -> dict[str, type[Objective]]:
+    """Every objective defined so far, by name."""
+    return dict(_REGISTRY)
+
+
+def objective_class(name: str) -> type[Objective]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(_REGISTRY)}") from None
+
+
+def display_name(name: str) -> str:
+    cls = _REGISTRY.get(name)
+    return cls.display_name if cls else name
+
+
+def table2() -> list[str]:
+    """The systems of the paper's Table 2, in its row order."""
+    rows = sorted((cls.table2_row, name) for name, cls in _REGISTRY.items() if cls.table2_row)
+    return [name for _, name in rows]
+
+
+def parse_objective(d: dict[str, Any], source: str, legacy: bool = False) -> ObjectiveConfig:
+    """The objective section of a config.json (format 2: name + settings; format 1: one flat object)."""
+    if not isinstance(d, dict) or not isinstance(d.get("name"), str):
+        raise CheckpointError(f"{source}: the objective section needs a name")
+    try:
+        cls = objective_class(d["name"])
+    except ValueError as e:
+        raise CheckpointError(f"{source}: {e}") from None
+    if legacy:
+        return cls.settings_from_legacy(d)
+    try:
+        return ObjectiveConfig(cls.name, build_dataclass(cls.Settings, d.get("settings") or {}, source))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{source}: bad settings for {cls.name} ({e})") from None
+
+
+def with_settings(cfg: ObjectiveConfig, **changes) -> ObjectiveConfig:
+    return ObjectiveConfig(cfg.name, replace(cfg.settings, **changes))

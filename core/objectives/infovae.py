@@ -8,6 +8,8 @@ and alpha + lambda - 1 = mmd_weight (10 by default).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..batching import Batch
@@ -27,12 +29,21 @@ def mmd2(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return off(kxx, n) + off(kyy, m) - 2 * kxy.mean()
 
 
+@dataclass(frozen=True)
+class Settings:
+    mmd_weight: float = 10.0  # lambda: weight of MMD(q(z), p(z)) added to the negative ELBO
+
+
 class InfoVAE(Objective):
     name = "infovae"
+    display_name = "InfoVAE"
+    source = "Zhao et al. 2019"
+    Settings = Settings
+    table2_row = 4
 
     def loss(self, model: TextVAE, batch: Batch):
         _, mu, logvar, z, rec, kl = self.elbo_terms(model, batch)
-        elbo_loss = (rec + self.kl_weight() * kl).mean()
+        elbo_loss = (rec + kl).mean()
         if len(batch) < 2:
             return elbo_loss, self.stats(elbo_loss, rec, kl, mu, logvar)
         mmd = mmd2(z, torch.randn_like(z))

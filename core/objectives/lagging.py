@@ -5,17 +5,21 @@ on the step's own batch and the rest on fresh batches, until the loss stops impr
 per word over windows of `aggressive_window` steps, as in He et al.'s code) or after
 `aggressive_max_steps` steps. The decoder step then uses the step's batch. After each epoch,
 aggressive mode ends for good once validation MI has not increased over the previous epoch's.
+The KL weight rises linearly from 0.1 to 1 over the first 10 epochs, as in the text command of He
+et al.'s README (`--kl_start 0.1 --warm_up 10`), alongside the aggressive phase.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from ..batching import Batch
 from ..models import TextVAE
-from .base import Objective, StepContext
+from .annealed import AnnealSettings, Annealed
+from .base import StepContext
 
 
 class InnerLoopStop:
@@ -42,11 +46,22 @@ class InnerLoopStop:
         return False
 
 
-class LaggingVAE(Objective):
-    name = "lagging"
+@dataclass(frozen=True)
+class Settings(AnnealSettings):  # kl_start, anneal_epochs: He et al.'s --kl_start 0.1 --warm_up 10
+    aggressive_max_steps: int = 100  # most encoder steps per decoder step
+    aggressive_window: int = 15  # inner steps per loss comparison of the stop rule
 
-    def __init__(self, model: TextVAE, cfg, vocab_size: int):
-        super().__init__(model, cfg, vocab_size)
+
+class LaggingVAE(Annealed):
+    name = "lagging"
+    display_name = "LaggingVAE"
+    source = "He et al. 2019 (text.py and its README's text command)"
+    Settings = Settings
+    table2_row = 6
+    legacy = {"anneal_epochs": 0.0}  # format-1 runs trained without the KL anneal
+
+    def __init__(self, model: TextVAE, settings, vocab_size: int):
+        super().__init__(model, settings, vocab_size)
         self.aggressive = True
         self.previous_mi: float | None = None
         self._inner = self._outer = 0
@@ -85,7 +100,8 @@ class LaggingVAE(Objective):
 
     def logged(self) -> dict[str, float]:
         # `aggressive` is the mode the next epoch trains in; `inner_steps` the mean of this one.
-        return {"aggressive": self.aggressive, "inner_steps": round(self._inner / max(self._outer, 1), 2)}
+        return {**super().logged(), "aggressive": self.aggressive,
+                "inner_steps": round(self._inner / max(self._outer, 1), 2)}
 
     def extra_state(self) -> dict:
         return {"aggressive": self.aggressive, "previous_mi": self.previous_mi}

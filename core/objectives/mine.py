@@ -10,7 +10,13 @@ Per batch, with the energy f = f_psi([h_x; z]) where h_x is the encoder's last h
     states it should, so that is what is used. It is kept as log xi to stay finite.
   * phi (the encoder) descends -ELBO - alpha * bound(xi*); theta (the decoder) only sees the
     reconstruction term, because neither the KL nor the bound depends on it;
-  * negative pairs z'_i = z_{i-1}: a derangement within the batch (no sentence meets its own z).
+  * negative pairs: `negatives` picks them. "roll" (format-1 bundles): z'_i = z_{i-1}, one
+    derangement within the batch. "all-pairs": every (x_i, z_j), i != j, of the batch, B(B-1)
+    pairs estimating the same expectation with less variance. "queue": all pairs plus each x_i with
+    the (detached) codes of the last `queue_size` sentences of earlier batches. Batches hold one
+    sentence length (length bucketing), so in-batch negatives only estimate I(x; z | length);
+    queued codes come from other lengths and make the negatives a sample of q(x) q(z), the product
+    of marginals Algorithm 1 asks for.
 All three updates are one SGD step, as in Algorithm 1 line 15.
 
 Four choices beyond the paper's text make it work; each was measured (tests/test_mine.py and the
@@ -26,19 +32,21 @@ project README):
   * a gauge: the bound is unchanged when a constant is added to f, so with xi carried over from the
     previous batch nothing holds f's offset, which random-walked into tanh's flat floor (xi ~ 2e4)
     where the energy stops learning, and VAE-MINE fell back into collapse. psi also descends
-    0.01 * (log mean exp f_marg)^2, which pins the offset at xi* = 1 (Proposition 1's setting, f* the
-    pointwise MI) and leaves the set of optimal energies as it was.
+    energy_gauge * (log mean exp f_marg)^2 (0.01). This is a weak pull, not a pin: it stops the
+    offset from drifting into the floor, but the bound's own gradient outweighs it, and the shipped
+    flickr8k VAE-MINE ended at log xi = -4.75 (mean exp f on negatives ~ 116) with its joint
+    energies near the cap of 10. It changes no optimum of the bound.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
 from ..batching import Batch
-from ..config import ObjectiveConfig
 from ..models import TextVAE
 from .base import Objective
 
@@ -54,9 +62,14 @@ class EnergyFunction(nn.Module):
             nn.Linear(h_dim + z_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
         )
 
-    def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def features(self, h: torch.Tensor) -> torch.Tensor:
+        """h_x as the energy reads it: standardised across the batch (when set)."""
         if self.standardize_h and h.size(0) > 1:
             h = (h - h.mean(0)) / (h.var(0, unbiased=False) + 1e-12).sqrt()
+        return h
+
+    def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """f for pairs (h_i, z_i); h from `features`."""
         raw = self.net(torch.cat([h, z], dim=-1)).squeeze(-1)
         return self.bound * torch.tanh(raw / self.bound)
 
@@ -66,15 +79,44 @@ def dv_bound(f_joint: torch.Tensor, f_marg: torch.Tensor) -> torch.Tensor:
     return f_joint.mean() - (torch.logsumexp(f_marg, 0) - math.log(f_marg.numel()))
 
 
+NEGATIVES = ("roll", "all-pairs", "queue")
+
+
+@dataclass(frozen=True)
+class Settings:
+    alpha: float = 3.0  # weight of the MI bound; the paper sweeps 2.0 ... 5.0
+    energy_lr_scale: float = 0.1  # the energy network's SGD lr, relative to the model's
+    energy_bound: float = 10.0  # energy outputs squashed into (-bound, bound)
+    energy_standardize_h: bool = True  # the energy reads h_x standardised across the batch
+    energy_gauge: float = 0.01  # weight of the pull on the energy's free offset (see the module text)
+    negatives: str = "roll"  # roll, all-pairs or queue (see the module text)
+    queue_size: int = 64  # "queue": codes kept from earlier batches (two batches of 32)
+
+    def __post_init__(self):
+        if self.negatives not in NEGATIVES:
+            raise ValueError(f"negatives must be one of {', '.join(NEGATIVES)}, not {self.negatives!r}")
+        if self.queue_size < 1:
+            raise ValueError("queue_size must be at least 1")
+
+
 class VAEMine(Objective):
     name = "vae-mine"
+    display_name = "VAE-MINE"
+    source = "Qian & Cheung 2019, with the choices in core/objectives/mine.py"
+    Settings = Settings
+    table2_row = 7
+    legacy = {"negatives": "roll"}
 
-    def __init__(self, model: TextVAE, cfg: ObjectiveConfig, vocab_size: int):
-        super().__init__(model, cfg, vocab_size)
+    def __init__(self, model: TextVAE, settings: Settings, vocab_size: int):
+        super().__init__(model, settings, vocab_size)
         mc = model.cfg
-        self.energy = EnergyFunction(mc.hidden_dim, mc.z_dim, mc.energy_hidden, cfg.energy_bound, cfg.energy_standardize_h)
+        self.energy = EnergyFunction(mc.hidden_dim, mc.z_dim, mc.energy_hidden, settings.energy_bound,
+                                     settings.energy_standardize_h)
         self.register_buffer("log_xi", torch.zeros(()))  # tangent scope carried between batches, xi = 1 at start
-        self.alpha = cfg.alpha
+        if settings.negatives == "queue":  # a ring of recent codes; saved with the weights for --resume
+            self.register_buffer("queue", torch.zeros(settings.queue_size, mc.z_dim))
+            self.register_buffer("queue_count", torch.zeros((), dtype=torch.long))
+        self.alpha = settings.alpha
 
     def param_groups(self, model: TextVAE) -> dict[str, list[nn.Parameter]]:
         return {"model": list(model.parameters()), "energy": list(self.energy.parameters())}
@@ -82,21 +124,44 @@ class VAEMine(Objective):
     def lr_scale(self, group: str) -> float:
         return self.cfg.energy_lr_scale if group == "energy" else 1.0
 
+    def negative_pairs(self, h: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(h rows, codes) of the negative pairs, as `negatives` says; B >= 2."""
+        b = h.size(0)
+        if self.cfg.negatives == "roll":
+            return h, z.roll(1, dims=0)  # derangement: x_i meets z_{i-1}
+        i, j = torch.ones(b, b, dtype=torch.bool, device=h.device).logical_xor(
+            torch.eye(b, dtype=torch.bool, device=h.device)).nonzero(as_tuple=True)
+        h_neg, z_neg = h[i], z[j]
+        if self.cfg.negatives == "queue":
+            queued = self.queue[: int(self.queue_count.clamp(max=self.cfg.queue_size))]
+            if len(queued):
+                h_neg = torch.cat([h_neg, h.repeat_interleave(len(queued), 0)])
+                z_neg = torch.cat([z_neg, queued.repeat(b, 1)])
+        return h_neg, z_neg
+
+    @torch.no_grad()
+    def _enqueue(self, z: torch.Tensor) -> None:
+        z = z[-self.cfg.queue_size:]
+        slots = (self.queue_count + torch.arange(len(z), device=z.device)) % self.cfg.queue_size
+        self.queue[slots] = z
+        self.queue_count += len(z)
+
     def bounds(self, h: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(psi_bound, phi_bound, log_xi_star, dv) for one batch of pairs (h_i, z_i), i = 1..M >= 2.
 
         psi_bound carries gradient to the energy network only, phi_bound to h and z only.
         psi_bound includes the gauge penalty -energy_gauge * (log mean exp f_marg)^2.
         """
-        z_marg = z.roll(1, dims=0)  # derangement: x_i meets z_{i-1}
-        hd, zd, zmd = h.detach(), z.detach(), z_marg.detach()
-        f_marg_psi = self.energy(hd, zmd)
+        h = self.energy.features(h)
+        h_marg, z_marg = self.negative_pairs(h, z)
+        f_marg_psi = self.energy(h_marg.detach(), z_marg.detach())
         gauge = torch.logsumexp(f_marg_psi, 0) - math.log(f_marg_psi.numel())  # -log xi*, 0 at the paper's xi = 1
-        psi_bound = self.energy(hd, zd).mean() - (f_marg_psi + self.log_xi.clone()).exp().mean() - self.cfg.energy_gauge * gauge.pow(2)
+        psi_bound = (self.energy(h.detach(), z.detach()).mean() - (f_marg_psi + self.log_xi.clone()).exp().mean()
+                     - self.cfg.energy_gauge * gauge.pow(2))
         log_xi_star = -gauge.detach()  # xi* = 1 / mean exp f(x_i, z'_i), from the same energies
         frozen = {k: v.detach() for k, v in self.energy.named_parameters()}
         f_joint = functional_call(self.energy, frozen, (h, z))
-        f_marg = functional_call(self.energy, frozen, (h, z_marg))
+        f_marg = functional_call(self.energy, frozen, (h_marg, z_marg))
         phi_bound = f_joint.mean() - (f_marg + log_xi_star).exp().mean() + log_xi_star + 1
         return psi_bound, phi_bound, log_xi_star, dv_bound(f_joint.detach(), f_marg.detach())
 
@@ -108,6 +173,8 @@ class VAEMine(Objective):
         psi_bound, phi_bound, log_xi_star, dv = self.bounds(h, z)
         loss = elbo_loss - self.alpha * phi_bound - psi_bound
         self.log_xi.copy_(log_xi_star)  # the next batch's psi step uses this tangent
+        if self.cfg.negatives == "queue" and self.training:
+            self._enqueue(z.detach())
         return loss, self.stats(loss, rec, kl, mu, logvar, mine_bound=dv, xi=log_xi_star.exp())
 
     def logged(self) -> dict[str, float]:

@@ -11,12 +11,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core import VaeMineError
+from core import AU_THRESHOLD, VaeMineError
 from core.lab import LabConfig, live_training
 
 from ..context import Context
 from ..render import esc, message, page
-from .common import for_model, posterior_kl
+from .common import for_model, wire
 
 log = logging.getLogger(__name__)
 CURVES = [("val_nll", "validation NLL (−ELBO)"), ("val_kl", "validation KL"), ("val_mi", "validation MI"),
@@ -77,7 +77,7 @@ def kl_per_dimension(ctx: Context, names) -> tuple[go.Figure | None, str]:
     for name in names:
         def mean_kl(model):
             sentences = ctx.sentences(model.corpus, "valid", KL_SENTENCES)
-            return posterior_kl(*model.encode(sentences)).mean(0), len(sentences)
+            return model.kl(sentences, per_dimension=True).mean(0), len(sentences)
 
         result, err = for_model(ctx, name, mean_kl)
         if err:
@@ -86,7 +86,7 @@ def kl_per_dimension(ctx: Context, names) -> tuple[go.Figure | None, str]:
         kl, n = result
         fig.add_trace(go.Bar(x=np.arange(len(kl)), y=kl, name=esc(ctx.title(name))))
         notes.append(f"{esc(ctx.title(name))}: total KL {kl.sum():.2f} nats over {n} validation "
-                     f"sentences; {int((kl > 0.01).sum())} dimensions above 0.01")
+                     f"sentences; {int((kl > AU_THRESHOLD).sum())} dimensions above {AU_THRESHOLD} nats")
     if not fig.data:
         return None, page("<br>".join(notes))
     fig.update_layout(barmode="group", height=320, title="KL per latent dimension", xaxis_title="dimension",
@@ -101,6 +101,7 @@ class Lab:
         self.ctx, self.lock, self.stop = ctx, threading.Lock(), threading.Event()
 
     def run(self, corpus: str, seconds: float, sentences: int):
+        """Stream (curves, status) after each epoch of the lab."""
         if not self.lock.acquire(blocking=False):
             yield None, page(message("a lab is already running (one at a time): wait for it or press Stop"))
             return
@@ -144,7 +145,8 @@ def build(ctx: Context, pair) -> None:
     kl_go = gr.Button("KL per dimension (left and right models, validation sentences)", elem_id="kl-go")
     kl_status = gr.HTML()
     kl_plot = gr.Plot(elem_id="kl-plot")
-    kl_go.click(lambda l, r: kl_per_dimension(ctx, [l, r]), list(pair), [kl_plot, kl_status], api_name="kl_per_dimension")
+    wire(kl_go.click, lambda left, right: kl_per_dimension(ctx, [left, right]), {"left": pair[0], "right": pair[1]},
+         [kl_plot, kl_status], "kl_per_dimension")
 
     gr.Markdown("### Live lab: a tiny plain VAE and a tiny VAE-MINE, trained side by side on this CPU")
     lab = Lab(ctx)
@@ -157,5 +159,5 @@ def build(ctx: Context, pair) -> None:
         stop = gr.Button("Stop", variant="stop", elem_id="lab-stop")
     lab_status = gr.HTML(elem_id="lab-status")
     lab_plot = gr.Plot(elem_id="lab-plot")
-    start.click(lab.run, [corpus, seconds, sentences], [lab_plot, lab_status], api_name="lab")
-    stop.click(lab.request_stop, None, lab_status, api_name="lab_stop")
+    wire(start.click, lab.run, {"corpus": corpus, "seconds": seconds, "sentences": sentences}, [lab_plot, lab_status], "lab")
+    wire(stop.click, lab.request_stop, {}, lab_status, "lab_stop")

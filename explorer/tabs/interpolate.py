@@ -3,64 +3,46 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core import InputError
-
 from ..context import Context
 from ..render import esc, mark_changes, page, table
-from .common import for_model, guarded, lines_of
-from .reconstruct import check_decoding, decoding_controls
+from .common import decode_options, decoding_controls, for_model, lines_of, wire
 
 # The pair of the paper's Table 4 (SNLI sentences quoted in the paper).
 TABLE4 = ("this church choir sings to the masses as they sing joyous songs from the book at a church .",
           "a woman with a green headscarf , blue shirt and a very big grin .")
 
 
-@guarded
 def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int = 10, mode: str = "linear",
                 strategy: str = "greedy", temperature: float = 1.0, beam_size: int = 5, seed: int = 0) -> str:
     a, b = lines_of(a, "the first sentence")[0], lines_of(b, "the second sentence")[0]
-    check_decoding(strategy, temperature, beam_size)
-    if steps is None or not 2 <= int(steps) <= 50:
-        raise InputError("steps must be between 2 and 50")
-    if mode not in ("linear", "slerp"):
-        raise InputError("mode must be linear or slerp")
-    opts = dict(strategy=strategy, temperature=float(temperature), beam_size=int(beam_size), seed=int(seed or 0))
+    opts = decode_options(strategy, temperature, beam_size, seed)
+    steps = int(steps if steps is not None else 0)
     names = [left, right]
     paths, notes = [], []
     for name in names:
-        path, err = for_model(ctx, name, lambda m: (m.interpolate(a, b, int(steps), mode, **opts), m.unknown_words([a, b])))
+        path, err = for_model(ctx, name, lambda m: (m.interpolate(a, b, steps, mode, **opts), m.unknown_words([a, b])))
         paths.append(path)
         note = err or ""
         if path and any(path[1]):
             note += f'<p class="vm-dim">read as &lt;unk&gt;: {esc(", ".join(sorted(set(path[1][0] + path[1][1]))))}</p>'
         notes.append(note)
     rows = []
-    for i in range(int(steps)):
-        t = i / (int(steps) - 1)
-        cells = [f"{t:.2f}"]
-        for path in paths:
-            if path is None:
-                cells.append("")
-            else:
-                cells.append(mark_changes(path[0][i - 1] if i else None, path[0][i]))
+    for i in range(max((len(p[0]) for p in paths if p), default=0)):
+        cells = [f"{i / (steps - 1):.2f}"]
+        cells += ["" if p is None else mark_changes(p[0][i - 1] if i else None, p[0][i]) for p in paths]
         rows.append(cells)
     header = ["t"] + [esc(ctx.title(n)) + note for n, note in zip(names, notes)]
     return page(table(header, rows) + '<p class="vm-dim">highlighted: words that changed from the row above</p>')
 
 
-@guarded
 def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strategy: str = "greedy",
             temperature: float = 1.0, beam_size: int = 5, seed: int = 0) -> str:
     """a : b :: c : ?  decoded from mu(c) + mu(b) - mu(a)."""
     a, b, c = (lines_of(x, f"sentence {n}")[0] for x, n in ((a, "a"), (b, "b"), (c, "c")))
-    check_decoding(strategy, temperature, beam_size)
-    opts = dict(strategy=strategy, temperature=float(temperature), beam_size=int(beam_size), seed=int(seed or 0))
+    opts = decode_options(strategy, temperature, beam_size, seed)
     rows = []
     for name in (left, right):
-        def answer(m):
-            mu, _ = m.encode([a, b, c])
-            return m.decode(mu[2] + mu[1] - mu[0], **opts)[0]
-        out, err = for_model(ctx, name, answer)
+        out, err = for_model(ctx, name, lambda m: m.analogy(a, b, c, **opts))
         rows.append([esc(ctx.title(name)), err or esc(out)])
     return page(table(["model", f"{esc(a)} : {esc(b)} :: {esc(c)} : ?"], rows))
 
@@ -73,12 +55,13 @@ def build(ctx: Context, pair) -> None:
         steps = gr.Slider(2, 50, value=10, step=1, label="steps (both ends included)")
         mode = gr.Radio(["linear", "slerp"], value="linear", label="path")
         preset = gr.Button("Paper's Table 4 pair", size="sm")
-    strategy, temperature, beam, seed = decoding_controls()
+    decoding = decoding_controls()
     go = gr.Button("Interpolate", variant="primary", elem_id="int-go")
     out = gr.HTML(elem_id="int-out")
     preset.click(lambda: TABLE4, None, [a, b], api_name=False)
-    go.click(lambda *x: interpolate(ctx, *x), [*pair, a, b, steps, mode, strategy, temperature, beam, seed], out,
-             api_name="interpolate")
+    models = {"left": pair[0], "right": pair[1]}
+    wire(go.click, lambda **x: interpolate(ctx, **x), {**models, "a": a, "b": b, "steps": steps, "mode": mode, **decoding},
+         out, "interpolate")
     gr.Markdown("### Analogy: a : b :: c : ?  (decoded from μ(c) + μ(b) − μ(a))")
     with gr.Row():
         xa = gr.Textbox(label="a", value="a man is riding a bike .")
@@ -86,5 +69,4 @@ def build(ctx: Context, pair) -> None:
         xc = gr.Textbox(label="c", value="a man is playing the guitar .")
     go2 = gr.Button("Solve analogy", elem_id="ana-go")
     out2 = gr.HTML(elem_id="ana-out")
-    go2.click(lambda *x: analogy(ctx, *x), [*pair, xa, xb, xc, strategy, temperature, beam, seed], out2,
-              api_name="analogy")
+    wire(go2.click, lambda **x: analogy(ctx, **x), {**models, "a": xa, "b": xb, "c": xc, **decoding}, out2, "analogy")

@@ -9,11 +9,11 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from core import AU_THRESHOLD, InputError, VaeMineError
+from core import AU_THRESHOLD, InputError, active_units
 
 from ..context import Context
-from ..render import esc, message, page
-from .common import for_model
+from ..render import esc, page
+from .common import for_model, wire
 
 log = logging.getLogger(__name__)
 COLOURS = ["sentence length"] + [f"active unit #{r}" for r in range(1, 11)]
@@ -45,12 +45,12 @@ def colour_values(sentences: list[str], mu: np.ndarray, colour: str) -> tuple[np
     if colour not in COLOURS:
         raise InputError(f"unknown colouring {colour!r}")
     rank = int(colour.rsplit("#", 1)[1])
-    var = mu.var(0)
+    _, var = active_units(mu)
     order = np.argsort(-var)
     if rank > len(order):
         raise InputError(f"the model has only {len(order)} dimensions")
     dim = int(order[rank - 1])
-    state = "active" if var[dim] > AU_THRESHOLD else "NOT active"
+    state = "active" if var[dim] >= AU_THRESHOLD else "NOT active"
     return mu[:, dim], f"z[{dim}] (rank {rank}, variance {var[dim]:.3g}, {state})"
 
 
@@ -65,13 +65,13 @@ def scatter(coords: np.ndarray, sentences: list[str], values: np.ndarray, label:
 
 
 def variance_bars(mu: np.ndarray, title: str) -> go.Figure:
-    var = mu.var(0)
-    active = var > AU_THRESHOLD
+    count, var = active_units(mu)
+    active = var >= AU_THRESHOLD
     fig = go.Figure(go.Bar(x=np.arange(len(var)), y=np.maximum(var, 1e-8),
                            marker_color=np.where(active, "#2a7de1", "#bbbbbb"),
                            hovertemplate="z[%{x}]: variance %{y:.3g}<extra></extra>"))
-    fig.add_hline(y=AU_THRESHOLD, line_dash="dash", line_color="#d9534f", annotation_text="0.01 (active unit)")
-    fig.update_layout(title=dict(text=esc(f"{title}: {int(active.sum())} of {len(var)} units active")),
+    fig.add_hline(y=AU_THRESHOLD, line_dash="dash", line_color="#d9534f", annotation_text=f"{AU_THRESHOLD} (active unit)")
+    fig.update_layout(title=dict(text=esc(f"{title}: {count} of {len(var)} units active")),
                       yaxis_type="log", yaxis_title="Var_x E[z|x]", xaxis_title="dimension", height=300,
                       margin=dict(l=10, r=10, t=50, b=10))
     return fig
@@ -113,14 +113,6 @@ def build(ctx: Context, pair) -> None:
             left_map, left_bars = gr.Plot(elem_id="map-left"), gr.Plot(elem_id="bars-left")
         with gr.Column():
             right_map, right_bars = gr.Plot(elem_id="map-right"), gr.Plot(elem_id="bars-right")
-
-    def run(left, right, split_, n_, colour_, progress=gr.Progress()):
-        try:
-            return latent_map(ctx, [left, right], split_, n_, colour_, progress)
-        except VaeMineError as e:
-            return [None] * 4 + [page(message(str(e), error=True))]
-        except Exception as e:  # a bug: say so in the page, keep the traceback in the server log
-            log.exception("latent map failed")
-            return [None] * 4 + [page(message(f"internal error ({type(e).__name__}: {e}); see the server log", error=True))]
-
-    go_.click(run, [*pair, split, n, colour], [left_map, left_bars, right_map, right_bars, status], api_name="latent_map")
+    wire(go_.click, lambda left, right, split, n, colour, progress: latent_map(ctx, [left, right], split, n, colour, progress),
+         {"left": pair[0], "right": pair[1], "split": split, "n": n, "colour": colour},
+         [left_map, left_bars, right_map, right_bars, status], "latent_map", progress=True)

@@ -8,7 +8,7 @@ from core import InputError
 
 from ..context import Context
 from ..render import esc, message, table
-from .common import guarded, lines_of, per_model
+from .common import lines_of, per_model, wire
 
 SPLIT = "train"
 
@@ -19,14 +19,17 @@ def index(ctx: Context, model, progress=None) -> NearestNeighbors:
         ctx.posterior_means(model, SPLIT, None, progress)))
 
 
-@guarded
 def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, progress=None) -> str:
     sentence = lines_of(text)[0]
     if k is None or not 1 <= int(k) <= 100:
         raise InputError("k must be between 1 and 100")
 
+    def report(done, total):
+        if progress is not None:
+            progress(done / total, desc=f"indexing training sentences ({done:,}/{total:,}, once per checkpoint)")
+
     def panel(model) -> str:
-        nn = index(ctx, model, progress)
+        nn = index(ctx, model, report)
         sentences = ctx.sentences(model.corpus, SPLIT)
         mu, _ = model.encode([sentence])
         dist, idx = nn.kneighbors(mu, n_neighbors=min(int(k), len(sentences)))
@@ -44,11 +47,5 @@ def build(ctx: Context, pair) -> None:
     k = gr.Slider(1, 50, value=10, step=1, label="k")
     go = gr.Button("Find neighbours", variant="primary", elem_id="nb-go")
     out = gr.HTML(elem_id="nb-out")
-
-    def run(left, right, text_, k_, progress=gr.Progress()):
-        def report(done, total):
-            progress(done / total, desc=f"indexing training sentences ({done:,}/{total:,}, once per checkpoint)")
-        return neighbours(ctx, left, right, text_, k_, report)
-
-    go.click(run, [*pair, text, k], out, api_name="neighbours")
-    text.submit(run, [*pair, text, k], out)
+    wire([go.click, text.submit], lambda **a: neighbours(ctx, **a),
+         {"left": pair[0], "right": pair[1], "text": text, "k": k}, out, "neighbours", progress=True)
