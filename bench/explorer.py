@@ -6,7 +6,9 @@
 Starts `python app.py` three times in a fresh cache folder: cold (nothing cached; the neighbour
 index and a map are then built through the API), warm (caches on disk), and once more warm.
 Latencies are wall-clock times of `gradio_client` calls on the warm app, left/right = the app's
-default pair, after 3 warm-up calls each: p50 / p95 / max in ms.
+default pair, after 3 warm-up calls each: p50 / p95 / max in ms. Then a long scripted visit (every
+action of every tab for every pair of checkpoints, at the largest sizes the controls allow) and
+the server's resident memory before and after it.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pathlib import Path
 from gradio_client import Client
 
 from bench import report
+from core import LIMITS, STRATEGIES
 from explorer.launch import running_app
 
 TABLE4 = ("this church choir sings to the masses as they sing joyous songs from the book at a church .",
@@ -65,6 +68,38 @@ def latencies(client: Client, pair: dict, repeats: int) -> dict:
     return out
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def long_visit(client: Client, names: list[str], pid: int) -> dict:
+    """Every tab for every ordered pair of checkpoints at the controls' largest sizes; memory after."""
+    big = {name: limit.high for name, limit in LIMITS.items()}
+    before = rss_mib(pid)
+    start = time.perf_counter()
+    for left in names:
+        for right in names:
+            pair = {"left": left, "right": right}
+            for strategy in STRATEGIES:
+                dec = {"strategy": strategy, "temperature": 1.0, "beam_size": big["beam_size"], "seed": 1}
+                client.predict(**pair, text="\n".join([f"a dog runs number {i} ." for i in range(20)]),
+                               samples=big["samples"], **dec, api_name="/reconstruct")
+                client.predict(**pair, a=TABLE4[0], b=TABLE4[1], steps=big["steps"], mode="slerp", **dec,
+                               api_name="/interpolate")
+                client.predict(**pair, a="a man rides .", b="a woman rides .", c="a man sings .", **dec, api_name="/analogy")
+                client.predict(**pair, n=big["n"], **dec, api_name="/sample")
+            client.predict(**pair, text="a black dog is running on the grass .", k=big["k"], api_name="/neighbours")
+            for split in ("valid", "test", "train"):
+                client.predict(**pair, split=split, n=big["map_n"], colour="active unit #1", api_name="/latent_map")
+            client.predict(**pair, api_name="/kl_per_dimension")
+    return {"long_visit": {"pairs": len(names) ** 2, "seconds": round(time.perf_counter() - start, 1),
+                           "server_rss_mib_before": before, "server_rss_mib_after": rss_mib(pid)}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.explorer", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoints", default="checkpoints")
@@ -75,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "repeats": args.repeats}
     with tempfile.TemporaryDirectory(prefix="explorer-bench-") as cache:
         cache = Path(cache)
-        with running_app(cache / "app.log", cache / "c", args.data_dir, args.checkpoints) as (url, ready):
+        with running_app(cache / "app.log", cache / "c", args.data_dir, args.checkpoints) as (url, ready, _):
             result["ready_cold_s"] = round(ready, 2)
             client = Client(url, verbose=False)
             # the default pair, read from the app's own dropdowns
@@ -92,10 +127,15 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as stack:
             for _ in range(2):  # restart twice on the warm cache; the second app serves the latencies
                 stack.close()
-                url, ready = stack.enter_context(running_app(cache / "app.log", cache / "c", args.data_dir, args.checkpoints))
+                url, ready, pid = stack.enter_context(running_app(cache / "app.log", cache / "c", args.data_dir,
+                                                                  args.checkpoints))
                 readies.append(round(ready, 2))
             result["ready_warm_s"] = readies
-            result.update(latencies(Client(url, verbose=False), pair, args.repeats))
+            client = Client(url, verbose=False)
+            result.update(latencies(client, pair, args.repeats))
+            names = [c["props"]["choices"] for c in client.config["components"]
+                     if c.get("props", {}).get("elem_id") == "left-model"][0]
+            result.update(long_visit(client, [value for _, value in names], pid))
     report(result, args.out)
     return 0
 

@@ -5,12 +5,13 @@ sample_prior / interpolate / analogy / posterior_samples / kl / encode_split; `c
 says what a bundle is without loading it; `core.read_sentences` reads a corpus split;
 `core.active_units` and `core.diversity` are the AU and diversity figures everything reports;
 `core.lab.live_training` trains small models side by side for the classroom. Errors a user can
-act on are `core.errors.VaeMineError`s.
+act on are `core.errors.VaeMineError`s; `core.LIMITS` is the one table of allowed ranges
+(`core.check(name, value)`), which the explorer's controls share.
 """
-from .api import MODES, STRATEGIES, BundleInfo, TextVAEModel, active_units, describe, load, read_sentences
+from .api import LIMITS, MODES, STRATEGIES, BundleInfo, Limit, Prepared, TextVAEModel, active_units, check, decoding, describe, load, read_sentences
 from .corpora import data_dir
 from .errors import CheckpointError, CorpusError, InputError, VaeMineError
 from .metrics import AU_THRESHOLD, diversity, word_f1
 
 __all__ = ["load", "describe", "read_sentences", "data_dir", "active_units", "diversity", "word_f1", "AU_THRESHOLD", "STRATEGIES",
-           "MODES", "BundleInfo", "TextVAEModel", "VaeMineError", "CheckpointError", "CorpusError", "InputError"]
+           "MODES", "LIMITS", "Limit", "check", "decoding", "Prepared", "BundleInfo", "TextVAEModel", "VaeMineError", "CheckpointError", "CorpusError", "InputError"]

@@ -34,9 +34,85 @@ STRATEGIES = ("greedy", "sample", "beam")
 MODES = ("linear", "slerp")
 CHUNK = 256  # sentences or codes per forward pass
 MAX_SENTENCES = 10_000  # per call of prepare / encode / decode (encode_many and evaluate take any number)
-MAX_STEPS = 200
-MAX_SAMPLES = 100  # posterior draws per sentence at once
 _EDGE_PUNCT = re.compile(r"^([\"'(\[{]*)(.*?)([.,!?;:\"')\]}]*)$")
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The allowed range of one argument, so that the API and every control that sets it (the
+    explorer's number boxes) agree: `check` returns the value as a number or raises InputError
+    naming the range."""
+
+    label: str
+    low: float
+    high: float
+    whole: bool = True
+
+    @property
+    def ends(self) -> tuple[str, str]:
+        """low and high as people read them: 10,000, not 10000.0."""
+        return tuple(f"{int(x):,}" if float(x).is_integer() else f"{x:g}" for x in (self.low, self.high))
+
+    @property
+    def allowed(self) -> str:
+        return f"{'a whole number' if self.whole else 'a number'} between {self.ends[0]} and {self.ends[1]}"
+
+    def check(self, value) -> int | float:
+        number = _number(value)
+        if number is None or not self.low <= number <= self.high or (self.whole and number != int(number)):
+            shown = "nothing" if value is None or (isinstance(value, str) and not value.strip()) else repr(value)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise InputError(f"{self.label} must be {self.allowed}; got {shown}")
+        return int(number) if self.whole else float(number)
+
+
+def _number(value) -> float | None:
+    """value as a finite float (numbers, or text such as "2.5"), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+# Every range the API checks, in one table: core's methods check their arguments against it and
+# the explorer builds its number boxes from it.
+LIMITS = {
+    "temperature": Limit("temperature", 0.1, 2.0, whole=False),
+    "beam_size": Limit("beam size", 1, 10),
+    "seed": Limit("seed", 0, 2**31 - 1),
+    "steps": Limit("steps", 2, 50),
+    "samples": Limit("posterior samples", 0, 10),
+    "n": Limit("number of sentences", 1, 200),
+    "k": Limit("k", 1, 50),
+    "map_n": Limit("sentences on the map", 50, 10_000),
+    "lab_seconds": Limit("the lab's seconds", 1, 600, whole=False),
+    "lab_sentences": Limit("the lab's training sentences", 64, 50_000),
+    "lab_valid": Limit("the lab's validation sentences", 16, 5_000),
+}
+
+
+def check(name: str, value) -> int | float:
+    """value checked against LIMITS[name]: the number, or InputError naming the allowed range."""
+    return LIMITS[name].check(value)
+
+
+def _seed(seed) -> int | None:
+    return None if seed is None else check("seed", seed)
+
+
+def decoding(strategy: str = "greedy", temperature=1.0, beam_size=5, seed=0) -> dict:
+    """Decoding settings checked: only those the strategy uses (greedy ignores temperature and
+    beam size); seed None draws a fresh one."""
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown decoding strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    return {"strategy": strategy, "seed": _seed(seed),
+            "temperature": check("temperature", temperature) if strategy == "sample" else None,
+            "beam_size": check("beam_size", beam_size) if strategy == "beam" else None}
 
 
 @dataclass
@@ -217,11 +293,10 @@ class TextVAEModel:
 
     def posterior_samples(self, sentences: str | Sequence[str], k: int, seed: int | None = 0) -> np.ndarray:
         """k reparameterised draws z ~ q(z|x) per sentence, [k, N, z_dim] (repeatable for a seed)."""
-        if not 0 <= int(k) <= MAX_SAMPLES:
-            raise InputError(f"posterior samples must be between 0 and {MAX_SAMPLES}")
+        k, seed = check("samples", k), _seed(seed)
         mu, logvar = self._posterior(sentences)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        return self._model.sample_z(mu, logvar, int(k), gen).transpose(0, 1).numpy()
+        return self._model.sample_z(mu, logvar, k, gen).transpose(0, 1).numpy()
 
     def analogy(self, a: str, b: str, c: str, **decode_args) -> str:
         """a : b :: c : ?, decoded from mu(c) + mu(b) - mu(a)."""
@@ -253,14 +328,8 @@ class TextVAEModel:
 
     def _generate(self, z: torch.Tensor | None, n: int | None, strategy: str, max_len: int, temperature: float,
                   beam_size: int, seed: int | None = 0) -> list[str]:
-        if strategy not in STRATEGIES:
-            raise InputError(f"unknown decoding strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-        if not 1 <= int(max_len) <= self.max_len:
-            raise InputError(f"max_len must be between 1 and {self.max_len}")
-        if strategy == "sample" and not (math.isfinite(temperature) and temperature > 0):
-            raise InputError("temperature must be a positive number")
-        if strategy == "beam" and not 1 <= int(beam_size) <= 50:
-            raise InputError("beam_size must be between 1 and 50")
+        _, seed, temperature, beam_size = decoding(strategy, temperature, beam_size, seed).values()
+        max_len = Limit("max_len", 1, self.max_len).check(max_len)
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed) if seed is not None else gen.seed()
         total = z.size(0) if z is not None else n
@@ -269,29 +338,29 @@ class TextVAEModel:
             zc = z[start : start + CHUNK].to(self.device) if z is not None else None
             nc = min(CHUNK, total - start)
             if strategy == "beam":
-                ids = beam_decode(self._model, self.vocab, zc, int(max_len), int(beam_size), n=nc)
+                ids = beam_decode(self._model, self.vocab, zc, max_len, beam_size, n=nc)
             else:
-                temp = float(temperature) if strategy == "sample" else None
-                ids = step_decode(self._model, self.vocab, zc, int(max_len), temp, gen, n=nc)
+                ids = step_decode(self._model, self.vocab, zc, max_len, temperature, gen, n=nc)
             out.extend(" ".join(self.vocab.words(seq)) for seq in ids)
         return out
 
     def reconstruct(self, sentences: str | Sequence[str], from_mean: bool = True, strategy: str = "greedy",
                     seed: int | None = 0, **decode_args) -> list[str]:
         """Encode then decode: from the posterior mean, or from one posterior sample per sentence."""
+        seed = _seed(seed)
         mu, logvar = self._posterior(sentences)
         z = mu if from_mean else self._model.sample_z(mu, logvar, 1, torch.Generator().manual_seed(seed or 0))[:, 0]
         return self._generate(z, None, strategy, seed=seed, **_decode_defaults(decode_args))
 
     def sample_prior(self, n: int, seed: int | None = 0, strategy: str = "greedy", **decode_args) -> list[str]:
         """n sentences decoded from z ~ N(0, I) (or from the language model itself)."""
-        if not 1 <= int(n) <= MAX_SENTENCES:
-            raise InputError(f"n must be between 1 and {MAX_SENTENCES}")
-        z = self.prior_codes(int(n), seed) if self.latent else None
-        return self._generate(None if z is None else torch.as_tensor(z), int(n), strategy, seed=seed, **_decode_defaults(decode_args))
+        n = check("n", n)
+        z = self.prior_codes(n, seed) if self.latent else None
+        return self._generate(None if z is None else torch.as_tensor(z), n, strategy, seed=seed, **_decode_defaults(decode_args))
 
     def prior_codes(self, n: int, seed: int | None = 0) -> np.ndarray:
         self._require_latent()
+        n, seed = Limit("n", 1, MAX_SENTENCES).check(n), _seed(seed)
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         return torch.randn(n, self.z_dim, generator=gen).numpy()
 
@@ -304,12 +373,11 @@ class TextVAEModel:
     def interpolation_codes(self, a: str, b: str, steps: int = 5, mode: str = "linear") -> np.ndarray:
         if mode not in MODES:
             raise InputError(f"unknown interpolation mode {mode!r}; choose linear or slerp")
-        if not 2 <= int(steps) <= MAX_STEPS:
-            raise InputError(f"steps must be between 2 and {MAX_STEPS}")
+        steps = check("steps", steps)
         if not isinstance(a, str) or not isinstance(b, str):
             raise InputError("interpolate takes two sentences")
         mu, _ = self._posterior([a, b])
-        t = torch.linspace(0, 1, int(steps)).unsqueeze(1)
+        t = torch.linspace(0, 1, steps).unsqueeze(1)
         za, zb = mu[0:1], mu[1:2]
         if mode == "slerp":
             cos = (za @ zb.T / (za.norm() * zb.norm()).clamp_min(1e-12)).clamp(-1, 1)

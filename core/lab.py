@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from .api import check
 from .config import RunConfig, TrainConfig, model_config
-from .errors import InputError
 from .objectives import objective_class
 from .train import Trainer
-
-MAX_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -35,12 +33,9 @@ class LabConfig:
     batch_size: int = 32
 
     def check(self) -> None:
-        if not 1 <= self.seconds <= MAX_SECONDS:
-            raise InputError(f"the lab runs between 1 and {MAX_SECONDS} seconds")
-        if not 64 <= self.max_train <= 50_000:
-            raise InputError("the lab trains on between 64 and 50,000 sentences")
-        if not 16 <= self.max_valid <= 5_000:
-            raise InputError("the lab validates on between 16 and 5,000 sentences")
+        check("lab_seconds", self.seconds)
+        check("lab_sentences", self.max_train)
+        check("lab_valid", self.max_valid)
 
     def run_config(self, model: str) -> RunConfig:
         name, mc = model_config(self.config)

@@ -1,7 +1,9 @@
-"""What every tab shares: the checkpoints found, the data folder, and the disk cache.
+"""What every tab shares: the checkpoints found, the data folder, and the caches.
 
 Checkpoints load lazily, once, and stay in memory; a folder that fails to load keeps its error
-message, which the tabs show in that model's column instead of output.
+message, which the tabs show in that model's column instead of output. Everything else computed
+(corpus splits, posterior means, maps, neighbour indexes) is kept in one memory cache bounded at
+MEMO_BYTES, least recently used out first, over a disk cache that holds every array built.
 """
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +24,49 @@ from core import VaeMineError
 
 log = logging.getLogger(__name__)
 DEFAULT_PAIR = ("lagging", "vae-mine")
+MEMO_BYTES = 256 * 2**20
+
+
+def size_of(value) -> int:
+    """Bytes a memoised value holds, roughly: arrays, sentence lists, fitted indexes (their data)."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, list):
+        return sum(sys.getsizeof(v) + 8 for v in value)
+    if hasattr(value, "_fit_X"):  # a fitted scikit-learn NearestNeighbors keeps its data
+        return size_of(np.asarray(value._fit_X))
+    return sys.getsizeof(value)
+
+
+class Memo:
+    """A dict bounded by the total size of its values: the least recently used go first, and a
+    value larger than the whole bound is returned but not kept. Thread-safe."""
+
+    def __init__(self, max_bytes: int = MEMO_BYTES):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        """The value, or KeyError."""
+        with self._lock:
+            self._items.move_to_end(key)
+            return self._items[key][0]
+
+    def __contains__(self, key) -> bool:
+        return key in self._items
+
+    def put(self, key, value) -> None:
+        size = size_of(value)
+        with self._lock:
+            if key in self._items:
+                self.bytes -= self._items.pop(key)[1]
+            if size > self.max_bytes:
+                return
+            self._items[key] = (value, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                self.bytes -= self._items.popitem(last=False)[1][1]
 
 
 class Unavailable(VaeMineError):
@@ -38,7 +85,7 @@ class Context:
     _models: dict = field(default_factory=dict, repr=False)
     _errors: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _memo: dict = field(default_factory=dict, repr=False)
+    _memo: Memo = field(default_factory=Memo, repr=False)
     compute_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # one heavy build at a time
 
     # -- checkpoints ------------------------------------------------------------------------------
@@ -108,17 +155,23 @@ class Context:
     # -- corpora and memoised results --------------------------------------------------------------
 
     def memo(self, key, build):
-        """build() once per key for the life of the app (one build at a time)."""
-        if key not in self._memo:
-            with self.compute_lock:
-                if key not in self._memo:
-                    self._memo[key] = build()
-        return self._memo[key]
+        """build() for key, kept in the bounded memory cache (one build at a time)."""
+        try:
+            return self._memo.get(key)  # no lock: a build in progress must not hold up cached answers
+        except KeyError:
+            pass
+        with self.compute_lock:
+            try:
+                return self._memo.get(key)
+            except KeyError:
+                value = build()
+                self._memo.put(key, value)
+                return value
 
     def sentences(self, corpus: str, split: str, limit: int | None = None) -> list[str]:
+        """The first `limit` sentences of a split (the split is read once and kept, not once per limit)."""
         try:
-            return self.memo(("sentences", corpus, split, limit),
-                             lambda: core.read_sentences(corpus, split, self.data_dir, limit))
+            return self.memo(("sentences", corpus, split), lambda: core.read_sentences(corpus, split, self.data_dir))[:limit]
         except VaeMineError as e:
             raise Unavailable(f"the {corpus} {split} split is not available: {e}") from None
 
@@ -135,21 +188,18 @@ class Context:
                      build) -> tuple[np.ndarray, bool]:
         """(an array with a row per sentence of a split's first `limit`, whether it was cached):
         from memory, else from the disk cache, else build() and save it. One build at a time."""
-        key = (kind, model.fingerprint, split, limit)
-        if key in self._memo:  # no lock: a build in progress elsewhere must not hold up cached answers
-            return self._memo[key], True
-        with self.compute_lock:
-            if key in self._memo:
-                return self._memo[key], True
-            rows = len(self.sentences(model.corpus, split, limit))
+        cached = True
+
+        def load_or_build() -> np.ndarray:
+            nonlocal cached
             path = self.cache_path(kind, model, split, limit)
-            array = _load_npz(path, rows)
-            cached = array is not None
-            if not cached:
-                array = build()
+            array = _load_npz(path, len(self.sentences(model.corpus, split, limit)))
+            if array is None:
+                cached, array = False, build()
                 save_npz(path, array=array)
-            self._memo[key] = array
-            return array, cached
+            return array
+
+        return self.memo((kind, model.fingerprint, split, limit), load_or_build), cached
 
     def posterior_means(self, model: core.TextVAEModel, split: str, limit: int | None = None, progress=None) -> np.ndarray:
         """Posterior means of a split's first `limit` sentences, from memory, disk, or computed."""

@@ -23,8 +23,9 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(log: Path, cache_dir: Path, data_dir: str | Path | None = None, checkpoints: str = "checkpoints",
-                timeout: float = 120) -> Iterator[tuple[str, float]]:
-    """(URL, seconds until it said it was ready); its output goes to `log`; stopped on exit."""
+                timeout: float = 120) -> Iterator[tuple[str, float, int]]:
+    """(URL, seconds until it said it was ready, its process id); its output goes to `log`;
+    stopped on exit."""
     cmd = [sys.executable, "app.py", "--port", str(free_port()), "--checkpoints", str(checkpoints),
            "--cache-dir", str(cache_dir)] + (["--data-dir", str(data_dir)] if data_dir else [])
     start = time.perf_counter()
@@ -38,7 +39,7 @@ def running_app(log: Path, cache_dir: Path, data_dir: str | Path | None = None, 
             if time.perf_counter() - start > timeout:
                 raise RuntimeError(f"the app was not ready in {timeout:.0f} s:\n{log.read_text()}")
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{cmd[3]}/", time.perf_counter() - start
+        yield f"http://127.0.0.1:{cmd[3]}/", time.perf_counter() - start, proc.pid
     finally:
         proc.terminate()
         proc.wait(30)

@@ -29,7 +29,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     args.private_out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as cache, \
-            running_app(Path(cache) / "app.log", Path(cache) / "c", args.data_dir, args.checkpoints) as (url, _):
+            running_app(Path(cache) / "app.log", Path(cache) / "c", args.data_dir, args.checkpoints) as (url, _, _):
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                          args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])

@@ -83,6 +83,36 @@ def test_bad_arguments_are_refused_clearly(model):
         model.sample_prior(2, top_k=3)
 
 
+@pytest.mark.parametrize("name, bad", [
+    ("seed", -1), ("seed", 1e30), ("seed", 2.5), ("seed", "abc"), ("seed", None), ("seed", True),
+    ("temperature", 0), ("temperature", "nan"), ("temperature", 2.5), ("beam_size", 11), ("beam_size", 2.5),
+    ("steps", 1), ("steps", 51), ("samples", -5), ("n", 0), ("n", 1e9), ("k", ""), ("map_n", 49),
+])
+def test_every_limit_refuses_bad_values_naming_its_range(name, bad):
+    limit = core.LIMITS[name]
+    with pytest.raises(InputError) as e:
+        core.check(name, bad)
+    assert f"{limit.label} must be {limit.allowed}" in str(e.value)
+
+
+def test_limits_accept_their_ends_and_numbers_as_text():
+    assert core.check("seed", "2147483647") == 2**31 - 1 and core.check("seed", 0.0) == 0
+    assert isinstance(core.check("k", 3.0), int)
+    assert core.check("temperature", " 0.1 ") == pytest.approx(0.1) and core.check("temperature", 2) == 2.0
+    assert core.LIMITS["beam_size"].allowed == "a whole number between 1 and 10"
+
+
+def test_the_api_checks_against_the_same_limits(model):
+    z = model.prior_codes(2, seed=1)
+    with pytest.raises(InputError, match="seed must be a whole number between 0 and 2,147,483,647"):
+        model.decode(z, "sample", seed=-1)
+    with pytest.raises(InputError, match="beam size must be a whole number between 1 and 10"):
+        model.decode(z, "beam", beam_size=11)
+    with pytest.raises(InputError, match="posterior samples must be"):
+        model.posterior_samples("the market", 11)
+    assert model.decode(z, "greedy", temperature="ignored", beam_size=None) == model.decode(z)  # unused: unchecked
+
+
 def test_decode_strategies(model):
     z = model.prior_codes(4, seed=1)
     greedy = model.decode(z, "greedy", max_len=20)

@@ -19,7 +19,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 def serve(data_dir, tmp: Path):
     """The real app on a free port; yields its URL; its log must hold no traceback."""
     log = tmp / "app.log"
-    with running_app(log, tmp / "cache", data_dir) as (url, _):
+    with running_app(log, tmp / "cache", data_dir) as (url, _, _):
         yield url
     assert "Traceback" not in log.read_text(), log.read_text()
 
@@ -133,10 +133,131 @@ def test_without_corpus_the_app_starts_and_says_what_is_missing(browser, tmp_pat
         pg.close()
 
 
+# (tab, number box, a hostile value, the button, the output, the range the message must name)
+HOSTILE = [
+    ("Reconstruct", "#rec-samples input", "-5", "#rec-go", "#rec-out", "between 0 and 10"),
+    ("Reconstruct", ".vm-seed input", "1e30", "#rec-go", "#rec-out", "between 0 and 2,147,483,647"),
+    ("Reconstruct", ".vm-seed input", "-1", "#rec-go", "#rec-out", "between 0 and 2,147,483,647"),
+    ("Reconstruct", ".vm-seed input", "2.5", "#rec-go", "#rec-out", "whole number between 0"),
+    ("Interpolate", "#int-steps input", "0", "#int-go", "#int-out", "between 2 and 50"),
+    ("Interpolate", "#int-steps input", "", "#int-go", "#int-out", "got nothing"),
+    ("Sample", "#smp-n input", "1e9", "#smp-go", "#smp-out", "between 1 and 200"),
+    ("Sample", "#smp-n input", "2.5", "#smp-go", "#smp-out", "whole number between 1 and 200"),
+    ("Neighbours", "#nb-k input", "0", "#nb-go", "#nb-out", "between 1 and 50"),
+    ("Latent map", "#map-n input", "-5", "#map-go", "#map-status", "between 50 and 10,000"),
+    ("Posterior collapse", "#lab-seconds input", "1e9", "#lab-go", "#lab-status", "between 1 and 600"),
+    ("Posterior collapse", "#lab-sentences input", "5", "#lab-go", "#lab-status", "between 64 and 50,000"),
+]
+
+
+def test_hostile_numbers_get_a_message_naming_the_range_on_every_tab(page):
+    for tab, box, value, button, out, allowed in HOSTILE:
+        open_tab(page, tab)
+        old = page.locator(box).input_value()
+        page.locator(box).fill(value)
+        page.click(button)
+        expect(page.locator(f"{out} .vm-err").first).to_contain_text(allowed, timeout=30_000)
+        expect(page.locator(out)).not_to_contain_text("internal error")
+        assert page.locator(box).input_value() == value  # the box keeps what was typed: nothing snaps
+        page.locator(box).fill(old)
+
+
+def test_decoding_settings_show_only_for_their_strategy_and_are_checked(page):
+    tab = page.locator("#tab-interpolate")
+    open_tab(page, "Interpolate")
+    temperature, beam = tab.locator(".vm-temperature input"), tab.locator(".vm-beam input")
+    expect(temperature).to_be_hidden()
+    expect(beam).to_be_hidden()
+    tab.locator(".vm-strategy").first.get_by_text("beam").click()
+    expect(beam).to_be_visible()
+    expect(temperature).to_be_hidden()
+    beam.fill("1e9")
+    page.click("#int-go")
+    expect(page.locator("#int-out .vm-err")).to_contain_text("beam size must be a whole number between 1 and 10",
+                                                            timeout=30_000)
+    tab.locator(".vm-strategy").first.get_by_text("sample").click()
+    expect(temperature).to_be_visible()
+    temperature.fill("0")
+    page.click("#int-go")
+    expect(page.locator("#int-out .vm-err")).to_contain_text("temperature must be a number between 0.1 and 2",
+                                                            timeout=30_000)
+
+
+def test_every_text_box_reports_unknown_words_and_cut_input(page):
+    long = "a dog runs qqzzx " + "dog " * 300
+    page.locator("#rec-text textarea").fill(long)
+    page.click("#rec-go")
+    open_tab(page, "Interpolate")
+    page.locator("#int-a input, #int-a textarea").first.fill(long)
+    page.click("#int-go")
+    for box in ("#ana-a", "#ana-b", "#ana-c"):
+        page.locator(f"{box} input, {box} textarea").first.fill(long)
+    page.click("#ana-go")
+    open_tab(page, "Neighbours")
+    page.locator("#nb-text input, #nb-text textarea").first.fill(long)
+    page.click("#nb-go")
+    for out in ("#rec-out", "#int-out", "#ana-out", "#nb-out"):
+        expect(page.locator(f"{out} .vm-note").first).to_contain_text("read as <unk>: qqzzx", timeout=120_000)
+        expect(page.locator(out)).to_contain_text("words beyond the model's 200 were cut")
+    header = page.locator("#ana-out th").nth(1).inner_text()
+    assert header.count("dog") <= 3 * 200 and "…" in header  # as read: cut, not 10,000 characters
+
+
+def test_switching_a_model_clears_its_stale_results(page):
+    page.click("#rec-go")
+    expect(page.locator("#rec-out table").first).to_contain_text("from the mean", timeout=30_000)
+    page.locator("#right-model input").click()
+    page.get_by_role("option", name=re.compile("VAE-0.5")).click()
+    expect(page.locator("#rec-out")).to_contain_text("the models changed", timeout=30_000)
+    assert page.locator("#rec-out table").count() == 0
+    page.click("#rec-go")
+    expect(page.locator("#rec-out h3").nth(1)).to_contain_text("VAE-0.5", timeout=30_000)
+
+
+def test_the_page_fits_an_800_pixel_window(browser, app_url):
+    pg = browser.new_page(viewport={"width": 800, "height": 900})
+    try:
+        pg.goto(app_url)
+        pg.wait_for_selector("#rec-go")
+        pg.locator("#rec-text textarea").fill("a dog runs .\n" + "x" * 10_000)
+        pg.click("#rec-go")
+        expect(pg.locator("#rec-out .vm-panel").nth(1)).to_contain_text("from the mean", timeout=30_000)
+        right = pg.locator("#rec-out .vm-panel").nth(1).bounding_box()
+        assert right["x"] + right["width"] <= 800
+        assert pg.evaluate("document.documentElement.scrollWidth") <= 800
+    finally:
+        pg.close()
+
+
+def test_only_the_browser_that_started_the_lab_can_stop_it(browser, app_url):
+    teacher, student = browser.new_page(), browser.new_page()
+    try:
+        for pg in (teacher, student):
+            pg.goto(app_url)
+            pg.wait_for_selector("#rec-go")
+            open_tab(pg, "Posterior collapse")
+        teacher.locator("#lab-sentences input").fill("200")
+        teacher.click("#lab-go")
+        expect(teacher.locator("#lab-status")).to_contain_text("training (", timeout=120_000)
+        student.click("#lab-stop")
+        expect(student.locator("#lab-status")).to_contain_text("only the browser that started it can stop it",
+                                                               timeout=30_000)
+        expect(student.locator("#lab-status")).to_contain_text("has been running for")
+        student.click("#lab-go")
+        expect(student.locator("#lab-status")).to_contain_text("one lab runs at a time", timeout=30_000)
+        expect(teacher.locator("#lab-status")).not_to_contain_text("finished")
+        teacher.click("#lab-stop")
+        expect(teacher.locator("#lab-status")).to_contain_text("finished (stopped)", timeout=120_000)
+    finally:
+        teacher.close()
+        student.close()
+
+
 def test_api_has_one_named_endpoint_per_action(app_url):
     from gradio_client import Client
 
-    api = Client(app_url, verbose=False).view_api(return_format="dict", print_info=False)
+    client = Client(app_url, verbose=False)
+    api = client.view_api(return_format="dict", print_info=False)
     endpoints = api["named_endpoints"]
     assert set(endpoints) == {"/reconstruct", "/interpolate", "/analogy", "/sample", "/neighbours", "/latent_map",
                               "/kl_per_dimension", "/lab", "/lab_stop"}
@@ -144,3 +265,12 @@ def test_api_has_one_named_endpoint_per_action(app_url):
     assert names("/reconstruct") == ["left", "right", "text", "samples", "strategy", "temperature", "beam_size", "seed"]
     assert names("/sample") == ["left", "right", "n", "strategy", "temperature", "beam_size", "seed"]
     assert not api["unnamed_endpoints"]
+    # through the API too, malformed values get the message, not Gradio's snapping or an error
+    pair = {"left": "flickr8k-lagging", "right": "flickr8k-vae-mine"}
+    assert "k must be a whole number between 1 and 50; got &#x27;abc&#x27;" in client.predict(
+        **pair, text="a dog .", k="abc", api_name="/neighbours")
+    assert "seed must be" in client.predict(**pair, n=3, strategy="greedy", temperature=1.0, beam_size=5,
+                                            seed=-5, api_name="/sample")
+    sampled = client.predict(**pair, n=3, strategy="greedy", temperature=None, beam_size=None, seed=0,
+                             api_name="/sample")
+    assert sampled.count("distinct-2") == 2  # greedy ignores temperature and beam size

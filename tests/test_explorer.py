@@ -11,7 +11,7 @@ import pytest
 
 import core
 from explorer.app import status_line
-from explorer.context import Context, Unavailable
+from explorer.context import Context, Memo, Unavailable
 from explorer.tabs import collapse, interpolate, latent_map, neighbours, reconstruct, sample
 from explorer.tabs.common import guarded
 
@@ -88,7 +88,9 @@ def test_reconstruct_handles_huge_and_unknown_input(ctx):
     many = rec(ctx, COLLAPSED, MINE, "\n".join(["a dog ."] * 30), 0)
     assert "only the first 20 sentences" in many
     bad = rec(ctx, COLLAPSED, MINE, "a dog .", 0, "sample", 0.0)
-    assert "temperature must be" in bad
+    assert "temperature must be a number between 0.1 and 2" in bad
+    assert "seed must be a whole number between 0 and 2,147,483,647; got -1" in rec(ctx, COLLAPSED, MINE, "a dog .", seed=-1)
+    assert "internal error" not in rec(ctx, COLLAPSED, MINE, "a dog .", "abc", seed=1e30)
 
 
 def test_interpolate_rows_run_from_one_reconstruction_to_the_other(ctx):
@@ -182,6 +184,26 @@ def test_collapse_table_curves_and_kl_per_dimension(ctx):
     total = mine.kl(ctx.sentences("flickr8k", "valid", collapse.KL_SENTENCES)).mean()
     assert sum(fig.data[1].y) == pytest.approx(total, rel=1e-4)
     assert sum(fig.data[0].y) < 0.1
+
+
+def test_memory_cache_is_bounded_least_recently_used_first():
+    memo = Memo(max_bytes=3 * 8000)
+    for i in range(3):
+        memo.put(i, np.zeros(1000))  # 8,000 bytes each
+    memo.get(0)
+    memo.put(3, np.zeros(1000))
+    assert 1 not in memo and {0, 2, 3} <= {k for k in range(4) if k in memo} and memo.bytes <= memo.max_bytes
+    memo.put("huge", np.zeros(10_000))  # larger than the whole bound: not kept
+    assert "huge" not in memo and memo.bytes == 3 * 8000
+
+
+def test_neighbours_and_analogy_report_unknown_and_cut_input(ctx):
+    long = "a dog qqzzx " + "runs " * 300
+    html = nbs(ctx, COLLAPSED, MINE, long, 3)
+    assert html.count("read as &lt;unk&gt;: qqzzx") == 2 and html.count("words beyond the model's 200 were cut") == 2
+    out = analogy(ctx, COLLAPSED, MINE, long, "a woman is riding a bike .", "a man is playing the guitar .")
+    assert out.count("a: read as &lt;unk&gt;: qqzzx") == 2 and "a: 103 words beyond" in out
+    assert len(out) < 6000  # the header shows the input as read (cut), not all of it
 
 
 def test_without_corpus_every_tab_says_what_is_missing(tmp_path):

@@ -49,17 +49,19 @@ def test_lab_stops_when_asked_and_refuses_a_second_run(data_dir, tmp_path):
         got.append(line)
         stop.set()
     assert len(got) == 1
-    with pytest.raises(InputError, match="between 1 and 600 seconds"):
+    with pytest.raises(InputError, match="seconds must be a number between 1 and 600"):
         next(live_training(LabConfig(seconds=0), str(data_dir)))
     lab = Lab(Context(tmp_path, str(data_dir), tmp_path))
-    first = lab.run("flickr8k", 300, 256)
+    first = lab.run("flickr8k", 300, 256, session="teacher")
     next(first)  # holds the lab
-    busy = list(lab.run("flickr8k", 10, 256))
-    assert "already running" in busy[0][1]
-    assert "stopping" in lab.request_stop()
+    busy = list(lab.run("flickr8k", 10, 256, session="student"))
+    assert "a lab started by another browser has been running for" in busy[0][1]
+    assert "only the browser that started it can stop it" in lab.request_stop("student")
+    assert "still running" in list(lab.run("flickr8k", 10, 256, session="teacher"))[0][1]
+    assert "stopping" in lab.request_stop("teacher")
     rest = list(first)
     assert "finished (stopped)" in rest[-1][1]
-    assert "no lab is running" in lab.request_stop()
+    assert "no lab is running" in lab.request_stop("student")
 
 
 def test_export_writes_fp16_weights_and_a_card(mine_bundle, data_dir, tmp_path):

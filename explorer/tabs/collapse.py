@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import gradio as gr
 import numpy as np
@@ -11,12 +12,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core import AU_THRESHOLD, VaeMineError
+from core import AU_THRESHOLD, VaeMineError, check
 from core.lab import LabConfig, live_training
 
 from ..context import Context
 from ..render import esc, message, page
-from .common import for_model, wire
+from .common import for_model, number_box, wire
 
 log = logging.getLogger(__name__)
 CURVES = [("val_nll", "validation NLL (−ELBO)"), ("val_kl", "validation KL"), ("val_mi", "validation MI"),
@@ -95,20 +96,31 @@ def kl_per_dimension(ctx: Context, names) -> tuple[go.Figure | None, str]:
 
 
 class Lab:
-    """One live lab at a time for the whole server; any browser tab can stop it."""
+    """One live lab at a time for the whole server (it takes the CPU). Only the browser session
+    that started it can stop it; the others are told that one is running and for how long."""
 
     def __init__(self, ctx: Context):
         self.ctx, self.lock, self.stop = ctx, threading.Lock(), threading.Event()
+        self.owner: str | None = None
+        self.started, self.seconds = 0.0, 0.0
 
-    def run(self, corpus: str, seconds: float, sentences: int):
+    def running(self) -> str:
+        return (f"a lab started by another browser has been running for {time.monotonic() - self.started:.0f} s "
+                f"(of at most {self.seconds:.0f} s)")
+
+    def run(self, corpus: str, seconds: float, sentences: int, session: str | None = None):
         """Stream (curves, status) after each epoch of the lab."""
+        seconds, sentences = check("lab_seconds", seconds), check("lab_sentences", sentences)
         if not self.lock.acquire(blocking=False):
-            yield None, page(message("a lab is already running (one at a time): wait for it or press Stop"))
+            mine = session is not None and session == self.owner
+            yield None, page(message("your lab is still running: wait for it or press Stop" if mine else
+                                     self.running() + "; one lab runs at a time, try again when it ends"))
             return
         self.stop.clear()
+        self.owner, self.started, self.seconds = session, time.monotonic(), seconds
         logs: dict[str, list[dict]] = {}
         try:
-            cfg = LabConfig(corpus=corpus, seconds=float(seconds), max_train=int(sentences))
+            cfg = LabConfig(corpus=corpus, seconds=seconds, max_train=sentences)
             yield None, page(message(f"reading {corpus} and building the models ..."))
             for line in live_training(cfg, self.ctx.data_dir, self.stop):
                 logs.setdefault(line["model"], []).append(line)
@@ -127,11 +139,14 @@ class Lab:
         except VaeMineError as e:
             yield None, page(message(str(e), error=True))
         finally:
+            self.owner = None
             self.lock.release()
 
-    def request_stop(self) -> str:
+    def request_stop(self, session: str | None = None) -> str:
         if not self.lock.locked():
             return page(message("no lab is running"))
+        if session != self.owner:
+            return page(message(self.running() + "; only the browser that started it can stop it", error=True))
         self.stop.set()
         return page(message("stopping after the epoch in progress ..."))
 
@@ -152,12 +167,13 @@ def build(ctx: Context, pair) -> None:
     lab = Lab(ctx)
     with gr.Row():
         corpus = gr.Dropdown(["flickr8k", "ptb"], value="flickr8k", label="corpus")
-        seconds = gr.Slider(10, 300, value=60, step=10, label="seconds")
-        sentences = gr.Slider(200, 10_000, value=2000, step=100, label="training sentences")
+        seconds = number_box("lab_seconds", 60, label="seconds", elem_id="lab-seconds")
+        sentences = number_box("lab_sentences", 2000, label="training sentences", elem_id="lab-sentences")
     with gr.Row():
         start = gr.Button("Start lab", variant="primary", elem_id="lab-go")
         stop = gr.Button("Stop", variant="stop", elem_id="lab-stop")
     lab_status = gr.HTML(elem_id="lab-status")
     lab_plot = gr.Plot(elem_id="lab-plot")
-    wire(start.click, lab.run, {"corpus": corpus, "seconds": seconds, "sentences": sentences}, [lab_plot, lab_status], "lab")
-    wire(stop.click, lab.request_stop, {}, lab_status, "lab_stop")
+    wire(start.click, lab.run, {"corpus": corpus, "seconds": seconds, "sentences": sentences}, [lab_plot, lab_status],
+         "lab", session=True)
+    wire(stop.click, lab.request_stop, {}, lab_status, "lab_stop", session=True)

@@ -1,5 +1,6 @@
 """What every tab shares: one helper that wires a button to its function behind the error
-boundary, the per-model columns, the decoding controls, and reading a text box."""
+boundary, the per-model columns, number boxes and decoding controls with core's ranges, and
+reading a text box and reporting what the model made of it."""
 from __future__ import annotations
 
 import inspect
@@ -8,10 +9,10 @@ from typing import Callable, Sequence
 
 import gradio as gr
 
-from core import STRATEGIES, VaeMineError
+from core import LIMITS, STRATEGIES, InputError, VaeMineError, check, decoding
 
 from ..context import Context
-from ..render import message, page, side_by_side
+from ..render import esc, message, page, side_by_side
 
 log = logging.getLogger(__name__)
 MAX_LINES = 20
@@ -39,11 +40,32 @@ def per_model(ctx: Context, names: Sequence[str | None], panel: Callable) -> str
 
 
 def lines_of(text: str | None, what: str = "a sentence") -> list[str]:
-    """Non-empty lines of a text box; VaeMineError (shown as a message) when there are none."""
+    """Non-empty lines of a text box; InputError (shown as a message) when there are none."""
+    if text is not None and not isinstance(text, str):
+        raise InputError(f"{what} must be text")
     lines = [ln for ln in (text or "").splitlines() if ln.strip()]
     if not lines:
-        raise VaeMineError(f"enter {what} first")
+        raise InputError(f"enter {what} first")
     return lines[:MAX_LINES]
+
+
+def shown_text(p) -> str:
+    """A prepared sentence as the model read it (cut input ends in "…"), escaped: never the raw
+    input, which may be 10,000 characters."""
+    return esc(" ".join(p.tokens)) + (" …" if p.truncated else "")
+
+
+def input_notes(model, texts: Sequence[str], labels: Sequence[str] | None = None) -> str:
+    """What the model made of each text box's sentence: the words read as <unk> and the words cut
+    beyond its maximum length. Every tab reports its input this one way."""
+    notes = []
+    for i, p in enumerate(model.prepare(list(texts))):
+        where = f"{labels[i]}: " if labels else ""
+        if p.unknown:
+            notes.append(f"{esc(where)}read as &lt;unk&gt;: {esc(', '.join(p.unknown))}")
+        if p.truncated:
+            notes.append(f"{esc(where)}{p.truncated:,} words beyond the model's {model.max_len} were cut")
+    return "".join(f'<p class="vm-dim vm-note">{n}</p>' for n in notes)
 
 
 def guarded(fn: Callable, n_outputs: int = 1) -> Callable:
@@ -75,46 +97,72 @@ def guarded(fn: Callable, n_outputs: int = 1) -> Callable:
 
 
 def wire(triggers, fn: Callable, inputs: dict[str, gr.components.Component], outputs, api_name: str | bool,
-         progress: bool = False) -> None:
+         progress: bool = False, session: bool = False) -> None:
     """Run fn(**{name: value}) behind the error boundary when any trigger fires. The API endpoint
-    takes the inputs by these names; with progress, fn also gets `progress(fraction, desc)`."""
+    takes the inputs by these names. Values reach fn as sent, unchecked by Gradio (which would snap
+    or round numbers silently): core checks them and says what is allowed. With progress, fn also
+    gets `progress(fraction, desc)`; with session, `session`, the id of the browser (or client)
+    that called. When the inputs hold the model pair, switching a model clears the outputs."""
     outputs = outputs if isinstance(outputs, list) else [outputs]
     safe = guarded(fn, len(outputs))
     names = list(inputs)
 
-    def handler(*values, progress_bar=None):
-        kwargs = dict(zip(names, values))
-        return safe(**kwargs, progress=progress_bar) if progress else safe(**kwargs)
-
     params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
-    if progress:
+    if progress:  # Gradio passes these special arguments by position, after the inputs
         params.append(inspect.Parameter("progress_bar", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
+    if session:
+        params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None))
+
+    def arguments(args) -> dict:
+        kwargs, extra = dict(zip(names, args)), list(args[len(names):])
+        if progress:
+            kwargs["progress"] = extra.pop(0) if extra else None
+        if session:
+            kwargs["session"] = getattr(extra.pop(0) if extra else None, "session_hash", None)
+        return kwargs
+
     if inspect.isgeneratorfunction(fn):
-        def stream(*values):
-            yield from safe(**dict(zip(names, values)))
-        stream.__signature__ = inspect.Signature(params)
-        target = stream
+        def target(*args):
+            yield from safe(**arguments(args))
     else:
-        handler.__signature__ = inspect.Signature(params)
-        target = handler
+        def target(*args):
+            return safe(**arguments(args))
+    target.__signature__ = inspect.Signature(params)
+    target.__annotations__ = {"request": gr.Request} if session else {}
     first = True
     for trigger in triggers if isinstance(triggers, (list, tuple)) else [triggers]:
-        trigger(target, list(inputs.values()), outputs, api_name=api_name if first else False)
+        trigger(target, list(inputs.values()), outputs, api_name=api_name if first else False, preprocess=False)
         first = False
+    pair = [inputs[n] for n in ("left", "right") if n in inputs]
+    if pair:
+        stale = page(message("the models changed: press the button again for their results"))
+        gr.on([c.change for c in pair], lambda: (*[None] * (len(outputs) - 1), stale), None, outputs,
+              api_name=False, queue=False)
+
+
+def number_box(name: str, value, label: str | None = None, **kwargs) -> gr.Number:
+    """A number box for the argument LIMITS[name], its allowed range in the label. A box, not a
+    slider: Gradio's slider snaps out-of-range input to its ends, where core should refuse it."""
+    limit = LIMITS[name]
+    low, high = limit.ends
+    return gr.Number(value=value, minimum=limit.low, maximum=limit.high, step=1 if limit.whole else 0.1,
+                     label=f"{label or limit.label} ({low}–{high})", **kwargs)
 
 
 def decoding_controls() -> dict[str, gr.components.Component]:
-    """The decoding settings every decoding tab offers, keyed by the tab functions' parameter names."""
+    """The decoding settings every decoding tab offers, keyed by the tab functions' parameter names;
+    temperature shows only for sampling and beam size only for beam search."""
     with gr.Row():
-        strategy = gr.Radio(list(STRATEGIES), value="greedy", label="decoding")
-        temperature = gr.Slider(0.1, 2.0, value=1.0, step=0.1, label="temperature (sampling)")
-        beam = gr.Slider(1, 10, value=5, step=1, label="beam size")
-        seed = gr.Number(value=0, precision=0, label="seed")
+        strategy = gr.Radio(list(STRATEGIES), value="greedy", label="decoding", elem_classes="vm-strategy")
+        temperature = number_box("temperature", 1.0, visible=False, elem_classes="vm-temperature")
+        beam = number_box("beam_size", 5, visible=False, elem_classes="vm-beam")
+        seed = number_box("seed", 0, elem_classes="vm-seed")
+    strategy.change(lambda s: (gr.update(visible=s == "sample"), gr.update(visible=s == "beam")), strategy,
+                    [temperature, beam], api_name=False, queue=False)
     return {"strategy": strategy, "temperature": temperature, "beam_size": beam, "seed": seed}
 
 
-def decode_options(strategy: str, temperature: float, beam_size: int, seed: int) -> dict:
-    """The decoding controls' values as core's decode arguments (core checks them)."""
-    if temperature is None or beam_size is None:
-        raise VaeMineError("temperature and beam size need a value")
-    return {"strategy": strategy, "temperature": float(temperature), "beam_size": int(beam_size), "seed": int(seed or 0)}
+def decode_options(strategy: str, temperature, beam_size, seed) -> dict:
+    """The decoding controls' values checked by core once for the whole request (not once per
+    model column); an empty seed box is refused, not drawn at random."""
+    return decoding(strategy, temperature, beam_size, check("seed", seed))

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import gradio as gr
 
+from core import MODES, check
+
 from ..context import Context
 from ..render import esc, mark_changes, page, table
-from .common import decode_options, decoding_controls, for_model, lines_of, wire
+from .common import decode_options, decoding_controls, for_model, input_notes, lines_of, number_box, shown_text, wire
 
 # The pair of the paper's Table 4 (SNLI sentences quoted in the paper).
 TABLE4 = ("this church choir sings to the masses as they sing joyous songs from the book at a church .",
@@ -16,20 +18,18 @@ def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int 
                 strategy: str = "greedy", temperature: float = 1.0, beam_size: int = 5, seed: int = 0) -> str:
     a, b = lines_of(a, "the first sentence")[0], lines_of(b, "the second sentence")[0]
     opts = decode_options(strategy, temperature, beam_size, seed)
-    steps = int(steps if steps is not None else 0)
+    steps = check("steps", steps)
     names = [left, right]
     paths, notes = [], []
     for name in names:
-        path, err = for_model(ctx, name, lambda m: (m.interpolate(a, b, steps, mode, **opts), m.unknown_words([a, b])))
-        paths.append(path)
-        note = err or ""
-        if path and any(path[1]):
-            note += f'<p class="vm-dim">read as &lt;unk&gt;: {esc(", ".join(sorted(set(path[1][0] + path[1][1]))))}</p>'
-        notes.append(note)
+        path, err = for_model(ctx, name, lambda m: (m.interpolate(a, b, steps, mode, **opts),
+                                                    input_notes(m, [a, b], ["from", "to"])))
+        paths.append(path and path[0])
+        notes.append(err or path[1])
     rows = []
-    for i in range(max((len(p[0]) for p in paths if p), default=0)):
+    for i in range(max((len(p) for p in paths if p), default=0)):
         cells = [f"{i / (steps - 1):.2f}"]
-        cells += ["" if p is None else mark_changes(p[0][i - 1] if i else None, p[0][i]) for p in paths]
+        cells += ["" if p is None else mark_changes(p[i - 1] if i else None, p[i]) for p in paths]
         rows.append(cells)
     header = ["t"] + [esc(ctx.title(n)) + note for n, note in zip(names, notes)]
     return page(table(header, rows) + '<p class="vm-dim">highlighted: words that changed from the row above</p>')
@@ -40,11 +40,16 @@ def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strateg
     """a : b :: c : ?  decoded from mu(c) + mu(b) - mu(a)."""
     a, b, c = (lines_of(x, f"sentence {n}")[0] for x, n in ((a, "a"), (b, "b"), (c, "c")))
     opts = decode_options(strategy, temperature, beam_size, seed)
-    rows = []
+    rows, header = [], None
     for name in (left, right):
-        out, err = for_model(ctx, name, lambda m: m.analogy(a, b, c, **opts))
-        rows.append([esc(ctx.title(name)), err or esc(out)])
-    return page(table(["model", f"{esc(a)} : {esc(b)} :: {esc(c)} : ?"], rows))
+        def solve(m):
+            pa, pb, pc = map(shown_text, m.prepare([a, b, c]))
+            return m.analogy(a, b, c, **opts), f"{pa} : {pb} :: {pc} : ?", input_notes(m, [a, b, c], "abc")
+
+        out, err = for_model(ctx, name, solve)
+        header = header or (out and out[1])
+        rows.append([esc(ctx.title(name)), err or esc(out[0]) + out[2]])
+    return page(table(["model", header or "a : b :: c : ?"], rows))
 
 
 def build(ctx: Context, pair) -> None:
@@ -52,8 +57,8 @@ def build(ctx: Context, pair) -> None:
         a = gr.Textbox(label="from", value=TABLE4[0], elem_id="int-a")
         b = gr.Textbox(label="to", value=TABLE4[1], elem_id="int-b")
     with gr.Row():
-        steps = gr.Slider(2, 50, value=10, step=1, label="steps (both ends included)")
-        mode = gr.Radio(["linear", "slerp"], value="linear", label="path")
+        steps = number_box("steps", 10, label="steps (both ends included)", elem_id="int-steps")
+        mode = gr.Radio(list(MODES), value="linear", label="path")
         preset = gr.Button("Paper's Table 4 pair", size="sm")
     decoding = decoding_controls()
     go = gr.Button("Interpolate", variant="primary", elem_id="int-go")
@@ -64,9 +69,9 @@ def build(ctx: Context, pair) -> None:
          out, "interpolate")
     gr.Markdown("### Analogy: a : b :: c : ?  (decoded from μ(c) + μ(b) − μ(a))")
     with gr.Row():
-        xa = gr.Textbox(label="a", value="a man is riding a bike .")
-        xb = gr.Textbox(label="b", value="a woman is riding a bike .")
-        xc = gr.Textbox(label="c", value="a man is playing the guitar .")
+        xa = gr.Textbox(label="a", value="a man is riding a bike .", elem_id="ana-a")
+        xb = gr.Textbox(label="b", value="a woman is riding a bike .", elem_id="ana-b")
+        xc = gr.Textbox(label="c", value="a man is playing the guitar .", elem_id="ana-c")
     go2 = gr.Button("Solve analogy", elem_id="ana-go")
     out2 = gr.HTML(elem_id="ana-out")
     wire(go2.click, lambda **x: analogy(ctx, **x), {**models, "a": xa, "b": xb, "c": xc, **decoding}, out2, "analogy")

@@ -9,11 +9,11 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from core import AU_THRESHOLD, InputError, active_units
+from core import AU_THRESHOLD, InputError, active_units, check
 
 from ..context import Context
 from ..render import esc, page
-from .common import for_model, wire
+from .common import for_model, number_box, wire
 
 log = logging.getLogger(__name__)
 COLOURS = ["sentence length"] + [f"active unit #{r}" for r in range(1, 11)]
@@ -80,15 +80,14 @@ def variance_bars(mu: np.ndarray, title: str) -> go.Figure:
 def latent_map(ctx: Context, names, split: str = "valid", n: int = 2000, colour: str = "active unit #1", progress=None):
     """(figures and a status note) for each model: [scatter, bars] * len(names) + [status html]."""
     if split not in SPLITS:
-        raise InputError(f"unknown split {split!r}")
-    if n is None or not 50 <= int(n) <= 10_000:
-        raise InputError("sentences must be between 50 and 10,000")
+        raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    n = check("map_n", n)
     figures, notes = [], []
     for name in names:
         def draw(model):
             start = time.perf_counter()
-            coords, mu, cached = umap_coords(ctx, model, split, int(n), progress)
-            sentences = ctx.sentences(model.corpus, split, int(n))
+            coords, mu, cached = umap_coords(ctx, model, split, n, progress)
+            sentences = ctx.sentences(model.corpus, split, n)
             values, label = colour_values(sentences, mu, colour)
             title = ctx.title(name)
             note = (f"{esc(title)}: {len(mu):,} {model.corpus}/{split} sentences, "
@@ -104,7 +103,7 @@ def latent_map(ctx: Context, names, split: str = "valid", n: int = 2000, colour:
 def build(ctx: Context, pair) -> None:
     with gr.Row():
         split = gr.Dropdown(SPLITS, value="valid", label="split")
-        n = gr.Slider(50, 10_000, value=2000, step=50, label="sentences (the first N of the split)", elem_id="map-n")
+        n = number_box("map_n", 2000, label="sentences (the first N of the split)", elem_id="map-n")
         colour = gr.Dropdown(COLOURS, value="active unit #1", label="colour by")
     go_ = gr.Button("Draw map", variant="primary", elem_id="map-go")
     status = gr.HTML(elem_id="map-status")

@@ -4,11 +4,11 @@ from __future__ import annotations
 import gradio as gr
 from sklearn.neighbors import NearestNeighbors
 
-from core import InputError
+from core import check
 
 from ..context import Context
 from ..render import esc, message, table
-from .common import lines_of, per_model, wire
+from .common import input_notes, lines_of, number_box, per_model, wire
 
 SPLIT = "train"
 
@@ -21,8 +21,7 @@ def index(ctx: Context, model, progress=None) -> NearestNeighbors:
 
 def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, progress=None) -> str:
     sentence = lines_of(text)[0]
-    if k is None or not 1 <= int(k) <= 100:
-        raise InputError("k must be between 1 and 100")
+    k = check("k", k)
 
     def report(done, total):
         if progress is not None:
@@ -32,11 +31,12 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, prog
         nn = index(ctx, model, report)
         sentences = ctx.sentences(model.corpus, SPLIT)
         mu, _ = model.encode([sentence])
-        dist, idx = nn.kneighbors(mu, n_neighbors=min(int(k), len(sentences)))
+        dist, idx = nn.kneighbors(mu, n_neighbors=min(k, len(sentences)))
         rows = [[str(r + 1), f"{d:.4f}", esc(sentences[i])] for r, (d, i) in enumerate(zip(dist[0], idx[0]))]
         spread = "" if dist[0][-1] - dist[0][0] > 1e-3 else message(
             "all neighbours are at nearly the same distance: the posterior means barely depend on the sentence")
-        return (f'<p class="vm-dim">{len(sentences):,} {model.corpus} training sentences indexed</p>' + spread
+        return (input_notes(model, [sentence])
+                + f'<p class="vm-dim">{len(sentences):,} {model.corpus} training sentences indexed</p>' + spread
                 + table(["#", "cosine distance", "training sentence"], rows))
 
     return per_model(ctx, [left, right], panel)
@@ -44,7 +44,7 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, prog
 
 def build(ctx: Context, pair) -> None:
     text = gr.Textbox(label="sentence", value="a black dog is running on the grass .", elem_id="nb-text")
-    k = gr.Slider(1, 50, value=10, step=1, label="k")
+    k = number_box("k", 10, elem_id="nb-k")
     go = gr.Button("Find neighbours", variant="primary", elem_id="nb-go")
     out = gr.HTML(elem_id="nb-out")
     wire([go.click, text.submit], lambda **a: neighbours(ctx, **a),

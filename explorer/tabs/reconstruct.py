@@ -4,9 +4,11 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
+from core import check
+
 from ..context import Context
 from ..render import esc, mark_unknown, message, table
-from .common import decode_options, decoding_controls, lines_of, per_model, wire
+from .common import decode_options, decoding_controls, input_notes, lines_of, number_box, per_model, wire
 
 
 def reconstruct(ctx: Context, left: str, right: str, text: str, samples: int = 3, strategy: str = "greedy",
@@ -14,7 +16,7 @@ def reconstruct(ctx: Context, left: str, right: str, text: str, samples: int = 3
     lines = lines_of(text, "one or more sentences (one a line)")
     dropped = len([ln for ln in (text or "").splitlines() if ln.strip()]) - len(lines)
     opts = decode_options(strategy, temperature, beam_size, seed)
-    k = int(samples if samples is not None else 0)
+    k = check("samples", samples)
 
     def panel(model) -> str:
         prepared = model.prepare(lines)
@@ -28,8 +30,7 @@ def reconstruct(ctx: Context, left: str, right: str, text: str, samples: int = 3
             rows = [["input", mark_unknown(p.tokens, p.unknown)], ["KL(q(z|x) ‖ p(z))", f"{kl[i]:.2f} nats"],
                     ["from the mean", esc(decoded[i])]]
             rows += [[f"sample {j + 1}", esc(decoded[(j + 1) * n + i])] for j in range(k)]
-            blocks.append(table(["", f"sentence {i + 1}"], rows) + "".join(
-                f'<p class="vm-dim">{note}</p>' for note in input_notes(p, model.max_len)))
+            blocks.append(table(["", f"sentence {i + 1}"], rows) + input_notes(model, [p.text]))
         if dropped:
             blocks.append(message(f"only the first {len(lines)} sentences are shown ({dropped} more were given)"))
         return "".join(blocks)
@@ -37,20 +38,10 @@ def reconstruct(ctx: Context, left: str, right: str, text: str, samples: int = 3
     return per_model(ctx, [left, right], panel)
 
 
-def input_notes(p, max_len: int) -> list[str]:
-    """What happened to an input sentence on its way in: unknown words, cut words."""
-    notes = []
-    if p.unknown:
-        notes.append(f"read as &lt;unk&gt;: {esc(', '.join(p.unknown))}")
-    if p.truncated:
-        notes.append(f"{p.truncated} words beyond the model's {max_len} were cut")
-    return notes
-
-
 def build(ctx: Context, pair) -> None:
     text = gr.Textbox(label="sentences, one a line", lines=3, elem_id="rec-text",
                       value="a dog runs through the grass .\ntwo children are playing on the beach .")
-    samples = gr.Slider(0, 10, value=3, step=1, label="posterior samples K")
+    samples = number_box("samples", 3, label="posterior samples K", elem_id="rec-samples")
     decoding = decoding_controls()
     go = gr.Button("Reconstruct", variant="primary", elem_id="rec-go")
     out = gr.HTML(elem_id="rec-out")

@@ -3,21 +3,20 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core import InputError, diversity
+from core import check, diversity
 
 from ..context import Context
 from ..render import esc, table
-from .common import decode_options, decoding_controls, per_model, wire
+from .common import decode_options, decoding_controls, number_box, per_model, wire
 
 
 def sample(ctx: Context, left: str, right: str, n: int = 10, seed: int = 0, strategy: str = "greedy",
            temperature: float = 1.0, beam_size: int = 5) -> str:
-    if n is None or not 1 <= int(n) <= 200:
-        raise InputError("number of samples must be between 1 and 200")
+    n = check("n", n)
     opts = decode_options(strategy, temperature, beam_size, seed)
 
     def panel(model) -> str:
-        sents = model.sample_prior(int(n), **opts)
+        sents = model.sample_prior(n, **opts)
         d = diversity(sents)
         figures = (f'<p><b>distinct-1</b> {d["distinct-1"]:.3f} · <b>distinct-2</b> {d["distinct-2"]:.3f} · '
                    f'<b>repeated sentences</b> {d["repeated"]:.0%}</p>')
@@ -29,7 +28,7 @@ def sample(ctx: Context, left: str, right: str, n: int = 10, seed: int = 0, stra
 def build(ctx: Context, pair) -> None:
     gr.Markdown("Each sentence is decoded from its own z drawn from the prior. With greedy decoding every "
                 "difference between sentences comes from z: a collapsed model repeats one sentence.")
-    n = gr.Slider(1, 200, value=10, step=1, label="sentences")
+    n = number_box("n", 10, label="sentences", elem_id="smp-n")
     decoding = decoding_controls()
     go = gr.Button("Sample", variant="primary", elem_id="smp-go")
     out = gr.HTML(elem_id="smp-out")
