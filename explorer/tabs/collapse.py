@@ -76,7 +76,7 @@ def kl_per_dimension(ctx: Context, names) -> tuple[go.Figure | None, str]:
     notes = []
     for name in names:
         def mean_kl(model):
-            sentences = ctx.sentences(model.corpus, "valid", KL_SENTENCES)
+            sentences = ctx.sentences(model, "valid", KL_SENTENCES)
             return model.kl(sentences, per_dimension=True).mean(0), len(sentences)
 
         result, err = for_model(ctx, name, mean_kl)
@@ -151,7 +151,8 @@ def build(ctx: Context, pair) -> None:
     gr.Markdown("### Live lab: a tiny plain VAE and a tiny VAE-MINE, trained side by side on this CPU")
     lab = Lab(ctx)
     with gr.Row():
-        corpus = gr.Dropdown(["flickr8k", "ptb"], value="flickr8k", label="corpus")
+        corpus = gr.Dropdown(sorted({"flickr8k", "ptb", *ctx.corpora()}), value="flickr8k", label="corpus",
+                             info="the corpora in the data folder (one with a training split)")
         seconds = gr.Slider(10, 300, value=60, step=10, label="seconds")
         sentences = gr.Slider(200, 10_000, value=2000, step=100, label="training sentences")
     with gr.Row():
