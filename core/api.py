@@ -1,9 +1,9 @@
 """The public API the explorer is built on: `core.load(path)` and the model it returns.
 
 Sentences go in as plain strings and come out as plain strings; latent codes are NumPy arrays.
-Input is cleaned the same way everywhere (control characters dropped, lower-cased like every
-corpus here, stray punctuation split off unknown words), words the vocabulary lacks are read as
-<unk> and reported, and anything unusable raises `InputError` with a message meant for people.
+Input goes through the bundle's own tokenizer (core.tokenize, the one its corpus was read with),
+words the vocabulary lacks are read as <unk> and reported, and anything unusable raises
+`InputError` with a message meant for people.
 """
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import hashlib
 import json
 import logging
 import math
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -23,18 +21,19 @@ import torch
 from .batching import Dataset
 from .checkpoint import LOG, METRICS, WEIGHTS, load_bundle, read_config, read_probe
 from .corpora import read_split
+from .corpora import resolve as resolve_corpus
 from .decoding import beam_decode, step_decode
 from .device import pick_device
-from .errors import InputError
+from .errors import CorpusError, InputError
 from .metrics import active_units as _active_units
 from .objectives import objective_class
+from .tokenize import LEGACY, tokenize
 
 log = logging.getLogger(__name__)
 STRATEGIES = ("greedy", "sample", "beam")
 MODES = ("linear", "slerp")
 CHUNK = 256  # sentences or codes per forward pass
 MAX_SENTENCES = 10_000  # per call of prepare / encode / decode (encode_many and evaluate take any number)
-_EDGE_PUNCT = re.compile(r"^([\"'(\[{]*)(.*?)([.,!?;:\"')\]}]*)$")
 
 
 @dataclass(frozen=True)
@@ -216,15 +215,7 @@ class TextVAEModel:
         return out
 
     def _tokenize(self, text: str) -> list[str]:
-        text = "".join(" " if unicodedata.category(c).startswith("C") else c for c in text).lower()
-        tokens = []
-        for word in text.split():
-            if word in self.vocab:
-                tokens.append(word)
-                continue
-            lead, core_, trail = _EDGE_PUNCT.match(word).groups()
-            tokens.extend(list(lead) + ([core_] if core_ else []) + list(trail))
-        return tokens
+        return tokenize(self.config.tokenizer, text, self.vocab)
 
     def unknown_words(self, sentences: str | Sequence[str]) -> list[list[str]]:
         return [p.unknown for p in self.prepare(sentences)]
@@ -259,7 +250,7 @@ class TextVAEModel:
 
         Raises CorpusError when the corpus is missing.
         """
-        sentences = read_sentences(self.corpus, split, data_dir, limit)
+        sentences = read_sentences(self.corpus, split, data_dir, limit, self.config.tokenizer)
         return (sentences, *self.encode_many(sentences, progress))
 
     def encode_many(self, sentences: Sequence[str], progress=None) -> tuple[np.ndarray, np.ndarray]:
@@ -395,9 +386,11 @@ def _decode_defaults(args: dict) -> dict:
     return {**allowed, **args}
 
 
-def read_sentences(corpus: str, split: str, data_dir: str | None = None, limit: int | None = None) -> list[str]:
-    """A corpus split as plain sentences (data folder: data_dir, else $VAE_MINE_DATA, else ./data)."""
-    return [" ".join(tokens) for tokens in read_split(corpus, split, data_dir, limit)]
+def read_sentences(corpus: str, split: str, data_dir: str | None = None, limit: int | None = None,
+                   tokenizer: str = LEGACY) -> list[str]:
+    """A corpus split as plain sentences, tokens joined by spaces (data folder: data_dir, else
+    $VAE_MINE_DATA, else ./data)."""
+    return [" ".join(tokens) for tokens in read_split(corpus, split, data_dir, limit, tokenizer=tokenizer)]
 
 
 @dataclass(frozen=True)
@@ -411,10 +404,24 @@ class BundleInfo:
     config_name: str
     latent: bool
     settings: dict
+    tokenizer: str = LEGACY
+    corpus_sha256: str | None = None  # of the training file; None in bundles that predate the record
 
     @property
     def label(self) -> str:
-        return f"{self.display_name} · {self.corpus} ({self.path.name})"
+        return f"{self.display_name} · {Path(self.corpus).name} ({self.path.name})"
+
+    def corpus_problem(self, data_dir: str | None = None) -> tuple[str, str] | None:
+        """("missing" or "differs", a message) when this bundle's corpus is not the one it was trained
+        on, or None when it is there (with the recorded sha256 of its training file, if any)."""
+        try:
+            digest = resolve_corpus(self.corpus, data_dir).sha256()
+        except CorpusError as e:
+            return "missing", f"its corpus {self.corpus} is missing ({e})"
+        if self.corpus_sha256 and digest != self.corpus_sha256:
+            return "differs", (f"its corpus {self.corpus} differs from the one it was trained on (training file sha256 "
+                               f"{digest[:12]}... here, {self.corpus_sha256[:12]}... then): neighbours and maps show other text")
+        return None
 
 
 def describe(path: str | Path) -> BundleInfo:
@@ -422,7 +429,7 @@ def describe(path: str | Path) -> BundleInfo:
     cfg, _ = read_config(Path(path))
     cls = objective_class(cfg.objective.name)
     return BundleInfo(Path(path), cls.name, cls.display_name, cfg.corpus, cfg.config_name, cls.latent,
-                      cls.describe_settings(cfg.objective.settings))
+                      cls.describe_settings(cfg.objective.settings), cfg.tokenizer, cfg.corpus_sha256)
 
 
 def active_units(mu: np.ndarray) -> tuple[int, np.ndarray]:

@@ -11,7 +11,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError
+from .errors import CheckpointError, InputError
+from .tokenize import LEGACY
+from .tokenize import check as check_tokenizer
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,13 @@ TRAIN_LEGACY = {"decay_from_epoch": 1}
 
 @dataclass(frozen=True)
 class RunConfig:
-    corpus: str = "ptb"
+    corpus: str = "ptb"  # a name under the data directory, or an absolute path (core.corpora.resolve)
     config_name: str = "paper"
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    tokenizer: str = LEGACY  # core.tokenize's name; the default is what bundles that record none did
+    corpus_sha256: str | None = None  # of the training file, recorded when training starts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,9 +86,13 @@ class RunConfig:
                 model=build_dataclass(ModelConfig, d["model"], source),
                 objective=parse_objective(d["objective"], source, legacy=version < 2),
                 train=build_dataclass(TrainConfig, train, source),
+                tokenizer=check_tokenizer(d.get("tokenizer", LEGACY)),
+                corpus_sha256=d.get("corpus_sha256"),
             )
         except KeyError as e:
             raise CheckpointError(f"{source}: missing section {e}") from None
+        except InputError as e:
+            raise CheckpointError(f"{source}: {e}") from None
 
 
 def build_dataclass(kind, d: dict[str, Any], source: str):

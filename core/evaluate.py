@@ -21,6 +21,7 @@ from .checkpoint import load_bundle
 from .config import RunConfig
 from .corpora import data_dir as resolve_data_dir
 from .corpora import read_split
+from .tokenize import LEGACY
 from .decoding import prior_samples
 from .device import pick_device
 from .cli import run_cli
@@ -89,26 +90,27 @@ def _batchwise_mi(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gener
 
 
 def forward_reverse_ppl(model: TextVAE, vocab, corpus: str, split: str = "test", n: int = 100_000,
-                        data_dir: str | None = None, seed: int = 0, progress: bool = False) -> dict[str, float]:
+                        data_dir: str | None = None, seed: int = 0, progress: bool = False,
+                        tokenizer: str = LEGACY) -> dict[str, float]:
     """FPPL and RPPL (see core.ngram) from n sentences sampled from the model's prior; the forward
     5-gram is trained on the corpus's whole training split, the reverse one scores `split`."""
     if n < 1:
         raise ValueError("--fppl-samples must be at least 1")
-    reference = read_split(corpus, split, data_dir)
+    reference = read_split(corpus, split, data_dir, tokenizer=tokenizer)
     start = time.perf_counter()
     generated = prior_samples(model, vocab, n, seed=seed, progress=progress)
     sampled = time.perf_counter()
-    fppl = perplexity(_train_5gram(corpus, resolve_data_dir(data_dir)), generated)
+    fppl = perplexity(_train_5gram(corpus, resolve_data_dir(data_dir), tokenizer), generated)
     rppl = perplexity(train_ngram(generated), reference)
     return {"fppl": fppl, "rppl": rppl, "fppl_samples": n, "sampling_seconds": round(sampled - start, 2),
             "kenlm_seconds": round(time.perf_counter() - sampled, 2)}
 
 
 @functools.lru_cache(maxsize=2)
-def _train_5gram(corpus: str, root: Path):
+def _train_5gram(corpus: str, root: Path, tokenizer: str):
     """The forward 5-gram of a corpus's training split, built once per process (core.reproduce
     scores several models against it)."""
-    return train_ngram(read_split(corpus, "train", root))
+    return train_ngram(read_split(corpus, "train", root, tokenizer=tokenizer))
 
 
 def add_eval_arguments(p: argparse.ArgumentParser, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
@@ -130,13 +132,14 @@ def evaluate_checkpoint(folder: str | Path, args: argparse.Namespace, corpus: st
     used, the figures). The corpus defaults to the one the bundle was trained on."""
     cfg, vocab, model, _ = load_bundle(folder, pick_device(args.device))
     corpus = corpus or cfg.corpus
-    data = Dataset(read_split(corpus, args.split, args.data_dir, args.max_sentences, cfg.train.max_len), vocab)
+    data = Dataset(read_split(corpus, args.split, args.data_dir, args.max_sentences, cfg.train.max_len, cfg.tokenizer), vocab)
     start = time.perf_counter()
     metrics = evaluate_split(model, data, args.batch_size, args.iw_samples if model.latent else 0, seed=args.seed,
                              progress=True, desc=f"{cfg.objective.name} on {corpus}/{args.split}")
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     if args.fppl:
-        metrics.update(forward_reverse_ppl(model, vocab, corpus, args.split, args.fppl_samples, args.data_dir, args.seed, True))
+        metrics.update(forward_reverse_ppl(model, vocab, corpus, args.split, args.fppl_samples, args.data_dir, args.seed, True,
+                                           cfg.tokenizer))
     return cfg, corpus, metrics
 
 

@@ -48,7 +48,7 @@ def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data
     metrics = json.loads((src / METRICS).read_text())
     cfg, vocab, model, _ = load_bundle(tmp)
     try:
-        test = Dataset(read_split(cfg.corpus, "test", data_dir, None, cfg.train.max_len), vocab)
+        test = Dataset(read_split(cfg.corpus, "test", data_dir, None, cfg.train.max_len, cfg.tokenizer), vocab)
         shipped = evaluate_split(model, test, cfg.train.eval_batch_size, seed=cfg.train.seed, progress=True,
                                  desc=f"{dtype} weights on test")
         metrics["shipped_test"] = {"dtype": dtype, **shipped}

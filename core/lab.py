@@ -18,6 +18,7 @@ from typing import Iterator
 from .api import check
 from .config import RunConfig, TrainConfig, model_config
 from .objectives import objective_class
+from .tokenize import default_for as default_tokenizer
 from .train import Trainer
 
 
@@ -41,7 +42,8 @@ class LabConfig:
         name, mc = model_config(self.config)
         tc = TrainConfig(batch_size=self.batch_size, epochs=10_000, seed=self.seed, max_train=self.max_train,
                          max_valid=self.max_valid)
-        return RunConfig(corpus=self.corpus, config_name=name, model=mc, objective=objective_class(model).config(), train=tc)
+        return RunConfig(corpus=self.corpus, config_name=name, model=mc, objective=objective_class(model).config(), train=tc,
+                         tokenizer=default_tokenizer(self.corpus))
 
 
 def live_training(cfg: LabConfig, data_dir: str | None = None, stop: threading.Event | None = None) -> Iterator[dict]:

@@ -28,12 +28,15 @@ from .batching import Batch, Dataset
 from .cli import run_cli
 from .config import RunConfig, TrainConfig, model_config
 from .corpora import read_split
+from .corpora import resolve as resolve_corpus
 from .device import pick_device
-from .errors import CheckpointError, VaeMineError
+from .errors import CheckpointError, CorpusError, VaeMineError
 from .evaluate import evaluate_split
 from .models import evaluating
 from .objectives import StepContext, objective_class, registry
 from .objectives.schedules import LoopState, PlateauRule, plateau_step
+from .tokenize import LEGACY, TOKENIZERS
+from .tokenize import default_for as default_tokenizer
 from .vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -46,12 +49,13 @@ class Trainer:
     def __init__(self, cfg: RunConfig, out: Path, data_dir: str | None = None, device: str = "auto", progress: bool = True):
         self.cfg, self.out, self.progress, self.data_dir = cfg, Path(out), progress, data_dir
         self.device = pick_device(device)
+        self.cfg = cfg = with_corpus_digest(cfg, self.out, data_dir)
         tc = cfg.train
-        train_sents = read_split(cfg.corpus, "train", data_dir, tc.max_train, tc.max_len)
+        train_sents = read_split(cfg.corpus, "train", data_dir, tc.max_train, tc.max_len, cfg.tokenizer)
         vocab_path = self.out / ckpt.VOCAB
         self.vocab = Vocab.load(vocab_path) if vocab_path.exists() else Vocab.build(train_sents, tc.max_vocab)
         self.train_data = Dataset(train_sents, self.vocab)
-        valid_sents = read_split(cfg.corpus, "valid", data_dir, tc.max_valid, tc.max_len)
+        valid_sents = read_split(cfg.corpus, "valid", data_dir, tc.max_valid, tc.max_len, cfg.tokenizer)
         self.valid_data = Dataset(valid_sents, self.vocab)
         self.probe = Dataset(valid_sents[: tc.probe_sentences], self.vocab) if tc.probe_sentences else None
         torch.manual_seed(tc.seed)  # the objective's own networks keep PyTorch's default init, seeded
@@ -196,7 +200,8 @@ class Trainer:
         for split in ("valid", "test"):
             try:
                 data = self.valid_data if split == "valid" else Dataset(
-                    read_split(self.cfg.corpus, split, self.data_dir, None, self.cfg.train.max_len), self.vocab)
+                    read_split(self.cfg.corpus, split, self.data_dir, None, self.cfg.train.max_len, self.cfg.tokenizer),
+                    self.vocab)
             except VaeMineError as e:
                 log.warning("no %s metrics: %s", split, e)
                 continue
@@ -204,6 +209,18 @@ class Trainer:
                                             progress=self.progress, desc=f"best weights on {split}")
         ckpt.write_json(self.out / ckpt.METRICS, metrics)
         return metrics
+
+
+def with_corpus_digest(cfg: RunConfig, out: Path, data_dir: str | None) -> RunConfig:
+    """cfg with the sha256 of the corpus's training file recorded (a new run), or checked against
+    the recorded one (a resumed run); runs that predate the record are left as they are."""
+    digest = resolve_corpus(cfg.corpus, data_dir).sha256()
+    if cfg.corpus_sha256 is None:
+        return cfg if (out / ckpt.CONFIG).exists() else replace(cfg, corpus_sha256=digest)
+    if cfg.corpus_sha256 != digest:
+        raise CorpusError(f"the training file of corpus {cfg.corpus} has changed since {out} started: sha256 "
+                          f"{digest[:12]}... now, {cfg.corpus_sha256[:12]}... then; restore it or train into another --out")
+    return cfg
 
 
 def epoch_line(epoch: int, state: LoopState, train: dict, valid: dict, logged: dict, tokens_per_s: float,
@@ -237,6 +254,9 @@ def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: 
     if resume and (out / ckpt.CONFIG).exists():
         saved, _ = ckpt.read_config(out)
         cfg, wanted = replace(saved, train=replace(saved.train, epochs=cfg.train.epochs)), ckpt.as_version(cfg, ckpt.bundle_version(out))
+        # the digest is the run's own record; a run from before tokenizers were recorded keeps its own
+        wanted = replace(wanted, corpus_sha256=saved.corpus_sha256,
+                         tokenizer=saved.tokenizer if saved.tokenizer == LEGACY else wanted.tokenizer)
         if cfg != wanted:
             raise CheckpointError(f"{out / ckpt.CONFIG} was written for a different run ({config_diff(cfg, wanted)}); resume "
                                   f"with the same settings (only --epochs may change) or train into another --out")
@@ -264,7 +284,12 @@ def config_diff(saved: RunConfig, given: RunConfig) -> str:
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The settings of a run shared by core.train and core.sweep."""
-    p.add_argument("--corpus", default="ptb", help="ptb, flickr8k, yahoo or snli (needs a train split)")
+    p.add_argument("--corpus", default="ptb",
+                   help="a folder under the data directory (ptb, flickr8k, yours), a path to a folder with "
+                        "train.txt/valid.txt/test.txt, or a path to one text file (split 80/10/10)")
+    p.add_argument("--tokenizer", choices=TOKENIZERS,
+                   help="treebank (raw text: lower-cased, punctuation split) or pretokenized (text already tokenised); "
+                        "default: pretokenized for ptb, flickr8k, yahoo and snli, else treebank")
     p.add_argument("--config", default="paper", help="model preset (paper, small, tiny) or a JSON file of ModelConfig fields")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="a setting of the chosen objective, e.g. --set anneal_epochs=5 (an unknown field lists the known ones)")
@@ -283,8 +308,10 @@ def run_config(args: argparse.Namespace, model: str, alpha: float | None = None)
     """The RunConfig of core.train's flags; `alpha` is a shortcut for `--set alpha=A`."""
     name, mc = model_config(args.config)
     cls = objective_class(model)
+    corpus = resolve_corpus(args.corpus, args.data_dir).name
     return RunConfig(
-        corpus=args.corpus,
+        corpus=corpus,
+        tokenizer=args.tokenizer or default_tokenizer(corpus),
         config_name=name,
         model=mc,
         objective=cls.settings_from_strings([*args.set, *([f"alpha={alpha}"] if alpha is not None else [])]),

@@ -15,19 +15,21 @@ TABS = [("Reconstruct", reconstruct), ("Interpolate", interpolate), ("Sample", s
 
 
 def status_line(ctx: Context) -> str:
+    """Checkpoints found, corpora found, and each checkpoint whose corpus is missing or differs."""
     names = ctx.names()
     found = f"{len(names)} checkpoint(s) in `{ctx.checkpoints}`" if names else \
         f"**No checkpoints found in `{ctx.checkpoints}`**: pass `--checkpoints DIR` (folders made by `core.train`)."
-    missing = []
-    for corpus in ctx.corpora():
-        try:
-            ctx.sentences(corpus, "valid", 1)
-        except core.VaeMineError:
-            missing.append(corpus)
-    data = (f"corpus data missing for {', '.join(missing)} (data folder `{core.data_dir(ctx.data_dir)}`; "
-            "set `--data-dir` or `$VAE_MINE_DATA`): Neighbours, Latent map and per-dimension KL need it, "
-            "the other tabs work without it." if missing else f"data folder `{core.data_dir(ctx.data_dir)}`")
-    return f"{found} · {data}"
+    folder = core.data_dir(ctx.data_dir)
+    corpora = f"data folder `{folder}` holds {', '.join(ctx.corpora()) or 'no corpora'}"
+    problems = ctx.corpus_problems()
+    missing = sorted({ctx.info(n).corpus for n, (kind, _) in problems.items() if kind == "missing"})
+    notes = []
+    if missing:
+        notes.append(f"corpus data missing for {', '.join(missing)} (set `--data-dir` or `$VAE_MINE_DATA`, or fetch "
+                     "public corpora with `python -m core.data get ptb`): Neighbours, Latent map and per-dimension KL "
+                     "need it, the other tabs work without it")
+    notes += [f"**{name}**: {text}" for name, (kind, text) in sorted(problems.items()) if kind == "differs"]
+    return " · ".join([found, corpora, *notes])
 
 
 def build_app(checkpoints: str | Path = "checkpoints", data_dir: str | None = None, cache_dir: str | Path | None = None) -> gr.Blocks:

@@ -21,6 +21,7 @@ import numpy as np
 
 import core
 from core import VaeMineError
+from core.corpora import available as available_corpora
 
 log = logging.getLogger(__name__)
 DEFAULT_PAIR = ("lagging", "vae-mine")
@@ -108,8 +109,16 @@ class Context:
         return f"{name} (unreadable config)" if info is None else info.label
 
     def corpora(self) -> list[str]:
-        """The corpora the checkpoints were trained on."""
-        return sorted({info.corpus for info in map(self.info, self.names()) if info})
+        """The corpora found in the data folder."""
+        return available_corpora(self.data_dir)
+
+    def corpus_problems(self) -> dict[str, tuple[str, str]]:
+        """Checkpoint name -> ("missing" or "differs", message) for each checkpoint whose corpus is not
+        the one it trained on (hashing each training file once)."""
+        infos = {name: info for name, info in ((n, self.info(n)) for n in self.names()) if info}
+        return {name: problem for name, info in infos.items()
+                if (problem := self.memo(("corpus problem", info.corpus, info.corpus_sha256),
+                                         lambda info=info: info.corpus_problem(self.data_dir)))}
 
     def choices(self) -> list[tuple[str, str]]:
         return [(self.label(n), n) for n in self.names()]
@@ -168,10 +177,13 @@ class Context:
                 self._memo.put(key, value)
                 return value
 
-    def sentences(self, corpus: str, split: str, limit: int | None = None) -> list[str]:
-        """The first `limit` sentences of a split (the split is read once and kept, not once per limit)."""
+    def sentences(self, model: core.TextVAEModel, split: str, limit: int | None = None) -> list[str]:
+        """The first `limit` sentences of a split of the model's corpus, read with the model's
+        tokenizer (the split is read once and kept, not once per limit)."""
+        corpus, tokenizer = model.corpus, model.config.tokenizer
         try:
-            return self.memo(("sentences", corpus, split), lambda: core.read_sentences(corpus, split, self.data_dir))[:limit]
+            return self.memo(("sentences", corpus, tokenizer, split),
+                             lambda: core.read_sentences(corpus, split, self.data_dir, None, tokenizer))[:limit]
         except VaeMineError as e:
             raise Unavailable(f"the {corpus} {split} split is not available: {e}") from None
 
@@ -179,10 +191,10 @@ class Context:
 
     def cache_path(self, kind: str, model: core.TextVAEModel, split: str, limit: int | None) -> Path:
         """A cache file keyed by the weights' sha256, the split text's sha256 and the sentence limit."""
-        corpus_key = self.memo(("digest", model.corpus, split), lambda: hashlib.sha256(
-            "\n".join(self.sentences(model.corpus, split)).encode()).hexdigest()[:16])
+        corpus_key = self.memo(("digest", model.corpus, model.config.tokenizer, split), lambda: hashlib.sha256(
+            "\n".join(self.sentences(model, split)).encode()).hexdigest()[:16])
         key = hashlib.sha256(json.dumps([model.fingerprint, corpus_key, split, limit]).encode()).hexdigest()[:24]
-        return self.cache_dir / kind / f"{model.corpus}-{split}-{limit}-{key}.npz"
+        return self.cache_dir / kind / f"{Path(model.corpus).name}-{split}-{limit}-{key}.npz"
 
     def cached_array(self, kind: str, model: core.TextVAEModel, split: str, limit: int | None,
                      build) -> tuple[np.ndarray, bool]:
@@ -193,7 +205,7 @@ class Context:
         def load_or_build() -> np.ndarray:
             nonlocal cached
             path = self.cache_path(kind, model, split, limit)
-            array = _load_npz(path, len(self.sentences(model.corpus, split, limit)))
+            array = _load_npz(path, len(self.sentences(model, split, limit)))
             if array is None:
                 cached, array = False, build()
                 save_npz(path, array=array)
@@ -203,7 +215,7 @@ class Context:
 
     def posterior_means(self, model: core.TextVAEModel, split: str, limit: int | None = None, progress=None) -> np.ndarray:
         """Posterior means of a split's first `limit` sentences, from memory, disk, or computed."""
-        sentences = self.sentences(model.corpus, split, limit)
+        sentences = self.sentences(model, split, limit)
         return self.cached_array("means", model, split, limit, lambda: model.encode_many(sentences, progress)[0])[0]
 
 

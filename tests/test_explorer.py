@@ -134,7 +134,7 @@ def test_sample_shows_collapse_as_repetition(ctx):
 
 
 def test_neighbours_of_a_training_sentence_start_with_itself(ctx, tmp_path):
-    train = ctx.sentences("flickr8k", "train")
+    train = ctx.sentences(ctx.model(MINE), "train")
     query = train[1234]
     html = nbs(ctx, COLLAPSED, MINE, query, 5)
     mine_part = html.split("VAE-MINE")[1]
@@ -160,7 +160,7 @@ def test_latent_map_figures_and_cache(ctx):
     left_map, left_bars, right_map, right_bars, status = out
     assert len(right_map.data[0].x) == 300 and status.count("computed") == 2
     mine = core.load(SHIPPED / MINE)
-    mu, _ = mine.encode(ctx.sentences("flickr8k", "valid", 300))
+    mu, _ = mine.encode(ctx.sentences(ctx.model(MINE), "valid", 300))
     var = mu.var(0, ddof=1)  # the AU statistic of core.evaluate: unbiased variance of the means
     assert list(right_bars.data[0].y) == pytest.approx(np.maximum(var, 1e-8), rel=1e-4, abs=1e-6)
     assert f"{int((var >= core.AU_THRESHOLD).sum())} of 32 units active" in right_bars.layout.title.text
@@ -169,7 +169,7 @@ def test_latent_map_figures_and_cache(ctx):
     again = lmap(ctx, [COLLAPSED, MINE], "valid", 300, "sentence length")
     assert again[4].count("from the cache") == 2
     assert list(again[2].data[0].x) == pytest.approx(list(right_map.data[0].x))
-    assert list(again[2].data[0].marker.color) == [len(s.split()) for s in ctx.sentences("flickr8k", "valid", 300)]
+    assert list(again[2].data[0].marker.color) == [len(s.split()) for s in ctx.sentences(ctx.model(MINE), "valid", 300)]
 
 
 def test_collapse_table_curves_and_kl_per_dimension(ctx):
@@ -181,7 +181,7 @@ def test_collapse_table_curves_and_kl_per_dimension(ctx):
     assert {t.name for t in curves.data} >= {ctx.label(MINE), ctx.label(COLLAPSED)}
     fig, note = collapse.kl_per_dimension(ctx, [COLLAPSED, MINE])
     mine = core.load(SHIPPED / MINE)
-    total = mine.kl(ctx.sentences("flickr8k", "valid", collapse.KL_SENTENCES)).mean()
+    total = mine.kl(ctx.sentences(ctx.model(MINE), "valid", collapse.KL_SENTENCES)).mean()
     assert sum(fig.data[1].y) == pytest.approx(total, rel=1e-4)
     assert sum(fig.data[0].y) < 0.1
 

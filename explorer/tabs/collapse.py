@@ -77,7 +77,7 @@ def kl_per_dimension(ctx: Context, names) -> tuple[go.Figure | None, str]:
     notes = []
     for name in names:
         def mean_kl(model):
-            sentences = ctx.sentences(model.corpus, "valid", KL_SENTENCES)
+            sentences = ctx.sentences(model, "valid", KL_SENTENCES)
             return model.kl(sentences, per_dimension=True).mean(0), len(sentences)
 
         result, err = for_model(ctx, name, mean_kl)
@@ -166,7 +166,8 @@ def build(ctx: Context, pair) -> None:
     gr.Markdown("### Live lab: a tiny plain VAE and a tiny VAE-MINE, trained side by side on this CPU")
     lab = Lab(ctx)
     with gr.Row():
-        corpus = gr.Dropdown(["flickr8k", "ptb"], value="flickr8k", label="corpus")
+        corpus = gr.Dropdown(sorted({"flickr8k", "ptb", *ctx.corpora()}), value="flickr8k", label="corpus",
+                             info="the corpora in the data folder (one with a training split)")
         seconds = number_box("lab_seconds", 60, label="seconds", elem_id="lab-seconds")
         sentences = number_box("lab_sentences", 2000, label="training sentences", elem_id="lab-sentences")
     with gr.Row():

@@ -87,7 +87,7 @@ def latent_map(ctx: Context, names, split: str = "valid", n: int = 2000, colour:
         def draw(model):
             start = time.perf_counter()
             coords, mu, cached = umap_coords(ctx, model, split, n, progress)
-            sentences = ctx.sentences(model.corpus, split, n)
+            sentences = ctx.sentences(model, split, n)
             values, label = colour_values(sentences, mu, colour)
             title = ctx.title(name)
             note = (f"{esc(title)}: {len(mu):,} {model.corpus}/{split} sentences, "

@@ -29,7 +29,7 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, prog
 
     def panel(model) -> str:
         nn = index(ctx, model, report)
-        sentences = ctx.sentences(model.corpus, SPLIT)
+        sentences = ctx.sentences(model, SPLIT)
         mu, _ = model.encode([sentence])
         dist, idx = nn.kneighbors(mu, n_neighbors=min(k, len(sentences)))
         rows = [[str(r + 1), f"{d:.4f}", esc(sentences[i])] for r, (d, i) in enumerate(zip(dist[0], idx[0]))]
