@@ -7,8 +7,7 @@ from __future__ import annotations
 from ..config import ObjectiveConfig
 from ..models import TextVAE
 from . import annealed, cyclical, infovae, lagging, lm, mine, vae  # noqa: F401  (defining registers)
-from .base import (Objective, StepContext, display_name, objective_class, parse_objective, registry, table2,
-                   with_settings)
+from .base import Objective, StepContext, display_name, objective_class, parse_objective, registry, table2
 
 
 def build_objective(model: TextVAE, cfg: ObjectiveConfig, vocab_size: int) -> Objective:
@@ -16,4 +15,4 @@ def build_objective(model: TextVAE, cfg: ObjectiveConfig, vocab_size: int) -> Ob
 
 
 __all__ = ["Objective", "StepContext", "build_objective", "display_name", "objective_class", "parse_objective",
-           "registry", "table2", "with_settings"]
+           "registry", "table2"]

@@ -11,7 +11,7 @@ registers it: training, export, the Table 2 tools and the explorer find it throu
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, ClassVar, Iterable
 
 import torch
@@ -244,6 +244,3 @@ def parse_objective(d: dict[str, Any], source: str, legacy: bool = False) -> Obj
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{source}: bad settings for {cls.name} ({e})") from None
 
-
-def with_settings(cfg: ObjectiveConfig, **changes) -> ObjectiveConfig:
-    return ObjectiveConfig(cfg.name, replace(cfg.settings, **changes))

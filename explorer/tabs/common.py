@@ -55,11 +55,12 @@ def shown_text(p) -> str:
     return esc(" ".join(p.tokens)) + (" …" if p.truncated else "")
 
 
-def input_notes(model, texts: Sequence[str], labels: Sequence[str] | None = None) -> str:
-    """What the model made of each text box's sentence: the words read as <unk> and the words cut
-    beyond its maximum length. Every tab reports its input this one way."""
+def input_notes(model, prepared: Sequence, labels: Sequence[str] | None = None) -> str:
+    """What the model made of each text box's sentence (`model.prepare`'s result, which the caller
+    has anyway): the words read as <unk> and the words cut beyond its maximum length. Every tab
+    reports its input this one way."""
     notes = []
-    for i, p in enumerate(model.prepare(list(texts))):
+    for i, p in enumerate(prepared):
         where = f"{labels[i]}: " if labels else ""
         if p.unknown:
             notes.append(f"{esc(where)}read as &lt;unk&gt;: {esc(', '.join(p.unknown))}")

@@ -23,7 +23,7 @@ def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int 
     paths, notes = [], []
     for name in names:
         path, err = for_model(ctx, name, lambda m: (m.interpolate(a, b, steps, mode, **opts),
-                                                    input_notes(m, [a, b], ["from", "to"])))
+                                                    input_notes(m, m.prepare([a, b]), ["from", "to"])))
         paths.append(path and path[0])
         notes.append(err or path[1])
     rows = []
@@ -43,8 +43,9 @@ def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strateg
     rows, header = [], None
     for name in (left, right):
         def solve(m):
-            pa, pb, pc = map(shown_text, m.prepare([a, b, c]))
-            return m.analogy(a, b, c, **opts), f"{pa} : {pb} :: {pc} : ?", input_notes(m, [a, b, c], "abc")
+            prepared = m.prepare([a, b, c])
+            pa, pb, pc = map(shown_text, prepared)
+            return m.analogy(a, b, c, **opts), f"{pa} : {pb} :: {pc} : ?", input_notes(m, prepared, "abc")
 
         out, err = for_model(ctx, name, solve)
         header = header or (out and out[1])

@@ -35,7 +35,7 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, prog
         rows = [[str(r + 1), f"{d:.4f}", esc(sentences[i])] for r, (d, i) in enumerate(zip(dist[0], idx[0]))]
         spread = "" if dist[0][-1] - dist[0][0] > 1e-3 else message(
             "all neighbours are at nearly the same distance: the posterior means barely depend on the sentence")
-        return (input_notes(model, [sentence])
+        return (input_notes(model, model.prepare([sentence]))
                 + f'<p class="vm-dim">{len(sentences):,} {model.corpus} training sentences indexed</p>' + spread
                 + table(["#", "cosine distance", "training sentence"], rows))
 
