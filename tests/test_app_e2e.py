@@ -236,7 +236,7 @@ def test_only_the_browser_that_started_the_lab_can_stop_it(browser, app_url):
             pg.goto(app_url)
             pg.wait_for_selector("#rec-go")
             open_tab(pg, "Posterior collapse")
-        teacher.locator("#lab-sentences input").fill("200")
+        teacher.locator("#lab-sentences input").fill("5000")  # epochs of seconds: its schedule cannot run out mid-test
         teacher.click("#lab-go")
         expect(teacher.locator("#lab-status")).to_contain_text("training (", timeout=120_000)
         student.click("#lab-stop")
