@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from explorer.app import build_app
+    from explorer.app import build_app, start_warm_up
 
     app = build_app(args.checkpoints, args.data_dir, args.cache_dir)
     app.queue(default_concurrency_limit=4)
@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         app.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)
     except OSError as e:
         raise SystemExit(f"error: cannot serve on {args.host}:{args.port} ({e}); is another app using it? Try --port.")
+    start_warm_up(app)
     print(f"explorer ready at http://{args.host}:{args.port} in {time.perf_counter() - START:.1f} s", flush=True)
     app.block_thread()
 

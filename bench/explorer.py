@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.explorer [--checkpoints checkpoints] [--data-dir DIR] [--repeats 50]
         [--out bench/results/explorer-cpu-2core.json]
 
-Starts `python app.py` three times in a fresh cache folder: cold (nothing cached; the neighbour
-index and a map are then built through the API), warm (caches on disk), and once more warm.
+Starts `python app.py` three times in a fresh cache folder and a fresh NUMBA_CACHE_DIR: cold
+(nothing cached; then each tab's first answer for its default inputs, seconds after ready), warm
+(caches on disk), and once more warm.
 Latencies are wall-clock times of `gradio_client` calls on the warm app, left/right = the app's
 default pair, after 3 warm-up calls each: p50 / p95 / max in ms. Then a long scripted visit (every
 action of every tab for every pair of checkpoints, at the largest sizes the controls allow) and
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -68,6 +70,41 @@ def latencies(client: Client, pair: dict, repeats: int) -> dict:
     return out
 
 
+def first_answers(client: Client, pair: dict) -> dict:
+    """Seconds to each tab's first answer for its default inputs, asked one after another right
+    after the app said it was ready (its warm-up still running)."""
+    greedy = {"strategy": "greedy", "temperature": 1.0, "beam_size": 5, "seed": 0}
+    asks = {
+        "reconstruct": lambda: client.predict(**pair, text="a dog runs through the grass .\ntwo children are playing "
+                                              "on the beach .", samples=3, **greedy, api_name="/reconstruct"),
+        "interpolate": lambda: client.predict(**pair, a=TABLE4[0], b=TABLE4[1], steps=10, mode="linear", **greedy,
+                                              api_name="/interpolate"),
+        "sample": lambda: client.predict(**pair, n=10, **greedy, api_name="/sample"),
+        "neighbours": lambda: client.predict(**pair, text="a black dog is running on the grass .", k=10,
+                                             api_name="/neighbours"),
+        "latent_map": lambda: client.predict(**pair, split="valid", n=2000, colour="active unit #1",
+                                             api_name="/latent_map"),
+        "kl_per_dimension": lambda: client.predict(**pair, api_name="/kl_per_dimension"),
+    }
+    out = {}
+    for name, ask in asks.items():
+        t = time.perf_counter()
+        ask()
+        out[name] = round(time.perf_counter() - t, 2)
+    return out
+
+
+def warm_up_seconds(log: Path, timeout: float = 300) -> float | None:
+    """The app's start-up warm-up time, from its log line (None if it did not end within timeout)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        found = re.search(r"warm-up done in ([0-9.]+) s", log.read_text())
+        if found:
+            return float(found.group(1))
+        time.sleep(0.5)
+    return None
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of a process, from /proc (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -110,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "repeats": args.repeats}
     with tempfile.TemporaryDirectory(prefix="explorer-bench-") as cache:
         cache = Path(cache)
+        os.environ["NUMBA_CACHE_DIR"] = str(cache / "numba")  # the app inherits it: numba compiles afresh
         with running_app(cache / "app.log", cache / "c", args.data_dir, args.checkpoints) as (url, ready, _):
             result["ready_cold_s"] = round(ready, 2)
             client = Client(url, verbose=False)
@@ -117,12 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             values = {c.get("props", {}).get("elem_id"): c.get("props", {}).get("value") for c in client.config["components"]}
             pair = {"left": values["left-model"], "right": values["right-model"]}
             result["pair"] = list(pair.values())
-            t = time.perf_counter()
-            client.predict(**pair, text="a dog runs .", k=10, api_name="/neighbours")
-            result["neighbour_index_build_s"] = round(time.perf_counter() - t, 2)
-            t = time.perf_counter()
-            client.predict(**pair, split="valid", n=2000, colour="active unit #1", api_name="/latent_map")
-            result["latent_map_2000_build_s"] = round(time.perf_counter() - t, 2)
+            result["first_answer_cold_s"] = first_answers(client, pair)
+            result["warm_up_s"] = warm_up_seconds(cache / "app.log")
         readies = []
         with ExitStack() as stack:
             for _ in range(2):  # restart twice on the warm cache; the second app serves the latencies

@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from . import atlas
 from .batching import Dataset
 from .checkpoint import LOG, METRICS, WEIGHTS, load_bundle, read_config, read_probe
 from .corpora import read_split
@@ -169,6 +170,12 @@ class TextVAEModel:
         of the corpus) saved after each training epoch, or None when the bundle has none."""
         probe = read_probe(self.path)
         return None if probe is None else (probe[0].numpy(), probe[1].float().numpy())
+
+    def atlas(self, kind: str, split: str, limit: int | None, split_digest: str) -> np.ndarray | None:
+        """An array shipped in the bundle's atlas (`kind` "means" or "umap", for the first `limit`
+        sentences of a split whose whole text has `split_digest`, see `core.atlas.digest`), or None
+        when the bundle has none for that text."""
+        return atlas.read(self.path, kind, split, limit, split_digest)
 
     def train_log(self) -> list[dict]:
         """The per-epoch lines of train_log.jsonl (empty when the bundle has none)."""

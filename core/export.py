@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from . import atlas
+from .api import TextVAEModel
 from .batching import Dataset
 from .checkpoint import CONFIG, LOG, METRICS, PROBE, VOCAB, WEIGHTS, load_bundle, load_tensors, save_tensors, write_json
 from .corpora import read_split
@@ -33,7 +35,7 @@ SHOWN = ("nll", "reconstruction", "kl", "ppl", "mi", "mi_batch", "au")
 
 
 def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data_dir: str | None = None,
-           force: bool = False, note: str = "") -> dict:
+           force: bool = False, note: str = "", with_atlas: bool = True) -> dict:
     if not (src / METRICS).is_file():
         raise VaeMineError(f"{src} has no {METRICS}: export a run that finished training")
     if dst.exists() and not force:
@@ -54,8 +56,13 @@ def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data
         metrics["shipped_test"] = {"dtype": dtype, **shipped}
     except VaeMineError as e:
         log.warning("exported weights not re-evaluated: %s", e)
+    if with_atlas:
+        try:
+            atlas.save(tmp, atlas.build(TextVAEModel(tmp), data_dir))
+        except VaeMineError as e:
+            log.warning("no atlas: %s", e)
     write_json(tmp / METRICS, metrics)
-    card = model_card(cfg, metrics, model, command, (tmp / WEIGHTS).stat().st_size)
+    card = model_card(cfg, metrics, model, command, (tmp / WEIGHTS).stat().st_size, atlas.size(tmp))
     (tmp / CARD).write_text(card + (f"\n## Notes\n\n{note.strip()}\n" if note.strip() else ""))
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
@@ -67,11 +74,11 @@ def _row(name: str, m: dict) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
-def model_card(cfg, metrics: dict, model, command: str, weights_bytes: int) -> str:
+def model_card(cfg, metrics: dict, model, command: str, weights_bytes: int, atlas_bytes: int = 0) -> str:
     lines = [f"# {objective_class(cfg.objective.name).display_name} on {cfg.corpus}", "",
              f"A `{cfg.objective.name}` text VAE (LSTM encoder and decoder) trained with this project's `core.train`; "
              f"load it with `core.load(\"<this folder>\")` or pick it in the explorer (`python app.py`).", "",
-             "## Training", "", *training_facts(cfg, metrics, model, command, weights_bytes), "",
+             "## Training", "", *training_facts(cfg, metrics, model, command, weights_bytes, atlas_bytes), "",
              "## Evaluation (`core.evaluate` figures; NLL and KL in nats per sentence, one posterior sample)", "",
              "| weights / split | NLL | reconstruction | KL | PPL | MI | MI (batch) | AU |",
              "|---|---|---|---|---|---|---|---|"]
@@ -85,7 +92,7 @@ def model_card(cfg, metrics: dict, model, command: str, weights_bytes: int) -> s
     return "\n".join(lines)
 
 
-def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int) -> list[str]:
+def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int, atlas_bytes: int = 0) -> list[str]:
     """The card's Training section: command, data, model, objective settings, optimiser, time, size."""
     mc, tc, oc = cfg.model, cfg.train, cfg.objective
     cls = objective_class(oc.name)
@@ -104,7 +111,10 @@ def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int) 
         f"{metrics.get('train_seconds', 0) / 60:.0f} min on {metrics.get('device', '?')}.",
         f"- Weights: `{WEIGHTS}`, {weights_bytes / 2**20:.1f} MiB"
         + (f", stored as {metrics['shipped_test']['dtype']}" if "shipped_test" in metrics else "") + ".",
-    ]
+    ] + ([f"- Atlas: `{atlas.ATLAS}`, {atlas_bytes / 2**20:.1f} MiB: float16 posterior means of the whole training "
+          f"split and of the first {atlas.MAP_N:,} {atlas.MAP_SPLIT} sentences with their UMAP layout, so the explorer's "
+          "Neighbours and default Latent map answer at once (numbers only; the sentences come from your corpus)."]
+         if atlas_bytes else [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,9 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
     p.add_argument("--note", default="", help="a paragraph for the card's Notes section")
     p.add_argument("--force", action="store_true", help="replace dst if it exists")
+    p.add_argument("--no-atlas", action="store_true", help="ship no atlas (posterior means and map layout)")
 
     def body(args):
-        metrics = export(args.src, args.dst, args.dtype, args.command, args.data_dir, args.force, args.note)
+        metrics = export(args.src, args.dst, args.dtype, args.command, args.data_dir, args.force, args.note,
+                         not args.no_atlas)
         shipped = metrics.get("shipped_test", {})
         print(f"wrote {args.dst} ({sum(f.stat().st_size for f in args.dst.iterdir()) / 2**20:.1f} MiB); "
               f"test NLL {shipped.get('nll', float('nan')):.2f} KL {shipped.get('kl', float('nan')):.2f} "

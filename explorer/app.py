@@ -1,6 +1,9 @@
 """The explorer's Blocks app: a model pair chosen once at the top, shared by every tab."""
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -10,6 +13,7 @@ import core
 from .context import Context
 from .tabs import collapse, interpolate, latent_map, neighbours, reconstruct, sample
 
+log = logging.getLogger(__name__)
 TABS = [("Reconstruct", reconstruct), ("Interpolate", interpolate), ("Sample", sample),
         ("Neighbours", neighbours), ("Latent map", latent_map), ("Posterior collapse", collapse)]
 
@@ -30,6 +34,35 @@ def status_line(ctx: Context) -> str:
                      "need it, the other tabs work without it")
     notes += [f"**{name}**: {text}" for name, (kind, text) in sorted(problems.items()) if kind == "differs"]
     return " · ".join([found, corpora, *notes])
+
+
+def warm_up(ctx: Context) -> None:
+    """Build what each tab's first answer needs (models loaded, corpus splits read, neighbour index,
+    default map; from the checkpoints' atlases where they ship one), the default pair first, then
+    the rest; then load umap-learn for maps the atlas lacks. A failure is logged, never raised: the
+    tab that needs the piece reports it when asked."""
+    start = time.perf_counter()
+    left, right = ctx.default_pair()
+    names = [n for n in dict.fromkeys([left, right, *ctx.names()]) if n]
+    for name in names:
+        for title, module in TABS:
+            if hasattr(module, "warm"):
+                try:
+                    module.warm(ctx, ctx.model(name))
+                except Exception as e:  # noqa: BLE001 (any failure here is reported later by the tab itself)
+                    log.info("warm-up of %s for %s skipped: %s", title, name, e)
+        log.info("warm-up: %s ready (%.1f s)", name, time.perf_counter() - start)
+    try:
+        import umap  # noqa: F401 (numba's import, paid here rather than by the first new map)
+    except ImportError as e:
+        log.info("warm-up: umap-learn not loaded: %s", e)
+    log.info("warm-up done in %.1f s", time.perf_counter() - start)
+
+
+def start_warm_up(app: gr.Blocks) -> threading.Thread:
+    thread = threading.Thread(target=warm_up, args=(app.explorer_context,), name="warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def build_app(checkpoints: str | Path = "checkpoints", data_dir: str | None = None, cache_dir: str | Path | None = None) -> gr.Blocks:

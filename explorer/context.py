@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import core
-from core import VaeMineError
+from core import VaeMineError, split_digest
 from core.corpora import available as available_corpora
 
 log = logging.getLogger(__name__)
@@ -189,21 +189,29 @@ class Context:
 
     # -- disk cache -------------------------------------------------------------------------------
 
+    def split_digest(self, model: core.TextVAEModel, split: str) -> str:
+        """The digest of a split's whole text as the model reads it (computed once)."""
+        return self.memo(("digest", model.corpus, model.config.tokenizer, split),
+                         lambda: split_digest(self.sentences(model, split)))
+
     def cache_path(self, kind: str, model: core.TextVAEModel, split: str, limit: int | None) -> Path:
         """A cache file keyed by the weights' sha256, the split text's sha256 and the sentence limit."""
-        corpus_key = self.memo(("digest", model.corpus, model.config.tokenizer, split), lambda: hashlib.sha256(
-            "\n".join(self.sentences(model, split)).encode()).hexdigest()[:16])
-        key = hashlib.sha256(json.dumps([model.fingerprint, corpus_key, split, limit]).encode()).hexdigest()[:24]
+        key = hashlib.sha256(json.dumps([model.fingerprint, self.split_digest(model, split), split, limit]).encode()
+                             ).hexdigest()[:24]
         return self.cache_dir / kind / f"{Path(model.corpus).name}-{split}-{limit}-{key}.npz"
 
     def cached_array(self, kind: str, model: core.TextVAEModel, split: str, limit: int | None,
                      build) -> tuple[np.ndarray, bool]:
         """(an array with a row per sentence of a split's first `limit`, whether it was cached):
-        from memory, else from the disk cache, else build() and save it. One build at a time."""
+        from memory, else the checkpoint's atlas, else the disk cache, else build() and save it.
+        One build at a time."""
         cached = True
 
         def load_or_build() -> np.ndarray:
             nonlocal cached
+            shipped = model.atlas(kind, split, limit, self.split_digest(model, split))
+            if shipped is not None:
+                return shipped
             path = self.cache_path(kind, model, split, limit)
             array = _load_npz(path, len(self.sentences(model, split, limit)))
             if array is None:

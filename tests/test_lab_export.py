@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
@@ -82,3 +83,22 @@ def test_export_writes_fp16_weights_and_a_card(mine_bundle, data_dir, tmp_path):
         export(mine_bundle, out)
     with pytest.raises(VaeMineError, match="no metrics.json"):
         export(tmp_path, tmp_path / "x")
+
+
+def test_export_ships_an_atlas_that_the_explorer_answers_from(mine_bundle, data_dir, tmp_path):
+    out = tmp_path / "ckpts" / "mine"
+    export(mine_bundle, out, data_dir=str(data_dir))
+    assert "atlas.safetensors" in (out / "README.md").read_text()
+    model = core.load(out)
+    ctx = Context(tmp_path / "ckpts", str(data_dir), tmp_path / "cache")
+    train = ctx.sentences(model, "train")
+    shipped = model.atlas("means", "train", None, ctx.split_digest(model, "train"))
+    assert shipped.shape == (len(train), model.z_dim)
+    assert shipped[-50:] == pytest.approx(model.encode(train[-50:])[0], abs=0.01)  # float16, the whole split
+    assert model.atlas("means", "train", None, "0" * 16) is None  # built from another text: not used
+    assert np.array_equal(ctx.posterior_means(model, "train"), shipped)
+    coords, cached = ctx.cached_array("umap", model, "valid", 2000, lambda: pytest.fail("the atlas holds the map"))
+    assert coords.shape == (2000, 2) and cached and np.isfinite(coords).all()
+    assert not (tmp_path / "cache").exists()  # nothing was built
+    export(mine_bundle, tmp_path / "bare", data_dir=str(data_dir), with_atlas=False)
+    assert not (tmp_path / "bare" / "atlas.safetensors").exists()

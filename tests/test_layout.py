@@ -68,7 +68,7 @@ def test_a_toy_objective_trains_exports_with_a_card_and_gets_its_explorer_label(
     run = train(tiny_config("toy-test", epochs=1, max_train=300, kl_scale=0.25), tmp_path / "run", str(corpora), "cpu",
                 progress=False)
     assert read_config(run)[0].objective.settings == ToySettings(0.25)
-    export(run, tmp_path / "ckpts" / "toy", data_dir=str(corpora))
+    export(run, tmp_path / "ckpts" / "toy", data_dir=str(corpora), with_atlas=False)
     card = (tmp_path / "ckpts" / "toy" / "README.md").read_text()
     assert "# Toy half-KL VAE on ptb" in card and "kl_scale=0.25" in card and "tests/test_layout.py" in card
     ctx = Context(tmp_path / "ckpts", str(corpora), tmp_path / "cache")
@@ -98,5 +98,5 @@ def test_format1_bundle_loads_resumes_and_exports_as_it_trained(name, tmp_path, 
         assert line[key] == pytest.approx(expected[key], abs=1e-3), key
     with pytest.raises(CheckpointError, match=r"train.seed: 3 -> 4"):
         train(replace(cli, train=replace(cli.train, seed=4)), run, str(corpora), "cpu", resume=True, progress=False)
-    metrics = export(run, tmp_path / "shipped", data_dir=str(corpora))
+    metrics = export(run, tmp_path / "shipped", data_dir=str(corpora), with_atlas=False)
     assert metrics["epochs"] == 2 and (tmp_path / "shipped" / "README.md").is_file()

@@ -9,7 +9,8 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from core import AU_THRESHOLD, InputError, active_units, check
+from core import AU_THRESHOLD, InputError, active_units, check, umap_2d
+from core.atlas import MAP_N, MAP_SPLIT  # the default map is the one a checkpoint's atlas ships
 
 from ..context import Context
 from ..render import esc, page
@@ -26,17 +27,22 @@ def umap_coords(ctx: Context, model, split: str, n: int, progress=None) -> tuple
     mu = ctx.posterior_means(model, split, n, lambda d, t: report(0.3 * d / t, f"encoding {d:,}/{t:,} sentences"))
 
     def fit() -> np.ndarray:
-        report(0.35, "UMAP: loading umap-learn and compiling numba code (slow the first time)")
-        import umap  # imported here: numba's start-up would slow the app's
-
-        report(0.5, f"UMAP of {len(mu):,} posterior means")
+        report(0.4, f"UMAP of {len(mu):,} posterior means (the first one also loads umap-learn and compiles "
+                    "its numba code)")
         start = time.perf_counter()
-        coords = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="euclidean", random_state=0, n_jobs=1).fit_transform(mu)
+        coords = umap_2d(mu)
         log.info("UMAP of %d points in %.1f s", len(mu), time.perf_counter() - start)
-        return coords.astype(np.float32)
+        return coords
 
     coords, cached = ctx.cached_array("umap", model, split, n, fit)
     return coords, mu, cached
+
+
+def warm(ctx: Context, model) -> None:
+    """At start-up: the default map, when the checkpoint's atlas holds its layout (a UMAP fit here
+    would hold the CPU for as long as a user's first answer should take)."""
+    if model.latent and model.atlas("umap", MAP_SPLIT, MAP_N, ctx.split_digest(model, MAP_SPLIT)) is not None:
+        umap_coords(ctx, model, MAP_SPLIT, MAP_N)
 
 
 def colour_values(sentences: list[str], mu: np.ndarray, colour: str) -> tuple[np.ndarray, str]:
@@ -77,7 +83,7 @@ def variance_bars(mu: np.ndarray, title: str) -> go.Figure:
     return fig
 
 
-def latent_map(ctx: Context, names, split: str = "valid", n: int = 2000, colour: str = "active unit #1", progress=None):
+def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colour: str = "active unit #1", progress=None):
     """(figures and a status note) for each model: [scatter, bars] * len(names) + [status html]."""
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
@@ -102,8 +108,8 @@ def latent_map(ctx: Context, names, split: str = "valid", n: int = 2000, colour:
 
 def build(ctx: Context, pair) -> None:
     with gr.Row():
-        split = gr.Dropdown(SPLITS, value="valid", label="split")
-        n = number_box("map_n", 2000, label="sentences (the first N of the split)", elem_id="map-n")
+        split = gr.Dropdown(SPLITS, value=MAP_SPLIT, label="split")
+        n = number_box("map_n", MAP_N, label="sentences (the first N of the split)", elem_id="map-n")
         colour = gr.Dropdown(COLOURS, value="active unit #1", label="colour by")
     go_ = gr.Button("Draw map", variant="primary", elem_id="map-go")
     status = gr.HTML(elem_id="map-status")

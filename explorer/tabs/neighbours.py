@@ -19,6 +19,12 @@ def index(ctx: Context, model, progress=None) -> NearestNeighbors:
         ctx.posterior_means(model, SPLIT, None, progress)))
 
 
+def warm(ctx: Context, model) -> None:
+    """At start-up: the index (from the checkpoint's atlas when it ships one)."""
+    if model.latent:
+        index(ctx, model)
+
+
 def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, progress=None) -> str:
     sentence = lines_of(text)[0]
     k = check("k", k)
