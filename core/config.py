@@ -47,6 +47,10 @@ class TrainConfig:
     decay_from_epoch: int = 16
     max_halvings: int = 5
     epochs: int = 100
+    # A wall-clock budget beside the epoch budget: no epoch starts once this many minutes of training
+    # (validation included, summed over resumes) are spent. Models whose epochs cost very different
+    # times (LaggingVAE's aggressive epochs) can then be trained on equal terms of time.
+    minutes: float | None = None
     seed: int = 783435
     max_train: int | None = None
     max_valid: int | None = None  # use the first N validation sentences (the classroom lab's quick runs)

@@ -106,7 +106,8 @@ def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int, 
         f"{params:,} parameters in the encoder and decoder.",
         f"- Objective: {cls.display_name} ({cls.source}); settings: {settings}.",
         f"- Optimiser: SGD lr {tc.lr}, clip {tc.clip}, batch {tc.batch_size}, seed {tc.seed}; lr halved after "
-        f"{tc.decay_patience} epochs without improvement, from epoch {tc.decay_from_epoch}.",
+        f"{tc.decay_patience} epochs without improvement, from epoch {tc.decay_from_epoch}; budget {tc.epochs} epochs"
+        + (f" or {tc.minutes:g} minutes of training (no epoch starts after that)" if tc.minutes else "") + ".",
         f"- Trained {metrics.get('epochs')} epochs (best: epoch {metrics.get('best_epoch')}) in "
         f"{metrics.get('train_seconds', 0) / 60:.0f} min on {metrics.get('device', '?')}.",
         f"- Weights: `{WEIGHTS}`, {weights_bytes / 2**20:.1f} MiB"

@@ -72,8 +72,10 @@ class Trainer:
 
     @property
     def finished(self) -> bool:
-        """The lr schedule has run out, or the epoch budget is spent."""
-        return self.state.done or self.state.epoch >= self.cfg.train.epochs
+        """The lr schedule has run out, or the epoch or time budget is spent."""
+        tc = self.cfg.train
+        return (self.state.done or self.state.epoch >= tc.epochs
+                or (tc.minutes is not None and self.state.seconds >= 60 * tc.minutes))
 
     # -- saving and resuming (the formats live in checkpoint.py) ----------------------------------
 
@@ -193,8 +195,10 @@ class Trainer:
         return line
 
     def finish(self) -> dict:
-        """Evaluate the best weights on valid and test and write metrics.json."""
+        """Evaluate the best weights on valid and test and write metrics.json; config.json records
+        the budgets the run ended under (a resumed run may have changed them)."""
         ckpt.load_weights(self.out / ckpt.WEIGHTS, self.model, self.objective)
+        ckpt.save_config(self.out, self.cfg, self.vocab)
         metrics = {"model": self.cfg.objective.name, "corpus": self.cfg.corpus, "best_epoch": self.state.best_epoch,
                    "epochs": self.state.epoch, "train_seconds": round(self.state.seconds, 1), "device": str(self.device)}
         for split in ("valid", "test"):
@@ -249,17 +253,18 @@ def describe_line(line: dict, schedule: dict) -> str:
 def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: str = "auto", resume: bool = False,
           progress: bool = True) -> Path:
     """Train (or continue) a run in `out`; returns the bundle folder. On --resume the run's own
-    config.json decides; `cfg` must agree with it (only the epoch budget may change)."""
+    config.json decides; `cfg` must agree with it (only the epoch and time budgets may change)."""
     out = Path(out)
     if resume and (out / ckpt.CONFIG).exists():
         saved, _ = ckpt.read_config(out)
-        cfg, wanted = replace(saved, train=replace(saved.train, epochs=cfg.train.epochs)), ckpt.as_version(cfg, ckpt.bundle_version(out))
+        budget = {"epochs": cfg.train.epochs, "minutes": cfg.train.minutes}
+        cfg, wanted = replace(saved, train=replace(saved.train, **budget)), ckpt.as_version(cfg, ckpt.bundle_version(out))
         # the digest is the run's own record; a run from before tokenizers were recorded keeps its own
         wanted = replace(wanted, corpus_sha256=saved.corpus_sha256,
                          tokenizer=saved.tokenizer if saved.tokenizer == LEGACY else wanted.tokenizer)
         if cfg != wanted:
             raise CheckpointError(f"{out / ckpt.CONFIG} was written for a different run ({config_diff(cfg, wanted)}); resume "
-                                  f"with the same settings (only --epochs may change) or train into another --out")
+                                  f"with the same settings (only --epochs and --minutes may change) or train into another --out")
     elif (out / ckpt.CONFIG).exists():
         raise CheckpointError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
     trainer = Trainer(cfg, out, data_dir, device, progress)
@@ -294,6 +299,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="a setting of the chosen objective, e.g. --set anneal_epochs=5 (an unknown field lists the known ones)")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--minutes", type=float, help="time budget: no epoch starts once this many minutes of training "
+                   "are spent (summed over resumes)")
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--max-train", type=int, help="use the first N training sentences")
     p.add_argument("--decay-from-epoch", type=int, default=TrainConfig.decay_from_epoch,
@@ -315,7 +322,7 @@ def run_config(args: argparse.Namespace, model: str, alpha: float | None = None)
         config_name=name,
         model=mc,
         objective=cls.settings_from_strings([*args.set, *([f"alpha={alpha}"] if alpha is not None else [])]),
-        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, max_train=args.max_train, seed=args.seed,
+        train=TrainConfig(epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, max_train=args.max_train, seed=args.seed,
                           decay_from_epoch=args.decay_from_epoch),
     )
 

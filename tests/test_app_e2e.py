@@ -73,8 +73,11 @@ def test_every_tab_produces_its_output(page):
 
     open_tab(page, "Interpolate")
     page.click("#int-go")
-    expect(page.locator("#int-out tbody tr")).to_have_count(10, timeout=30_000)
-    expect(page.locator("#int-out tbody tr").last).to_contain_text("1.00")
+    expect(page.locator("#int-out tbody tr")).to_have_count(12, timeout=30_000)  # the inputs and 10 points
+    expect(page.locator("#int-out tbody tr").first).to_contain_text("a dog runs through the grass .")
+    expect(page.locator("#int-out tbody tr").nth(10)).to_contain_text("1.00")
+    page.click("#int-preset")
+    expect(page.locator("#int-a textarea, #int-a input").first).to_have_value(re.compile("^this church choir"))
 
     open_tab(page, "Sample")
     page.click("#smp-go")

@@ -98,6 +98,8 @@ def test_interpolate_rows_run_from_one_reconstruction_to_the_other(ctx):
     html = interp(ctx, COLLAPSED, MINE, a, b, 7, "slerp")
     rows = re.findall(r"<tr><td>([0-9.]+)</td><td>(.*?)</td><td>(.*?)</td></tr>", html)
     assert [r[0] for r in rows] == [f"{i / 6:.2f}" for i in range(7)]
+    ends = re.findall(r"<tr><td>(from|to) \(as read\)</td><td>(.*?)</td>", html)
+    assert [e[0] for e in ends] == ["from", "to"] and a in ends[0][1] and b in ends[1][1]  # the inputs at the ends
     mine = core.load(SHIPPED / MINE)
     path = mine.interpolate(a, b, 7, "slerp")
     assert [re.sub(r"<[^>]+>", "", r[2]) for r in rows] == path
@@ -234,3 +236,9 @@ def test_corrupt_and_missing_checkpoints_get_a_message(tmp_path, data_dir):
     assert empty.default_pair() == (None, None)
     assert "none found" in rec(empty, None, None, "a dog .")
     assert "No checkpoints found" in status_line(empty)
+
+
+def test_lab_verdict_names_collapse_from_the_last_epoch():
+    collapsed = [{"val_kl": 0.9, "val_mi": 0.4, "val_au": 2}, {"val_kl": 0.01, "val_mi": 0.0, "val_au": 0}]
+    assert collapse.verdict(collapsed).startswith("collapsed (KL 0.01, MI 0.00, AU 0)")
+    assert collapse.verdict(collapsed[:1]) == "uses z (KL 0.90, MI 0.40, AU 2)"

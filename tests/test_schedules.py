@@ -46,6 +46,17 @@ def test_lagging_anneals_the_kl_weight_from_0_1_to_1_over_10_epochs():
     assert abs(weights[5.0] - 0.55) < 1e-12 and weights[9.99] < 1 and weights[10.0] == weights[14.0] == 1.0
 
 
+def test_vae_mine_has_no_kl_anneal_unless_asked():
+    cls = objective_class("vae-mine")
+    model = TextVAE(20, tiny_config().model)
+    paper = cls(model, cls.config().settings, 20)
+    asked = cls(model, cls.config(kl_start=0.1, anneal_epochs=10).settings, 20)
+    for obj in (paper, asked):
+        obj.position = 5.0
+    assert paper.kl_weight() == 1.0 and abs(asked.kl_weight() - 0.55) < 1e-12
+    assert paper.logged() == {"kl_weight": 1.0, "alpha": 3.0}
+
+
 def test_lagging_logs_its_kl_weight_during_a_real_run(tmp_path, corpora):
     out = train(tiny_config("lagging", epochs=1, max_train=96, aggressive_max_steps=3, aggressive_window=2),
                 tmp_path / "lag", str(corpora), "cpu", progress=False)

@@ -151,3 +151,16 @@ def test_cli_train_and_evaluate_on_a_slice(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "core.train", "--corpus", "yahoo", "--out", str(tmp_path / "y")],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "corpus file not found" in bad.stderr and "yahoo/train.txt" in bad.stderr
+
+
+def test_time_budget_ends_the_run_and_resume_may_extend_it(tmp_path):
+    cfg = tiny_config("vae", epochs=50, max_train=300)
+    short = replace(cfg, train=replace(cfg.train, minutes=0.001))  # spent by the first epoch
+    out = train(short, tmp_path / "run", str(DATA), "cpu", progress=False)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["train_seconds"] >= 0.06
+    longer = replace(cfg, train=replace(cfg.train, epochs=3, minutes=60.0))
+    train(longer, out, str(DATA), "cpu", resume=True, progress=False)
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 3  # the epoch budget ends it now
+    saved = json.loads((out / "config.json").read_text())["run"]["train"]
+    assert (saved["epochs"], saved["minutes"]) == (3, 60.0)  # the bundle records the budgets it ended under

@@ -48,7 +48,8 @@ from torch.func import functional_call
 
 from ..batching import Batch
 from ..models import TextVAE
-from .base import Objective
+from .base import ScheduledKL
+from .schedules import linear_anneal
 
 
 class EnergyFunction(nn.Module):
@@ -91,6 +92,10 @@ class Settings:
     energy_gauge: float = 0.01  # weight of the pull on the energy's free offset (see the module text)
     negatives: str = "roll"  # roll, all-pairs or queue (see the module text)
     queue_size: int = 64  # "queue": codes kept from earlier batches (two batches of 32)
+    # A KL anneal as its baselines have (weight from kl_start rising linearly to 1 over anneal_epochs).
+    # The paper names an anneal only for VAE-0.5, so by default there is none (weight 1 throughout).
+    kl_start: float = 1.0
+    anneal_epochs: float = 0.0
 
     def __post_init__(self):
         if self.negatives not in NEGATIVES:
@@ -99,7 +104,7 @@ class Settings:
             raise ValueError("queue_size must be at least 1")
 
 
-class VAEMine(Objective):
+class VAEMine(ScheduledKL):
     name = "vae-mine"
     display_name = "VAE-MINE"
     source = "Qian & Cheung 2019, with the choices in core/objectives/mine.py"
@@ -177,5 +182,8 @@ class VAEMine(Objective):
             self._enqueue(z.detach())
         return loss, self.stats(loss, rec, kl, mu, logvar, mine_bound=dv, xi=log_xi_star.exp())
 
+    def kl_weight(self) -> float:
+        return linear_anneal(self.position, self.cfg.kl_start, self.cfg.anneal_epochs)
+
     def logged(self) -> dict[str, float]:
-        return {"alpha": self.alpha}
+        return {**super().logged(), "alpha": self.alpha}

@@ -25,6 +25,28 @@ CURVES = [("val_nll", "validation NLL (−ELBO)"), ("val_kl", "validation KL"), 
 KL_SENTENCES = 1000
 
 
+EXPLAINED = """**Posterior collapse** is when a VAE's decoder learns to write good sentences without looking at z: the encoder
+then gives every sentence the same code (the prior), and z carries nothing. It happens because an LSTM decoder is
+strong enough on its own, and the training objective charges for every nat of information put into z. The figures
+in the table (on each checkpoint's test split) tell a collapsed model from a live one:
+
+- **NLL**: how many nats a model needs per sentence (lower is better); **PPL**, perplexity, is the same per word,
+  e^(NLL / words): the number of equally likely words the model is choosing between at each step.
+- **KL**: how far, on average, a sentence's code sits from the prior, in nats. Near 0: the codes carry almost
+  nothing.
+- **MI**: mutual information between a sentence and its code, in nats: how much knowing z tells you about which
+  sentence it came from. Near 0 means collapse; at most about log(number of sentences).
+- **AU**, active units: how many of the latent dimensions change with the sentence (variance of their mean over
+  the split above 0.01). 0 means collapse.
+
+A collapsed model's interpolations are flat (every point decodes to the same sentence, see Interpolate), its prior
+samples repeat, and its neighbours are arbitrary. "train min" is the training time in minutes; the curves below
+are per epoch, from each checkpoint's training log. "KL per dimension" splits the KL over the latent dimensions on
+the first {KL_SENTENCES:,} validation sentences: a different statistic from AU, so its count of dimensions above 0.01 nats
+can differ from AU.
+"""
+
+
 def figures_table(ctx: Context) -> pd.DataFrame:
     """NLL, KL, MI, AU (test split, as shipped when known) of every checkpoint found."""
     rows = []
@@ -44,6 +66,18 @@ def figures_table(ctx: Context) -> pd.DataFrame:
     return df.round(2) if len(df) else pd.DataFrame({"checkpoint": ["no checkpoints found in " + str(ctx.checkpoints)]})
 
 
+AXES = {"epoch": "epoch", "elapsed": "seconds since the lab started"}
+
+
+def verdict(lines: list[dict]) -> str:
+    """A model's state at its last lab epoch, in words: collapsed or using z."""
+    last = lines[-1]
+    figures = f"KL {last['val_kl']:.2f}, MI {last['val_mi']:.2f}, AU {last['val_au']}"
+    if last["val_mi"] < 0.05 and last["val_au"] == 0:
+        return f"collapsed ({figures}): its codes say nothing about the sentence"
+    return f"uses z ({figures})"
+
+
 def curves(logs: dict[str, list[dict]], x: str = "epoch", title: str = "") -> go.Figure:
     fig = make_subplots(rows=2, cols=2, subplot_titles=[t for _, t in CURVES])
     palette = ["#2a7de1", "#e1552a", "#2aa876", "#8e44ad", "#f1c40f", "#7f8c8d"]
@@ -57,7 +91,7 @@ def curves(logs: dict[str, list[dict]], x: str = "epoch", title: str = "") -> go
                                      showlegend=j == 0, line=dict(color=palette[i % len(palette)])),
                           row=j // 2 + 1, col=j % 2 + 1)
     fig.update_layout(height=520, title=dict(text=esc(title)), margin=dict(l=10, r=10, t=70, b=10))
-    fig.update_xaxes(title_text=x)
+    fig.update_xaxes(title_text=AXES.get(x, x))
     return fig
 
 
@@ -135,7 +169,8 @@ class Lab:
             else:
                 why = "time is up"
             yield (curves(logs, "elapsed", f"tiny models on {sentences} {corpus} sentences") if logs else None,
-                   page(message(f"finished ({why}) · " + ", ".join(f"{m}: {len(v)} epochs" for m, v in logs.items()))))
+                   page(message(f"finished ({why}) after {time.monotonic() - self.started:.0f} s · "
+                                + " · ".join(f"{m}, {len(v)} epochs: {verdict(v)}" for m, v in logs.items()))))
         except VaeMineError as e:
             yield None, page(message(str(e), error=True))
         finally:
@@ -152,12 +187,11 @@ class Lab:
 
 
 def build(ctx: Context, pair) -> None:
-    gr.Markdown("Posterior collapse: the decoder ignores z, so KL(q(z|x) ‖ p(z)) → 0, the mutual information "
-                "between x and z → 0 and no latent unit is active. Compare the checkpoints below.")
+    gr.Markdown(EXPLAINED, elem_classes="vm-intro")
     gr.Dataframe(value=figures_table(ctx), label="test figures per checkpoint (NLL, KL in nats per sentence)",
                  interactive=False, elem_id="col-table")
     gr.Plot(value=training_curves(ctx), elem_id="col-curves")
-    kl_go = gr.Button("KL per dimension (left and right models, validation sentences)", elem_id="kl-go")
+    kl_go = gr.Button("Show KL per dimension (left and right models)", variant="secondary", elem_id="kl-go")
     kl_status = gr.HTML()
     kl_plot = gr.Plot(elem_id="kl-plot")
     wire(kl_go.click, lambda left, right: kl_per_dimension(ctx, [left, right]), {"left": pair[0], "right": pair[1]},

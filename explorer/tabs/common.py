@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from typing import Callable, Sequence
 
 import gradio as gr
@@ -47,6 +48,21 @@ def lines_of(text: str | None, what: str = "a sentence") -> list[str]:
     if not lines:
         raise InputError(f"enter {what} first")
     return lines[:MAX_LINES]
+
+
+def counting(progress, what: str, start: float = 0.0, share: float = 1.0):
+    """A `(done, total)` callback for a long loop that moves `progress` from `start` by `share` and
+    says what it does with the time left at the rate so far ("about 12 s left")."""
+    began = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        if progress is None:
+            return
+        spent = time.monotonic() - began
+        left = f", about {spent * (total - done) / done:.0f} s left" if done and done < total else ""
+        progress(start + share * done / total, desc=f"{what} ({done:,}/{total:,}{left})")
+
+    return report
 
 
 def shown_text(p) -> str:

@@ -14,25 +14,36 @@ TABLE4 = ("this church choir sings to the masses as they sing joyous songs from 
           "a woman with a green headscarf , blue shirt and a very big grin .")
 
 
+START = ("a dog runs through the grass .", "two children are playing on the beach .")  # in Flickr8k's style
+
+
 def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int = 10, mode: str = "linear",
                 strategy: str = "greedy", temperature: float = 1.0, beam_size: int = 5, seed: int = 0) -> str:
     a, b = lines_of(a, "the first sentence")[0], lines_of(b, "the second sentence")[0]
     opts = decode_options(strategy, temperature, beam_size, seed)
     steps = check("steps", steps)
     names = [left, right]
-    paths, notes = [], []
+    paths, notes, ends = [], [], []
     for name in names:
-        path, err = for_model(ctx, name, lambda m: (m.interpolate(a, b, steps, mode, **opts),
-                                                    input_notes(m, m.prepare([a, b]), ["from", "to"])))
-        paths.append(path and path[0])
-        notes.append(err or path[1])
-    rows = []
+        def run(m):
+            prepared = m.prepare([a, b])
+            return (m.interpolate(a, b, steps, mode, **opts), input_notes(m, prepared, ["from", "to"]),
+                    [shown_text(p) for p in prepared])
+
+        result, err = for_model(ctx, name, run)
+        paths.append(result and result[0])
+        notes.append(err or result[1])
+        ends.append(result[2] if result else ["", ""])
+    rows = [["from (as read)"] + [f'<span class="vm-dim">{e[0]}</span>' for e in ends]] if any(paths) else []
     for i in range(max((len(p) for p in paths if p), default=0)):
         cells = [f"{i / (steps - 1):.2f}"]
         cells += ["" if p is None else mark_changes(p[i - 1] if i else None, p[i]) for p in paths]
         rows.append(cells)
+    if any(paths):
+        rows.append(["to (as read)"] + [f'<span class="vm-dim">{e[1]}</span>' for e in ends])
     header = ["t"] + [esc(ctx.title(n)) + note for n, note in zip(names, notes)]
-    return page(table(header, rows) + '<p class="vm-dim">highlighted: words that changed from the row above</p>')
+    return page(table(header, rows) + '<p class="vm-dim">t = 0.00 and t = 1.00 are the reconstructions of the two '
+                "sentences (decoded from their posterior means); highlighted: words that changed from the row above</p>")
 
 
 def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strategy: str = "greedy",
@@ -53,14 +64,20 @@ def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strateg
     return page(table(["model", header or "a : b :: c : ?"], rows))
 
 
+INTRO = ("Both sentences are encoded, and the decoder writes a sentence at each of the evenly spaced points on the "
+         "path between their codes. In a model that uses z the sentences change step by step from one end to the other; "
+         "in a collapsed model every point decodes to the same sentence, because the decoder ignores z.")
+
+
 def build(ctx: Context, pair) -> None:
+    gr.Markdown(INTRO, elem_classes="vm-intro")
     with gr.Row():
-        a = gr.Textbox(label="from", value=TABLE4[0], elem_id="int-a")
-        b = gr.Textbox(label="to", value=TABLE4[1], elem_id="int-b")
+        a = gr.Textbox(label="from", value=START[0], elem_id="int-a")
+        b = gr.Textbox(label="to", value=START[1], elem_id="int-b")
     with gr.Row():
         steps = number_box("steps", 10, label="steps (both ends included)", elem_id="int-steps")
         mode = gr.Radio(list(MODES), value="linear", label="path")
-        preset = gr.Button("Paper's Table 4 pair", size="sm")
+        preset = gr.Button("Load the paper's Table 4 pair (SNLI)", size="sm", elem_id="int-preset")
     decoding = decoding_controls()
     go = gr.Button("Interpolate", variant="primary", elem_id="int-go")
     out = gr.HTML(elem_id="int-out")

@@ -14,23 +14,34 @@ from core.atlas import MAP_N, MAP_SPLIT  # the default map is the one a checkpoi
 
 from ..context import Context
 from ..render import esc, page
-from .common import for_model, number_box, wire
+from .common import counting, for_model, number_box, wire
 
 log = logging.getLogger(__name__)
 COLOURS = ["sentence length"] + [f"active unit #{r}" for r in range(1, 11)]
 SPLITS = ["valid", "test", "train"]
 
 
+# The fit's time for the progress estimate: this machine's last fits, else the 2-core benchmark's figure.
+UMAP_SPEED: list[float] = []
+UMAP_FIRST_SECONDS = 15.0  # umap-learn's import and numba's first compile (bench/results/explorer-cpu-2core.json)
+
+
+def _seconds_per_point() -> float:
+    return UMAP_SPEED[-1] if UMAP_SPEED else 0.002
+
+
 def umap_coords(ctx: Context, model, split: str, n: int, progress=None) -> tuple[np.ndarray, np.ndarray, bool]:
     """(2-D coordinates, posterior means, came from the cache) for the first n sentences of split."""
     report = progress or (lambda frac, desc="": None)
-    mu = ctx.posterior_means(model, split, n, lambda d, t: report(0.3 * d / t, f"encoding {d:,}/{t:,} sentences"))
+    mu = ctx.posterior_means(model, split, n, counting(progress, "encoding sentences", 0, 0.3))
 
     def fit() -> np.ndarray:
-        report(0.4, f"UMAP of {len(mu):,} posterior means (the first one also loads umap-learn and compiles "
-                    "its numba code)")
+        guess = _seconds_per_point() * len(mu) + (0 if UMAP_SPEED else UMAP_FIRST_SECONDS)
+        report(0.4, f"UMAP of {len(mu):,} posterior means: about {guess:.0f} s"
+               + ("" if UMAP_SPEED else " (the first one also loads umap-learn and compiles its code)"))
         start = time.perf_counter()
         coords = umap_2d(mu)
+        UMAP_SPEED.append((time.perf_counter() - start) / len(mu))
         log.info("UMAP of %d points in %.1f s", len(mu), time.perf_counter() - start)
         return coords
 
@@ -106,7 +117,15 @@ def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colo
     return [*figures, page("<br>".join(notes))]
 
 
+INTRO = ("Each dot is one sentence's code (posterior mean), laid out in 2-D by UMAP so that nearby codes stay nearby; "
+         "hover to read the sentence. Colour by an active unit to see what it tracks. The bars give, for each latent "
+         "dimension, how much its mean varies across these sentences: a dimension above the dashed 0.01 line is an "
+         "active unit (AU), one the encoder uses. These counts are over the sentences drawn here, so they can differ "
+         "from the AU in the Posterior collapse table, which counts over the whole test split.")
+
+
 def build(ctx: Context, pair) -> None:
+    gr.Markdown(INTRO, elem_classes="vm-intro")
     with gr.Row():
         split = gr.Dropdown(SPLITS, value=MAP_SPLIT, label="split")
         n = number_box("map_n", MAP_N, label="sentences (the first N of the split)", elem_id="map-n")

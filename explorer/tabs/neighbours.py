@@ -8,7 +8,7 @@ from core import check
 
 from ..context import Context
 from ..render import esc, message, table
-from .common import input_notes, lines_of, number_box, per_model, wire
+from .common import counting, input_notes, lines_of, number_box, per_model, wire
 
 SPLIT = "train"
 
@@ -29,9 +29,7 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, prog
     sentence = lines_of(text)[0]
     k = check("k", k)
 
-    def report(done, total):
-        if progress is not None:
-            progress(done / total, desc=f"indexing training sentences ({done:,}/{total:,}, once per checkpoint)")
+    report = counting(progress, "encoding the training sentences for the index (once per checkpoint)")
 
     def panel(model) -> str:
         nn = index(ctx, model, report)
@@ -48,7 +46,14 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, prog
     return per_model(ctx, [left, right], panel)
 
 
+INTRO = ("Your sentence and every training sentence are encoded; the list shows the training sentences whose codes "
+         "(posterior means) point in the nearest direction (cosine distance: 0 is the same direction, 1 unrelated). "
+         "When the codes carry meaning the neighbours are about the same thing; when every code is the same, all "
+         "distances are about equal and the list is arbitrary.")
+
+
 def build(ctx: Context, pair) -> None:
+    gr.Markdown(INTRO, elem_classes="vm-intro")
     text = gr.Textbox(label="sentence", value="a black dog is running on the grass .", elem_id="nb-text")
     k = number_box("k", 10, elem_id="nb-k")
     go = gr.Button("Find neighbours", variant="primary", elem_id="nb-go")

@@ -38,7 +38,14 @@ def reconstruct(ctx: Context, left: str, right: str, text: str, samples: int = 3
     return per_model(ctx, [left, right], panel)
 
 
+INTRO = ("The encoder reads each sentence into a code z (a mean and a spread per latent dimension); the decoder "
+         "writes a sentence back from z. A model that uses z gives back something close to what you typed; a collapsed "
+         "model writes much the same sentence whatever you type. The KL column is how far this sentence's code sits "
+         "from the prior, in nats: near 0 means the code carries almost nothing about the sentence.")
+
+
 def build(ctx: Context, pair) -> None:
+    gr.Markdown(INTRO, elem_classes="vm-intro")
     text = gr.Textbox(label="sentences, one a line", lines=3, elem_id="rec-text",
                       value="a dog runs through the grass .\ntwo children are playing on the beach .")
     samples = number_box("samples", 3, label="posterior samples K", elem_id="rec-samples")

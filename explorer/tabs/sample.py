@@ -26,8 +26,10 @@ def sample(ctx: Context, left: str, right: str, n: int = 10, seed: int = 0, stra
 
 
 def build(ctx: Context, pair) -> None:
-    gr.Markdown("Each sentence is decoded from its own z drawn from the prior. With greedy decoding every "
-                "difference between sentences comes from z: a collapsed model repeats one sentence.")
+    gr.Markdown("Each sentence is decoded from its own z drawn from the prior N(0, I). With greedy decoding every "
+                "difference between the sentences comes from z, so a collapsed model repeats one sentence. Distinct-1 "
+                "and distinct-2 are the shares of different words and word pairs among all written; 'repeated' is the "
+                "share of sentences that appeared earlier in the list.", elem_classes="vm-intro")
     n = number_box("n", 10, label="sentences", elem_id="smp-n")
     decoding = decoding_controls()
     go = gr.Button("Sample", variant="primary", elem_id="smp-go")
