@@ -10,7 +10,8 @@ import torch
 from conftest import DATA, tiny_config
 from core.batching import Dataset
 from core.corpora import read_split
-from core.objectives import StepContext, registry, table2
+from core.models import TextVAE
+from core.objectives import StepContext, objective_class, registry, table2
 from core.objectives.annealed import word_dropout
 from core.objectives.infovae import mmd2
 from core.objectives.lagging import InnerLoopStop, LaggingVAE
@@ -151,3 +152,17 @@ def test_lagging_inner_loop_updates_only_the_encoder_on_fresh_batches(tmp_path, 
     drawn.clear()
     obj.train_step(model, batch, ctx)
     assert drawn == []
+
+
+def test_vae_mine_drops_decoder_words_only_when_asked(corpora):
+    sents = read_split("ptb", "valid", DATA, limit=200)
+    data = Dataset(sents, Vocab.build(sents))
+    batch = data.batch(torch.arange(len(data)))
+    cls = objective_class("vae-mine")
+    model = TextVAE(len(data.vocab), tiny_config().model)
+    paper, asked = (cls(model, cls.config(**s).settings, len(data.vocab)) for s in ({}, {"word_dropout": 0.5}))
+    assert paper.decoder_inputs(batch) is None
+    dropped = asked.decoder_inputs(batch)
+    assert 0.4 < float(dropped.eq(3).sum() - batch.inputs.eq(3).sum()) / float(batch.inputs.gt(3).sum()) < 0.6
+    asked.eval()
+    assert asked.decoder_inputs(batch) is None  # never when evaluating

@@ -49,6 +49,7 @@ from torch.func import functional_call
 from ..batching import Batch
 from ..models import TextVAE
 from .base import ScheduledKL
+from .annealed import word_dropout
 from .schedules import linear_anneal
 
 
@@ -96,6 +97,10 @@ class Settings:
     # The paper names an anneal only for VAE-0.5, so by default there is none (weight 1 throughout).
     kl_start: float = 1.0
     anneal_epochs: float = 0.0
+    # Word dropout on the decoder's inputs as VAE-0.5 has (share of words replaced by <unk>); the paper
+    # names none for VAE-MINE, so by default 0. With it (and the anneal), VAE-MINE is VAE-0.5 plus the
+    # MI term: the two differ in that term only.
+    word_dropout: float = 0.0
 
     def __post_init__(self):
         if self.negatives not in NEGATIVES:
@@ -184,6 +189,9 @@ class VAEMine(ScheduledKL):
 
     def kl_weight(self) -> float:
         return linear_anneal(self.position, self.cfg.kl_start, self.cfg.anneal_epochs)
+
+    def decoder_inputs(self, batch: Batch) -> torch.Tensor | None:
+        return word_dropout(batch.inputs, self.cfg.word_dropout) if self.training and self.cfg.word_dropout else None
 
     def logged(self) -> dict[str, float]:
         return {**super().logged(), "alpha": self.alpha}
