@@ -148,11 +148,10 @@ def test_neighbours_of_a_training_sentence_start_with_itself(ctx, tmp_path):
     _, mu, _ = mine.encode_split("train", None, ctx.data_dir)
     cos = 1 - (mu @ mu_q[0]) / (np.linalg.norm(mu, axis=1) * np.linalg.norm(mu_q[0]))
     best = np.argsort(cos)[:5]
-    assert float(rows[4][1]) == pytest.approx(cos[best[4]], abs=2e-4)
+    assert float(rows[4][1]) == pytest.approx(cos[best[4]], abs=2e-3)  # the index holds float16 means
     assert query in found
-    # the index is cached on disk: a fresh context finds it without encoding
-    cached = list((ctx.cache_dir / "means").glob("flickr8k-train-None-*.npz"))
-    assert len(cached) == 2
+    # the index comes from the checkpoints' atlases: nothing was encoded into the disk cache
+    assert not list((ctx.cache_dir / "means").glob("flickr8k-train-None-*.npz"))
     again = Context(SHIPPED, ctx.data_dir, ctx.cache_dir)
     assert nbs(again, COLLAPSED, MINE, query, 5) == html
 
