@@ -1,7 +1,7 @@
 """What a user sees of a model, measured: reconstruction, prior samples, interpolation paths and
 neighbours, beside NLL, KL, MI and AU, for each checkpoint; a table and JSON.
 
-    .venv/bin/python -m bench.quality CHECKPOINT... [--corpus C] [--split test] [--out FILE.json] [--cards]
+    .venv/bin/python -m bench.quality CHECKPOINT... [--corpus C] [--split test] [--out FILE.json] [--cards] [--jobs 2]
 
 With --cards, each checkpoint's model card (README.md) gets the table of all of them, its own row
 marked, under "What a user sees" (replacing an earlier one).
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -117,8 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir")
     p.add_argument("--out", type=Path, help="write the figures here as JSON")
     p.add_argument("--cards", action="store_true", help="put the table into each checkpoint's model card")
+    p.add_argument("--jobs", type=int, default=1, help="checkpoints measured side by side, one process each")
     args = p.parse_args(argv)
-    results = [measure(c, args.corpus, args.split, args.limit, args.data_dir) for c in args.checkpoints]
+    one = partial(measure, corpus=args.corpus, split=args.split, limit=args.limit, data_dir=args.data_dir)
+    if args.jobs > 1:
+        with ProcessPoolExecutor(min(args.jobs, len(args.checkpoints))) as pool:
+            results = list(pool.map(one, args.checkpoints))
+    else:
+        results = [one(c) for c in args.checkpoints]
     report({"results": results}, args.out)
     print(table(results))
     if args.cards:
