@@ -115,7 +115,9 @@ class VAEMine(ScheduledKL):
     source = "Qian & Cheung 2019, with the choices in core/objectives/mine.py"
     Settings = Settings
     table2_row = 7
-    legacy = {"negatives": "roll"}
+    # Format-1 runs: in-batch roll negatives, and no anneal or word dropout (their one flat config
+    # object held VAE-0.5's kl_start, anneal_epochs and word_dropout, which VAE-MINE never read).
+    legacy = {"negatives": "roll", "kl_start": 1.0, "anneal_epochs": 0.0, "word_dropout": 0.0}
 
     def __init__(self, model: TextVAE, settings: Settings, vocab_size: int):
         super().__init__(model, settings, vocab_size)
