@@ -218,6 +218,19 @@ def append_probe(folder: Path, epoch: int, means: torch.Tensor) -> None:
     save_tensors(folder / PROBE, {"epochs": torch.tensor(epochs), "means": torch.stack(stack)})
 
 
+def copy_probe(src: Path, dst: Path, max_epochs: int) -> None:
+    """Copy a run's probe file keeping at most `max_epochs` epochs, evenly spaced, the first and
+    the last always among them (a shipped bundle's training replay at a bounded size)."""
+    probe = read_probe(src)
+    if probe is None:
+        return
+    epochs, means = probe
+    n = len(epochs)
+    keep = sorted({round(i * (n - 1) / (max_epochs - 1)) for i in range(max_epochs)}) if max_epochs > 1 else [n - 1]
+    keep = [i for i in keep if i < n]
+    save_tensors(dst / PROBE, {"epochs": epochs[keep], "means": means[keep]})
+
+
 def read_probe(folder: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(epochs [E], posterior means [E, N, z]) of the probe set, or None when the bundle has none."""
     if not (folder / PROBE).is_file():

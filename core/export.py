@@ -21,7 +21,8 @@ import torch
 from . import atlas
 from .api import TextVAEModel
 from .batching import Dataset
-from .checkpoint import CONFIG, LOG, METRICS, PROBE, VOCAB, WEIGHTS, load_bundle, load_tensors, save_tensors, write_json
+from .checkpoint import (CONFIG, LOG, METRICS, VOCAB, WEIGHTS, copy_probe, load_bundle, load_tensors, save_tensors,
+                         write_json)
 from .corpora import read_split
 from .cli import run_cli
 from .errors import VaeMineError
@@ -35,7 +36,7 @@ SHOWN = ("nll", "reconstruction", "kl", "ppl", "mi", "mi_batch", "au")
 
 
 def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data_dir: str | None = None,
-           force: bool = False, note: str = "", with_atlas: bool = True) -> dict:
+           force: bool = False, note: str = "", with_atlas: bool = True, probe_epochs: int = 12) -> dict:
     if not (src / METRICS).is_file():
         raise VaeMineError(f"{src} has no {METRICS}: export a run that finished training")
     if dst.exists() and not force:
@@ -43,9 +44,10 @@ def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data
     tmp = dst.with_name(f".{dst.name}.export")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for name in (CONFIG, VOCAB, LOG, PROBE):
+    for name in (CONFIG, VOCAB, LOG):
         if (src / name).is_file():
             shutil.copy2(src / name, tmp / name)
+    copy_probe(src, tmp, probe_epochs)
     save_tensors(tmp / WEIGHTS, load_tensors(src / WEIGHTS), DTYPES[dtype])
     metrics = json.loads((src / METRICS).read_text())
     cfg, vocab, model, _ = load_bundle(tmp)
@@ -128,10 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", default="", help="a paragraph for the card's Notes section")
     p.add_argument("--force", action="store_true", help="replace dst if it exists")
     p.add_argument("--no-atlas", action="store_true", help="ship no atlas (posterior means and map layout)")
+    p.add_argument("--probe-epochs", type=int, default=12, help="epochs of probe-set means kept for the training "
+                   "replay, evenly spaced, first and last included (default 12)")
 
     def body(args):
         metrics = export(args.src, args.dst, args.dtype, args.command, args.data_dir, args.force, args.note,
-                         not args.no_atlas)
+                         not args.no_atlas, max(1, args.probe_epochs))
         shipped = metrics.get("shipped_test", {})
         print(f"wrote {args.dst} ({sum(f.stat().st_size for f in args.dst.iterdir()) / 2**20:.1f} MiB); "
               f"test NLL {shipped.get('nll', float('nan')):.2f} KL {shipped.get('kl', float('nan')):.2f} "

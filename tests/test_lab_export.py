@@ -102,3 +102,18 @@ def test_export_ships_an_atlas_that_the_explorer_answers_from(mine_bundle, data_
     assert not (tmp_path / "cache").exists()  # nothing was built
     export(mine_bundle, tmp_path / "bare", data_dir=str(data_dir), with_atlas=False)
     assert not (tmp_path / "bare" / "atlas.safetensors").exists()
+
+
+def test_a_shipped_probe_file_keeps_evenly_spaced_epochs_first_and_last(tmp_path):
+    from core.checkpoint import append_probe, copy_probe, read_probe
+
+    run, ship = tmp_path / "run", tmp_path / "ship"
+    run.mkdir(), ship.mkdir()
+    for epoch in range(1, 31):
+        append_probe(run, epoch, torch.full((4, 2), float(epoch)))
+    copy_probe(run, ship, 12)
+    epochs, means = read_probe(ship)
+    assert epochs[0] == 1 and epochs[-1] == 30 and len(epochs) == 12
+    assert torch.equal(means[:, 0, 0].float(), epochs.float())  # each epoch keeps its own means
+    copy_probe(run, ship, 1)
+    assert read_probe(ship)[0].tolist() == [30]
