@@ -18,6 +18,7 @@ Per checkpoint, on the split (whole by default; `--limit N` for its first N sent
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
@@ -120,14 +121,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="write the figures here as JSON")
     p.add_argument("--cards", action="store_true", help="put the table into each checkpoint's model card")
     p.add_argument("--jobs", type=int, default=1, help="checkpoints measured side by side, one process each")
+    p.add_argument("--from-json", type=Path, help="take the figures from an earlier --out file instead of measuring "
+                   "(to rewrite the cards after an export replaced them)")
     args = p.parse_args(argv)
     one = partial(measure, corpus=args.corpus, split=args.split, limit=args.limit, data_dir=args.data_dir)
-    if args.jobs > 1:
+    if args.from_json:
+        found = {r["checkpoint"]: r for r in json.loads(args.from_json.read_text())["results"]}
+        missing = [c for c in args.checkpoints if c not in found]
+        if missing:
+            p.error(f"{args.from_json} has no figures for {', '.join(missing)}")
+        results = [found[c] for c in args.checkpoints]
+    elif args.jobs > 1:
         with ProcessPoolExecutor(min(args.jobs, len(args.checkpoints))) as pool:
             results = list(pool.map(one, args.checkpoints))
     else:
         results = [one(c) for c in args.checkpoints]
-    report({"results": results}, args.out)
+    if not args.from_json:
+        report({"results": results}, args.out)
     print(table(results))
     if args.cards:
         write_cards(results, args)
