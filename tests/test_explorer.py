@@ -241,3 +241,9 @@ def test_lab_verdict_names_collapse_from_the_last_epoch():
     collapsed = [{"val_kl": 0.9, "val_mi": 0.4, "val_au": 2}, {"val_kl": 0.01, "val_mi": 0.0, "val_au": 0}]
     assert collapse.verdict(collapsed).startswith("collapsed (KL 0.01, MI 0.00, AU 0)")
     assert collapse.verdict(collapsed[:1]) == "uses z (KL 0.90, MI 0.40, AU 2)"
+
+
+def test_every_tab_intro_is_plain_text_with_its_figures_filled_in():
+    intros = [reconstruct.INTRO, interpolate.INTRO, neighbours.INTRO, latent_map.INTRO, collapse.EXPLAINED]
+    assert all(text.count(".") >= 2 and "{" not in text for text in intros)
+    assert f"first {collapse.KL_SENTENCES:,} validation sentences" in collapse.EXPLAINED

@@ -25,7 +25,7 @@ CURVES = [("val_nll", "validation NLL (−ELBO)"), ("val_kl", "validation KL"), 
 KL_SENTENCES = 1000
 
 
-EXPLAINED = """**Posterior collapse** is when a VAE's decoder learns to write good sentences without looking at z: the encoder
+EXPLAINED = f"""**Posterior collapse** is when a VAE's decoder learns to write good sentences without looking at z: the encoder
 then gives every sentence the same code (the prior), and z carries nothing. It happens because an LSTM decoder is
 strong enough on its own, and the training objective charges for every nat of information put into z. The figures
 in the table (on each checkpoint's test split) tell a collapsed model from a live one:
