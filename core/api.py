@@ -27,6 +27,7 @@ from .decoding import beam_decode, step_decode
 from .device import pick_device
 from .errors import CorpusError, InputError
 from .metrics import active_units as _active_units
+from .models import evaluating
 from .objectives import objective_class
 from .tokenize import LEGACY, tokenize
 
@@ -288,6 +289,30 @@ class TextVAEModel:
         """KL(q(z|x) || N(0, I)) per sentence [N], or per sentence and dimension [N, z_dim], in nats."""
         mu, logvar = self._posterior(sentences)
         return (self._model.kl_per_dimension(mu, logvar) if per_dimension else self._model.kl(mu, logvar)).numpy()
+
+    def decoder_use_of_z(self, sentence: str, seed: int | None = 0) -> dict:
+        """Does the decoder read z? For one sentence, read word by word (teacher forcing): at each
+        position the KL divergence, in nats, from the next-word distribution under the sentence's own
+        code (its posterior mean) to the one under another code: a draw from the prior ("prior") and
+        the prior's mean, the zero vector ("zero"). Near 0 at every word: the decoder ignores z.
+
+        Returns {"words": the target words (the sentence as read, then </s>), "prior": [KL per word],
+        "zero": [KL per word], "mean_prior": float, "mean_zero": float}.
+        """
+        self._require_latent()
+        prepared = self.prepare([sentence])[0]
+        data = Dataset([prepared.tokens], self.vocab)
+        batch = data.batch(torch.arange(1)).to(self.device)
+        with evaluating(self._model, seed) as (device, gen):
+            _, mu, _ = self._model.encode(batch)
+            others = {"prior": torch.randn(mu.shape, generator=gen, device=device), "zero": torch.zeros_like(mu)}
+            own = torch.log_softmax(self._model.decoder(batch.inputs, mu).float(), -1)[0]
+            out = {"words": [self.vocab.itos[int(i)] for i in batch.targets[0]]}
+            for name, z in others.items():
+                other = torch.log_softmax(self._model.decoder(batch.inputs, z).float(), -1)[0]
+                kl = (own.exp() * (own - other)).sum(-1).clamp(min=0)
+                out[name], out[f"mean_{name}"] = kl.cpu().tolist(), float(kl.mean())
+        return out
 
     def posterior_samples(self, sentences: str | Sequence[str], k: int, seed: int | None = 0) -> np.ndarray:
         """k reparameterised draws z ~ q(z|x) per sentence, [k, N, z_dim] (repeatable for a seed)."""

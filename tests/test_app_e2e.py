@@ -275,7 +275,7 @@ def test_api_has_one_named_endpoint_per_action(app_url):
     api = client.view_api(return_format="dict", print_info=False)
     endpoints = api["named_endpoints"]
     assert set(endpoints) == {"/reconstruct", "/interpolate", "/analogy", "/sample", "/neighbours", "/latent_map",
-                              "/kl_per_dimension", "/lab", "/lab_stop"}
+                              "/kl_per_dimension", "/decoder_use", "/lab", "/lab_stop"}
     names = lambda e: [p["parameter_name"] for p in endpoints[e]["parameters"]]  # noqa: E731
     assert names("/reconstruct") == ["left", "right", "text", "samples", "strategy", "temperature", "beam_size", "seed"]
     assert names("/sample") == ["left", "right", "n", "strategy", "temperature", "beam_size", "seed"]
@@ -289,3 +289,5 @@ def test_api_has_one_named_endpoint_per_action(app_url):
     sampled = client.predict(**pair, n=3, strategy="greedy", temperature=None, beam_size=None, seed=0,
                              api_name="/sample")
     assert sampled.count("distinct-2") == 2  # greedy ignores temperature and beam size
+    use = client.predict(left="flickr8k-lagging", right="flickr8k-vae-0.5", text="a dog runs .", api_name="/decoder_use")
+    assert "the decoder uses z" in use and "the decoder ignores z" in use  # LaggingVAE, then the collapsed VAE-0.5

@@ -247,3 +247,13 @@ def test_every_tab_intro_is_plain_text_with_its_figures_filled_in():
     intros = [reconstruct.INTRO, interpolate.INTRO, neighbours.INTRO, latent_map.INTRO, collapse.EXPLAINED]
     assert all(text.count(".") >= 2 and "{" not in text for text in intros)
     assert f"first {collapse.KL_SENTENCES:,} validation sentences" in collapse.EXPLAINED
+
+
+def test_the_decoder_use_of_z_tells_the_collapsed_model_from_the_live_one():
+    live, collapsed = (core.load(SHIPPED / n) for n in ("flickr8k-lagging", COLLAPSED))
+    sentence = "a dog runs through the grass ."
+    a, b = live.decoder_use_of_z(sentence), collapsed.decoder_use_of_z(sentence)
+    assert a["words"] == sentence.split() + ["</s>"] and len(a["prior"]) == len(a["zero"]) == 8
+    assert b["mean_prior"] < 0.05 < 0.5 < a["mean_prior"]  # the collapsed decoder barely changes its predictions
+    assert a["mean_prior"] == pytest.approx(float(np.mean(a["prior"])))
+    assert live.decoder_use_of_z(sentence) == a  # the prior draw is seeded

@@ -16,8 +16,8 @@ from core import AU_THRESHOLD, VaeMineError, check
 from core.lab import LabConfig, live_training
 
 from ..context import Context
-from ..render import esc, message, page
-from .common import for_model, number_box, wire
+from ..render import esc, message, page, table
+from .common import for_model, input_notes, lines_of, number_box, per_model, wire
 
 log = logging.getLogger(__name__)
 CURVES = [("val_nll", "validation NLL (−ELBO)"), ("val_kl", "validation KL"), ("val_mi", "validation MI"),
@@ -129,6 +129,29 @@ def kl_per_dimension(ctx: Context, names) -> tuple[go.Figure | None, str]:
     return fig, page("<br>".join(notes))
 
 
+DECODER_USE = ("### Does the decoder use z?\n"
+               "The decoder reads your sentence word by word, once with the sentence's own code and once with "
+               "another: a draw from the prior, and the zero vector (the prior's mean). Each number is how much the "
+               "next-word prediction changes, in nats (KL divergence). Near 0 at every word: the decoder ignores z, "
+               "which is posterior collapse seen from the decoder's side.")
+
+
+def decoder_use(ctx: Context, left: str, right: str, text: str) -> str:
+    sentence = lines_of(text)[0]
+
+    def panel(model) -> str:
+        r = model.decoder_use_of_z(sentence, seed=0)
+        verdict = ("the decoder ignores z" if r["mean_prior"] < 0.05 else
+                   "the decoder reads z a little" if r["mean_prior"] < 0.5 else "the decoder uses z")
+        rows = [[esc(w), f"{p:.3f}", f"{z:.3f}"] for w, p, z in zip(r["words"], r["prior"], r["zero"])]
+        return (input_notes(model, model.prepare([sentence]))
+                + message(f"mean per word: {r['mean_prior']:.3f} nats against a prior draw, {r['mean_zero']:.3f} "
+                          f"against z = 0: {verdict}")
+                + table(["next word", "KL, own z vs a prior draw (seed 0)", "KL, own z vs z = 0"], rows))
+
+    return page(per_model(ctx, [left, right], panel))
+
+
 class Lab:
     """One live lab at a time for the whole server (it takes the CPU). Only the browser session
     that started it can stop it; the others are told that one is running and for how long."""
@@ -196,6 +219,13 @@ def build(ctx: Context, pair) -> None:
     kl_plot = gr.Plot(elem_id="kl-plot")
     wire(kl_go.click, lambda left, right: kl_per_dimension(ctx, [left, right]), {"left": pair[0], "right": pair[1]},
          [kl_plot, kl_status], "kl_per_dimension")
+
+    gr.Markdown(DECODER_USE)
+    use_text = gr.Textbox(label="sentence", value="a dog runs through the grass .", elem_id="use-text")
+    use_go = gr.Button("Compare the decoder's predictions", elem_id="use-go")
+    use_out = gr.HTML(elem_id="use-out")
+    wire([use_go.click, use_text.submit], lambda **a: decoder_use(ctx, **a),
+         {"left": pair[0], "right": pair[1], "text": use_text}, use_out, "decoder_use")
 
     gr.Markdown("### Live lab: a tiny plain VAE and a tiny VAE-MINE, trained side by side on this CPU")
     lab = Lab(ctx)
