@@ -275,7 +275,8 @@ def test_api_has_one_named_endpoint_per_action(app_url):
     api = client.view_api(return_format="dict", print_info=False)
     endpoints = api["named_endpoints"]
     assert set(endpoints) == {"/reconstruct", "/interpolate", "/analogy", "/sample", "/neighbours", "/latent_map",
-                              "/kl_per_dimension", "/decoder_use", "/lab", "/lab_stop"}
+                              "/kl_per_dimension", "/decoder_use", "/unit_probe", "/lab",
+                              "/lab_stop"}
     names = lambda e: [p["parameter_name"] for p in endpoints[e]["parameters"]]  # noqa: E731
     assert names("/reconstruct") == ["left", "right", "text", "samples", "strategy", "temperature", "beam_size", "seed"]
     assert names("/sample") == ["left", "right", "n", "strategy", "temperature", "beam_size", "seed"]

@@ -257,3 +257,16 @@ def test_the_decoder_use_of_z_tells_the_collapsed_model_from_the_live_one():
     assert b["mean_prior"] < 0.05 < 0.5 < a["mean_prior"]  # the collapsed decoder barely changes its predictions
     assert a["mean_prior"] == pytest.approx(float(np.mean(a["prior"])))
     assert live.decoder_use_of_z(sentence) == a  # the prior draw is seeded
+
+
+def test_the_unit_probe_changes_a_live_unit_and_nothing_for_a_collapsed_one(ctx):
+    html = latent_map.unit_probe(ctx, "flickr8k-lagging", COLLAPSED, "a dog runs through the grass .",
+                                 "most active unit #1", 7)
+    live, dead = html.split("</style>")[-1].split(COLLAPSED)
+    assert "an active unit" in live and 'class="vm-new"' in live  # the decoded sentence changes along the sweep
+    assert "NOT an active unit" in dead and 'class="vm-new"' not in dead
+    assert len(re.findall(r"<tr><td>[+-][0-9.]+</td>", live)) == 7
+    with pytest.raises(core.InputError, match="dimension must be a whole number between 0 and 31"):
+        core.load(SHIPPED / COLLAPSED).sweep_unit("a dog .", 32, 1.0)
+    with pytest.raises(core.InputError, match="steps must be a whole number between 2 and 50"):
+        latent_map.unit_probe(ctx, COLLAPSED, MINE, "a dog .", "least active unit", 1)

@@ -13,8 +13,8 @@ from core import AU_THRESHOLD, InputError, active_units, check, umap_2d
 from core.atlas import MAP_N, MAP_SPLIT  # the default map is the one a checkpoint's atlas ships
 
 from ..context import Context
-from ..render import esc, page
-from .common import counting, for_model, number_box, wire
+from ..render import esc, mark_changes, page, table
+from .common import counting, for_model, input_notes, lines_of, number_box, per_model, wire
 
 log = logging.getLogger(__name__)
 COLOURS = ["sentence length"] + [f"active unit #{r}" for r in range(1, 11)]
@@ -124,6 +124,38 @@ INTRO = ("Each dot is one sentence's code (posterior mean), laid out in 2-D by U
          "from the AU in the Posterior collapse table, which counts over the whole test split.")
 
 
+UNITS = [f"most active unit #{r}" for r in range(1, 11)] + ["least active unit"]
+PROBE = ("### Unit probe: what does one latent dimension do?\n"
+         "The sentence is encoded, then one dimension of its code is moved from 3 standard deviations below to 3 above "
+         "(the spread of that dimension's posterior means over the training split, or the prior's 1.0 for a dimension "
+         "that barely varies) and each code is decoded. An active unit changes something you can name; an inactive "
+         "one changes nothing, or only at the extremes the encoder never uses.")
+
+
+def unit_probe(ctx: Context, left: str, right: str, text: str, unit: str = UNITS[0], steps: int = 7) -> str:
+    sentence = lines_of(text)[0]
+    steps = check("steps", steps)
+    if unit not in UNITS:
+        raise InputError(f"unknown unit {unit!r}; choose one of: {', '.join(UNITS)}")
+
+    def panel(model) -> str:
+        _, var = active_units(ctx.posterior_means(model, "train"))
+        order = np.argsort(-var)
+        dim = int(order[-1] if unit == "least active unit" else order[int(unit.rsplit("#", 1)[1]) - 1])
+        active = var[dim] >= AU_THRESHOLD
+        spread = float(np.sqrt(var[dim])) if active else 1.0
+        swept = model.sweep_unit(sentence, dim, spread, steps)
+        rows = [[f"{(k - (steps - 1) / 2) * 6 / (steps - 1):+.1f}", f"{value:+.2f}",
+                 mark_changes(swept[k - 1][1] if k else None, text_)] for k, (value, text_) in enumerate(swept)]
+        note = (f"z[{dim}]: variance of its posterior means {var[dim]:.3g} over the training split, "
+                + ("an active unit; steps of its standard deviation" if active else
+                   "NOT an active unit; steps of the prior's standard deviation, 1.0"))
+        return (input_notes(model, model.prepare([sentence])) + f'<p class="vm-dim">{esc(note)}</p>'
+                + table(["offset (sd)", f"z[{dim}]", "decoded (greedy; changes highlighted)"], rows))
+
+    return page(per_model(ctx, [left, right], panel))
+
+
 def build(ctx: Context, pair) -> None:
     gr.Markdown(INTRO, elem_classes="vm-intro")
     with gr.Row():
@@ -140,3 +172,13 @@ def build(ctx: Context, pair) -> None:
     wire(go_.click, lambda left, right, split, n, colour, progress: latent_map(ctx, [left, right], split, n, colour, progress),
          {"left": pair[0], "right": pair[1], "split": split, "n": n, "colour": colour},
          [left_map, left_bars, right_map, right_bars, status], "latent_map", progress=True)
+    gr.Markdown(PROBE)
+    with gr.Row():
+        probe_text = gr.Textbox(label="sentence", value="a dog runs through the grass .", elem_id="probe-text", scale=3)
+        unit = gr.Dropdown(UNITS, value=UNITS[0], label="unit (each model's own ranking by variance)")
+        probe_steps = number_box("steps", 7, label="steps", elem_id="probe-steps")
+    probe_go = gr.Button("Sweep the unit", elem_id="probe-go")
+    probe_out = gr.HTML(elem_id="probe-out")
+    wire([probe_go.click, probe_text.submit], lambda **a: unit_probe(ctx, **a),
+         {"left": pair[0], "right": pair[1], "text": probe_text, "unit": unit, "steps": probe_steps}, probe_out,
+         "unit_probe")
