@@ -55,14 +55,22 @@ def mark_unknown(tokens: Sequence[str], unknown: Iterable[str]) -> str:
                     if t in unknown else esc(t) for t in tokens)
 
 
-def mark_changes(previous: str | None, current: str) -> str:
-    """current with the words that differ from previous highlighted."""
+def changed(previous: str | None, current: str) -> list[bool]:
+    """For each word of current: is it new against previous (a word-level diff)? None: nothing is."""
     cur = current.split()
-    if previous is None:
-        return esc(current)
     marked = [False] * len(cur)
+    if previous is None:
+        return marked
     for op, _, _, j1, j2 in difflib.SequenceMatcher(a=previous.split(), b=cur, autojunk=False).get_opcodes():
         if op in ("replace", "insert"):
             for j in range(j1, j2):
                 marked[j] = True
+    return marked
+
+
+def mark_changes(previous: str | None, current: str) -> str:
+    """current with the words that differ from previous highlighted."""
+    cur, marked = current.split(), changed(previous, current)
+    if previous is None:
+        return esc(current)
     return " ".join(f'<span class="vm-new">{esc(w)}</span>' if m else esc(w) for w, m in zip(cur, marked))

@@ -73,7 +73,7 @@ def test_every_tab_produces_its_output(page):
 
     open_tab(page, "Interpolate")
     page.click("#int-go")
-    expect(page.locator("#int-out tbody tr")).to_have_count(12, timeout=30_000)  # the inputs and 10 points
+    expect(page.locator("#int-out tbody tr")).to_have_count(13, timeout=30_000)  # the inputs, 10 points, a count
     expect(page.locator("#int-out tbody tr").first).to_contain_text("a dog runs through the grass .")
     expect(page.locator("#int-out tbody tr").nth(10)).to_contain_text("1.00")
     page.click("#int-preset")

@@ -102,7 +102,13 @@ def test_interpolate_rows_run_from_one_reconstruction_to_the_other(ctx):
     assert [e[0] for e in ends] == ["from", "to"] and a in ends[0][1] and b in ends[1][1]  # the inputs at the ends
     mine = core.load(SHIPPED / MINE)
     path = mine.interpolate(a, b, 7, "slerp")
-    assert [re.sub(r"<[^>]+>", "", r[2]) for r in rows] == path
+    assert [re.sub(r"<[^>]+>", "", r[2].split("<br>")[0]) for r in rows] == path
+    for i, r in enumerate(rows):  # each step's score: its new words and its word-F1 with each input
+        new, f1a, f1b = re.search(r"(\d+) new words? · F1 with from / to: ([0-9.]+) / ([0-9.]+)", r[2]).groups()
+        assert int(new) == r[2].count('class="vm-new"') and (i or int(new) == 0)
+        assert float(f1a) == pytest.approx(core.word_f1(path[i], a), abs=0.005)
+        assert float(f1b) == pytest.approx(core.word_f1(path[i], b), abs=0.005)
+    assert f"{len(set(path))} different sentences in 7 points" in html
     assert path[0] == mine.reconstruct(a)[0] and path[-1] == mine.reconstruct(b)[0]
     changed = [i for i in range(1, 7) if path[i] != path[i - 1]]
     assert changed and all('class="vm-new"' in rows[i][2] for i in changed)

@@ -1,12 +1,14 @@
 """Interpolate: the decoded path between two sentences per model, in aligned rows, and analogies."""
 from __future__ import annotations
 
+from html import unescape
+
 import gradio as gr
 
-from core import MODES, check
+from core import MODES, check, word_f1
 
 from ..context import Context
-from ..render import esc, mark_changes, page, table
+from ..render import changed, esc, mark_changes, page, table
 from .common import decode_options, decoding_controls, for_model, input_notes, lines_of, number_box, shown_text, wire
 
 # The pair of the paper's Table 4 (SNLI sentences quoted in the paper).
@@ -15,6 +17,13 @@ TABLE4 = ("this church choir sings to the masses as they sing joyous songs from 
 
 
 START = ("a dog runs through the grass .", "two children are playing on the beach .")  # in Flickr8k's style
+
+
+def score(path: list[str], i: int, ends: list[str]) -> str:
+    """A step's scores: words new against the step before, and word-F1 with each input (as read)."""
+    new = sum(changed(path[i - 1] if i else None, path[i]))
+    f1 = " / ".join(f"{word_f1(path[i], unescape(e)):.2f}" for e in ends)
+    return f'<br><span class="vm-dim">{new} new word{"" if new == 1 else "s"} · F1 with from / to: {f1}</span>'
 
 
 def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int = 10, mode: str = "linear",
@@ -37,13 +46,17 @@ def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int 
     rows = [["from (as read)"] + [f'<span class="vm-dim">{e[0]}</span>' for e in ends]] if any(paths) else []
     for i in range(max((len(p) for p in paths if p), default=0)):
         cells = [f"{i / (steps - 1):.2f}"]
-        cells += ["" if p is None else mark_changes(p[i - 1] if i else None, p[i]) for p in paths]
+        cells += ["" if p is None else mark_changes(p[i - 1] if i else None, p[i]) + score(p, i, e)
+                  for p, e in zip(paths, ends)]
         rows.append(cells)
     if any(paths):
         rows.append(["to (as read)"] + [f'<span class="vm-dim">{e[1]}</span>' for e in ends])
+        rows.append(["distinct"] + ["" if p is None else f"{len(set(p))} different sentences in {len(p)} points"
+                                    for p in paths])
     header = ["t"] + [esc(ctx.title(n)) + note for n, note in zip(names, notes)]
     return page(table(header, rows) + '<p class="vm-dim">t = 0.00 and t = 1.00 are the reconstructions of the two '
-                "sentences (decoded from their posterior means); highlighted: words that changed from the row above</p>")
+                "sentences (decoded from their posterior means); highlighted: words that changed from the row above; "
+                "F1: the share of words a point shares with each input (word-F1, as in bench.quality)</p>")
 
 
 def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strategy: str = "greedy",
