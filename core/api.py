@@ -178,6 +178,20 @@ class TextVAEModel:
         when the bundle has none for that text."""
         return atlas.read(self.path, kind, split, limit, split_digest)
 
+    def training_replay(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(epochs [E], 2-D coordinates [E, N, 2]) of the probe set's posterior means after each saved
+        epoch, all in one projection: PCA fitted on the last epoch's means, so the frames show the
+        means spreading out, or shrinking onto the prior's centre, as training went. None when the
+        bundle saved no probe means."""
+        from sklearn.decomposition import PCA
+
+        probe = self.probe_means()
+        if probe is None:
+            return None
+        epochs, means = probe
+        pca = PCA(n_components=2, random_state=0).fit(means[-1].astype(np.float64))
+        return epochs, np.stack([pca.transform(m.astype(np.float64)) for m in means]).astype(np.float32)
+
     def train_log(self) -> list[dict]:
         """The per-epoch lines of train_log.jsonl (empty when the bundle has none)."""
         path = self.path / LOG

@@ -96,9 +96,18 @@ def test_every_tab_produces_its_output(page):
     expect(page.locator("#map-left .js-plotly-plot")).to_be_visible()
     expect(page.locator("#bars-right .js-plotly-plot")).to_be_visible()
 
+    page.click("#probe-go")  # the unit probe, under the map
+    expect(page.locator("#probe-out")).to_contain_text("an active unit", timeout=60_000)
+    expect(page.locator("#probe-out tbody tr")).to_have_count(14)  # 7 steps, two models
+
     open_tab(page, "Posterior collapse")
     expect(page.locator("#col-table")).to_contain_text("VAE-MINE")
     expect(page.locator("#col-curves .js-plotly-plot")).to_be_visible()
+    page.click("#use-go")
+    expect(page.locator("#use-out")).to_contain_text("mean per word", timeout=60_000)
+    page.click("#replay-go")
+    expect(page.locator("#replay-status")).to_contain_text("saved epochs", timeout=60_000)
+    expect(page.locator("#replay-left .js-plotly-plot .slider-container")).to_be_visible()
 
 
 def test_markup_is_shown_as_text_and_bad_input_gets_a_message(page):
@@ -275,8 +284,8 @@ def test_api_has_one_named_endpoint_per_action(app_url):
     api = client.view_api(return_format="dict", print_info=False)
     endpoints = api["named_endpoints"]
     assert set(endpoints) == {"/reconstruct", "/interpolate", "/analogy", "/sample", "/neighbours", "/latent_map",
-                              "/kl_per_dimension", "/decoder_use", "/unit_probe", "/lab",
-                              "/lab_stop"}
+                              "/kl_per_dimension", "/decoder_use", "/unit_probe", "/training_replay",
+                              "/lab", "/lab_stop"}
     names = lambda e: [p["parameter_name"] for p in endpoints[e]["parameters"]]  # noqa: E731
     assert names("/reconstruct") == ["left", "right", "text", "samples", "strategy", "temperature", "beam_size", "seed"]
     assert names("/sample") == ["left", "right", "n", "strategy", "temperature", "beam_size", "seed"]

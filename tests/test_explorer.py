@@ -276,3 +276,16 @@ def test_the_unit_probe_changes_a_live_unit_and_nothing_for_a_collapsed_one(ctx)
         core.load(SHIPPED / COLLAPSED).sweep_unit("a dog .", 32, 1.0)
     with pytest.raises(core.InputError, match="steps must be a whole number between 2 and 50"):
         latent_map.unit_probe(ctx, COLLAPSED, MINE, "a dog .", "least active unit", 1)
+
+
+def test_training_replay_shows_the_collapsed_codes_shrinking_onto_the_centre(ctx):
+    left, right, status = collapse.training_replay(ctx, "flickr8k-lagging", COLLAPSED)
+    epochs, coords = core.load(SHIPPED / COLLAPSED).training_replay()
+    assert len(right.frames) == len(epochs) >= 2 and right.layout.sliders[0].active == len(epochs) - 1
+    assert np.abs(coords[-1]).max() < 0.05 < np.abs(coords[0]).max()  # the collapsed model's means shrink
+    assert tuple(right.layout.xaxis.range) == (-1.0, 1.0)  # fixed axes, at least the prior's sd
+    assert "saved epochs" in status and len(left.frames) >= 2
+    fixture = ROOT / "tests" / "fixtures" / "format1"
+    old = Context(fixture, ctx.data_dir, ctx.cache_dir)
+    _, _, said = collapse.training_replay(old, "vae-mine", "lagging")
+    assert "saved no posterior means" in said

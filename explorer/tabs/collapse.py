@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from core import AU_THRESHOLD, VaeMineError, check
 from core.lab import LabConfig, live_training
 
-from ..context import Context
+from ..context import Context, Unavailable
 from ..render import esc, message, page, table
 from .common import for_model, input_notes, lines_of, number_box, per_model, wire
 
@@ -152,6 +152,56 @@ def decoder_use(ctx: Context, left: str, right: str, text: str) -> str:
     return page(per_model(ctx, [left, right], panel))
 
 
+REPLAY = ("### Training replay\n"
+          "The codes (posterior means) of the first 500 validation sentences, saved after training epochs, drawn in one "
+          "fixed 2-D projection (PCA fitted on the last saved epoch; axes at least ±1, the prior's standard "
+          "deviation). Drag the slider: a model that uses z spreads its sentences out; a collapsing one shrinks "
+          "them onto the centre, the prior's mean.")
+
+
+def replay_figure(epochs, coords, sentences: list[str] | None, title: str) -> go.Figure:
+    """One frame per saved epoch, with a slider, in fixed axes."""
+    reach = max(1.0, float(np.abs(coords).max()) * 1.05)
+    text = [esc(s) for s in sentences] if sentences else None
+
+    def scatter(c):
+        return go.Scatter(x=c[:, 0], y=c[:, 1], mode="markers", text=text, marker=dict(size=5, color="#2a7de1"),
+                          hovertemplate="%{text}<extra></extra>" if text else "(%{x:.2f}, %{y:.2f})<extra></extra>")
+
+    frames = [go.Frame(data=[scatter(c)], name=str(int(e))) for e, c in zip(epochs, coords)]
+    steps = [dict(method="animate", label=str(int(e)), args=[[str(int(e))], dict(mode="immediate", frame=dict(
+        duration=0, redraw=True), transition=dict(duration=0))]) for e in epochs]
+    fig = go.Figure(data=[scatter(coords[-1])], frames=frames)
+    fig.update_layout(title=dict(text=esc(title)), height=440, margin=dict(l=10, r=10, t=50, b=10),
+                      xaxis=dict(range=[-reach, reach], title="PC 1"), yaxis=dict(range=[-reach, reach], title="PC 2"),
+                      sliders=[dict(active=len(steps) - 1, steps=steps, currentvalue=dict(prefix="epoch "))])
+    return fig
+
+
+def training_replay(ctx: Context, left: str, right: str):
+    """[left figure, right figure, status html]."""
+    figures, notes = [], []
+    for name in (left, right):
+        def replay(model):
+            found = model.training_replay()
+            if found is None:
+                return None, "this bundle saved no posterior means during training (it predates the probe set)"
+            epochs, coords = found
+            try:
+                sentences = ctx.sentences(model, "valid", coords.shape[1])
+            except Unavailable:
+                sentences = None
+            spread = float(np.abs(coords[-1]).max())
+            return (replay_figure(epochs, coords, sentences, ctx.title(name)),
+                    f"{len(epochs)} saved epochs ({int(epochs[0])} to {int(epochs[-1])}); at the last, the codes "
+                    f"reach {spread:.2f} from the centre")
+
+        result, err = for_model(ctx, name, replay)
+        figures.append(result[0] if result else None)
+        notes.append(f"{esc(ctx.title(name))}: {err or esc(result[1])}")
+    return [*figures, page("<br>".join(notes))]
+
+
 class Lab:
     """One live lab at a time for the whole server (it takes the CPU). Only the browser session
     that started it can stop it; the others are told that one is running and for how long."""
@@ -226,6 +276,14 @@ def build(ctx: Context, pair) -> None:
     use_out = gr.HTML(elem_id="use-out")
     wire([use_go.click, use_text.submit], lambda **a: decoder_use(ctx, **a),
          {"left": pair[0], "right": pair[1], "text": use_text}, use_out, "decoder_use")
+
+    gr.Markdown(REPLAY)
+    replay_go = gr.Button("Replay training (left and right models)", elem_id="replay-go")
+    replay_status = gr.HTML(elem_id="replay-status")
+    with gr.Row():
+        replay_left, replay_right = gr.Plot(elem_id="replay-left"), gr.Plot(elem_id="replay-right")
+    wire(replay_go.click, lambda left, right: training_replay(ctx, left, right), {"left": pair[0], "right": pair[1]},
+         [replay_left, replay_right, replay_status], "training_replay")
 
     gr.Markdown("### Live lab: a tiny plain VAE and a tiny VAE-MINE, trained side by side on this CPU")
     lab = Lab(ctx)
