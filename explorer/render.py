@@ -2,8 +2,12 @@
 through `esc`, so input such as <script> is shown as text and never run as markup."""
 from __future__ import annotations
 
+import csv
 import difflib
 import html
+import io
+import re
+from urllib.parse import quote
 from typing import Iterable, Sequence
 
 STYLE = """
@@ -20,6 +24,7 @@ STYLE = """
 .vm-unk {background:#ffd7d7; border-radius:3px; padding:0 .15rem;}
 .vm-new {background:#c8f7c5; border-radius:3px; padding:0 .1rem;}
 .vm-dim {color:#777; font-size:.85rem;}
+.vm-csv {font-size:.8rem; color:#2a7de1;}
 </style>
 """
 
@@ -42,11 +47,24 @@ def side_by_side(panels: Sequence[tuple[str, str]]) -> str:
     return page(f'<div class="vm-grid">{cols}</div>')
 
 
-def table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
-    """Cells are HTML already (escape text with esc first)."""
+def table(header: Iterable[str], rows: Iterable[Iterable[str]], name: str = "table") -> str:
+    """Cells are HTML already (escape text with esc first). Below the table, a link downloads it as
+    CSV (the cells' text, markup removed), built in the page: nothing is kept on the server."""
+    header, rows = list(header), [list(r) for r in rows]
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="vm-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    link = (f'<a class="vm-csv" download="{esc(name)}.csv" href="data:text/csv;charset=utf-8,'
+            f'{quote(as_csv([header, *rows]))}">download CSV</a>')
+    return f'<table class="vm-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{link}'
+
+
+def as_csv(rows: Sequence[Sequence[str]]) -> str:
+    """CSV of HTML cells as a reader sees them: tags removed (a <br> becomes a space), entities decoded."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in rows:
+        writer.writerow([html.unescape(re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>", " ", c))).strip() for c in row])
+    return out.getvalue()
 
 
 def mark_unknown(tokens: Sequence[str], unknown: Iterable[str]) -> str:

@@ -40,7 +40,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, app_url):
-    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     pg.goto(app_url)
     pg.wait_for_selector("#rec-go")
     yield pg
@@ -70,6 +70,10 @@ def test_every_tab_produces_its_output(page):
     page.click("#rec-go")
     expect(page.locator("#rec-out table").first).to_contain_text("from the mean", timeout=30_000)
     assert page.locator("#rec-out table").count() == 4  # two sentences, two models
+    with page.expect_download() as download:  # every table downloads as CSV
+        page.locator("#rec-out a.vm-csv").first.click()
+    assert download.value.suggested_filename == "reconstruct-flickr8k-lagging-1.csv"
+    assert "input,a dog runs through the grass ." in Path(download.value.path()).read_text()
 
     open_tab(page, "Interpolate")
     page.click("#int-go")

@@ -1,6 +1,8 @@
 """The explorer's tab functions as plain Python, on the shipped flickr8k checkpoints and real corpora."""
 from __future__ import annotations
 
+import csv
+import io
 from html import unescape
 import re
 import shutil
@@ -268,7 +270,7 @@ def test_the_decoder_use_of_z_tells_the_collapsed_model_from_the_live_one():
 def test_the_unit_probe_changes_a_live_unit_and_nothing_for_a_collapsed_one(ctx):
     html = latent_map.unit_probe(ctx, "flickr8k-lagging", COLLAPSED, "a dog runs through the grass .",
                                  "most active unit #1", 7)
-    live, dead = html.split("</style>")[-1].split(COLLAPSED)
+    live, dead = html.split("</style>")[-1].split(COLLAPSED, 1)
     assert "an active unit" in live and 'class="vm-new"' in live  # the decoded sentence changes along the sweep
     assert "NOT an active unit" in dead and 'class="vm-new"' not in dead
     assert len(re.findall(r"<tr><td>[+-][0-9.]+</td>", live)) == 7
@@ -289,3 +291,16 @@ def test_training_replay_shows_the_collapsed_codes_shrinking_onto_the_centre(ctx
     old = Context(fixture, ctx.data_dir, ctx.cache_dir)
     _, _, said = collapse.training_replay(old, "vae-mine", "lagging")
     assert "saved no posterior means" in said
+
+
+def test_every_table_downloads_as_csv_with_the_text_a_reader_sees(ctx):
+    from urllib.parse import unquote
+
+    html = rec(ctx, COLLAPSED, MINE, "a dog <b>runs</b> .", 0)
+    links = re.findall(r'<a class="vm-csv" download="([^"]+)" href="data:text/csv;charset=utf-8,([^"]+)"', html)
+    assert [name for name, _ in links] == [f"reconstruct-{COLLAPSED}-1.csv", f"reconstruct-{MINE}-1.csv"]
+    rows = list(csv.reader(io.StringIO(unquote(links[1][1]))))
+    mine = core.load(SHIPPED / MINE)
+    read = " ".join(mine.prepare("a dog <b>runs</b> .")[0].tokens)  # as the model read it, markup as text
+    assert rows[0] == ["", "sentence 1"] and rows[1] == ["input", read] and "<b>" in read
+    assert rows[3] == ["from the mean", mine.reconstruct(["a dog <b>runs</b> ."])[0]]

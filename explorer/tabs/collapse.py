@@ -147,7 +147,8 @@ def decoder_use(ctx: Context, left: str, right: str, text: str) -> str:
         return (input_notes(model, model.prepare([sentence]))
                 + message(f"mean per word: {r['mean_prior']:.3f} nats against a prior draw, {r['mean_zero']:.3f} "
                           f"against z = 0: {verdict}")
-                + table(["next word", "KL, own z vs a prior draw (seed 0)", "KL, own z vs z = 0"], rows))
+                + table(["next word", "KL, own z vs a prior draw (seed 0)", "KL, own z vs z = 0"], rows,
+                        f"decoder-use-{model.path.name}"))
 
     return page(per_model(ctx, [left, right], panel))
 

@@ -54,7 +54,7 @@ def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int 
         rows.append(["distinct"] + ["" if p is None else f"{len(set(p))} different sentences in {len(p)} points"
                                     for p in paths])
     header = ["t"] + [esc(ctx.title(n)) + note for n, note in zip(names, notes)]
-    return page(table(header, rows) + '<p class="vm-dim">t = 0.00 and t = 1.00 are the reconstructions of the two '
+    return page(table(header, rows, "interpolation") + '<p class="vm-dim">t = 0.00 and t = 1.00 are the reconstructions of the two '
                 "sentences (decoded from their posterior means); highlighted: words that changed from the row above; "
                 "F1: the share of words a point shares with each input (word-F1, as in bench.quality)</p>")
 
@@ -74,7 +74,7 @@ def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strateg
         out, err = for_model(ctx, name, solve)
         header = header or (out and out[1])
         rows.append([esc(ctx.title(name)), err or esc(out[0]) + out[2]])
-    return page(table(["model", header or "a : b :: c : ?"], rows))
+    return page(table(["model", header or "a : b :: c : ?"], rows, "analogy"))
 
 
 INTRO = ("Both sentences are encoded, and the decoder writes a sentence at each of the evenly spaced points on the "

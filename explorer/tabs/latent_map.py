@@ -151,7 +151,8 @@ def unit_probe(ctx: Context, left: str, right: str, text: str, unit: str = UNITS
                 + ("an active unit; steps of its standard deviation" if active else
                    "NOT an active unit; steps of the prior's standard deviation, 1.0"))
         return (input_notes(model, model.prepare([sentence])) + f'<p class="vm-dim">{esc(note)}</p>'
-                + table(["sd", f"z[{dim}]", "decoded (greedy; changes highlighted)"], rows))
+                + table(["sd", f"z[{dim}]", "decoded (greedy; changes highlighted)"], rows,
+                              f"unit-probe-{model.path.name}"))
 
     return page(per_model(ctx, [left, right], panel))
 

@@ -41,7 +41,7 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, prog
             "all neighbours are at nearly the same distance: the posterior means barely depend on the sentence")
         return (input_notes(model, model.prepare([sentence]))
                 + f'<p class="vm-dim">{len(sentences):,} {model.corpus} training sentences indexed</p>' + spread
-                + table(["#", "cosine distance", "training sentence"], rows))
+                + table(["#", "cosine distance", "training sentence"], rows, f"neighbours-{model.path.name}"))
 
     return per_model(ctx, [left, right], panel)
 

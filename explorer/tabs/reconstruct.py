@@ -30,7 +30,8 @@ def reconstruct(ctx: Context, left: str, right: str, text: str, samples: int = 3
             rows = [["input", mark_unknown(p.tokens, p.unknown)], ["KL(q(z|x) ‖ p(z))", f"{kl[i]:.2f} nats"],
                     ["from the mean", esc(decoded[i])]]
             rows += [[f"sample {j + 1}", esc(decoded[(j + 1) * n + i])] for j in range(k)]
-            blocks.append(table(["", f"sentence {i + 1}"], rows) + input_notes(model, [p]))
+            blocks.append(table(["", f"sentence {i + 1}"], rows, f"reconstruct-{model.path.name}-{i + 1}")
+                          + input_notes(model, [p]))
         if dropped:
             blocks.append(message(f"only the first {len(lines)} sentences are shown ({dropped} more were given)"))
         return "".join(blocks)

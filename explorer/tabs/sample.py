@@ -20,7 +20,8 @@ def sample(ctx: Context, left: str, right: str, n: int = 10, seed: int = 0, stra
         d = diversity(sents)
         figures = (f'<p><b>distinct-1</b> {d["distinct-1"]:.3f} · <b>distinct-2</b> {d["distinct-2"]:.3f} · '
                    f'<b>repeated sentences</b> {d["repeated"]:.0%}</p>')
-        return figures + table(["#", "z ~ N(0, I)"], [[str(i + 1), esc(s)] for i, s in enumerate(sents)])
+        return figures + table(["#", "z ~ N(0, I)"], [[str(i + 1), esc(s)] for i, s in enumerate(sents)],
+                                 f"samples-{model.path.name}")
 
     return per_model(ctx, [left, right], panel)
 
