@@ -117,3 +117,16 @@ def test_a_shipped_probe_file_keeps_evenly_spaced_epochs_first_and_last(tmp_path
     assert torch.equal(means[:, 0, 0].float(), epochs.float())  # each epoch keeps its own means
     copy_probe(run, ship, 1)
     assert read_probe(ship)[0].tolist() == [30]
+
+
+def test_the_lab_default_separates_the_models_after_the_epochs_it_reaches_in_a_minute(data_dir):
+    """bench.lab: in 60 s on the 2-core CPU both models reach 24 or more epochs; no timed assertion here."""
+    stop, last = threading.Event(), {}
+    for line in live_training(LabConfig(seconds=600), str(data_dir), stop):
+        last[line["model"]] = line
+        if len(last) == 2 and all(ln["epoch"] >= 24 for ln in last.values()):
+            stop.set()
+    vae, mine = last["vae"], last["vae-mine"]
+    assert vae["epoch"] == mine["epoch"] == 24
+    assert vae["val_kl"] < 0.05 and vae["val_mi"] < 0.05  # collapsed
+    assert mine["val_mi"] >= 0.5 and mine["val_au"] >= 3  # informative

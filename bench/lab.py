@@ -1,0 +1,45 @@
+"""Does the classroom lab show collapse within its time? Per seed, each model's figures at its last
+lab epoch: validation KL, MI (core's aggregate MI on the lab's validation sentences) and AU.
+
+    .venv/bin/python -m bench.lab [--seeds 1 2 3] [--seconds 60] [--sentences 2000] [--alpha 3] [--out FILE.json]
+
+The lab trains the two models in turn, so each gets about half the time. Run it on a quiet machine:
+the figures depend on how many epochs fit.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench import report
+from core.lab import LabConfig, live_training
+
+
+def run(seed: int, seconds: float, sentences: int, alpha: float, data_dir: str | None) -> dict:
+    last: dict[str, dict] = {}
+    for line in live_training(LabConfig(seed=seed, seconds=seconds, max_train=sentences, alpha=alpha), data_dir):
+        last[line["model"]] = line
+    return {m: {"epochs": ln["epoch"], "elapsed_s": ln["elapsed"], "kl": round(ln["val_kl"], 4),
+                "mi": round(ln["val_mi"], 4), "au": ln["val_au"]} for m, ln in last.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.lab", description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--seconds", type=float, default=LabConfig.seconds)
+    p.add_argument("--sentences", type=int, default=LabConfig.max_train)
+    p.add_argument("--alpha", type=float, default=LabConfig.alpha)
+    p.add_argument("--data-dir")
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    runs = {str(s): run(s, args.seconds, args.sentences, args.alpha, args.data_dir) for s in args.seeds}
+    for seed, models in runs.items():
+        print(f"seed {seed}: " + " · ".join(f"{m}: {v['epochs']} epochs, KL {v['kl']:.3f}, MI {v['mi']:.3f}, AU {v['au']}"
+                                          for m, v in models.items()), file=sys.stderr)
+    report({"seconds": args.seconds, "sentences": args.sentences, "alpha": args.alpha, "runs": runs}, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
