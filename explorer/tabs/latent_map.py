@@ -21,8 +21,8 @@ COLOURS = ["sentence length"] + [f"active unit #{r}" for r in range(1, 11)]
 SPLITS = ["valid", "test", "train"]
 
 
-# The fit's time for the progress estimate: this machine's last fits, else the 2-core benchmark's figure.
-UMAP_SPEED: list[float] = []
+# The fit's time for the progress estimate: this machine's last fit, else the 2-core benchmark's figure.
+UMAP_SPEED: list[float] = []  # seconds per point of the last fit (one value, replaced)
 UMAP_FIRST_SECONDS = 15.0  # umap-learn's import and numba's first compile (bench/results/explorer-cpu-2core.json)
 
 
@@ -41,7 +41,7 @@ def umap_coords(ctx: Context, model, split: str, n: int, progress=None) -> tuple
                + ("" if UMAP_SPEED else " (the first one also loads umap-learn and compiles its code)"))
         start = time.perf_counter()
         coords = umap_2d(mu)
-        UMAP_SPEED.append((time.perf_counter() - start) / len(mu))
+        UMAP_SPEED[:] = [(time.perf_counter() - start) / len(mu)]
         log.info("UMAP of %d points in %.1f s", len(mu), time.perf_counter() - start)
         return coords
 
