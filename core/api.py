@@ -408,20 +408,22 @@ class TextVAEModel:
                               seed=seed, **_decode_defaults(decode_args))
 
     def sweep_unit(self, sentence: str, dim: int, spread: float, steps: int = 7, strategy: str = "greedy",
-                   seed: int | None = 0, **decode_args) -> list[tuple[float, str]]:
+                   seed: int | None = 0, **decode_args) -> list[tuple[float, float, str]]:
         """What one latent dimension does: the sentence's posterior mean with dimension `dim` moved by
         -3 ... +3 times `spread` (e.g. that dimension's standard deviation of posterior means over
-        the training split) in `steps` even steps, each decoded: [(value of z[dim], sentence)]."""
+        the training split) in `steps` even steps, each decoded: [(offset in spreads, value of z[dim],
+        sentence)]."""
         if not isinstance(dim, (int, np.integer)) or not 0 <= dim < self.z_dim:
             raise InputError(f"dimension must be a whole number between 0 and {self.z_dim - 1}; got {dim!r}")
         steps = check("steps", steps)
         if not (isinstance(spread, (int, float)) and math.isfinite(spread) and spread > 0):
             raise InputError(f"spread must be a positive number; got {spread!r}")
         mu, _ = self._posterior([sentence])
+        offsets = torch.linspace(-3.0, 3.0, steps)
         z = mu.repeat(steps, 1)
-        z[:, dim] = mu[0, dim] + torch.linspace(-3.0, 3.0, steps) * spread
+        z[:, dim] = mu[0, dim] + offsets * spread
         sentences = self._generate(z, None, strategy, seed=seed, **_decode_defaults(decode_args))
-        return list(zip(z[:, dim].tolist(), sentences))
+        return list(zip(offsets.tolist(), z[:, dim].tolist(), sentences))
 
     def interpolation_codes(self, a: str, b: str, steps: int = 5, mode: str = "linear") -> np.ndarray:
         if mode not in MODES:

@@ -145,8 +145,8 @@ def unit_probe(ctx: Context, left: str, right: str, text: str, unit: str = UNITS
         active = var[dim] >= AU_THRESHOLD
         spread = float(np.sqrt(var[dim])) if active else 1.0
         swept = model.sweep_unit(sentence, dim, spread, steps)
-        rows = [[f"{(k - (steps - 1) / 2) * 6 / (steps - 1):+.1f}", f"{value:+.2f}",
-                 mark_changes(swept[k - 1][1] if k else None, text_)] for k, (value, text_) in enumerate(swept)]
+        rows = [[f"{offset:+.1f}", f"{value:+.2f}", mark_changes(swept[k - 1][2] if k else None, text_)]
+                for k, (offset, value, text_) in enumerate(swept)]
         note = (f"z[{dim}]: variance of its posterior means {var[dim]:.3g} over the training split, "
                 + ("an active unit; steps of its standard deviation" if active else
                    "NOT an active unit; steps of the prior's standard deviation, 1.0"))
