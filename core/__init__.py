@@ -8,13 +8,13 @@ says what a bundle is without loading it; `core.read_sentences` reads a corpus s
 act on are `core.errors.VaeMineError`s; `core.LIMITS` is the one table of allowed ranges
 (`core.check(name, value)`), which the explorer's controls share.
 """
-from .api import LIMITS, MODES, STRATEGIES, BundleInfo, Limit, Prepared, TextVAEModel, active_units, check, decoding, describe, load, read_sentences
+from .api import LIMITS, MODES, STRATEGIES, BundleInfo, Limit, Prepared, TextVAEModel, active_units, check, decoding, describe, load, path_plane, read_sentences
 from .atlas import digest as split_digest
 from .atlas import umap_2d
 from .corpora import data_dir
 from .errors import CheckpointError, CorpusError, InputError, VaeMineError
 from .metrics import AU_THRESHOLD, diversity, word_f1
 
-__all__ = ["load", "describe", "read_sentences", "data_dir", "active_units", "diversity", "word_f1", "AU_THRESHOLD", "STRATEGIES",
+__all__ = ["load", "describe", "path_plane", "read_sentences", "data_dir", "active_units", "diversity", "word_f1", "AU_THRESHOLD", "STRATEGIES",
            "MODES", "LIMITS", "Limit", "check", "decoding", "Prepared", "BundleInfo", "TextVAEModel", "VaeMineError", "CheckpointError", "CorpusError", "InputError",
            "split_digest", "umap_2d"]

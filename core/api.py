@@ -503,6 +503,25 @@ def active_units(mu: np.ndarray) -> tuple[int, np.ndarray]:
     return count, var.numpy()
 
 
+def path_plane(path: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """2-D coordinates of a path between two codes (and of any other codes) in the plane through the
+    origin that holds both ends: x along the path's direction, y along the first end's part
+    orthogonal to it. Linear and spherical paths lie wholly in that plane, so the drawing is exact
+    (lengths are latent distances), the origin is the prior's mean and the prior N(0, I) projects
+    to N(0, I_2) (its 1-sd circle is the unit circle) in every model's plane alike."""
+    path = np.asarray(path, dtype=np.float64)
+    start, end = path[0], path[-1]
+    basis: list[np.ndarray] = []
+    for v in (end - start, start, *np.eye(path.shape[1])):  # Gram-Schmidt; unit vectors for degenerate ends
+        v = v - sum((v @ u) * u for u in basis)
+        if np.linalg.norm(v) > 1e-9 * max(1.0, np.abs(path).max()):
+            basis.append(v / np.linalg.norm(v))
+        if len(basis) == 2:
+            break
+    plane = np.stack(basis, axis=1)
+    return [path @ plane] + [np.asarray(o, dtype=np.float64) @ plane for o in others]
+
+
 def load(path: str | Path, device: str = "cpu") -> TextVAEModel:
     """Load a checkpoint bundle folder for inference (CPU by default; 'auto' uses CUDA when present)."""
     return TextVAEModel(path, device)

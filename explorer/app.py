@@ -10,6 +10,7 @@ import gradio as gr
 
 import core
 
+from . import share
 from .context import Context
 from .tabs import collapse, interpolate, latent_map, neighbours, reconstruct, sample
 
@@ -71,11 +72,20 @@ def build_app(checkpoints: str | Path = "checkpoints", data_dir: str | None = No
     with gr.Blocks(title="VAE-MINE latent-space explorer") as app:
         gr.Markdown("# Text VAE latent-space explorer\nVAE-MINE (Qian & Cheung, 2019) and its baselines. "
                     + status_line(ctx))
-        with gr.Row():
-            left = gr.Dropdown(ctx.choices(), value=left0, label="left model", elem_id="left-model")
-            right = gr.Dropdown(ctx.choices(), value=right0, label="right model", elem_id="right-model")
-        for title, module in TABS:
-            with gr.Tab(title, elem_id=f"tab-{title.split()[0].lower()}"):
-                module.build(ctx, (left, right))
+        with gr.Row(equal_height=True):
+            left = gr.Dropdown(ctx.choices(), value=left0, label="left model", elem_id="left-model", scale=3)
+            right = gr.Dropdown(ctx.choices(), value=right0, label="right model", elem_id="right-model", scale=3)
+            with gr.Column(scale=2, min_width=220):
+                link_button = gr.Button("Link to this view", size="sm", elem_id="share-button")
+                link = gr.Textbox(label="link (copied; the address bar holds it too)", elem_id="share-link",
+                                  interactive=False, max_lines=1, buttons=["copy"])
+        note = gr.HTML(elem_id="share-note")
+        items = {}
+        with gr.Tabs() as tabs:
+            for title, module in TABS:
+                key = title.split()[0].lower()
+                with gr.Tab(title, id=key, elem_id=f"tab-{key}") as items[key]:
+                    module.build(ctx, (left, right))
+        share.wire(app, tabs, items, (left, right), link, link_button, note)
     app.explorer_context = ctx
     return app

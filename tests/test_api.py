@@ -127,6 +127,23 @@ def test_decode_strategies(model):
     assert all("<s>" not in s and "</s>" not in s and "<pad>" not in s for s in greedy + s1 + beam)
 
 
+def test_path_plane_draws_a_path_exactly_and_the_prior_as_the_unit_circle():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=16), rng.normal(size=16)
+    t = np.linspace(0, 1, 9)[:, None]
+    omega = np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    for path in ((1 - t) * a + t * b, (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)):
+        xy, prior = core.path_plane(path, rng.normal(size=(20000, 16)))
+        assert np.linalg.norm(xy[:, None] - xy[None], axis=-1) == pytest.approx(
+            np.linalg.norm(path[:, None] - path[None], axis=-1), abs=1e-9)  # lengths are latent distances
+        assert np.linalg.norm(xy, axis=1) == pytest.approx(np.linalg.norm(path, axis=1), abs=1e-9)  # origin kept
+        assert xy[-1, 1] == pytest.approx(xy[0, 1]) and xy[-1, 0] > xy[0, 0]  # x runs from one end to the other
+        assert np.cov(prior.T) == pytest.approx(np.eye(2), abs=0.03)  # N(0, I) lands on N(0, I_2)
+    same = core.path_plane(np.tile(a, (4, 1)))[0]  # a path of one point (a collapsed model's) still gets a plane
+    assert np.isfinite(same).all() and np.linalg.norm(same[0]) == pytest.approx(np.linalg.norm(a))
+    assert np.abs(core.path_plane(np.zeros((3, 16)))[0]).max() == 0
+
+
 def test_sample_prior_reconstruct_interpolate(model):
     assert model.sample_prior(3, seed=2) == model.sample_prior(3, seed=2)
     assert len(model.sample_prior(5, seed=2, strategy="sample")) == 5

@@ -281,6 +281,39 @@ def test_only_the_browser_that_started_the_lab_can_stop_it(browser, app_url):
         student.close()
 
 
+def test_a_link_reopens_the_same_view(browser, page):
+    page.locator("#right-model input").click()
+    page.get_by_role("option", name=re.compile("VAE-0.5")).click()
+    open_tab(page, "Interpolate")
+    enter(page.locator("#int-a textarea, #int-a input").first, "a man is surfing a wave .")
+    enter(page.locator("#int-steps input"), "6")
+    page.locator("#int-mode").get_by_text("slerp").click()
+    page.locator("#int-strategy").get_by_text("beam").click()
+    page.click("#int-go")
+    expect(page.locator("#int-out tbody tr")).to_have_count(9, timeout=30_000)  # the inputs, 6 points, a count
+    page.click("#share-button")
+    link = page.locator("#share-link textarea, #share-link input").first
+    expect(link).to_have_value(re.compile(r"tab=interpolate"))
+    url = link.input_value()
+    for field in ("int-a=a+man+is+surfing+a+wave+.", "int-steps=6", "int-mode=slerp", "int-strategy=beam", "run=int-go",
+                  "right-model=flickr8k-vae-0.5"):
+        assert field in url
+    assert "int-b=" not in url and "left-model=" not in url  # fields at their defaults stay out
+    other = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        other.goto(url)
+        expect(other.get_by_role("tab", name="Interpolate")).to_have_attribute("aria-selected", "true", timeout=30_000)
+        expect(other.locator("#int-out tbody tr")).to_have_count(9, timeout=60_000)  # the button was pressed again
+        assert other.locator("#int-out table").inner_text() == page.locator("#int-out table").inner_text()
+        assert "VAE-0.5" in other.locator("#int-out th").nth(2).inner_text()
+        expect(other.locator("#int-plot .js-plotly-plot")).to_be_visible()
+        other.goto(url.split("?")[0] + "?tab=nowhere&int-steps=abc&run=lab-go&sample-n=3")
+        expect(other.locator("#share-note")).to_contain_text("int-steps: 'abc' is not a number", timeout=30_000)
+        expect(other.locator("#share-note")).to_contain_text("button 'lab-go' cannot be pressed from a link")
+    finally:
+        other.close()
+
+
 def test_api_has_one_named_endpoint_per_action(app_url):
     from gradio_client import Client
 

@@ -18,7 +18,7 @@ from explorer.tabs import collapse, interpolate, latent_map, neighbours, reconst
 from explorer.tabs.common import guarded
 
 # The tab functions behind the error boundary that `wire` puts them behind in the app.
-rec, interp, analogy = guarded(reconstruct.reconstruct), guarded(interpolate.interpolate), guarded(interpolate.analogy)
+rec, interp, analogy = guarded(reconstruct.reconstruct), guarded(interpolate.interpolate, 2), guarded(interpolate.analogy)
 smp, nbs, lmap = guarded(sample.sample), guarded(neighbours.neighbours), guarded(latent_map.latent_map, 5)
 
 pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
@@ -97,7 +97,7 @@ def test_reconstruct_handles_huge_and_unknown_input(ctx):
 
 def test_interpolate_rows_run_from_one_reconstruction_to_the_other(ctx):
     a, b = interpolate.TABLE4
-    html = interp(ctx, COLLAPSED, MINE, a, b, 7, "slerp")
+    figure, html = interp(ctx, COLLAPSED, MINE, a, b, 7, "slerp")
     rows = re.findall(r"<tr><td>([0-9.]+)</td><td>(.*?)</td><td>(.*?)</td></tr>", html)
     assert [r[0] for r in rows] == [f"{i / 6:.2f}" for i in range(7)]
     ends = re.findall(r"<tr><td>(from|to) \(as read\)</td><td>(.*?)</td>", html)
@@ -114,7 +114,25 @@ def test_interpolate_rows_run_from_one_reconstruction_to_the_other(ctx):
     assert path[0] == mine.reconstruct(a)[0] and path[-1] == mine.reconstruct(b)[0]
     changed = [i for i in range(1, 7) if path[i] != path[i - 1]]
     assert changed and all('class="vm-new"' in rows[i][2] for i in changed)
-    assert "steps must be" in interp(ctx, COLLAPSED, MINE, a, b, 1)
+    assert "steps must be" in interp(ctx, COLLAPSED, MINE, a, b, 1)[1]
+
+
+def test_both_interpolation_paths_are_drawn_to_scale_in_one_chart(ctx):
+    a, b = interpolate.START
+    figure, _ = interp(ctx, COLLAPSED, MINE, a, b, 6, "slerp")
+    paths = {t.name: t for t in figure.data if t.name and t.name.endswith(": path")}
+    assert len(paths) == 2
+    for name, trace in zip((COLLAPSED, MINE), paths.values()):
+        codes = core.load(SHIPPED / name).interpolation_codes(a, b, 6, "slerp")
+        xy = np.stack([trace.x, trace.y], axis=1)
+        drawn = np.linalg.norm(xy[:, None] - xy[None], axis=-1)  # the plane holds the path: distances kept
+        assert drawn == pytest.approx(np.linalg.norm(codes[:, None] - codes[None], axis=-1), abs=1e-5)
+        assert np.linalg.norm(xy, axis=1) == pytest.approx(np.linalg.norm(codes, axis=1), abs=1e-5)
+        assert list(trace.text) == core.load(SHIPPED / name).interpolate(a, b, 6, "slerp")
+    collapsed, mine = (np.hypot(t.x[-1] - t.x[0], t.y[-1] - t.y[0]) for t in paths.values())
+    assert collapsed < 0.2 < 1.0 < mine  # the collapsed model's path is a dot at the prior's mean
+    clouds = [t for t in figure.data if t.name and t.name.endswith("validation means")]
+    assert len(clouds) == 2 and all(len(t.x) == interpolate.CLOUD for t in clouds)
 
 
 def test_analogy_decodes_the_offset_code(ctx):
@@ -304,3 +322,27 @@ def test_every_table_downloads_as_csv_with_the_text_a_reader_sees(ctx):
     read = " ".join(mine.prepare("a dog <b>runs</b> .")[0].tokens)  # as the model read it, markup as text
     assert rows[0] == ["", "sentence 1"] and rows[1] == ["input", read] and "<b>" in read
     assert rows[3] == ["from the mean", mine.reconstruct(["a dog <b>runs</b> ."])[0]]
+
+
+def test_a_link_restores_what_a_page_can_hold_and_names_what_it_cannot(ctx):
+    from explorer import share
+    from explorer.app import build_app
+
+    app = build_app(SHIPPED, str(ctx.data_dir), ctx.cache_dir)
+    inputs, buttons = share.shared_inputs(app), share.rerun_buttons(app)
+    assert {"left-model", "int-a", "int-steps", "int-mode", "int-seed", "rec-strategy", "map-split"} <= set(inputs)
+    assert "int-go" in buttons and "lab-go" not in buttons  # a link never starts a minute of training
+    tab, values, runs, notes = share.restore(
+        {"tab": "interpolate", "int-a": "a cat .", "int-steps": "1e3", "int-seed": "2", "int-mode": "slerp",
+         "right-model": COLLAPSED, "run": "int-go,lab-go,int-go"}, inputs, ["reconstruct", "interpolate"], buttons)
+    assert tab == "interpolate" and runs == ["int-go"]
+    assert values == {"int-a": "a cat .", "int-steps": 1000, "int-seed": 2, "int-mode": "slerp", "right-model": COLLAPSED}
+    assert notes == ["button 'lab-go' cannot be pressed from a link"]  # 1000 steps is kept: core refuses it on press
+    tab, values, runs, notes = share.restore(
+        {"tab": "x", "int-steps": "nan", "int-mode": "zigzag", "left-model": "../etc", "who": "1",
+         "rec-text": "a " * 4000}, inputs, ["reconstruct"], buttons)
+    assert tab is None and runs == [] and list(values) == ["rec-text"] and len(values["rec-text"]) == share.MAX_TEXT
+    assert notes == ["tab 'x' does not exist", "int-steps: 'nan' is not a number",
+                     "int-mode: 'zigzag' is not one of its choices", "left-model: '../etc' is not one of its choices",
+                     "field 'who' is not on this page", f"rec-text: only the first {share.MAX_TEXT:,} characters were kept"]
+

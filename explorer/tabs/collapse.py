@@ -291,7 +291,7 @@ def build(ctx: Context, pair) -> None:
                 "active units fall to 0 (collapse) while VAE-MINE keeps its codes informative.")
     lab = Lab(ctx)
     with gr.Row():
-        corpus = gr.Dropdown(sorted({"flickr8k", "ptb", *ctx.corpora()}), value="flickr8k", label="corpus",
+        corpus = gr.Dropdown(sorted({"flickr8k", "ptb", *ctx.corpora()}), value="flickr8k", label="corpus", elem_id="lab-corpus",
                              info="the corpora in the data folder (one with a training split)")
         seconds = number_box("lab_seconds", 60, label="seconds", elem_id="lab-seconds")
         sentences = number_box("lab_sentences", 2000, label="training sentences", elem_id="lab-sentences")

@@ -153,7 +153,7 @@ def wire(triggers, fn: Callable, inputs: dict[str, gr.components.Component], out
     pair = [inputs[n] for n in ("left", "right") if n in inputs]
     if pair:
         stale = page(message("the models changed: press the button again for their results"))
-        gr.on([c.change for c in pair], lambda: (*[None] * (len(outputs) - 1), stale), None, outputs,
+        gr.on([c.input for c in pair], lambda: (*[None] * (len(outputs) - 1), stale), None, outputs,
               api_name=False, queue=False)
 
 
@@ -166,14 +166,17 @@ def number_box(name: str, value, label: str | None = None, **kwargs) -> gr.Numbe
                      label=f"{label or limit.label} ({low}–{high})", **kwargs)
 
 
-def decoding_controls() -> dict[str, gr.components.Component]:
-    """The decoding settings every decoding tab offers, keyed by the tab functions' parameter names;
-    temperature shows only for sampling and beam size only for beam search."""
+def decoding_controls(prefix: str) -> dict[str, gr.components.Component]:
+    """The decoding settings every decoding tab offers, keyed by the tab functions' parameter names
+    (element ids `{prefix}-strategy` etc., the keys of a shared link); temperature shows only for
+    sampling and beam size only for beam search."""
     with gr.Row():
-        strategy = gr.Radio(list(STRATEGIES), value="greedy", label="decoding", elem_classes="vm-strategy")
-        temperature = number_box("temperature", 1.0, visible=False, elem_classes="vm-temperature")
-        beam = number_box("beam_size", 5, visible=False, elem_classes="vm-beam")
-        seed = number_box("seed", 0, elem_classes="vm-seed")
+        strategy = gr.Radio(list(STRATEGIES), value="greedy", label="decoding", elem_classes="vm-strategy",
+                            elem_id=f"{prefix}-strategy")
+        temperature = number_box("temperature", 1.0, visible=False, elem_classes="vm-temperature",
+                                 elem_id=f"{prefix}-temperature")
+        beam = number_box("beam_size", 5, visible=False, elem_classes="vm-beam", elem_id=f"{prefix}-beam")
+        seed = number_box("seed", 0, elem_classes="vm-seed", elem_id=f"{prefix}-seed")
     strategy.change(lambda s: (gr.update(visible=s == "sample"), gr.update(visible=s == "beam")), strategy,
                     [temperature, beam], api_name=False, queue=False)
     return {"strategy": strategy, "temperature": temperature, "beam_size": beam, "seed": seed}

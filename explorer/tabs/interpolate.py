@@ -1,11 +1,15 @@
 """Interpolate: the decoded path between two sentences per model, in aligned rows, and analogies."""
 from __future__ import annotations
 
+import logging
 from html import unescape
 
 import gradio as gr
+import numpy as np
+import plotly.graph_objects as go
 
-from core import MODES, check, word_f1
+from core import MODES, VaeMineError, check, path_plane, word_f1
+from core.atlas import MAP_N, MAP_SPLIT
 
 from ..context import Context
 from ..render import changed, esc, mark_changes, page, table
@@ -14,6 +18,11 @@ from .common import decode_options, decoding_controls, for_model, input_notes, l
 # The pair of the paper's Table 4 (SNLI sentences quoted in the paper).
 TABLE4 = ("this church choir sings to the masses as they sing joyous songs from the book at a church .",
           "a woman with a green headscarf , blue shirt and a very big grin .")
+
+
+log = logging.getLogger(__name__)
+CLOUD = 400  # validation means drawn around each path (of the atlas's first MAP_N)
+COLOURS = ("#1f77b4", "#ff7f0e")  # left, right
 
 
 START = ("a dog runs through the grass .", "two children are playing on the beach .")  # in Flickr8k's style
@@ -27,22 +36,24 @@ def score(path: list[str], i: int, ends: list[str]) -> str:
 
 
 def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int = 10, mode: str = "linear",
-                strategy: str = "greedy", temperature: float = 1.0, beam_size: int = 5, seed: int = 0) -> str:
+                strategy: str = "greedy", temperature: float = 1.0, beam_size: int = 5, seed: int = 0) -> tuple[go.Figure | None, str]:
+    """The decoded paths in aligned rows, each step scored, and both paths drawn in one chart."""
     a, b = lines_of(a, "the first sentence")[0], lines_of(b, "the second sentence")[0]
     opts = decode_options(strategy, temperature, beam_size, seed)
     steps = check("steps", steps)
     names = [left, right]
-    paths, notes, ends = [], [], []
+    paths, notes, ends, planes = [], [], [], []
     for name in names:
         def run(m):
             prepared = m.prepare([a, b])
             return (m.interpolate(a, b, steps, mode, **opts), input_notes(m, prepared, ["from", "to"]),
-                    [shown_text(p) for p in prepared])
+                    [shown_text(p) for p in prepared], path_plane(m.interpolation_codes(a, b, steps, mode), cloud(ctx, m)))
 
         result, err = for_model(ctx, name, run)
         paths.append(result and result[0])
         notes.append(err or result[1])
         ends.append(result[2] if result else ["", ""])
+        planes.append(result and result[3])
     rows = [["from (as read)"] + [f'<span class="vm-dim">{e[0]}</span>' for e in ends]] if any(paths) else []
     for i in range(max((len(p) for p in paths if p), default=0)):
         cells = [f"{i / (steps - 1):.2f}"]
@@ -54,9 +65,50 @@ def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int 
         rows.append(["distinct"] + ["" if p is None else f"{len(set(p))} different sentences in {len(p)} points"
                                     for p in paths])
     header = ["t"] + [esc(ctx.title(n)) + note for n, note in zip(names, notes)]
-    return page(table(header, rows, "interpolation") + '<p class="vm-dim">t = 0.00 and t = 1.00 are the reconstructions of the two '
+    figure = path_figure([ctx.title(n) for n in names], paths, planes) if any(paths) else None
+    return figure, page(table(header, rows, "interpolation") + '<p class="vm-dim">t = 0.00 and t = 1.00 are the reconstructions of the two '
                 "sentences (decoded from their posterior means); highlighted: words that changed from the row above; "
                 "F1: the share of words a point shares with each input (word-F1, as in bench.quality)</p>")
+
+
+def cloud(ctx: Context, model) -> np.ndarray:
+    """Up to CLOUD posterior means of validation sentences (the atlas's, when the checkpoint ships
+    one), to show where the model's data lie around the path; none without the corpus."""
+    try:
+        return ctx.posterior_means(model, MAP_SPLIT, MAP_N)[:CLOUD]
+    except VaeMineError as e:
+        log.info("no validation means around the path of %s: %s", model.name, e)
+        return np.zeros((0, model.z_dim))
+
+
+def path_figure(titles: list[str], paths: list, planes: list) -> go.Figure:
+    """Both paths in one chart, each drawn exactly in its own model's plane through the origin and
+    the path's ends (core.path_plane), so the prior's 1-sd circle is the same for both."""
+    fig = go.Figure()
+    angle = np.linspace(0, 2 * np.pi, 97)
+    fig.add_trace(go.Scatter(x=np.cos(angle), y=np.sin(angle), mode="lines", name="prior N(0, I): 1 sd",
+                             line=dict(color="#999", dash="dot"), hoverinfo="skip"))
+    for title, path, plane, colour in zip(titles, paths, planes, COLOURS):
+        if not path:
+            continue
+        xy, around = plane
+        if len(around):
+            fig.add_trace(go.Scatter(x=around[:, 0], y=around[:, 1], mode="markers", name=f"{title}: validation means",
+                                     marker=dict(size=4, color=colour, opacity=0.18), hoverinfo="skip"))
+        new = [i == 0 or path[i] != path[i - 1] for i in range(len(path))]
+        t = np.linspace(0, 1, len(path))
+        fig.add_trace(go.Scatter(
+            x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name=f"{title}: path", line=dict(color=colour),
+            marker=dict(size=[11 if n else 5 for n in new], color=colour, symbol=["circle" if n else "circle-open" for n in new]),
+            text=[esc(p) for p in path], customdata=t, hovertemplate="t = %{customdata:.2f}<br>%{text}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=xy[[0, -1], 0], y=xy[[0, -1], 1], mode="text", text=["from", "to"], showlegend=False,
+                                 textposition="top center", textfont=dict(color=colour), hoverinfo="skip"))
+    fig.update_layout(title=dict(text="Both paths in latent units: large dots are points whose sentence differs from the point before"),
+                      height=460, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.12),
+                      xaxis=dict(title=dict(text="along the path (from → to)"), zeroline=True),
+                      yaxis=dict(title=dict(text="across (towards the start's offset from the origin)"), scaleanchor="x",
+                                 scaleratio=1, zeroline=True))
+    return fig
 
 
 def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strategy: str = "greedy",
@@ -89,15 +141,21 @@ def build(ctx: Context, pair) -> None:
         b = gr.Textbox(label="to", value=START[1], elem_id="int-b")
     with gr.Row():
         steps = number_box("steps", 10, label="steps (both ends included)", elem_id="int-steps")
-        mode = gr.Radio(list(MODES), value="linear", label="path")
+        mode = gr.Radio(list(MODES), value="linear", label="path", elem_id="int-mode")
         preset = gr.Button("Load the paper's Table 4 pair (SNLI)", size="sm", elem_id="int-preset")
-    decoding = decoding_controls()
+    decoding = decoding_controls("int")
     go = gr.Button("Interpolate", variant="primary", elem_id="int-go")
     out = gr.HTML(elem_id="int-out")
+    plot = gr.Plot(elem_id="int-plot")
+    gr.Markdown("The chart draws each model's path in the plane through the origin (the prior's mean) and the path's "
+                "two ends, so it is drawn without distortion and its length is a distance in the latent space; the "
+                "dotted circle is one standard deviation of the prior, the faint dots are posterior means of "
+                f"validation sentences (the first {CLOUD}). A collapsed model's path is a dot at the origin.",
+                elem_classes="vm-dim")
     preset.click(lambda: TABLE4, None, [a, b], api_name=False)
     models = {"left": pair[0], "right": pair[1]}
     wire(go.click, lambda **x: interpolate(ctx, **x), {**models, "a": a, "b": b, "steps": steps, "mode": mode, **decoding},
-         out, "interpolate")
+         [plot, out], "interpolate")
     gr.Markdown("### Analogy: a : b :: c : ?  (decoded from μ(c) + μ(b) − μ(a))")
     with gr.Row():
         xa = gr.Textbox(label="a", value="a man is riding a bike .", elem_id="ana-a")

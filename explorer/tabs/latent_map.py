@@ -160,9 +160,9 @@ def unit_probe(ctx: Context, left: str, right: str, text: str, unit: str = UNITS
 def build(ctx: Context, pair) -> None:
     gr.Markdown(INTRO, elem_classes="vm-intro")
     with gr.Row():
-        split = gr.Dropdown(SPLITS, value=MAP_SPLIT, label="split")
+        split = gr.Dropdown(SPLITS, value=MAP_SPLIT, label="split", elem_id="map-split")
         n = number_box("map_n", MAP_N, label="sentences (the first N of the split)", elem_id="map-n")
-        colour = gr.Dropdown(COLOURS, value="active unit #1", label="colour by")
+        colour = gr.Dropdown(COLOURS, value="active unit #1", label="colour by", elem_id="map-colour")
     go_ = gr.Button("Draw map", variant="primary", elem_id="map-go")
     status = gr.HTML(elem_id="map-status")
     with gr.Row():
@@ -176,7 +176,7 @@ def build(ctx: Context, pair) -> None:
     gr.Markdown(PROBE)
     with gr.Row():
         probe_text = gr.Textbox(label="sentence", value="a dog runs through the grass .", elem_id="probe-text", scale=3)
-        unit = gr.Dropdown(UNITS, value=UNITS[0], label="unit (each model's own ranking by variance)")
+        unit = gr.Dropdown(UNITS, value=UNITS[0], label="unit (each model's own ranking by variance)", elem_id="probe-unit")
         probe_steps = number_box("steps", 7, label="steps", elem_id="probe-steps")
     probe_go = gr.Button("Sweep the unit", elem_id="probe-go")
     probe_out = gr.HTML(elem_id="probe-out")

@@ -50,7 +50,7 @@ def build(ctx: Context, pair) -> None:
     text = gr.Textbox(label="sentences, one a line", lines=3, elem_id="rec-text",
                       value="a dog runs through the grass .\ntwo children are playing on the beach .")
     samples = number_box("samples", 3, label="posterior samples K", elem_id="rec-samples")
-    decoding = decoding_controls()
+    decoding = decoding_controls("rec")
     go = gr.Button("Reconstruct", variant="primary", elem_id="rec-go")
     out = gr.HTML(elem_id="rec-out")
     wire([go.click, text.submit], lambda **a: reconstruct(ctx, **a),

@@ -32,7 +32,7 @@ def build(ctx: Context, pair) -> None:
                 "and distinct-2 are the shares of different words and word pairs among all written; 'repeated' is the "
                 "share of sentences that appeared earlier in the list.", elem_classes="vm-intro")
     n = number_box("n", 10, label="sentences", elem_id="smp-n")
-    decoding = decoding_controls()
+    decoding = decoding_controls("smp")
     go = gr.Button("Sample", variant="primary", elem_id="smp-go")
     out = gr.HTML(elem_id="smp-out")
     wire(go.click, lambda **a: sample(ctx, **a), {"left": pair[0], "right": pair[1], "n": n, **decoding}, out, "sample")
