@@ -8,6 +8,7 @@ The Neighbours and Latent-map tabs show corpus sentences (the map on hover only)
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -50,6 +51,9 @@ def main() -> int:
             expect(page.locator("#int-out table")).to_be_visible(timeout=60_000)
             page.click("#ana-go")
             expect(page.locator("#ana-out table")).to_be_visible(timeout=60_000)
+            expect(page.locator("#int-plot .js-plotly-plot")).to_be_visible()
+            page.click("#share-button")  # the link to this view, in its box
+            expect(page.locator("#share-link textarea, #share-link input").first).to_have_value(re.compile("int-go"))
             shot("interpolate")
             page.get_by_role("tab", name="Sample").click()
             page.click("#smp-go")
