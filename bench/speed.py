@@ -1,10 +1,15 @@
-"""Training tokens/s and evaluation sentences/s on this machine, printed as JSON.
+"""Training tokens/s, evaluation sentences/s and importance-weighted NLL seconds per sentence on
+this machine, with the machine's float32 matrix-product rate measured in the same run (compare
+figures from different machines or days as ratios to it), printed as JSON.
 
-    VAE_MINE_DATA=../shared/data .venv/bin/python -m bench.speed [--device cpu] [--out bench/results/cpu.json]
+    VAE_MINE_DATA=../shared/data .venv/bin/python -m bench.speed [--parts train,eval,iw]
+        [--iw-samples 500] [--iw-sentences 200] [--device cpu] [--out bench/results/cpu.json]
 
-Each figure is the median over several timed windows after warm-up, on the first PTB training
-sentences (real text, real vocabulary of the whole training split). `bucketed_speedup` compares
-our length-bucketed batches with batches of random sentences in the same run.
+Training and evaluation figures are medians over several timed windows after warm-up, on the
+first PTB training sentences (real text, real vocabulary of the whole training split), fresh
+weights. `bucketed_speedup` compares our length-bucketed batches with batches of random sentences
+in the same run. The IW-NLL figure is core.evaluate's (batch 64) at paper size on the first
+--iw-sentences PTB test sentences, with the work it does in GFLOP (the decoder's matrix products).
 """
 from __future__ import annotations
 
@@ -74,12 +79,57 @@ def eval_speed(config: str, data: Dataset, device, iw_samples: int, repeats: int
     return round(len(data) / statistics.median(times), 1)
 
 
+def cpu_name() -> str:
+    try:
+        return next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                    if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def matmul_gflops(device, size: int = 4096, repeats: int = 5) -> float:
+    """The float32 rate of a square matrix product (median of `repeats`), the yardstick for the rest."""
+    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+    a @ b
+    rates = []
+    for _ in range(repeats):
+        sync(device)
+        t = time.perf_counter()
+        a @ b
+        sync(device)
+        rates.append(2 * size**3 / (time.perf_counter() - t) / 1e9)
+    return round(statistics.median(rates), 1)
+
+
+def iw_speed(sentences: list, vocab: Vocab, device, samples: int) -> dict:
+    """Seconds per sentence of core.evaluate's IW-NLL at paper size (one timed pass) and the
+    decoder's matrix-product work per sentence."""
+    cfg, data = PRESETS["paper"], Dataset(sentences, vocab)
+    torch.manual_seed(0)
+    model, _ = build(RunConfig(model=cfg, objective=objective_class("vae").config()), len(vocab))
+    model.to(device).eval()
+    evaluate_split(model, Dataset(sentences[:4], vocab), batch_size=64, iw_samples=4)  # warm-up
+    sync(device)
+    t = time.perf_counter()
+    evaluate_split(model, data, batch_size=64, iw_samples=samples, seed=0)
+    sync(device)
+    seconds = (time.perf_counter() - t) / len(data)
+    per_position = 2 * (4 * cfg.hidden_dim * (cfg.emb_dim + cfg.z_dim + cfg.hidden_dim) + cfg.hidden_dim * len(data.vocab))
+    work = per_position * samples * data.n_tokens / len(data) / 1e9
+    return {"config": "paper", "samples": samples, "sentences": len(data), "seconds_per_sentence": round(seconds, 3),
+            "gflop_per_sentence": round(work, 1), "gflops_achieved": round(work / seconds, 1)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir")
     p.add_argument("--out", type=Path, help="also write the JSON here")
+    p.add_argument("--parts", default="train,eval,iw", help="which figures: train, eval, iw (comma-separated)")
+    p.add_argument("--iw-samples", type=int, default=500)
+    p.add_argument("--iw-sentences", type=int, default=200, help="the first N PTB test sentences")
     args = p.parse_args()
+    parts = set(args.parts.split(","))
     device = pick_device(args.device)
     train_all = read_split("ptb", "train", args.data_dir)
     vocab = Vocab.build(train_all)
@@ -87,24 +137,31 @@ def main() -> None:
     valid = read_split("ptb", "valid", args.data_dir)
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "batch_size": 32,
         "vocab": len(vocab),
-        "train_tokens_per_s": {},
+        "matmul_gflops_float32": matmul_gflops(device),
     }
-    for config in ("paper", "small"):
-        for objective in ("vae", "vae-mine"):
-            result["train_tokens_per_s"][f"{config}/{objective}"] = train_speed(config, objective, train_data, device)
-    unbucketed = train_speed("paper", "vae", train_data, device, bucketed=False)
-    result["train_tokens_per_s"]["paper/vae, random batches (no bucketing)"] = unbucketed
-    result["bucketed_speedup_paper_vae"] = round(result["train_tokens_per_s"]["paper/vae"] / unbucketed, 2)
-    result["eval_sentences_per_s"] = {
-        "small, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("small", Dataset(valid[:500], vocab), device, 0),
-        "small, IW-NLL with 50 samples (PTB valid, 100 sentences)": eval_speed("small", Dataset(valid[:100], vocab), device, 50, repeats=2),
-        "paper, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("paper", Dataset(valid[:500], vocab), device, 0),
-    }
+    if "train" in parts:
+        result["train_tokens_per_s"] = {}
+        for config in ("paper", "small"):
+            for objective in ("vae", "vae-mine"):
+                result["train_tokens_per_s"][f"{config}/{objective}"] = train_speed(config, objective, train_data, device)
+        unbucketed = train_speed("paper", "vae", train_data, device, bucketed=False)
+        result["train_tokens_per_s"]["paper/vae, random batches (no bucketing)"] = unbucketed
+        result["bucketed_speedup_paper_vae"] = round(result["train_tokens_per_s"]["paper/vae"] / unbucketed, 2)
+    if "eval" in parts:
+        result["eval_sentences_per_s"] = {
+            "small, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("small", Dataset(valid[:500], vocab), device, 0),
+            "small, IW-NLL with 50 samples (PTB valid, 100 sentences)": eval_speed("small", Dataset(valid[:100], vocab), device, 50, repeats=2),
+            "paper, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("paper", Dataset(valid[:500], vocab), device, 0),
+        }
+    if "iw" in parts:
+        test = read_split("ptb", "test", args.data_dir, args.iw_sentences)
+        result["iw_nll"] = iw_speed(test, vocab, device, args.iw_samples)
+    result["matmul_gflops_float32_after"] = matmul_gflops(device)
     report(result, args.out)
 
 

@@ -93,17 +93,25 @@ def forward_reverse_ppl(model: TextVAE, vocab, corpus: str, split: str = "test",
                         data_dir: str | None = None, seed: int = 0, progress: bool = False,
                         tokenizer: str = LEGACY) -> dict[str, float]:
     """FPPL and RPPL (see core.ngram) from n sentences sampled from the model's prior; the forward
-    5-gram is trained on the corpus's whole training split, the reverse one scores `split`."""
+    5-gram is trained on the corpus's whole training split, the reverse one scores `split`. A
+    sample ends at </s> or at the length of the training split's longest sentence (and its </s>):
+    a barely trained model writes to the cap, and no corpus sentence is longer."""
     if n < 1:
         raise ValueError("--fppl-samples must be at least 1")
     reference = read_split(corpus, split, data_dir, tokenizer=tokenizer)
+    cap = _longest_training_sentence(corpus, resolve_data_dir(data_dir), tokenizer) + 1
     start = time.perf_counter()
-    generated = prior_samples(model, vocab, n, seed=seed, progress=progress)
+    generated = prior_samples(model, vocab, n, max_len=cap, seed=seed, progress=progress)
     sampled = time.perf_counter()
     fppl = perplexity(_train_5gram(corpus, resolve_data_dir(data_dir), tokenizer), generated)
     rppl = perplexity(train_ngram(generated), reference)
-    return {"fppl": fppl, "rppl": rppl, "fppl_samples": n, "sampling_seconds": round(sampled - start, 2),
+    return {"fppl": fppl, "rppl": rppl, "fppl_samples": n, "fppl_max_len": cap, "sampling_seconds": round(sampled - start, 2),
             "kenlm_seconds": round(time.perf_counter() - sampled, 2)}
+
+
+@functools.lru_cache(maxsize=2)
+def _longest_training_sentence(corpus: str, root: Path, tokenizer: str) -> int:
+    return max(map(len, read_split(corpus, "train", root, tokenizer=tokenizer)))
 
 
 @functools.lru_cache(maxsize=2)

@@ -65,6 +65,7 @@ def test_fppl_and_rppl_of_a_small_trained_model_end_to_end(mine_bundle, tmp_path
     assert done.returncode == 0, done.stderr
     m = json.loads(out.read_text())
     assert m["fppl_samples"] == 400
+    assert m["fppl_max_len"] == max(len(s) for s in read_split("ptb", "train", DATA)) + 1  # PTB's longest, and </s>
     assert 1 < m["fppl"] < 1e5 and 1 < m["rppl"] < 1e6, m
     assert "FPPL" in done.stdout and "RPPL" in done.stdout
     assert "sampling from the prior" in done.stderr  # the progress bar

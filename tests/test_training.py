@@ -39,6 +39,32 @@ def test_importance_weighted_bound_is_above_the_elbo(mine_bundle):
     assert m["tokens"] == sum(len(s) + 1 for s in read_split("ptb", "valid", DATA, limit=300))
 
 
+def test_importance_weighting_by_length_gives_the_padded_estimate(mine_bundle):
+    """The length-grouped IW-NLL against the padded one it replaced (one sample per pass, the
+    decoder's plain forward over the padded batch): same draws, same numbers."""
+    from core.metrics import iw_log_likelihood
+    from core.models import TextVAE, evaluating
+
+    _, vocab, model, _ = load_bundle(mine_bundle)
+    batch = next(Dataset(read_split("ptb", "valid", DATA, limit=120), vocab).batches(120))
+    assert len(batch.lengths.unique()) > 10  # many lengths, so padding and grouping both matter
+    with evaluating(model, 5) as (_, gen):
+        _, mu, logvar = model.encode(batch)
+        padded = []
+        for _ in range(40):
+            z = model.sample_z(mu, logvar, 1, gen)
+            padded.append(-model.reconstruction(batch, z) + TextVAE.log_gaussian(z, torch.zeros_like(z), torch.zeros_like(z))
+                          - TextVAE.log_gaussian(z, mu.unsqueeze(1), logvar.unsqueeze(1)))
+        reference = torch.logsumexp(torch.cat(padded, 1), 1) - torch.log(torch.tensor(40.0))
+    grouped = {}
+    for positions in (8192, 50, 1):  # one pass per length; a few pairs per pass; one pair per pass
+        with evaluating(model, 5) as (_, gen):
+            _, mu, logvar = model.encode(batch)
+            grouped[positions] = iw_log_likelihood(model, batch, mu, logvar, 40, gen, positions=positions)
+    for p, value in grouped.items():
+        assert (value - reference).abs().max() < 1e-4, p
+
+
 def test_training_log_has_a_line_per_epoch_with_the_promised_fields(mine_bundle):
     lines = [json.loads(ln) for ln in (mine_bundle / "train_log.jsonl").read_text().splitlines()]
     assert [ln["epoch"] for ln in lines] == [1, 2]
@@ -164,3 +190,44 @@ def test_time_budget_ends_the_run_and_resume_may_extend_it(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 3  # the epoch budget ends it now
     saved = json.loads((out / "config.json").read_text())["run"]["train"]
     assert (saved["epochs"], saved["minutes"]) == (3, 60.0)  # the bundle records the budgets it ended under
+
+
+def test_the_fast_training_loss_has_the_plain_loss_and_gradients(mine_bundle):
+    """The training path (output layer padded to a multiple of 64 rows, the lean softmax-NLL
+    backward) against F.cross_entropy over the plain output layer, on a real batch, dropout off."""
+    import torch.nn.functional as F
+
+    _, vocab, model, _ = load_bundle(mine_bundle)
+    batch = next(Dataset(read_split("ptb", "valid", DATA, limit=64), vocab).batches(64))
+    model.train()
+    model.decoder.drop_in.p = model.decoder.drop_out.p = 0.0
+    z = torch.randn(len(batch), model.z_dim, generator=torch.Generator().manual_seed(0))
+    results = []
+    for fast in (True, False):
+        model.zero_grad()
+        if fast:
+            nll = model.reconstruction(batch, z)
+        else:
+            logits = model.decoder(batch.inputs, z)
+            nll = F.cross_entropy(logits.transpose(1, 2), batch.targets, ignore_index=vocab.pad, reduction="none").sum(1)
+        (nll * torch.linspace(0.5, 1.5, len(nll))).sum().backward()
+        results.append((nll.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (fast, fast_grads), (plain, plain_grads) = results
+    assert model.decoder.padded_output()[0].size(0) % 64 == 0 < model.decoder.padded_output()[0].size(0) - len(vocab)
+    assert (fast - plain).abs().max() < 1e-4
+    assert fast_grads.keys() == plain_grads.keys() and "decoder.project.weight" in fast_grads
+    for name, grad in fast_grads.items():
+        assert (grad - plain_grads[name]).abs().max() <= 1e-5 + 1e-4 * plain_grads[name].abs().max(), name
+
+
+def test_dropout_keeps_each_value_with_probability_1_minus_p_and_rescales_it():
+    from core.models import Dropout
+
+    drop = Dropout(0.3).train()
+    torch.manual_seed(0)
+    x = torch.ones(400, 1000)
+    y = drop(x)
+    kept = y != 0
+    assert abs(float(kept.float().mean()) - 0.7) < 0.003
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.7))
+    assert torch.equal(drop.eval()(x), x)
