@@ -108,9 +108,13 @@ class Decoder(nn.Module):
         h = self.hidden(inputs, z).reshape(-1, self.project.in_features)
         flat = targets.reshape(-1)
         nll = torch.empty(len(flat), device=h.device, dtype=h.dtype)
+        scores = h.new_empty(min(chunk, len(flat)), weight.size(1))  # one buffer: fresh pages cost more than the sums
         for start in range(0, len(flat), chunk):
-            logits = torch.addmm(bias, h[start:start + chunk], weight)
-            nll[start:start + chunk] = F.cross_entropy(logits, flat[start:start + chunk], reduction="none")
+            part = slice(start, start + chunk)
+            logits = torch.addmm(bias, h[part], weight, out=scores[: len(flat[part])])
+            target = logits.gather(1, flat[part].unsqueeze(1))[:, 0]
+            top = logits.amax(1, keepdim=True)
+            nll[part] = logits.sub_(top).exp_().sum(1).log_().add_(top[:, 0]).sub_(target)
         return nll.view(targets.shape).sum(1)
 
     def step(self, tokens: torch.Tensor, z: torch.Tensor | None, state):
@@ -178,8 +182,8 @@ class TextVAE(nn.Module):
             inputs = inputs.repeat_interleave(k, dim=0)
             targets = targets.repeat_interleave(k, dim=0)
         weight, bias = self.decoder.padded_output()
-        logits = F.linear(self.decoder.hidden(inputs, z), weight, bias)
-        nll = word_nll(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), self.pad).view(targets.shape).sum(-1)
+        hidden = self.decoder.hidden(inputs, z).reshape(-1, weight.size(1))  # 2-D: a 3-D input takes a slower product
+        nll = word_nll(F.linear(hidden, weight, bias), targets.reshape(-1), self.pad).view(targets.shape).sum(-1)
         return nll.view(-1, k) if k else nll
 
 
