@@ -218,16 +218,3 @@ def test_the_fast_training_loss_has_the_plain_loss_and_gradients(mine_bundle):
     assert fast_grads.keys() == plain_grads.keys() and "decoder.project.weight" in fast_grads
     for name, grad in fast_grads.items():
         assert (grad - plain_grads[name]).abs().max() <= 1e-5 + 1e-4 * plain_grads[name].abs().max(), name
-
-
-def test_dropout_keeps_each_value_with_probability_1_minus_p_and_rescales_it():
-    from core.models import Dropout
-
-    drop = Dropout(0.3).train()
-    torch.manual_seed(0)
-    x = torch.ones(400, 1000)
-    y = drop(x)
-    kept = y != 0
-    assert abs(float(kept.float().mean()) - 0.7) < 0.003
-    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.7))
-    assert torch.equal(drop.eval()(x), x)
