@@ -109,16 +109,21 @@ def forward_reverse_ppl(model: TextVAE, vocab, corpus: str, split: str = "test",
             "kenlm_seconds": round(time.perf_counter() - sampled, 2)}
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=1)
+def _training_split(corpus: str, root: Path, tokenizer: str) -> list[list[str]]:
+    """The training split, read once per process for the sampling cap and the forward 5-gram."""
+    return read_split(corpus, "train", root, tokenizer=tokenizer)
+
+
 def _longest_training_sentence(corpus: str, root: Path, tokenizer: str) -> int:
-    return max(map(len, read_split(corpus, "train", root, tokenizer=tokenizer)))
+    return max(map(len, _training_split(corpus, root, tokenizer)))
 
 
 @functools.lru_cache(maxsize=2)
 def _train_5gram(corpus: str, root: Path, tokenizer: str):
     """The forward 5-gram of a corpus's training split, built once per process (core.reproduce
     scores several models against it)."""
-    return train_ngram(read_split(corpus, "train", root, tokenizer=tokenizer))
+    return train_ngram(_training_split(corpus, root, tokenizer))
 
 
 def add_eval_arguments(p: argparse.ArgumentParser, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
