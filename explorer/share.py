@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import gradio as gr
 
@@ -25,10 +25,10 @@ def shared_inputs(app: gr.Blocks) -> dict[str, gr.components.Component]:
             if isinstance(b, SHARED) and b.elem_id and b.elem_id not in NOT_SHARED}
 
 
-def rerun_buttons(app: gr.Blocks) -> list[str]:
-    """The buttons a link may press again: every one with an elem_id, except the lab's."""
-    return [b.elem_id for b in app.blocks.values()
-            if isinstance(b, gr.Button) and b.elem_id and b.elem_id not in NOT_RERUN | NOT_SHARED]
+def rerun_buttons(app: gr.Blocks) -> dict[str, gr.Button]:
+    """The buttons a link may press again, keyed by elem_id: every one with an elem_id, except the lab's."""
+    return {b.elem_id: b for b in app.blocks.values()
+            if isinstance(b, gr.Button) and b.elem_id and b.elem_id not in NOT_RERUN | NOT_SHARED}
 
 
 def _choices(box) -> list[str]:
@@ -36,7 +36,7 @@ def _choices(box) -> list[str]:
 
 
 def restore(query: Mapping[str, str], inputs: Mapping[str, gr.components.Component], tabs: Sequence[str],
-            buttons: Sequence[str]) -> tuple[str | None, dict[str, object], list[str], list[str]]:
+            buttons: Collection[str]) -> tuple[str | None, dict[str, object], list[str], list[str]]:
     """(tab to open, {box: value}, buttons to press, notes on the fields left out) from a link's
     query. Numbers out of range are kept (the box shows them and core says what is allowed when the
     button is pressed, as for typed input); what a box cannot hold is left out with a note."""
@@ -118,10 +118,9 @@ def wire(app: gr.Blocks, tabs: gr.Tabs, tab_items: Mapping[str, gr.Tab], pair, l
     for key, item in tab_items.items():
         item.select(None, None, None, js=f"() => window.vmShare && window.vmShare.set('tab', {json.dumps(key)})",
                     queue=False, api_name=False)
-    for block in app.blocks.values():
-        if isinstance(block, gr.Button) and block.elem_id in buttons:
-            block.click(None, None, None, js=f"() => window.vmShare && window.vmShare.pressed({json.dumps(block.elem_id)})",
-                        queue=False, api_name=False)
+    for key, button in buttons.items():
+        button.click(None, None, None, js=f"() => window.vmShare && window.vmShare.pressed({json.dumps(key)})",
+                     queue=False, api_name=False)
     for box in pair:  # a user's new model choice clears the results, so the link presses nothing
         box.input(None, None, None, js="() => window.vmShare && window.vmShare.modelsChosen()", queue=False,
                   api_name=False)

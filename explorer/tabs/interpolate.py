@@ -44,10 +44,10 @@ def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int 
     names = [left, right]
     paths, notes, ends, planes = [], [], [], []
     for name in names:
-        def run(m):
-            prepared = m.prepare([a, b])
-            return (m.interpolate(a, b, steps, mode, **opts), input_notes(m, prepared, ["from", "to"]),
-                    [shown_text(p) for p in prepared], path_plane(m.interpolation_codes(a, b, steps, mode), cloud(ctx, m)))
+        def run(m):  # the path's codes once: decoded for the rows (as m.interpolate does), drawn for the chart
+            prepared, codes = m.prepare([a, b]), m.interpolation_codes(a, b, steps, mode)
+            return (m.decode(codes, **opts), input_notes(m, prepared, ["from", "to"]),
+                    [shown_text(p) for p in prepared], path_plane(codes, cloud(ctx, m)))
 
         result, err = for_model(ctx, name, run)
         paths.append(result and result[0])
