@@ -8,7 +8,9 @@
     probe_means.safetensors   posterior means of the probe set (the first validation sentences)
                         after each epoch, float16 `means` [epochs, N, z] and `epochs` [epochs]
     resume/             weights, RNG and loop state of the last finished epoch (for --resume):
-                        last.safetensors (weights + `rng.*`), trainer.json (loop and objective state)
+                        last.safetensors (weights + `rng.*`), trainer.json (loop and objective state);
+                        partial.safetensors, while an epoch is in progress: weights, `rng.*`, the
+                        epoch's running sums (`sums.*`) and, in its metadata, where the epoch stands
 
 Format 2 stores each objective's own settings (`objective: {name, settings}`); format 1 bundles
 (one flat settings object shared by all objectives) still load and resume as they trained.
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .config import RunConfig
@@ -39,6 +41,7 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 WEIGHTS, CONFIG, VOCAB, METRICS, LOG = "model.safetensors", "config.json", "vocab.txt", "metrics.json", "train_log.jsonl"
 RESUME_DIR, RESUME_WEIGHTS, RESUME_STATE = "resume", "last.safetensors", "trainer.json"
+RESUME_PARTIAL = "partial.safetensors"  # a checkpoint inside an epoch: weights, RNG and position in one file
 PROBE = "probe_means.safetensors"
 
 
@@ -59,14 +62,15 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
 
 
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], dtype: torch.dtype | None = None) -> None:
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], dtype: torch.dtype | None = None,
+                 metadata: dict[str, str] | None = None) -> None:
     out = {}
     for k, v in tensors.items():
         v = v.detach().cpu()
         if dtype is not None and v.is_floating_point():
             v = v.to(dtype)
         out[k] = v.contiguous()
-    atomic_write(path, lambda tmp: save_file(out, tmp, metadata={"format": FORMAT}))
+    atomic_write(path, lambda tmp: save_file(out, tmp, metadata={"format": FORMAT, **(metadata or {})}))
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -191,6 +195,29 @@ def load_resume(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.
     if not isinstance(saved, dict) or not isinstance(saved.get("loop"), dict):
         raise CheckpointError(f"corrupt resume state {state_path}: no loop section")
     return tensors, rng, saved["loop"], saved.get("objective", {})
+
+
+def save_partial(folder: Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
+    """A checkpoint inside an epoch: one file, written atomically, so it is whole or absent."""
+    save_tensors(folder / RESUME_DIR / RESUME_PARTIAL, tensors, metadata={"partial": json.dumps(state)})
+
+
+def load_partial(folder: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
+    """(tensors, state) of the checkpoint inside an epoch, or None."""
+    path = folder / RESUME_DIR / RESUME_PARTIAL
+    if not path.exists():
+        return None
+    tensors = load_tensors(path)
+    try:
+        with safe_open(str(path), "pt") as f:
+            state = json.loads((f.metadata() or {})["partial"])
+    except (KeyError, ValueError, SafetensorError) as e:
+        raise CheckpointError(f"corrupt mid-epoch checkpoint {path}: {e}") from None
+    return tensors, state
+
+
+def drop_partial(folder: Path) -> None:
+    (folder / RESUME_DIR / RESUME_PARTIAL).unlink(missing_ok=True)
 
 
 def truncate_log(folder: Path, last_epoch: int) -> None:

@@ -6,8 +6,10 @@ SGD as in He et al. (2019)'s public code: lr 1.0, gradient norm clipped at 5 (pe
 lr halved when validation NLL has not improved for 2 epochs, from epoch 16 on (the best weights
 are reloaded then; see schedules.plateau_step), stop after 5 halvings or the maximum number of
 epochs. The bundle's model.safetensors always holds the best weights on validation; resume/ holds
-the last finished epoch. Killing a run loses at most the epoch in progress, and a resumed run ends
-with the same parameters as one never stopped.
+the last finished epoch, and resume/partial.safetensors a checkpoint inside the epoch in progress,
+written every --checkpoint-minutes (10 by default: an aggressive LaggingVAE epoch can take an hour
+on two cores). Killing a run loses at most that much work, and a resumed run ends with the same
+parameters as one never stopped.
 """
 from __future__ import annotations
 
@@ -46,8 +48,12 @@ class Trainer:
     """One run in a folder: `epochs()` trains epoch by epoch (the CLI and the classroom lab both
     drive it), `finish()` evaluates the best weights."""
 
-    def __init__(self, cfg: RunConfig, out: Path, data_dir: str | None = None, device: str = "auto", progress: bool = True):
+    def __init__(self, cfg: RunConfig, out: Path, data_dir: str | None = None, device: str = "auto", progress: bool = True,
+                 checkpoint_minutes: float | None = None):
         self.cfg, self.out, self.progress, self.data_dir = cfg, Path(out), progress, data_dir
+        # a checkpoint inside an epoch after this many seconds of it (None: at epoch ends only)
+        self.checkpoint_seconds = 60 * checkpoint_minutes if checkpoint_minutes else None
+        self.partial: dict | None = None  # where a resumed run stands inside its epoch
         self.device = pick_device(device)
         self.cfg = cfg = with_corpus_digest(cfg, self.out, data_dir)
         tc = cfg.train
@@ -82,17 +88,35 @@ class Trainer:
     def save_best(self) -> None:
         ckpt.save_bundle(self.out, self.cfg, self.vocab, self.model, self.objective)
 
-    def save_resume(self) -> None:
-        tensors = ckpt.weights_of(self.model, self.objective)
-        tensors["rng.cpu"] = torch.random.get_rng_state()
+    def rng_states(self) -> dict[str, torch.Tensor]:
+        rng = {"rng.cpu": torch.random.get_rng_state()}
         if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+            rng["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        return rng
+
+    def set_rng_states(self, rng: dict[str, torch.Tensor]) -> None:
+        torch.random.set_rng_state(rng["rng.cpu"])
+        if self.device.type == "cuda" and "rng.cuda" in rng:
+            torch.cuda.set_rng_state(rng["rng.cuda"], self.device)
+
+    def save_resume(self) -> None:
+        tensors = ckpt.weights_of(self.model, self.objective) | self.rng_states()
         ckpt.save_resume(self.out, tensors, asdict(self.state), self.objective.extra_state())
+        ckpt.drop_partial(self.out)
+
+    def save_partial(self, position: dict, sums: dict[str, torch.Tensor]) -> None:
+        """A checkpoint inside an epoch: weights, RNG, the running sums and `position` (epoch, next
+        batch, sentences, tokens, seconds and inner-loop batches drawn so far)."""
+        tensors = ckpt.weights_of(self.model, self.objective) | self.rng_states()
+        tensors |= {f"sums.{k}": torch.as_tensor(v) for k, v in sums.items()}
+        ckpt.save_partial(self.out, tensors, {**position, "loop": asdict(self.state),
+                                              "objective": self.objective.extra_state()})
 
     def load_resume(self) -> bool:
         saved = ckpt.load_resume(self.out)
-        if saved is None:
-            return False
+        if saved is None:  # stopped in its first epoch, perhaps after a checkpoint there
+            self.load_partial()
+            return self.partial is not None
         tensors, rng, loop, objective_state = saved
         ckpt.load_weights(self.out / ckpt.RESUME_DIR / ckpt.RESUME_WEIGHTS, self.model, self.objective, tensors)
         try:
@@ -100,12 +124,31 @@ class Trainer:
         except TypeError as e:
             raise CheckpointError(f"corrupt resume state in {self.out / ckpt.RESUME_DIR}: {e}") from None
         self.objective.load_extra_state(objective_state)
-        torch.random.set_rng_state(rng["rng.cpu"])
-        if self.device.type == "cuda" and "rng.cuda" in rng:
-            torch.cuda.set_rng_state(rng["rng.cuda"], self.device)
+        self.set_rng_states(rng)
         self.set_lr(self.state.lr)
         ckpt.truncate_log(self.out, self.state.epoch)
+        self.load_partial()
         return True
+
+    def load_partial(self) -> None:
+        """Continue inside the epoch the run was stopped in, if it saved a checkpoint there."""
+        saved = ckpt.load_partial(self.out)
+        if saved is None:
+            return
+        tensors, position = saved
+        if position.get("epoch") != self.state.epoch + 1:  # written before the last epoch ended
+            ckpt.drop_partial(self.out)
+            return
+        rng = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith("rng.")]}
+        sums = {k[len("sums."):]: tensors.pop(k).to(self.device) for k in [k for k in tensors if k.startswith("sums.")]}
+        ckpt.load_weights(self.out / ckpt.RESUME_DIR / ckpt.RESUME_PARTIAL, self.model, self.objective, tensors)
+        try:
+            self.state = LoopState(**position.pop("loop"))
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"corrupt mid-epoch checkpoint in {self.out / ckpt.RESUME_DIR}: {e}") from None
+        self.set_rng_states(rng)
+        self.set_lr(self.state.lr)
+        self.partial = {**position, "sums": sums}
 
     def save_probe(self, epoch: int) -> None:
         """The probe set's posterior means after this epoch, for the explorer's training replay."""
@@ -139,8 +182,8 @@ class Trainer:
             self.save_best()  # the bundle is loadable from the start
         while not self.finished:
             epoch = self.state.epoch + 1
-            start = time.perf_counter()
-            train, n_tok, train_seconds = self.train_epoch(epoch)
+            start = time.perf_counter() - (self.partial["seconds"] if self.partial else 0.0)
+            train, n_tok, train_seconds = self.train_epoch(epoch, start)
             valid = evaluate_split(self.model, self.valid_data, self.cfg.train.eval_batch_size, seed=self.cfg.train.seed,
                                    progress=self.progress, desc=f"epoch {epoch} validation")
             yield self.end_epoch(epoch, train, valid, n_tok / train_seconds, start)
@@ -150,19 +193,35 @@ class Trainer:
             pass
         return self.finish()
 
-    def train_epoch(self, epoch: int) -> tuple[dict[str, float], int, float]:
-        """One pass over the training batches: (mean statistics per sentence, tokens, seconds)."""
-        start, tc = time.perf_counter(), self.cfg.train
+    def train_epoch(self, epoch: int, start: float | None = None) -> tuple[dict[str, float], int, float]:
+        """One pass over the training batches, or the rest of one after a mid-epoch resume:
+        (mean statistics per sentence, tokens, seconds since `start`)."""
+        start, tc = time.perf_counter() if start is None else start, self.cfg.train
         self.model.train()
         self.objective.train()
         self.objective.start_epoch(epoch)
-        extra = self.extra_batches(epoch)
-        ctx = StepContext(self.optimizers, tc.clip, lambda: next(extra).to(self.device), epoch, self.state.step)
-        batches = list(self.train_data.batches(tc.batch_size, self.batch_generator(epoch)))
+        resumed, self.partial = self.partial, None
         sums: dict[str, torch.Tensor] = {}
-        n_sent = n_tok = 0
-        bar = tqdm(batches, desc=f"epoch {epoch}", disable=not self.progress, leave=False, dynamic_ncols=True)
-        for i, batch in enumerate(bar):
+        first = n_sent = n_tok = drawn = 0
+        if resumed is not None:
+            self.objective.load_extra_state(resumed["objective"])
+            first, sums, n_sent, n_tok, drawn = (resumed[k] for k in ("batch", "sums", "sentences", "tokens", "extra_batches"))
+        extra = self.extra_batches(epoch)
+        for _ in range(drawn):  # the inner-loop batches the stopped run had used
+            next(extra)
+
+        def next_batch() -> Batch:
+            nonlocal drawn
+            drawn += 1
+            return next(extra).to(self.device)
+
+        ctx = StepContext(self.optimizers, tc.clip, next_batch, epoch, self.state.step)
+        batches = list(self.train_data.batches(tc.batch_size, self.batch_generator(epoch)))
+        saved_at = time.perf_counter()
+        bar = tqdm(range(first, len(batches)), desc=f"epoch {epoch}", initial=first, total=len(batches),
+                   disable=not self.progress, leave=False, dynamic_ncols=True)
+        for i in bar:
+            batch = batches[i]
             ctx.step = self.state.step
             self.objective.position = epoch - 1 + i / len(batches)
             stats = self.objective.train_step(self.model, batch.to(self.device), ctx)
@@ -172,6 +231,11 @@ class Trainer:
             n_sent, n_tok = n_sent + len(batch), n_tok + batch.n_tokens
             if self.progress and (i % 20 == 0 or i == len(batches) - 1):
                 bar.set_postfix({k: f"{float(sums[k]) / n_sent:.2f}" for k in ("loss", "kl", "mi") if k in sums})
+            if (self.checkpoint_seconds is not None and i + 1 < len(batches)
+                    and time.perf_counter() - saved_at >= self.checkpoint_seconds):
+                self.save_partial({"epoch": epoch, "batch": i + 1, "sentences": n_sent, "tokens": n_tok,
+                                   "seconds": time.perf_counter() - start, "extra_batches": drawn}, sums)
+                saved_at = time.perf_counter()
         bar.close()
         return {k: float(v) / n_sent for k, v in sums.items()}, n_tok, time.perf_counter() - start
 
@@ -251,7 +315,7 @@ def describe_line(line: dict, schedule: dict) -> str:
 
 
 def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: str = "auto", resume: bool = False,
-          progress: bool = True) -> Path:
+          progress: bool = True, checkpoint_minutes: float | None = None) -> Path:
     """Train (or continue) a run in `out`; returns the bundle folder. On --resume the run's own
     config.json decides; `cfg` must agree with it (only the epoch and time budgets may change)."""
     out = Path(out)
@@ -267,9 +331,10 @@ def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: 
                                   f"with the same settings (only --epochs and --minutes may change) or train into another --out")
     elif (out / ckpt.CONFIG).exists():
         raise CheckpointError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
-    trainer = Trainer(cfg, out, data_dir, device, progress)
+    trainer = Trainer(cfg, out, data_dir, device, progress, checkpoint_minutes)
     if resume and trainer.load_resume():
-        log.info("resuming %s after epoch %d", out, trainer.state.epoch)
+        inside = f", at batch {trainer.partial['batch'] + 1} of epoch {trainer.state.epoch + 1}" if trainer.partial else ""
+        log.info("resuming %s after epoch %d%s", out, trainer.state.epoch, inside)
     elif resume:
         log.info("nothing to resume in %s: starting a new run", out)
     trainer.run()
@@ -309,6 +374,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="inside an epoch, save a checkpoint for --resume every this many minutes (0: at epoch ends only)")
 
 
 def run_config(args: argparse.Namespace, model: str, alpha: float | None = None) -> RunConfig:
@@ -340,7 +407,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     def body(args):
         train(run_config(args, args.model, args.alpha), args.out, args.data_dir, args.device, args.resume,
-              progress=not args.no_progress)
+              progress=not args.no_progress, checkpoint_minutes=args.checkpoint_minutes)
         print(json.dumps(json.loads((args.out / ckpt.METRICS).read_text()), indent=2))
 
     return run_cli(parser(), body, argv)

@@ -128,6 +128,50 @@ def test_kill_9_mid_epoch_then_resume(tmp_path):
     assert [json.loads(ln)["epoch"] for ln in log.read_text().splitlines()] == [1, 2, 3]
 
 
+def test_kill_9_inside_an_epoch_resumes_from_its_checkpoint_there(tmp_path):
+    """LaggingVAE saving a checkpoint after every step is killed inside an epoch; the resumed run
+    starts at the saved batch (inner-loop batches, step counts and running sums included) and ends
+    as a run that never stopped nor saved inside epochs."""
+    from safetensors import safe_open
+
+    args = ["--corpus", "ptb", "--model", "lagging", "--config", "tiny", "--epochs", "2", "--max-train", "1500",
+            "--seed", "5", "--set", "aggressive_max_steps=6", "--set", "aggressive_window=2", "--data-dir", str(DATA),
+            "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "core.train", *args]
+    killed = tmp_path / "killed"
+    partial = killed / "resume" / "partial.safetensors"
+    proc = subprocess.Popen([*cmd, "--out", str(killed), "--checkpoint-minutes", "1e-9"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def position() -> dict | None:
+        try:
+            with safe_open(str(partial), "pt") as f:
+                return json.loads(f.metadata()["partial"])
+        except Exception:  # not written yet, or being replaced
+            return None
+
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and ((p := position()) is None or p["batch"] < 8):
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stopped_at = position()
+    assert stopped_at["epoch"] == 1 and stopped_at["batch"] >= 8 and stopped_at["extra_batches"] > 0
+    resumed = subprocess.run([*cmd, "--out", str(killed), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"after epoch 0, at batch {stopped_at['batch'] + 1} of epoch 1" in resumed.stderr
+    assert not partial.exists()  # the finished epochs replaced it
+    subprocess.run([*cmd, "--out", str(tmp_path / "whole"), "--checkpoint-minutes", "0"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    assert_same_weights(killed, tmp_path / "whole")
+    strip = lambda ln: {k: v for k, v in json.loads(ln).items() if k not in ("seconds", "tokens_per_s")}
+    lines = lambda run: [strip(ln) for ln in (run / "train_log.jsonl").read_text().splitlines()]
+    assert lines(killed) == lines(tmp_path / "whole")
+    assert lines(killed)[0]["inner_steps"] > 1  # the epoch's mean spans the break
+
+
 def test_lr_halves_after_two_epochs_without_improvement_and_reloads_the_best(tmp_path):
     cfg = tiny_config("vae", epochs=4, max_train=200)
     trainer = Trainer(cfg, tmp_path / "run", str(DATA), "cpu", progress=False)

@@ -103,9 +103,10 @@ class LaggingVAE(Annealed):
         return {**super().logged(), "aggressive": self.aggressive,
                 "inner_steps": round(self._inner / max(self._outer, 1), 2)}
 
-    def extra_state(self) -> dict:
-        return {"aggressive": self.aggressive, "previous_mi": self.previous_mi}
+    def extra_state(self) -> dict:  # the step counts matter to a checkpoint inside an epoch
+        return {"aggressive": self.aggressive, "previous_mi": self.previous_mi, "inner": self._inner, "outer": self._outer}
 
     def load_extra_state(self, state: dict) -> None:
         self.aggressive = state.get("aggressive", True)
         self.previous_mi = state.get("previous_mi")
+        self._inner, self._outer = state.get("inner", 0), state.get("outer", 0)
