@@ -179,45 +179,74 @@ def load_bundle(folder: str | os.PathLike, device: str | torch.device = "cpu") -
 # -- resume state -------------------------------------------------------------------------------------
 
 def save_resume(folder: Path, tensors: dict[str, torch.Tensor], loop: dict, objective_state: dict) -> None:
-    """The last finished epoch: weights and RNG states (`rng.*`) in one file, loop state beside it."""
-    save_tensors(folder / RESUME_DIR / RESUME_WEIGHTS, tensors)
-    write_json(folder / RESUME_DIR / RESUME_STATE, {"loop": loop, "objective": objective_state})
+    """The last finished epoch: weights, RNG states (`rng.*`) and, in the file's metadata, the loop
+    and objective state, in one atomic write; trainer.json beside it is a copy to read."""
+    state = {"loop": loop, "objective": objective_state}
+    save_tensors(folder / RESUME_DIR / RESUME_WEIGHTS, tensors, metadata={"state": json.dumps(state)})
+    write_json(folder / RESUME_DIR / RESUME_STATE, state)
+
+
+def _state_file(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict | None]:
+    """(tensors, rng states, the JSON state in its metadata or None) of a resume file."""
+    tensors = load_tensors(path)
+    rng = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith("rng.")]}
+    with safe_open(str(path), "pt") as f:
+        raw = (f.metadata() or {}).get("state")
+    try:
+        state = None if raw is None else json.loads(raw)
+    except ValueError as e:
+        raise CheckpointError(f"corrupt resume state in {path}: {e}") from None
+    return tensors, rng, state
 
 
 def load_resume(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict, dict] | None:
-    """(weights, rng states, loop state, objective state) of the last finished epoch, or None."""
-    state_path = folder / RESUME_DIR / RESUME_STATE
-    if not state_path.exists():
+    """(weights, rng states, loop state, objective state) of the last finished epoch, or None.
+    Runs saved before the state moved into the weights file's metadata keep it in trainer.json."""
+    path, state_path = folder / RESUME_DIR / RESUME_WEIGHTS, folder / RESUME_DIR / RESUME_STATE
+    if not path.exists():
         return None
-    tensors = load_tensors(folder / RESUME_DIR / RESUME_WEIGHTS)
-    rng = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith("rng.")]}
-    saved = read_json(state_path, "resume state")
+    tensors, rng, saved = _state_file(path)
+    if saved is None:
+        if not state_path.exists():
+            return None
+        saved = read_json(state_path, "resume state")
     if not isinstance(saved, dict) or not isinstance(saved.get("loop"), dict):
-        raise CheckpointError(f"corrupt resume state {state_path}: no loop section")
+        raise CheckpointError(f"corrupt resume state in {folder / RESUME_DIR}: no loop section")
     return tensors, rng, saved["loop"], saved.get("objective", {})
+
+
+PARTIAL_FIELDS = ("epoch", "batch", "sentences", "tokens", "seconds", "extra_batches", "sums", "loop", "objective")
 
 
 def save_partial(folder: Path, tensors: dict[str, torch.Tensor], state: dict) -> None:
     """A checkpoint inside an epoch: one file, written atomically, so it is whole or absent."""
-    save_tensors(folder / RESUME_DIR / RESUME_PARTIAL, tensors, metadata={"partial": json.dumps(state)})
+    save_tensors(folder / RESUME_DIR / RESUME_PARTIAL, tensors, metadata={"state": json.dumps(state)})
 
 
-def load_partial(folder: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
-    """(tensors, state) of the checkpoint inside an epoch, or None."""
+def load_partial(folder: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict] | None:
+    """(tensors, rng states, state) of the checkpoint inside an epoch, or None. Raises
+    CheckpointError for a damaged one."""
     path = folder / RESUME_DIR / RESUME_PARTIAL
     if not path.exists():
         return None
-    tensors = load_tensors(path)
-    try:
-        with safe_open(str(path), "pt") as f:
-            state = json.loads((f.metadata() or {})["partial"])
-    except (KeyError, ValueError, SafetensorError) as e:
-        raise CheckpointError(f"corrupt mid-epoch checkpoint {path}: {e}") from None
-    return tensors, state
+    tensors, rng, state = _state_file(path)
+    missing = [k for k in PARTIAL_FIELDS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CheckpointError(f"corrupt mid-epoch checkpoint {path}: no {', '.join(missing)}")
+    return tensors, rng, state
 
 
 def drop_partial(folder: Path) -> None:
     (folder / RESUME_DIR / RESUME_PARTIAL).unlink(missing_ok=True)
+
+
+def drop_temporary(folder: Path) -> None:
+    """Temporary files of writes a kill interrupted (atomic_write cleans up after anything else)."""
+    for name in (RESUME_DIR + "/" + RESUME_WEIGHTS, RESUME_DIR + "/" + RESUME_STATE, RESUME_DIR + "/" + RESUME_PARTIAL,
+                 WEIGHTS, CONFIG, VOCAB, METRICS, LOG, PROBE):
+        path = folder / name
+        for tmp in path.parent.glob(f".{path.name}.*"):
+            tmp.unlink(missing_ok=True)
 
 
 def truncate_log(folder: Path, last_epoch: int) -> None:

@@ -52,6 +52,8 @@ class Trainer:
                  checkpoint_minutes: float | None = None):
         self.cfg, self.out, self.progress, self.data_dir = cfg, Path(out), progress, data_dir
         # a checkpoint inside an epoch after this many seconds of it (None: at epoch ends only)
+        if checkpoint_minutes is not None and checkpoint_minutes < 0:
+            raise ValueError(f"checkpoint_minutes must be 0 or more, got {checkpoint_minutes}")
         self.checkpoint_seconds = 60 * checkpoint_minutes if checkpoint_minutes else None
         self.partial: dict | None = None  # where a resumed run stands inside its epoch
         self.device = pick_device(device)
@@ -109,43 +111,44 @@ class Trainer:
         batch, sentences, tokens, seconds and inner-loop batches drawn so far)."""
         tensors = ckpt.weights_of(self.model, self.objective) | self.rng_states()
         tensors |= {f"sums.{k}": torch.as_tensor(v) for k, v in sums.items()}
-        ckpt.save_partial(self.out, tensors, {**position, "loop": asdict(self.state),
+        ckpt.save_partial(self.out, tensors, {**position, "sums": list(sums), "loop": asdict(self.state),
                                               "objective": self.objective.extra_state()})
 
     def load_resume(self) -> bool:
+        """The last finished epoch's state, then the checkpoint inside the next epoch if there is one."""
+        ckpt.drop_temporary(self.out)
         saved = ckpt.load_resume(self.out)
-        if saved is None:  # stopped in its first epoch, perhaps after a checkpoint there
-            self.load_partial()
-            return self.partial is not None
-        tensors, rng, loop, objective_state = saved
-        ckpt.load_weights(self.out / ckpt.RESUME_DIR / ckpt.RESUME_WEIGHTS, self.model, self.objective, tensors)
-        try:
-            self.state = LoopState(**loop)
-        except TypeError as e:
-            raise CheckpointError(f"corrupt resume state in {self.out / ckpt.RESUME_DIR}: {e}") from None
-        self.objective.load_extra_state(objective_state)
-        self.set_rng_states(rng)
-        self.set_lr(self.state.lr)
-        ckpt.truncate_log(self.out, self.state.epoch)
+        if saved is not None:
+            tensors, rng, loop, objective_state = saved
+            self.state = loop_state(loop, self.out / ckpt.RESUME_DIR)
+            ckpt.load_weights(self.out / ckpt.RESUME_DIR / ckpt.RESUME_WEIGHTS, self.model, self.objective, tensors)
+            self.objective.load_extra_state(objective_state)
+            self.set_rng_states(rng)
+            self.set_lr(self.state.lr)
         self.load_partial()
-        return True
+        ckpt.truncate_log(self.out, self.state.epoch)  # lines of an epoch killed after its log line
+        return saved is not None or self.partial is not None
 
     def load_partial(self) -> None:
         """Continue inside the epoch the run was stopped in, if it saved a checkpoint there."""
-        saved = ckpt.load_partial(self.out)
-        if saved is None:
-            return
-        tensors, position = saved
-        if position.get("epoch") != self.state.epoch + 1:  # written before the last epoch ended
+        try:
+            saved = ckpt.load_partial(self.out)
+            if saved is None:
+                return
+            tensors, rng, position = saved
+            if position["epoch"] != self.state.epoch + 1:  # written before the last epoch ended
+                ckpt.drop_partial(self.out)
+                return
+            state = loop_state(position.pop("loop"), self.out / ckpt.RESUME_DIR / ckpt.RESUME_PARTIAL)
+            # the running sums in the order the epoch added them, so its log line keeps its key order
+            sums = {k: tensors.pop(f"sums.{k}").to(self.device) for k in position["sums"]}
+        except (CheckpointError, KeyError, TypeError) as e:
+            log.warning("mid-epoch checkpoint in %s unusable (%s): resuming after the last finished epoch instead",
+                        self.out / ckpt.RESUME_DIR, e)
             ckpt.drop_partial(self.out)
             return
-        rng = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith("rng.")]}
-        sums = {k[len("sums."):]: tensors.pop(k).to(self.device) for k in [k for k in tensors if k.startswith("sums.")]}
         ckpt.load_weights(self.out / ckpt.RESUME_DIR / ckpt.RESUME_PARTIAL, self.model, self.objective, tensors)
-        try:
-            self.state = LoopState(**position.pop("loop"))
-        except (KeyError, TypeError) as e:
-            raise CheckpointError(f"corrupt mid-epoch checkpoint in {self.out / ckpt.RESUME_DIR}: {e}") from None
+        self.state = state
         self.set_rng_states(rng)
         self.set_lr(self.state.lr)
         self.partial = {**position, "sums": sums}
@@ -279,6 +282,13 @@ class Trainer:
         return metrics
 
 
+def loop_state(saved: dict, where: Path) -> LoopState:
+    try:
+        return LoopState(**saved)
+    except TypeError as e:
+        raise CheckpointError(f"corrupt resume state in {where}: {e}") from None
+
+
 def with_corpus_digest(cfg: RunConfig, out: Path, data_dir: str | None) -> RunConfig:
     """cfg with the sha256 of the corpus's training file recorded (a new run), or checked against
     the recorded one (a resumed run); runs that predate the record are left as they are."""
@@ -352,6 +362,13 @@ def config_diff(saved: RunConfig, given: RunConfig) -> str:
     return ", ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
 
 
+def non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The settings of a run shared by core.train and core.sweep."""
     p.add_argument("--corpus", default="ptb",
@@ -374,7 +391,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+    p.add_argument("--checkpoint-minutes", type=non_negative, default=10.0,
                    help="inside an epoch, save a checkpoint for --resume every this many minutes (0: at epoch ends only)")
 
 
@@ -399,7 +416,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="vae-mine", choices=list(registry()), help="objective / system")
     p.add_argument("--out", required=True, type=Path, help="folder for the checkpoint bundle")
     p.add_argument("--alpha", type=float, help="VAE-MINE weight of the MI bound (same as --set alpha=A)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_run_arguments(p)
     return p
 

@@ -147,7 +147,7 @@ def test_kill_9_inside_an_epoch_resumes_from_its_checkpoint_there(tmp_path):
     def position() -> dict | None:
         try:
             with safe_open(str(partial), "pt") as f:
-                return json.loads(f.metadata()["partial"])
+                return json.loads(f.metadata()["state"])
         except Exception:  # not written yet, or being replaced
             return None
 
@@ -166,10 +166,28 @@ def test_kill_9_inside_an_epoch_resumes_from_its_checkpoint_there(tmp_path):
     subprocess.run([*cmd, "--out", str(tmp_path / "whole"), "--checkpoint-minutes", "0"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
     assert_same_weights(killed, tmp_path / "whole")
-    strip = lambda ln: {k: v for k, v in json.loads(ln).items() if k not in ("seconds", "tokens_per_s")}
+    strip = lambda ln: [(k, v) for k, v in json.loads(ln).items() if k not in ("seconds", "tokens_per_s")]
     lines = lambda run: [strip(ln) for ln in (run / "train_log.jsonl").read_text().splitlines()]
-    assert lines(killed) == lines(tmp_path / "whole")
-    assert lines(killed)[0]["inner_steps"] > 1  # the epoch's mean spans the break
+    assert lines(killed) == lines(tmp_path / "whole")  # same values, keys in the same order
+    assert dict(lines(killed)[0])["inner_steps"] > 1  # the epoch's mean spans the break
+
+
+def test_a_damaged_mid_epoch_checkpoint_falls_back_to_the_last_epoch(tmp_path, caplog):
+    """A partial checkpoint that cannot be read (or a temporary file a kill left) costs that work,
+    never the run: --resume warns, continues after the last finished epoch and ends as an unbroken run."""
+    cfg = tiny_config("vae-mine", epochs=2, max_train=600)
+    train(cfg, tmp_path / "straight", str(DATA), "cpu", progress=False)
+    train(replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(DATA), "cpu", progress=False)
+    resume_dir = tmp_path / "stopped" / "resume"
+    (resume_dir / "partial.safetensors").write_bytes(b"cut short by a power failure")
+    (resume_dir / ".partial.safetensors.k1ll3d").write_bytes(b"\0" * 1000)
+    with caplog.at_level("WARNING", logger="core.train"):
+        train(cfg, tmp_path / "stopped", str(DATA), "cpu", resume=True, progress=False)
+    assert "mid-epoch checkpoint" in caplog.text and "resuming after the last finished epoch" in caplog.text
+    assert sorted(p.name for p in resume_dir.iterdir()) == ["last.safetensors", "trainer.json"]
+    assert_same_weights(tmp_path / "straight", tmp_path / "stopped")
+    with pytest.raises(ValueError, match="0 or more"):
+        Trainer(cfg, tmp_path / "other", str(DATA), "cpu", progress=False, checkpoint_minutes=-1)
 
 
 def test_lr_halves_after_two_epochs_without_improvement_and_reloads_the_best(tmp_path):
