@@ -120,6 +120,19 @@ def iw_speed(sentences: list, vocab: Vocab, device, samples: int) -> dict:
             "gflop_per_sentence": round(work, 1), "gflops_achieved": round(work / seconds, 1)}
 
 
+def train_work(tokens_per_s: float, vocab_size: int, matmul_rate: float) -> dict:
+    """The matrix-product work of a paper-size VAE training step per target token (the encoder's
+    and decoder's LSTM and the output layer, forward and twice that backward), and the rate it
+    reaches as a share of the square matrix product's: how much a faster step could still gain."""
+    cfg = PRESETS["paper"]
+    padded_vocab = -(-vocab_size // 64) * 64  # the output layer's padded width (models.padded_output)
+    forward = 2 * (4 * cfg.hidden_dim * (cfg.emb_dim + cfg.hidden_dim) + 4 * cfg.hidden_dim * (cfg.emb_dim + cfg.z_dim + cfg.hidden_dim)
+                   + cfg.hidden_dim * padded_vocab)
+    gflops = 3 * forward * tokens_per_s / 1e9
+    return {"mflop_per_token": round(3 * forward / 1e6, 1), "gflops_achieved": round(gflops, 1),
+            "share_of_matmul_rate": round(gflops / matmul_rate, 3)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")
@@ -152,6 +165,8 @@ def main() -> None:
         unbucketed = train_speed("paper", "vae", train_data, device, bucketed=False)
         result["train_tokens_per_s"]["paper/vae, random batches (no bucketing)"] = unbucketed
         result["bucketed_speedup_paper_vae"] = round(result["train_tokens_per_s"]["paper/vae"] / unbucketed, 2)
+        result["train_paper_vae_work"] = train_work(result["train_tokens_per_s"]["paper/vae"], len(vocab),
+                                                    result["matmul_gflops_float32"])
     if "eval" in parts:
         result["eval_sentences_per_s"] = {
             "small, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("small", Dataset(valid[:500], vocab), device, 0),

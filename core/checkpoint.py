@@ -8,7 +8,8 @@
     probe_means.safetensors   posterior means of the probe set (the first validation sentences)
                         after each epoch, float16 `means` [epochs, N, z] and `epochs` [epochs]
     resume/             weights, RNG and loop state of the last finished epoch (for --resume):
-                        last.safetensors (weights + `rng.*`), trainer.json (loop and objective state);
+                        last.safetensors (weights + `rng.*`; the loop and objective state in its
+                        metadata), trainer.json (a copy of that state to read);
                         partial.safetensors, while an epoch is in progress: weights, `rng.*`, the
                         epoch's running sums (`sums.*`) and, in its metadata, where the epoch stands
 
