@@ -143,13 +143,19 @@ def reproduce(args: argparse.Namespace) -> None:
     bundles = find_bundles(args.checkpoints, args.corpus)
     if not bundles:
         raise VaeMineError(f"no {args.corpus} checkpoints of the Table 2 systems ({', '.join(table2())}) under {args.checkpoints}")
+    # a run still training (or stopped early) has no metrics.json yet: its row is its best weights so far
+    unfinished = [display_name(n) for n, folder in bundles.items() if not (folder / METRICS).exists()]
+    if unfinished:
+        log.warning("unfinished runs (no %s): %s; their rows are the best weights so far", METRICS, ", ".join(unfinished))
     results = {name: {"checkpoint": str(folder), **evaluate_bundle(folder, args, out / "evals")} for name, folder in bundles.items()}
     text, csv_headers, csv_rows = build_tables(results, args.corpus, args.iw_samples)
     missing = [display_name(n) for n in table2() if n not in results]
     title = (f"# Table 2 layout: {args.corpus} {args.split} ({len(results)} of 7 systems)\n\n"
              f"NLL is the negative ELBO per sentence (KL in brackets); PPL from it. MI uses the whole split's aggregate "
              f"posterior. FPPL/RPPL: KenLM 5-grams, {args.fppl_samples if args.fppl else 0} samples.\n"
-             + (f"Not found under {args.checkpoints}: {', '.join(missing)}.\n" if missing else "") + "\n")
+             + (f"Not found under {args.checkpoints}: {', '.join(missing)}.\n" if missing else "")
+             + (f"Unfinished (no {METRICS}: the best weights so far of a run still training or stopped early): "
+                f"{', '.join(unfinished)}.\n" if unfinished else "") + "\n")
     out.mkdir(parents=True, exist_ok=True)
     (out / "table2.md").write_text(title + text)
     write_csv(out / "table2.csv", csv_headers, csv_rows)

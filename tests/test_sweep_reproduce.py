@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import shutil
 
 import pytest
 
@@ -76,6 +77,20 @@ def test_reproduce_writes_table2_beside_the_papers_numbers(runs, capsys, caplog)
     with caplog.at_level(logging.INFO):  # a second run reuses the cached evaluations
         assert reproduce.main(argv) == 0
     assert caplog.text.count("cached evaluation") == 3
+
+
+def test_reproduce_names_a_run_that_has_not_finished(runs, tmp_path, capsys):
+    """A bundle without metrics.json (training, or stopped early) is used, and the table says so."""
+    for name in ("lstm-lm", "vae-0.5"):
+        shutil.copytree(runs / name, tmp_path / name)
+    (tmp_path / "vae-0.5" / "metrics.json").unlink()
+    argv = ["--corpus", "ptb", "--checkpoints", str(tmp_path), "--iw-samples", "0", "--no-fppl", "--max-sentences", "50",
+            "--data-dir", str(DATA), "--device", "cpu"]
+    assert reproduce.main(argv) == 0
+    md = (tmp_path / "table2" / "table2.md").read_text()
+    line = next(ln for ln in md.splitlines() if ln.startswith("Unfinished (no metrics.json"))
+    assert line.endswith(": VAE-0.5.")  # the finished LSTM-LM is not named
+    assert "| LSTM-LM |" in md and "| VAE-0.5 |" in md
 
 
 def test_reproduce_says_clearly_when_there_is_nothing_to_evaluate(tmp_path, capsys):
