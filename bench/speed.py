@@ -28,6 +28,7 @@ from core.config import PRESETS, RunConfig
 from core.corpora import read_split
 from core.device import pick_device
 from core.evaluate import evaluate_split
+from core.models import Decoder
 from core.objectives import StepContext, objective_class
 from core.vocab import Vocab
 
@@ -125,7 +126,7 @@ def train_work(tokens_per_s: float, vocab_size: int, matmul_rate: float) -> dict
     and decoder's LSTM and the output layer, forward and twice that backward), and the rate it
     reaches as a share of the square matrix product's: how much a faster step could still gain."""
     cfg = PRESETS["paper"]
-    padded_vocab = -(-vocab_size // 64) * 64  # the output layer's padded width (models.padded_output)
+    padded_vocab = Decoder.padded_width(vocab_size)
     forward = 2 * (4 * cfg.hidden_dim * (cfg.emb_dim + cfg.hidden_dim) + 4 * cfg.hidden_dim * (cfg.emb_dim + cfg.z_dim + cfg.hidden_dim)
                    + cfg.hidden_dim * padded_vocab)
     gflops = 3 * forward * tokens_per_s / 1e9

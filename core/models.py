@@ -64,13 +64,19 @@ class Decoder(nn.Module):
         """Logits [B, L, V] for the next token at every position of `tokens`."""
         return self.project(self.hidden(tokens, z))
 
-    def padded_output(self, multiple: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-        """The output layer's (weights [V', hidden], bias [V']) with V' the vocabulary rounded up to a
-        multiple of `multiple`, the extra words scored -inf (no probability changes; differentiable).
-        On the project's 2-core CPU, MKL multiplies [1,600 x 512] by [512 x 10,048] in 107 ms and by
-        PTB's [512 x 10,002] in 143 ms (2-D inputs; a 3-D input takes a slower path)."""
+    @staticmethod
+    def padded_width(vocab_size: int, multiple: int = 64) -> int:
+        """The output layer's width as padded_output multiplies it: the vocabulary rounded up to a
+        multiple of `multiple`. On the project's 2-core CPU, MKL multiplies [1,600 x 512] by
+        [512 x 10,048] in 107 ms and by PTB's [512 x 10,002] in 143 ms (2-D inputs; a 3-D input
+        takes a slower path)."""
+        return -(-vocab_size // multiple) * multiple
+
+    def padded_output(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The output layer's (weights [V', hidden], bias [V']) with V' = padded_width(V), the extra
+        words scored -inf (no probability changes; differentiable)."""
         weight, bias = self.project.weight, self.project.bias
-        extra = -len(bias) % multiple
+        extra = self.padded_width(len(bias)) - len(bias)
         if not extra:
             return weight, bias
         return (torch.cat([weight, weight.new_zeros(extra, weight.size(1))]),

@@ -196,10 +196,11 @@ class Trainer:
             pass
         return self.finish()
 
-    def train_epoch(self, epoch: int, start: float | None = None) -> tuple[dict[str, float], int, float]:
+    def train_epoch(self, epoch: int, start: float) -> tuple[dict[str, float], int, float]:
         """One pass over the training batches, or the rest of one after a mid-epoch resume:
-        (mean statistics per sentence, tokens, seconds since `start`)."""
-        start, tc = time.perf_counter() if start is None else start, self.cfg.train
+        (mean statistics per sentence, tokens, seconds since `start`, the perf_counter time the
+        epoch began at, earlier in a resumed run)."""
+        tc = self.cfg.train
         self.model.train()
         self.objective.train()
         self.objective.start_epoch(epoch)
