@@ -26,7 +26,7 @@ from core.batching import Dataset
 from core.checkpoint import build
 from core.config import PRESETS, RunConfig
 from core.corpora import read_split
-from core.device import pick_device
+from core.device import keep_freed_memory, pick_device
 from core.evaluate import evaluate_split
 from core.models import Decoder
 from core.objectives import StepContext, objective_class
@@ -145,6 +145,7 @@ def main() -> None:
     args = p.parse_args()
     parts = set(args.parts.split(","))
     device = pick_device(args.device)
+    kept = keep_freed_memory()  # as every core command does (core.cli)
     train_all = read_split("ptb", "train", args.data_dir)
     vocab = Vocab.build(train_all)
     train_data = Dataset(train_all[:4000], vocab)
@@ -154,6 +155,7 @@ def main() -> None:
         "cpu": cpu_name(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "freed_memory_kept": kept,
         "batch_size": 32,
         "vocab": len(vocab),
         "matmul_gflops_float32": matmul_gflops(device),

@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Callable
 
+from .device import keep_freed_memory
 from .errors import VaeMineError
 
 
@@ -14,6 +15,7 @@ def run_cli(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace]
             argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    keep_freed_memory()
     try:
         return body(args) or 0
     except (VaeMineError, ValueError) as e:
