@@ -280,3 +280,28 @@ def test_the_fast_training_loss_has_the_plain_loss_and_gradients(mine_bundle):
     assert fast_grads.keys() == plain_grads.keys() and "decoder.project.weight" in fast_grads
     for name, grad in fast_grads.items():
         assert (grad - plain_grads[name]).abs().max() <= 1e-5 + 1e-4 * plain_grads[name].abs().max(), name
+
+
+@pytest.mark.parametrize("clip", [0.5, 1e6])  # the gradient's norm is above the first, below the second
+def test_the_cpu_step_folds_clipping_into_sgd_and_updates_as_clip_then_step(mine_bundle, clip):
+    """StepContext.update (on the CPU: the clipping factor taken into the lr) against torch's
+    clip_grad_norm_ and SGD step on a copy of the same model, on a real batch."""
+    from core.objectives import StepContext
+
+    batch = None
+    models = []
+    for _ in range(2):
+        _, vocab, model, _ = load_bundle(mine_bundle)
+        model.eval()  # no dropout: both copies see the same loss
+        models.append(model)
+        batch = batch or next(Dataset(read_split("ptb", "valid", DATA, limit=64), vocab).batches(64))
+    z = torch.randn(len(batch), models[0].z_dim, generator=torch.Generator().manual_seed(0))
+    ours, theirs = (torch.optim.SGD(m.parameters(), lr=0.7) for m in models)
+    StepContext({"all": ours}, clip, None, 1, 0).update(models[0].reconstruction(batch, z).mean())
+    models[1].reconstruction(batch, z).mean().backward()
+    norm = torch.nn.utils.clip_grad_norm_(models[1].parameters(), clip)
+    theirs.step()
+    assert (norm > clip) == (clip == 0.5) and ours.param_groups[0]["lr"] == 0.7
+    for (name, a), b in zip(models[0].named_parameters(), models[1].parameters()):
+        assert (a - b).abs().max() <= 1e-6 * max(1.0, b.abs().max()), name
+
