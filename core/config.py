@@ -24,6 +24,9 @@ class ModelConfig:
     dec_dropout_in: float = 0.5
     dec_dropout_out: float = 0.5
     energy_hidden: int = 512
+    # How dropout draws its masks (core.models.Dropout): "uniform" (the default) or "bernoulli", which
+    # configs that record none trained with.
+    dropout_masks: str = "uniform"
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class TrainConfig:
 
 # What format-1 bundles (written before these fields existed) did, so that they resume unchanged.
 TRAIN_LEGACY = {"decay_from_epoch": 1}
+# What a config that does not record these model fields trained with (bundles of either format).
+MODEL_UNRECORDED = {"dropout_masks": "bernoulli"}
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class RunConfig:
             return cls(
                 corpus=d["corpus"],
                 config_name=d.get("config_name", "custom"),
-                model=build_dataclass(ModelConfig, d["model"], source),
+                model=build_dataclass(ModelConfig, {**MODEL_UNRECORDED, **d["model"]}, source),
                 objective=parse_objective(d["objective"], source, legacy=version < 2),
                 train=build_dataclass(TrainConfig, train, source),
                 tokenizer=check_tokenizer(d.get("tokenizer", LEGACY)),
@@ -145,4 +150,4 @@ def model_config(name_or_path: str) -> tuple[str, ModelConfig]:
 
 
 __all__ = ["ModelConfig", "ObjectiveConfig", "TrainConfig", "RunConfig", "PRESETS", "model_config", "replace",
-           "build_dataclass", "parse_value", "TRAIN_LEGACY"]
+           "build_dataclass", "parse_value", "TRAIN_LEGACY", "MODEL_UNRECORDED"]

@@ -34,6 +34,33 @@ class Encoder(nn.Module):
         return h, mu, logvar
 
 
+class Dropout(nn.Module):
+    """Inverted dropout with a choice of how masks are drawn. "uniform" keeps a unit where a U(0, 1)
+    draw is >= p: on the CPU that takes a quarter of the time of torch's bernoulli_ (1.4 ms against
+    6.0 ms for a paper-size decoder's outputs at 2 threads), 2 % of a training step. "bernoulli" is
+    nn.Dropout, what runs from before the choice existed trained with, so they resume exactly."""
+
+    MASKS = ("uniform", "bernoulli")
+
+    def __init__(self, p: float, masks: str = "uniform"):
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout must be between 0 and 1, not {p}")
+        if masks not in self.MASKS:
+            raise ValueError(f"dropout masks must be one of {self.MASKS}, not {masks!r}")
+        self.p, self.masks = p, masks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if self.masks == "bernoulli" or self.p == 1:
+            return F.dropout(x, self.p, True)
+        return x * torch.rand_like(x).ge_(self.p).div_(1 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, masks={self.masks}"
+
+
 class Decoder(nn.Module):
     """LSTM decoder; with z_dim > 0, z is concatenated to every input and sets the initial state
     (c0 = Linear(z), h0 = tanh(c0), as in He et al.'s code). With z_dim == 0 it is a plain LM."""
@@ -44,8 +71,8 @@ class Decoder(nn.Module):
         self.embed = nn.Embedding(vocab_size, cfg.emb_dim)
         self.lstm = nn.LSTM(cfg.emb_dim + z_dim, cfg.hidden_dim, batch_first=True)
         self.init_state = nn.Linear(z_dim, cfg.hidden_dim) if z_dim else None
-        self.drop_in = nn.Dropout(cfg.dec_dropout_in)
-        self.drop_out = nn.Dropout(cfg.dec_dropout_out)
+        self.drop_in = Dropout(cfg.dec_dropout_in, cfg.dropout_masks)
+        self.drop_out = Dropout(cfg.dec_dropout_out, cfg.dropout_masks)
         self.project = nn.Linear(cfg.hidden_dim, vocab_size)
 
     def initial_state(self, z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:

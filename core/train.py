@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from .batching import Batch, Dataset
 from .cli import run_cli
-from .config import RunConfig, TrainConfig, model_config
+from .config import MODEL_UNRECORDED, RunConfig, TrainConfig, model_config
 from .corpora import read_split
 from .corpora import resolve as resolve_corpus
 from .device import pick_device
@@ -337,6 +337,8 @@ def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: 
         # the digest is the run's own record; a run from before tokenizers were recorded keeps its own
         wanted = replace(wanted, corpus_sha256=saved.corpus_sha256,
                          tokenizer=saved.tokenizer if saved.tokenizer == LEGACY else wanted.tokenizer)
+        if saved.model.dropout_masks == MODEL_UNRECORDED["dropout_masks"]:  # likewise its dropout masks
+            wanted = replace(wanted, model=replace(wanted.model, dropout_masks=saved.model.dropout_masks))
         if cfg != wanted:
             raise CheckpointError(f"{out / ckpt.CONFIG} was written for a different run ({config_diff(cfg, wanted)}); resume "
                                   f"with the same settings (only --epochs and --minutes may change) or train into another --out")

@@ -305,3 +305,24 @@ def test_the_cpu_step_folds_clipping_into_sgd_and_updates_as_clip_then_step(mine
     for (name, a), b in zip(models[0].named_parameters(), models[1].parameters()):
         assert (a - b).abs().max() <= 1e-6 * max(1.0, b.abs().max()), name
 
+
+def test_uniform_dropout_masks_keep_a_unit_at_rate_1_minus_p_and_unrecorded_configs_keep_bernoulli():
+    from core.config import RunConfig
+    from core.models import Dropout
+
+    x = torch.ones(400, 500, requires_grad=True)
+    drop = Dropout(0.3).train()
+    y = drop(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005  # 5 standard deviations
+    assert torch.allclose(y[kept], torch.tensor(1 / 0.7))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # the gradient passes the kept units, scaled alike
+    assert drop.eval()(x) is x and Dropout(0.0).train()(x) is x
+    assert (Dropout(1.0).train()(x) == 0).all()
+    for bad in ({"p": 1.5}, {"p": 0.5, "masks": "gaussian"}):
+        with pytest.raises(ValueError, match="dropout"):
+            Dropout(**bad)
+    old = RunConfig().to_dict()
+    del old["model"]["dropout_masks"]
+    assert RunConfig().model.dropout_masks == "uniform" and RunConfig.from_dict(old).model.dropout_masks == "bernoulli"
