@@ -210,23 +210,31 @@ class TextVAE(nn.Module):
 
 
 class _WordNLL(torch.autograd.Function):
-    """F.cross_entropy(reduction="none", ignore_index) with a leaner backward: the gradient
-    (softmax - one-hot, times the incoming one) is made in the memory of the saved log-softmax,
-    where cross_entropy first fills a dense [N, V] zero gradient and then writes a new one."""
+    """F.cross_entropy(reduction="none", ignore_index) with a leaner backward. The forward keeps
+    softmax(logits) (one pass, as log_softmax would be) and takes the log of the targets' entries
+    only; the backward makes the gradient (softmax - one-hot, times the incoming one) in that
+    memory, where cross_entropy fills a dense [N, V] zero gradient, writes a new one and takes
+    exp of its saved log-softmax. A target whose probability underflows to 0 (below 1e-38, a
+    loss over 87 nats) gets its loss from log_softmax of its row instead."""
 
     @staticmethod
     def forward(ctx, logits, targets, ignore):
-        log_p = torch.log_softmax(logits, 1)
+        p = torch.softmax(logits, 1)
         keep = targets != ignore
         safe = targets.masked_fill(~keep, 0).unsqueeze(1)
-        ctx.save_for_backward(log_p, safe, keep)
-        return -log_p.gather(1, safe)[:, 0] * keep
+        target_p = p.gather(1, safe)[:, 0]
+        nll = -target_p.log()
+        tiny = (target_p == 0).nonzero()[:, 0]
+        if len(tiny):
+            nll[tiny] = -torch.log_softmax(logits[tiny], 1).gather(1, safe[tiny])[:, 0]
+        ctx.save_for_backward(p, safe, keep)
+        return nll * keep
 
     @staticmethod
     def backward(ctx, grad):
-        log_p, safe, keep = ctx.saved_tensors
+        p, safe, keep = ctx.saved_tensors
         g = (grad * keep).unsqueeze(1)
-        out = log_p.exp_().mul_(g)  # log_p is not used again: its memory becomes the gradient
+        out = p.mul_(g)  # p is not used again: its memory becomes the gradient
         out.scatter_add_(1, safe, -g)
         return out, None, None
 

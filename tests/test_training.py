@@ -343,3 +343,24 @@ def test_command_processes_keep_freed_memory_so_a_large_tensor_reuses_its_pages(
         assert kept == str(how == "keep")
     assert int(faults["default"]) > 20 * 16 * 2**20 * 4 // 4096 // 2  # about one fault per page of every tensor
     assert int(faults["keep"]) < int(faults["default"]) / 4
+
+
+def test_the_training_nll_is_exact_where_a_target_probability_underflows():
+    """The training path takes log of the target's softmax entry; one below float32's range (a loss
+    over 87 nats) is scored by log_softmax instead. Loss and gradient against F.cross_entropy."""
+    import torch.nn.functional as F
+
+    from core.models import word_nll
+
+    base = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
+    base[0, 7] = -200.0  # p(7 | row 0) is about e^-200
+    targets = torch.tensor([7, 3, 0, 12])  # 0 is the padding id here
+    results = []
+    for ours in (True, False):
+        logits = base.clone().requires_grad_()
+        nll = word_nll(logits, targets, 0) if ours else F.cross_entropy(logits, targets, ignore_index=0, reduction="none")
+        (nll * torch.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
+        results.append((nll.detach(), logits.grad))
+    (nll, grad), (ref, ref_grad) = results
+    assert 190 < nll[0] < 220 and nll[2] == 0
+    assert torch.allclose(nll, ref, rtol=1e-6, atol=1e-5) and torch.allclose(grad, ref_grad, atol=1e-6)
