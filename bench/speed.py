@@ -38,7 +38,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bool = True, windows: int = 3, steps: int = 8) -> float:
+def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bool = True, windows: int = 5, steps: int = 8) -> float:
     torch.manual_seed(0)
     model, obj = build(RunConfig(model=PRESETS[config], objective=objective_class(objective).config()), len(data.vocab))
     model.init_weights(0.01, 0.1, torch.Generator().manual_seed(0))
