@@ -16,6 +16,9 @@ from .tokenize import LEGACY
 from .tokenize import check as check_tokenizer
 
 
+DROPOUT_MASKS = ("uniform", "bernoulli")  # how core.models.Dropout may draw its masks
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     emb_dim: int = 128
@@ -27,6 +30,10 @@ class ModelConfig:
     # How dropout draws its masks (core.models.Dropout): "uniform" (the default) or "bernoulli", which
     # configs that record none trained with.
     dropout_masks: str = "uniform"
+
+    def __post_init__(self):
+        if self.dropout_masks not in DROPOUT_MASKS:
+            raise ValueError(f"dropout_masks must be one of {DROPOUT_MASKS}, not {self.dropout_masks!r}")
 
 
 @dataclass(frozen=True)
@@ -150,4 +157,4 @@ def model_config(name_or_path: str) -> tuple[str, ModelConfig]:
 
 
 __all__ = ["ModelConfig", "ObjectiveConfig", "TrainConfig", "RunConfig", "PRESETS", "model_config", "replace",
-           "build_dataclass", "parse_value", "TRAIN_LEGACY", "MODEL_UNRECORDED"]
+           "build_dataclass", "parse_value", "TRAIN_LEGACY", "MODEL_UNRECORDED", "DROPOUT_MASKS"]

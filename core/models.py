@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batching import Batch
-from .config import ModelConfig
+from .config import DROPOUT_MASKS, ModelConfig
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -40,14 +40,12 @@ class Dropout(nn.Module):
     6.0 ms for a paper-size decoder's outputs at 2 threads), 2 % of a training step. "bernoulli" is
     nn.Dropout, what runs from before the choice existed trained with, so they resume exactly."""
 
-    MASKS = ("uniform", "bernoulli")
-
     def __init__(self, p: float, masks: str = "uniform"):
         super().__init__()
         if not 0 <= p <= 1:
             raise ValueError(f"dropout must be between 0 and 1, not {p}")
-        if masks not in self.MASKS:
-            raise ValueError(f"dropout masks must be one of {self.MASKS}, not {masks!r}")
+        if masks not in DROPOUT_MASKS:
+            raise ValueError(f"dropout masks must be one of {DROPOUT_MASKS}, not {masks!r}")
         self.p, self.masks = p, masks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -210,23 +208,30 @@ class TextVAE(nn.Module):
 
 
 class _WordNLL(torch.autograd.Function):
-    """F.cross_entropy(reduction="none", ignore_index) with a leaner backward. The forward keeps
-    softmax(logits) (one pass, as log_softmax would be) and takes the log of the targets' entries
-    only; the backward makes the gradient (softmax - one-hot, times the incoming one) in that
-    memory, where cross_entropy fills a dense [N, V] zero gradient, writes a new one and takes
-    exp of its saved log-softmax. A target whose probability underflows to 0 (below 1e-38, a
-    loss over 87 nats) gets its loss from log_softmax of its row instead."""
+    """F.cross_entropy(reduction="none", ignore_index) with a leaner backward: the gradient
+    (softmax - one-hot, times the incoming one) is made in the memory of the saved probabilities,
+    where cross_entropy fills a dense [N, V] zero gradient, writes a new one and takes exp of its
+    saved log-softmax. On the CPU the forward keeps softmax(logits) and takes the log of the
+    targets' entries only, so no pass takes exp over [N, V] at all; a target probability below
+    float32's normal range (a loss over 87 nats, where log loses precision) is scored by
+    log_softmax of its row. That check is a device sync, so elsewhere the forward takes
+    log_softmax and exp, as before."""
 
     @staticmethod
     def forward(ctx, logits, targets, ignore):
-        p = torch.softmax(logits, 1)
         keep = targets != ignore
         safe = targets.masked_fill(~keep, 0).unsqueeze(1)
-        target_p = p.gather(1, safe)[:, 0]
-        nll = -target_p.log()
-        tiny = (target_p == 0).nonzero()[:, 0]
-        if len(tiny):
-            nll[tiny] = -torch.log_softmax(logits[tiny], 1).gather(1, safe[tiny])[:, 0]
+        if logits.device.type == "cpu":
+            p = torch.softmax(logits, 1)
+            target_p = p.gather(1, safe)[:, 0]
+            nll = -target_p.log()
+            low = (target_p < torch.finfo(p.dtype).tiny).nonzero()[:, 0]
+            if len(low):
+                nll[low] = -torch.log_softmax(logits[low], 1).gather(1, safe[low])[:, 0]
+        else:
+            log_p = torch.log_softmax(logits, 1)
+            nll = -log_p.gather(1, safe)[:, 0]
+            p = log_p.exp_()
         ctx.save_for_backward(p, safe, keep)
         return nll * keep
 

@@ -296,19 +296,24 @@ def test_the_cpu_step_folds_clipping_into_sgd_and_updates_as_clip_then_step(mine
         models.append(model)
         batch = batch or next(Dataset(read_split("ptb", "valid", DATA, limit=64), vocab).batches(64))
     z = torch.randn(len(batch), models[0].z_dim, generator=torch.Generator().manual_seed(0))
-    ours, theirs = (torch.optim.SGD(m.parameters(), lr=0.7) for m in models)
+    ours, theirs = (torch.optim.SGD([{"params": m.decoder.project.parameters(), "lr": 0.07},  # two lrs,
+                                     {"params": m.decoder.lstm.parameters(), "lr": 0.7}])  # as BOW's head
+                    for m in models)
     StepContext({"all": ours}, clip, None, 1, 0).update(models[0].reconstruction(batch, z).mean())
     models[1].reconstruction(batch, z).mean().backward()
-    norm = torch.nn.utils.clip_grad_norm_(models[1].parameters(), clip)
+    norm = torch.nn.utils.clip_grad_norm_([p for g in theirs.param_groups for p in g["params"]], clip)
     theirs.step()
-    assert (norm > clip) == (clip == 0.5) and ours.param_groups[0]["lr"] == 0.7
+    assert (norm > clip) == (clip == 0.5) and [g["lr"] for g in ours.param_groups] == [0.07, 0.7]
+    # the folded path ran: the gradients were left as they were, not rescaled to the clip norm
+    grads = [p.grad for g in ours.param_groups for p in g["params"]]
+    assert torch.nn.utils.get_total_norm(grads) == pytest.approx(float(norm), rel=1e-5)
     for (name, a), b in zip(models[0].named_parameters(), models[1].parameters()):
         assert (a - b).abs().max() <= 1e-6 * max(1.0, b.abs().max()), name
 
 
 def test_uniform_dropout_masks_keep_a_unit_at_rate_1_minus_p_and_unrecorded_configs_keep_bernoulli():
-    from core.config import RunConfig
-    from core.models import Dropout
+    from core.config import PRESETS, RunConfig
+    from core.models import Dropout, TextVAE
 
     x = torch.ones(400, 500, requires_grad=True)
     drop = Dropout(0.3).train()
@@ -326,6 +331,10 @@ def test_uniform_dropout_masks_keep_a_unit_at_rate_1_minus_p_and_unrecorded_conf
     old = RunConfig().to_dict()
     del old["model"]["dropout_masks"]
     assert RunConfig().model.dropout_masks == "uniform" and RunConfig.from_dict(old).model.dropout_masks == "bernoulli"
+    decoder = TextVAE(50, replace(PRESETS["tiny"], dropout_masks="bernoulli")).decoder
+    assert decoder.drop_in.masks == decoder.drop_out.masks == "bernoulli"
+    with pytest.raises(ValueError, match="dropout_masks"):
+        RunConfig.from_dict({**old, "model": {**old["model"], "dropout_masks": "gaussian"}})
 
 
 def test_command_processes_keep_freed_memory_so_a_large_tensor_reuses_its_pages():
@@ -341,19 +350,20 @@ def test_command_processes_keep_freed_memory_so_a_large_tensor_reuses_its_pages(
         done = subprocess.run([sys.executable, "-c", code, how], cwd=ROOT, capture_output=True, text=True, check=True)
         kept, faults[how] = done.stdout.split()
         assert kept == str(how == "keep")
-    assert int(faults["default"]) > 20 * 16 * 2**20 * 4 // 4096 // 2  # about one fault per page of every tensor
-    assert int(faults["keep"]) < int(faults["default"]) / 4
+    assert int(faults["keep"]) < int(faults["default"]) / 4  # here: about 33,000 against 330,000
 
 
 def test_the_training_nll_is_exact_where_a_target_probability_underflows():
-    """The training path takes log of the target's softmax entry; one below float32's range (a loss
-    over 87 nats) is scored by log_softmax instead. Loss and gradient against F.cross_entropy."""
+    """The CPU training path takes log of the target's softmax entry; one below float32's normal
+    range (a loss over 87 nats) is scored by log_softmax instead. Loss and gradient against
+    F.cross_entropy."""
     import torch.nn.functional as F
 
     from core.models import word_nll
 
     base = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
-    base[0, 7] = -200.0  # p(7 | row 0) is about e^-200
+    base[0, 7] = -200.0  # p(7 | row 0) is about e^-200: 0 in float32
+    base[1, 3] = -98.0  # p(3 | row 1) is about e^-102: a subnormal float32, where log loses digits
     targets = torch.tensor([7, 3, 0, 12])  # 0 is the padding id here
     results = []
     for ours in (True, False):
@@ -362,5 +372,5 @@ def test_the_training_nll_is_exact_where_a_target_probability_underflows():
         (nll * torch.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
         results.append((nll.detach(), logits.grad))
     (nll, grad), (ref, ref_grad) = results
-    assert 190 < nll[0] < 220 and nll[2] == 0
+    assert 190 < nll[0] < 220 and 95 < nll[1] < 110 and nll[2] == 0
     assert torch.allclose(nll, ref, rtol=1e-6, atol=1e-5) and torch.allclose(grad, ref_grad, atol=1e-6)

@@ -68,7 +68,7 @@ class StepContext:
             torch.nn.utils.clip_grad_norm_(params, self.clip)
             opt.step()
             return
-        scale = min(1.0, self.clip / (float(torch.nn.utils.get_total_norm(grads)) + 1e-6))  # clip_grad_norm_'s factor
+        scale = float((self.clip / (torch.nn.utils.get_total_norm(grads) + 1e-6)).clamp(max=1.0))  # clip_grad_norm_'s factor
         lrs = [g["lr"] for g in opt.param_groups]
         for g in opt.param_groups:
             g["lr"] *= scale
