@@ -115,20 +115,24 @@ def iw_speed(sentences: list, vocab: Vocab, device, samples: int) -> dict:
     evaluate_split(model, data, batch_size=64, iw_samples=samples, seed=0)
     sync(device)
     seconds = (time.perf_counter() - t) / len(data)
-    per_position = 2 * (4 * cfg.hidden_dim * (cfg.emb_dim + cfg.z_dim + cfg.hidden_dim) + cfg.hidden_dim * Decoder.padded_width(len(data.vocab)))
-    work = per_position * samples * data.n_tokens / len(data) / 1e9
+    work = forward_flops(cfg, len(data.vocab), encoder=False) * samples * data.n_tokens / len(data) / 1e9
     return {"config": "paper", "samples": samples, "sentences": len(data), "seconds_per_sentence": round(seconds, 3),
             "gflop_per_sentence": round(work, 1), "gflops_achieved": round(work / seconds, 1)}
+
+
+def forward_flops(cfg, vocab_size: int, encoder: bool) -> int:
+    """Matrix-product FLOPs of one word position's forward pass: the decoder's LSTM (input: word
+    embedding and z) and output layer at its padded width, and with `encoder` the encoder's LSTM."""
+    h, e = cfg.hidden_dim, cfg.emb_dim
+    lstms = 4 * h * (e + cfg.z_dim + h) + (4 * h * (e + h) if encoder else 0)
+    return 2 * (lstms + h * Decoder.padded_width(vocab_size))
 
 
 def train_work(tokens_per_s: float, vocab_size: int, matmul_rate: float) -> dict:
     """The matrix-product work of a paper-size VAE training step per target token (the encoder's
     and decoder's LSTM and the output layer, forward and twice that backward), and the rate it
     reaches as a share of the square matrix product's: how much a faster step could still gain."""
-    cfg = PRESETS["paper"]
-    padded_vocab = Decoder.padded_width(vocab_size)
-    forward = 2 * (4 * cfg.hidden_dim * (cfg.emb_dim + cfg.hidden_dim) + 4 * cfg.hidden_dim * (cfg.emb_dim + cfg.z_dim + cfg.hidden_dim)
-                   + cfg.hidden_dim * padded_vocab)
+    forward = forward_flops(PRESETS["paper"], vocab_size, encoder=True)
     gflops = 3 * forward * tokens_per_s / 1e9
     return {"mflop_per_token": round(3 * forward / 1e6, 1), "gflops_achieved": round(gflops, 1),
             "share_of_matmul_rate": round(gflops / matmul_rate, 3)}
