@@ -52,7 +52,7 @@ class Trainer:
                  checkpoint_minutes: float | None = None):
         self.cfg, self.out, self.progress, self.data_dir = cfg, Path(out), progress, data_dir
         # a checkpoint inside an epoch after this many seconds of it (None: at epoch ends only)
-        if checkpoint_minutes is not None and checkpoint_minutes < 0:
+        if checkpoint_minutes is not None and not checkpoint_minutes >= 0:  # the rule of --checkpoint-minutes (NaN too)
             raise ValueError(f"checkpoint_minutes must be 0 or more, got {checkpoint_minutes}")
         self.checkpoint_seconds = 60 * checkpoint_minutes if checkpoint_minutes else None
         self.partial: dict | None = None  # where a resumed run stands inside its epoch
@@ -198,8 +198,8 @@ class Trainer:
 
     def train_epoch(self, epoch: int, start: float) -> tuple[dict[str, float], int, float]:
         """One pass over the training batches, or the rest of one after a mid-epoch resume:
-        (mean statistics per sentence, tokens, seconds since `start`, the perf_counter time the
-        epoch began at, earlier in a resumed run)."""
+        (mean statistics per sentence, tokens, seconds since `start`). `start` is the perf_counter
+        time the epoch began at; in a resumed run it lies before this process started."""
         tc = self.cfg.train
         self.model.train()
         self.objective.train()
@@ -337,8 +337,9 @@ def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: 
         # the digest is the run's own record; a run from before tokenizers were recorded keeps its own
         wanted = replace(wanted, corpus_sha256=saved.corpus_sha256,
                          tokenizer=saved.tokenizer if saved.tokenizer == LEGACY else wanted.tokenizer)
-        if saved.model.dropout_masks == MODEL_UNRECORDED["dropout_masks"]:  # likewise its dropout masks
-            wanted = replace(wanted, model=replace(wanted.model, dropout_masks=saved.model.dropout_masks))
+        # likewise model fields a run from before they existed did not record (and holds at their old value)
+        unrecorded = {k: v for k, v in MODEL_UNRECORDED.items() if getattr(saved.model, k) == v}
+        wanted = replace(wanted, model=replace(wanted.model, **unrecorded))
         if cfg != wanted:
             raise CheckpointError(f"{out / ckpt.CONFIG} was written for a different run ({config_diff(cfg, wanted)}); resume "
                                   f"with the same settings (only --epochs and --minutes may change) or train into another --out")
