@@ -16,6 +16,7 @@ class Batch:
     tokens: torch.Tensor  # [B, L] long
     lengths: torch.Tensor  # [B] long, on the CPU (pack_padded_sequence wants that)
     index: torch.Tensor  # [B] positions of these sentences in the dataset
+    device_lengths: torch.Tensor | None = None  # `lengths` on the tokens' device, where on_device moved them
 
     @property
     def inputs(self) -> torch.Tensor:
@@ -34,7 +35,23 @@ class Batch:
         return self.tokens.size(0)
 
     def to(self, device: torch.device | str) -> "Batch":
-        return Batch(self.tokens.to(device, non_blocking=True), self.lengths, self.index)
+        return Batch(self.tokens.to(device, non_blocking=True), self.lengths, self.index, self.device_lengths)
+
+
+def on_device(batches: list[Batch], device: torch.device) -> list[Batch]:
+    """The batches with their tokens, and a copy of their lengths, on a CUDA `device`, moved in one
+    transfer (on the CPU: as they are). A copy from pageable memory to a GPU first waits until the
+    GPU has finished its queued work, so moving each batch as its step comes would stall every step."""
+    if device.type == "cpu" or not batches:
+        return batches
+    flat = torch.cat([t for b in batches for t in (b.tokens.reshape(-1), b.lengths)]).to(device)
+    out, at = [], 0
+    for b in batches:
+        n = b.tokens.numel()
+        tokens, lengths = flat[at: at + n].view(b.tokens.shape), flat[at + n: at + n + len(b)]
+        out.append(Batch(tokens, b.lengths, b.index, lengths))
+        at += n + len(b)
+    return out
 
 
 class Dataset:

@@ -137,7 +137,7 @@ def test_lagging_inner_loop_updates_only_the_encoder_on_fresh_batches(tmp_path, 
     model, obj = trainer.model, trainer.objective
     stream = trainer.extra_batches(1)
     drawn = []
-    ctx = StepContext(trainer.optimizers, 5.0, lambda: drawn.append(1) or next(stream), 1, 0)
+    ctx = StepContext(trainer.optimizers, 5.0, lambda: drawn.append(1) or next(stream))
     batch = next(trainer.train_data.batches(32, torch.Generator().manual_seed(0)))
     snapshot = lambda m: [p.detach().clone() for p in m.parameters()]  # noqa: E731
     enc0, dec0 = snapshot(model.encoder), snapshot(model.decoder)

@@ -299,7 +299,7 @@ def test_the_cpu_step_folds_clipping_into_sgd_and_updates_as_clip_then_step(mine
     ours, theirs = (torch.optim.SGD([{"params": m.decoder.project.parameters(), "lr": 0.07},  # two lrs,
                                      {"params": m.decoder.lstm.parameters(), "lr": 0.7}])  # as BOW's head
                     for m in models)
-    StepContext({"all": ours}, clip, None, 1, 0).update(models[0].reconstruction(batch, z).mean())
+    StepContext({"all": ours}, clip, None).update(models[0].reconstruction(batch, z).mean())
     models[1].reconstruction(batch, z).mean().backward()
     norm = torch.nn.utils.clip_grad_norm_([p for g in theirs.param_groups for p in g["params"]], clip)
     theirs.step()

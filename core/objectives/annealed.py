@@ -92,5 +92,5 @@ class VAEBow(Annealed):
     def loss(self, model: TextVAE, batch: Batch):
         _, mu, logvar, z, rec, kl = self.elbo_terms(model, batch)
         bow = self.bow_loss(z, batch.targets)
-        loss = (rec + self.kl_weight() * kl + bow).mean()
+        loss = (rec + self.step_kl_weight() * kl + bow).mean()
         return loss, self.stats(loss, rec, kl, mu, logvar, bow=bow.mean())

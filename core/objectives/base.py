@@ -12,6 +12,7 @@ registers it: training, export, the Table 2 tools and the explorer find it throu
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from functools import partial
 from typing import Any, Callable, ClassVar, Iterable
 
 import torch
@@ -37,9 +38,21 @@ class StepContext:
 
     optimizers: dict[str, torch.optim.Optimizer]
     clip: float
-    next_batch: Callable[[], Batch]  # a fresh training batch, for objectives with inner loops
-    epoch: int
-    step: int
+    next_batch: Callable[[], Batch] | None  # a fresh training batch, for objectives with inner loops
+    graphs: Any = None  # core.graphs.StepGraphs where steps run as CUDA graphs
+
+    def step(self, loss_fn: Callable[[Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]], batch: Batch,
+             groups: Iterable[str] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One training step: `loss_fn(batch)`, then `update` on the named groups (default: all).
+        Returns the loss and statistics, detached. With `graphs` it replays a CUDA graph of the
+        whole step where it can (see core/graphs.py), else it runs here."""
+        if self.graphs is not None:
+            done = self.graphs.run(loss_fn, batch, list(self.optimizers) if groups is None else list(groups))
+            if done is not None:
+                return done
+        loss, stats = loss_fn(batch)
+        self.update(loss, groups)
+        return loss.detach(), stats
 
     def update(self, loss: torch.Tensor, groups: Iterable[str] | None = None) -> None:
         """Backpropagate `loss` and take one clipped SGD step on the named groups (default: all).
@@ -63,8 +76,7 @@ class StepContext:
         SGD step takes the clipping factor in its learning rate (the same update) and skips the pass
         that rescales every gradient: 2 % of a paper-size step on the project's 2-core CPU."""
         grads = [p.grad for p in params if p.grad is not None]
-        plain_sgd = isinstance(opt, torch.optim.SGD) and not any(g["momentum"] or g["weight_decay"] for g in opt.param_groups)
-        if not grads or grads[0].device.type != "cpu" or not plain_sgd:
+        if not grads or grads[0].device.type != "cpu" or not plain_sgd(opt):
             torch.nn.utils.clip_grad_norm_(params, self.clip)
             opt.step()
             return
@@ -77,6 +89,13 @@ class StepContext:
         finally:
             for g, lr in zip(opt.param_groups, lrs):
                 g["lr"] = lr
+
+
+def plain_sgd(opt: torch.optim.Optimizer) -> bool:
+    """SGD without momentum, weight decay or maximisation: p -= lr * grad, what the folded clip and
+    the graphed step (core/graphs.py) both rewrite."""
+    return isinstance(opt, torch.optim.SGD) and not any(
+        g["momentum"] or g["weight_decay"] or g.get("maximize") for g in opt.param_groups)
 
 
 class Objective(nn.Module):
@@ -103,6 +122,9 @@ class Objective(nn.Module):
         # Training position in epochs, (epoch - 1) + batch / batches_per_epoch; the loop sets it
         # before every step and schedules read it (see schedules.py).
         self.position = 0.0
+        # While core.graphs runs a step for capture: the device scalars the graph reads instead of
+        # Python numbers that change between steps (a number would be baked into the graph).
+        self.live: dict[str, torch.Tensor] | None = None
 
     # -- settings ---------------------------------------------------------------------------------
 
@@ -164,9 +186,13 @@ class Objective(nn.Module):
         """Called after validation with that epoch's validation metrics."""
 
     def train_step(self, model: TextVAE, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        loss, stats = self.loss(model, batch)
-        ctx.update(loss)
+        _, stats = ctx.step(partial(self.loss, model), batch)
         return stats
+
+    def graphable(self, batch: Batch) -> bool:
+        """Whether this step's loss can be captured as a CUDA graph (no host reads, shapes fixed
+        by the batch's); objectives that cannot always say False here and run eagerly."""
+        return True
 
     def logged(self) -> dict[str, float]:
         """Schedule values and state to record in each epoch's log line."""
@@ -184,6 +210,11 @@ class Objective(nn.Module):
     def kl_weight(self) -> float:
         return 1.0
 
+    def step_kl_weight(self) -> float | torch.Tensor:
+        """The KL weight this step's loss multiplies by: kl_weight(), or while core.graphs captures
+        a step the device scalar it refills with kl_weight() before every replay."""
+        return self.kl_weight() if self.live is None else self.live["kl_weight"]
+
     def decoder_inputs(self, batch: Batch) -> torch.Tensor | None:
         """The decoder's input tokens for the reconstruction term (None: the sentence itself)."""
         return None
@@ -199,7 +230,7 @@ class Objective(nn.Module):
     def loss(self, model: TextVAE, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Scalar loss to minimise and detached per-batch statistics (means per sentence)."""
         _, mu, logvar, _, rec, kl = self.elbo_terms(model, batch)
-        loss = (rec + self.kl_weight() * kl).mean()
+        loss = (rec + self.step_kl_weight() * kl).mean()
         return loss, self.stats(loss, rec, kl, mu, logvar)
 
     @staticmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -73,19 +74,17 @@ class LaggingVAE(Annealed):
         self._inner = self._outer = 0
 
     def train_step(self, model: TextVAE, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        inner = 0
+        inner, loss_fn = 0, partial(self.loss, model)
         if self.aggressive:
             stop = InnerLoopStop(self.cfg.aggressive_window, self.cfg.aggressive_max_steps)
             enc_batch = batch
             while True:
-                loss, _ = self.loss(model, enc_batch)
-                ctx.update(loss, ["encoder"])
-                if stop.add(loss.detach() * len(enc_batch), enc_batch.n_tokens):
+                loss, _ = ctx.step(loss_fn, enc_batch, ["encoder"])
+                if stop.add(loss * len(enc_batch), enc_batch.n_tokens):
                     break
                 enc_batch = ctx.next_batch()
             inner = stop.steps
-        loss, stats = self.loss(model, batch)
-        ctx.update(loss, ["decoder"] if self.aggressive else None)
+        _, stats = ctx.step(loss_fn, batch, ["decoder"] if self.aggressive else None)
         self._inner += inner
         self._outer += 1
         return {**stats, "inner_steps": torch.tensor(float(inner))}

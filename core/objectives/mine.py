@@ -76,6 +76,14 @@ class EnergyFunction(nn.Module):
         return self.bound * torch.tanh(raw / self.bound)
 
 
+def off_diagonal_pairs(b: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(i, j) for every i != j in range(b), row by row, as nonzero() of the off-diagonal mask gives
+    them, but computed: nonzero() reads its count back to the host, which a CUDA graph cannot."""
+    k = torch.arange(b * (b - 1), device=device)
+    i, j = k // (b - 1), k % (b - 1)
+    return i, j + (j >= i)
+
+
 def dv_bound(f_joint: torch.Tensor, f_marg: torch.Tensor) -> torch.Tensor:
     """Donsker-Varadhan value mean f_joint - log mean exp f_marg: the bound at xi = xi*."""
     return f_joint.mean() - (torch.logsumexp(f_marg, 0) - math.log(f_marg.numel()))
@@ -129,6 +137,7 @@ class VAEMine(ScheduledKL):
             self.register_buffer("queue", torch.zeros(settings.queue_size, mc.z_dim))
             self.register_buffer("queue_count", torch.zeros((), dtype=torch.long))
         self.alpha = settings.alpha
+        self._queue_full = False  # known to be full, so no step need read queue_count (a host sync)
 
     def param_groups(self, model: TextVAE) -> dict[str, list[nn.Parameter]]:
         return {"model": list(model.parameters()), "energy": list(self.energy.parameters())}
@@ -141,15 +150,23 @@ class VAEMine(ScheduledKL):
         b = h.size(0)
         if self.cfg.negatives == "roll":
             return h, z.roll(1, dims=0)  # derangement: x_i meets z_{i-1}
-        i, j = torch.ones(b, b, dtype=torch.bool, device=h.device).logical_xor(
-            torch.eye(b, dtype=torch.bool, device=h.device)).nonzero(as_tuple=True)
+        i, j = off_diagonal_pairs(b, h.device)
         h_neg, z_neg = h[i], z[j]
         if self.cfg.negatives == "queue":
-            queued = self.queue[: int(self.queue_count.clamp(max=self.cfg.queue_size))]
+            filled = self.cfg.queue_size if self._queue_full else int(self.queue_count.clamp(max=self.cfg.queue_size))
+            queued = self.queue[:filled]
             if len(queued):
                 h_neg = torch.cat([h_neg, h.repeat_interleave(len(queued), 0)])
                 z_neg = torch.cat([z_neg, queued.repeat(b, 1)])
         return h_neg, z_neg
+
+    def graphable(self, batch: Batch) -> bool:
+        """While the queue fills, the number of negatives changes every step (and reading how full
+        it is is a host sync): those first steps run eagerly. Once full it stays full."""
+        if self.cfg.negatives != "queue" or self._queue_full:
+            return True
+        self._queue_full = bool(self.queue_count >= self.cfg.queue_size)
+        return self._queue_full
 
     @torch.no_grad()
     def _enqueue(self, z: torch.Tensor) -> None:
@@ -179,7 +196,7 @@ class VAEMine(ScheduledKL):
 
     def loss(self, model: TextVAE, batch: Batch):
         h, mu, logvar, z, rec, kl = self.elbo_terms(model, batch)
-        elbo_loss = (rec + self.kl_weight() * kl).mean()
+        elbo_loss = (rec + self.step_kl_weight() * kl).mean()
         if len(batch) < 2:  # no negative pair exists in a batch of one
             return elbo_loss, self.stats(elbo_loss, rec, kl, mu, logvar)
         psi_bound, phi_bound, log_xi_star, dv = self.bounds(h, z)
