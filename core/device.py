@@ -14,6 +14,14 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def set_tf32(on: bool) -> None:
+    """Float32 matrix products on CUDA in TF32 (10-bit mantissas, several times the float32 rate on
+    Ampere and later) or in full float32: cuBLAS's products and cuDNN's, the LSTMs' among them
+    (PyTorch's own default lets cuDNN use TF32 and cuBLAS not)."""
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+
+
 def keep_freed_memory() -> bool:
     """Have glibc keep freed memory in the process for reuse (True where it could).
 

@@ -56,7 +56,8 @@ def sweep(args: argparse.Namespace, alphas: list[float]) -> dict:
         else:
             log.info("[%d/%d] alpha %g: training into %s", i, len(alphas), alpha, folder)
             train(run_config(args, "vae-mine", alpha), folder, args.data_dir, args.device, resume=True,
-                  progress=not args.no_progress, checkpoint_minutes=args.checkpoint_minutes)
+                  progress=not args.no_progress, checkpoint_minutes=args.checkpoint_minutes, cuda_graphs=args.cuda_graphs,
+                  tf32=args.tf32)
         m = json.loads((folder / METRICS).read_text())
         row = {"alpha": alpha, "best_epoch": m.get("best_epoch"), "train_seconds": m.get("train_seconds"), "run": str(folder)}
         for split, prefix in (("valid", "val"), ("test", "test")):
