@@ -3,12 +3,14 @@ this machine, with the machine's float32 matrix-product rate measured in the sam
 figures from different machines or days as ratios to it), printed as JSON.
 
     VAE_MINE_DATA=../shared/data .venv/bin/python -m bench.speed [--parts train,eval,iw]
-        [--iw-samples 500] [--iw-sentences 200] [--device cpu] [--out bench/results/cpu.json]
+        [--iw-samples 500] [--iw-sentences 200] [--device cpu] [--steps graphed,eager] [--tf32]
+        [--out bench/results/cpu.json]
 
 Training and evaluation figures are medians over several timed windows after warm-up, on the
 first PTB training sentences (real text, real vocabulary of the whole training split), fresh
 weights. `bucketed_speedup` compares our length-bucketed batches with batches of random sentences
-in the same run. The IW-NLL figure is core.evaluate's (batch 64) at paper size on the first
+in the same run. On CUDA, training is timed with graphed steps (core/graphs.py; the figures
+`train_tokens_per_s`) and with eager ones (`train_tokens_per_s_eager`). The IW-NLL figure is core.evaluate's (batch 64) at paper size on the first
 --iw-sentences PTB test sentences, with the work it does in GFLOP (the decoder's matrix products).
 """
 from __future__ import annotations
@@ -22,15 +24,19 @@ from pathlib import Path
 import torch
 
 from bench import report
-from core.batching import Dataset
+from core.batching import Dataset, on_device
 from core.checkpoint import build
 from core.config import PRESETS, RunConfig
 from core.corpora import read_split
-from core.device import keep_freed_memory, pick_device
+from core.device import keep_freed_memory, pick_device, set_tf32
 from core.evaluate import evaluate_split
+from core.graphs import StepGraphs
 from core.models import Decoder
 from core.objectives import StepContext, objective_class
 from core.vocab import Vocab
+
+
+FALLBACKS: list[str] = []  # graphed steps that ran eagerly (a capture failed)
 
 
 def sync(device: torch.device) -> None:
@@ -38,7 +44,10 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bool = True, windows: int = 5, steps: int = 8) -> float:
+def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bool = True, windows: int = 5, steps: int = 8,
+                graphed: bool = False) -> float:
+    """Median tokens/s of training steps. Graphed steps (core/graphs.py) are warmed up on every
+    batch first, so each batch shape is captured before the timed windows."""
     torch.manual_seed(0)
     model, obj = build(RunConfig(model=PRESETS[config], objective=objective_class(objective).config()), len(data.vocab))
     model.init_weights(0.01, 0.1, torch.Generator().manual_seed(0))
@@ -49,10 +58,12 @@ def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bo
         batches = list(data.batches(32, torch.Generator().manual_seed(0)))
     else:
         batches = [data.batch(idx) for idx in torch.randperm(len(data), generator=torch.Generator().manual_seed(0)).split(32)]
-    batches = [b.to(device) for b in batches]
-    ctx = StepContext(opts, 5.0, None, 1, 0)
-    for b in batches[:3]:
+    batches = on_device(batches, device)
+    ctx = StepContext(opts, 5.0, None, StepGraphs(model, obj, opts, 5.0) if graphed else None)
+    for b in batches if graphed else batches[:3]:
         obj.train_step(model, b, ctx)
+    if graphed and ctx.graphs.eager:  # reported with the figures
+        FALLBACKS.append(f"{config}/{objective}: {len(ctx.graphs.eager)} shapes eager, e.g. {next(iter(ctx.graphs.eager.values()))}")
     rates, i = [], 3
     for _ in range(windows):
         chunk = [batches[(i + k) % len(batches)] for k in range(steps)]
@@ -146,9 +157,14 @@ def main() -> None:
     p.add_argument("--parts", default="train,eval,iw", help="which figures: train, eval, iw (comma-separated)")
     p.add_argument("--iw-samples", type=int, default=500)
     p.add_argument("--iw-sentences", type=int, default=200, help="the first N PTB test sentences")
+    p.add_argument("--steps", help="training steps to time: eager, graphed or both (default: both on CUDA, eager elsewhere)")
+    p.add_argument("--tf32", action="store_true", help="on CUDA, TF32 matrix products (default: full float32)")
     args = p.parse_args()
     parts = set(args.parts.split(","))
     device = pick_device(args.device)
+    kinds = (args.steps or ("graphed,eager" if device.type == "cuda" else "eager")).split(",")
+    if device.type == "cuda":
+        set_tf32(args.tf32)
     kept = keep_freed_memory()  # as every core command does (core.cli)
     train_all = read_split("ptb", "train", args.data_dir)
     vocab = Vocab.build(train_all)
@@ -156,6 +172,7 @@ def main() -> None:
     valid = read_split("ptb", "valid", args.data_dir)
     result = {
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
+        "tf32": args.tf32 and device.type == "cuda",
         "cpu": cpu_name(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -164,16 +181,18 @@ def main() -> None:
         "vocab": len(vocab),
         "matmul_gflops_float32": matmul_gflops(device),
     }
-    if "train" in parts:
-        result["train_tokens_per_s"] = {}
+    for kind in kinds if "train" in parts else ():
+        # on a GPU a window of 8 steps lasts milliseconds: time 50
+        graphed, steps = kind == "graphed", 8 if device.type == "cpu" else 50
+        key = "train_tokens_per_s" + ("" if kind == kinds[0] else f"_{kind}")
+        figures = result[key] = {"steps": kind}
         for config in ("paper", "small"):
             for objective in ("vae", "vae-mine"):
-                result["train_tokens_per_s"][f"{config}/{objective}"] = train_speed(config, objective, train_data, device)
-        unbucketed = train_speed("paper", "vae", train_data, device, bucketed=False)
-        result["train_tokens_per_s"]["paper/vae, random batches (no bucketing)"] = unbucketed
-        result["bucketed_speedup_paper_vae"] = round(result["train_tokens_per_s"]["paper/vae"] / unbucketed, 2)
-        result["train_paper_vae_work"] = train_work(result["train_tokens_per_s"]["paper/vae"], len(vocab),
-                                                    result["matmul_gflops_float32"])
+                figures[f"{config}/{objective}"] = train_speed(config, objective, train_data, device, steps=steps, graphed=graphed)
+        unbucketed = train_speed("paper", "vae", train_data, device, bucketed=False, steps=steps, graphed=graphed)
+        figures["paper/vae, random batches (no bucketing)"] = unbucketed
+        figures["bucketed_speedup_paper_vae"] = round(figures["paper/vae"] / unbucketed, 2)
+        figures["paper_vae_work"] = train_work(figures["paper/vae"], len(vocab), result["matmul_gflops_float32"])
     if "eval" in parts:
         result["eval_sentences_per_s"] = {
             "small, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("small", Dataset(valid[:500], vocab), device, 0),
@@ -183,6 +202,8 @@ def main() -> None:
     if "iw" in parts:
         test = read_split("ptb", "test", args.data_dir, args.iw_sentences)
         result["iw_nll"] = iw_speed(test, vocab, device, args.iw_samples)
+    if FALLBACKS:
+        result["graphed_steps_run_eagerly"] = FALLBACKS
     result["matmul_gflops_float32_after"] = matmul_gflops(device)
     report(result, args.out)
 

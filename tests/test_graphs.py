@@ -1,0 +1,72 @@
+"""Graphed training steps (core/graphs.py) on the CPU: which steps a run graphs, and the graphed
+step's arithmetic, run without capturing (CUDA graphs need a GPU; bench.graphs checks the
+captured graphs there)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.graphs import CASES, compare, label, run_steps
+from core.batching import Dataset, on_device
+from core.corpora import read_split
+from core.graphs import choose, graph_support
+from core.train import Trainer
+from core.vocab import Vocab
+
+from conftest import DATA, tiny_config
+
+pytestmark = pytest.mark.usefixtures("corpora")
+
+
+def sgd(momentum: float = 0.0) -> dict[str, torch.optim.Optimizer]:
+    return {"model": torch.optim.SGD([torch.nn.Parameter(torch.ones(2))], lr=1.0, momentum=momentum)}
+
+
+def test_steps_are_graphed_only_on_cuda_with_plain_sgd_and_graphed_mode_says_why_not():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert choose("auto", cpu, sgd())[0] is False and "CUDA device" in choose("auto", cpu, sgd())[1]
+    assert choose("eager", cuda, sgd()) == (False, "eager steps (--cuda-graphs eager)")
+    assert graph_support(cuda, sgd()) is None and choose("auto", cuda, sgd())[0] is True
+    assert "plain SGD" in graph_support(cuda, sgd(momentum=0.9))
+    with pytest.raises(ValueError, match="--cuda-graphs graphed: CUDA graphs need a CUDA device"):
+        choose("graphed", cpu, sgd())
+    with pytest.raises(ValueError, match="must be one of auto, graphed, eager"):
+        choose("always", cuda, sgd())
+
+
+def test_a_cpu_run_trains_with_eager_steps_and_refuses_graphed_ones(tmp_path):
+    trainer = Trainer(tiny_config("vae", epochs=1, max_train=64), tmp_path / "a", str(DATA), "cpu", progress=False)
+    assert trainer.graphs is None
+    with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
+        Trainer(tiny_config("vae", epochs=1, max_train=64), tmp_path / "b", str(DATA), "cpu", progress=False,
+                cuda_graphs="graphed")
+
+
+@pytest.fixture(scope="module")
+def ptb_slice() -> Dataset:
+    return Dataset(read_split("ptb", "train", DATA, 700), Vocab.build(read_split("ptb", "train", DATA, 5000)))
+
+
+@pytest.mark.parametrize("case", CASES, ids=label)
+def test_the_graphed_step_trains_exactly_as_the_eager_one(case, ptb_slice):
+    """Ten steps from one state, the KL weight moving every step and the lr halved after five: the
+    same losses and parameters to the bit. The clip is set high enough never to act, because on
+    the CPU the eager step folds it into the lr (StepContext._clipped_step), which rounds differently."""
+    if case[0] == "lagging":  # a shorter inner loop keeps the test short
+        case = (case[0], {**case[1], "aggressive_max_steps": 12, "aggressive_window": 4})
+    result = compare(case, "tiny", ptb_slice, torch.device("cpu"), steps=10, capture=False, clip=1e9)
+    assert result["graphs_failed"] is None and result["graphs"] > 0
+    assert result["max_rel_loss_diff"] == 0 and result["max_rel_param_diff"] == 0
+    assert len(set(result["losses"])) == 10  # training moved
+
+
+def test_the_graphed_step_leaves_a_filling_queue_and_cpu_batches_to_the_eager_step(ptb_slice):
+    _, _, graphs = run_steps(("vae-mine", {"negatives": "queue", "queue_size": 64}), "tiny", ptb_slice,
+                             torch.device("cpu"), True, steps=2, capture=False)
+    assert graphs.steps == {}  # two batches of 32 fill the queue of 64 only after the second step
+    _, _, graphs = run_steps(("vae-mine", {"negatives": "queue", "queue_size": 64}), "tiny", ptb_slice,
+                             torch.device("cpu"), True, steps=3, capture=False)
+    assert len(graphs.steps) == 1
+    batch = next(ptb_slice.batches(32))
+    assert on_device([batch], torch.device("cpu"))[0] is batch and batch.device_lengths is None
+    assert graphs.run(lambda b: (_ for _ in ()).throw(AssertionError("ran")), batch, ["model"]) is None
