@@ -50,6 +50,14 @@ def run_steps(case: tuple[str, dict], config: str, data: Dataset, device: torch.
     batches = on_device(batches, device)
     extra = itertools.cycle(batches[steps:] or batches)  # LaggingVAE's inner-loop batches
     graphs = StepGraphs(model, obj, opts, clip, capture=capture) if graphed else None
+    if graphed and not capture:  # a capture would freeze a KL weight read inside the step: refuse it
+        schedule = obj.kl_weight
+
+        def kl_weight() -> float:
+            if obj.live is not None:
+                raise AssertionError("kl_weight() read inside a graphed step, where a capture freezes it")
+            return schedule()
+        obj.kl_weight = kl_weight
     ctx = StepContext(opts, clip, lambda: next(extra), graphs)
     torch.manual_seed(seed + 1)
     losses = []
@@ -71,7 +79,7 @@ def compare(case: tuple[str, dict], config: str, data: Dataset, device: torch.de
     loss_diff = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses, eager_losses))
     param_diff = max(float((a - b).norm() / b.norm().clamp(min=1e-12)) for a, b in zip(params, eager_params))
     return {"losses": losses, "eager_losses": eager_losses, "max_rel_loss_diff": loss_diff,
-            "max_rel_param_diff": param_diff, "graphs": len(graphs.steps),
+            "max_rel_param_diff": param_diff, "graphs": len(graphs.steps), "captures": graphs.captures,
             "graphs_failed": graphs.failed or (list(graphs.eager.values())[:3] if graphs.eager else None)}
 
 

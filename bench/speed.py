@@ -9,8 +9,9 @@ figures from different machines or days as ratios to it), printed as JSON.
 Training and evaluation figures are medians over several timed windows after warm-up, on the
 first PTB training sentences (real text, real vocabulary of the whole training split), fresh
 weights. `bucketed_speedup` compares our length-bucketed batches with batches of random sentences
-in the same run. On CUDA, training is timed with graphed steps (core/graphs.py; the figures
-`train_tokens_per_s`) and with eager ones (`train_tokens_per_s_eager`). The IW-NLL figure is core.evaluate's (batch 64) at paper size on the first
+in the same run. On CUDA, training is timed with graphed steps (core/graphs.py) and with eager
+ones: the first kind `--steps` names (graphed by default) under the plain keys, the others with
+their kind added (`train_tokens_per_s_eager`). The IW-NLL figure is core.evaluate's (batch 64) at paper size on the first
 --iw-sentences PTB test sentences, with the work it does in GFLOP (the decoder's matrix products).
 """
 from __future__ import annotations
@@ -163,6 +164,8 @@ def main() -> None:
     parts = set(args.parts.split(","))
     device = pick_device(args.device)
     kinds = (args.steps or ("graphed,eager" if device.type == "cuda" else "eager")).split(",")
+    if not set(kinds) <= {"graphed", "eager"} or ("graphed" in kinds and device.type != "cuda"):
+        p.error(f"--steps takes eager and graphed (graphed on CUDA only), not {args.steps!r} on {device.type}")
     if device.type == "cuda":
         set_tf32(args.tf32)
     kept = keep_freed_memory()  # as every core command does (core.cli)
@@ -181,18 +184,20 @@ def main() -> None:
         "vocab": len(vocab),
         "matmul_gflops_float32": matmul_gflops(device),
     }
+    if "train" in parts:
+        result["train_steps"] = kinds
     for kind in kinds if "train" in parts else ():
-        # on a GPU a window of 8 steps lasts milliseconds: time 50
-        graphed, steps = kind == "graphed", 8 if device.type == "cpu" else 50
-        key = "train_tokens_per_s" + ("" if kind == kinds[0] else f"_{kind}")
-        figures = result[key] = {"steps": kind}
+        # the first kind's figures under the plain keys, the others' with the kind added
+        graphed, suffix = kind == "graphed", "" if kind == kinds[0] else f"_{kind}"
+        steps = 8 if device.type == "cpu" else 50  # on a GPU a window of 8 steps lasts milliseconds
+        figures = result[f"train_tokens_per_s{suffix}"] = {}
         for config in ("paper", "small"):
             for objective in ("vae", "vae-mine"):
                 figures[f"{config}/{objective}"] = train_speed(config, objective, train_data, device, steps=steps, graphed=graphed)
         unbucketed = train_speed("paper", "vae", train_data, device, bucketed=False, steps=steps, graphed=graphed)
         figures["paper/vae, random batches (no bucketing)"] = unbucketed
-        figures["bucketed_speedup_paper_vae"] = round(figures["paper/vae"] / unbucketed, 2)
-        figures["paper_vae_work"] = train_work(figures["paper/vae"], len(vocab), result["matmul_gflops_float32"])
+        result[f"bucketed_speedup_paper_vae{suffix}"] = round(figures["paper/vae"] / unbucketed, 2)
+        result[f"train_paper_vae_work{suffix}"] = train_work(figures["paper/vae"], len(vocab), result["matmul_gflops_float32"])
     if "eval" in parts:
         result["eval_sentences_per_s"] = {
             "small, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("small", Dataset(valid[:500], vocab), device, 0),

@@ -16,7 +16,7 @@ class Batch:
     tokens: torch.Tensor  # [B, L] long
     lengths: torch.Tensor  # [B] long, on the CPU (pack_padded_sequence wants that)
     index: torch.Tensor  # [B] positions of these sentences in the dataset
-    device_lengths: torch.Tensor | None = None  # `lengths` on the tokens' device, where on_device moved them
+    device_lengths: torch.Tensor | None = None  # `lengths` on the GPU the tokens are on, where on_device moved them
 
     @property
     def inputs(self) -> torch.Tensor:
@@ -35,16 +35,19 @@ class Batch:
         return self.tokens.size(0)
 
     def to(self, device: torch.device | str) -> "Batch":
-        return Batch(self.tokens.to(device, non_blocking=True), self.lengths, self.index, self.device_lengths)
+        moved = None if self.device_lengths is None else self.device_lengths.to(device, non_blocking=True)
+        return Batch(self.tokens.to(device, non_blocking=True), self.lengths, self.index, moved)
 
 
 def on_device(batches: list[Batch], device: torch.device) -> list[Batch]:
     """The batches with their tokens, and a copy of their lengths, on a CUDA `device`, moved in one
-    transfer (on the CPU: as they are). A copy from pageable memory to a GPU first waits until the
-    GPU has finished its queued work, so moving each batch as its step comes would stall every step."""
+    transfer from pinned memory (on the CPU: as they are). A copy from pageable memory to a GPU first
+    waits until the GPU has finished its queued work, so moving each batch as its step comes would
+    stall every step; from pinned memory the copy joins the queue and nothing waits."""
     if device.type == "cpu" or not batches:
         return batches
-    flat = torch.cat([t for b in batches for t in (b.tokens.reshape(-1), b.lengths)]).to(device)
+    flat = torch.cat([t for b in batches for t in (b.tokens.reshape(-1), b.lengths)])
+    flat = flat.pin_memory().to(device, non_blocking=True)
     out, at = [], 0
     for b in batches:
         n = b.tokens.numel()

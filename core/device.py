@@ -17,7 +17,8 @@ def pick_device(name: str = "auto") -> torch.device:
 def set_tf32(on: bool) -> None:
     """Float32 matrix products on CUDA in TF32 (10-bit mantissas, several times the float32 rate on
     Ampere and later) or in full float32: cuBLAS's products and cuDNN's, the LSTMs' among them
-    (PyTorch's own default lets cuDNN use TF32 and cuBLAS not)."""
+    (PyTorch's own default lets cuDNN use TF32 and cuBLAS not). The flags are the process's: the
+    training loop sets them for its run and leaves them so."""
     torch.backends.cuda.matmul.allow_tf32 = on
     torch.backends.cudnn.allow_tf32 = on
 

@@ -24,20 +24,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from functools import partial
 
 import torch
 from torch import nn
 
 from .batching import Batch
-from .objectives.base import Objective, plain_sgd
+from .objectives.base import LossFn, Objective, plain_sgd
 
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "graphed", "eager")  # --cuda-graphs
 
 MAX_FAILED = 20  # captures that may fail before graphs are given up altogether
-LossFn = Callable[[Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+def loss_key(loss_fn: LossFn) -> tuple:
+    """What identifies a loss function across steps: a partial is made afresh for every step."""
+    return (loss_fn.func, loss_fn.args, tuple(sorted(loss_fn.keywords.items()))) if isinstance(loss_fn, partial) else (loss_fn,)
 
 
 def graph_support(device: torch.device, optimizers: dict[str, torch.optim.Optimizer]) -> str | None:
@@ -52,7 +56,8 @@ def graph_support(device: torch.device, optimizers: dict[str, torch.optim.Optimi
 
 def choose(mode: str, device: torch.device, optimizers: dict[str, torch.optim.Optimizer]) -> tuple[bool, str]:
     """(graph the training steps?, why) for --cuda-graphs MODE: "auto" graphs them where it can,
-    "graphed" insists (an error where it cannot), "eager" never does."""
+    "graphed" is an error where it cannot, "eager" never graphs. Where graphs are chosen, a step
+    that cannot be captured (see StepGraphs.run) still runs eagerly, with a warning."""
     if mode not in MODES:
         raise ValueError(f"--cuda-graphs must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "eager":
@@ -92,6 +97,7 @@ class StepGraphs:
         self.steps: dict[tuple, _Step] = {}
         self.eager: dict[tuple, str] = {}  # steps whose capture failed, with why: they run eagerly
         self.failed: str | None = None  # why graphs were given up (too many captures failed)
+        self.captures = 0  # steps captured so far (each new shape, again after a halving)
         if capture:
             self.pool = torch.cuda.graph_pool_handle()
             self.side = torch.cuda.Stream(self.kl_weight.device)
@@ -108,7 +114,7 @@ class StepGraphs:
             self.lrs = lrs
             if self.capture:  # a pool whose graphs are all gone cannot take new ones
                 self.pool = torch.cuda.graph_pool_handle()
-        key = (tuple(groups), tuple(batch.tokens.shape))
+        key = (loss_key(loss_fn), self.model.training, self.objective.training, tuple(groups), tuple(batch.tokens.shape))
         step = self.steps.get(key)
         if step is None:
             if key in self.eager:
@@ -118,7 +124,7 @@ class StepGraphs:
             except RuntimeError as e:  # an op that cannot be captured (a host read, say)
                 why = self.eager[key] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
                 log.warning("the training step on batches of shape %s (groups %s) could not be captured as a CUDA "
-                            "graph (%s): it runs eagerly", key[1], ", ".join(groups), why)
+                            "graph (%s): it runs eagerly", key[-1], ", ".join(groups), why)
                 if len(self.eager) >= MAX_FAILED:
                     self.failed = f"{len(self.eager)} captures failed, the last: {why}"
                     log.warning("%s; all steps run eagerly from now on", self.failed)
@@ -176,7 +182,9 @@ class StepGraphs:
     # -- capturing ------------------------------------------------------------------------------------
 
     def _make(self, loss_fn: LossFn, batch: Batch, groups: list[str]) -> _Step:
-        static = Batch(batch.tokens.clone(), batch.device_lengths.clone(), batch.index, batch.device_lengths)
+        lengths = batch.device_lengths.clone()  # on the device: a loss must not read n_tokens (a host sync)
+        static = Batch(batch.tokens.clone(), lengths, batch.index, lengths)
+        self.captures += 1
         if not self.capture:
             return _Step(static, None, None, [])
         saved = self._snapshot()

@@ -241,7 +241,7 @@ class Trainer:
                 sums[k] = sums.get(k, 0) + v * len(batch)
             n_sent, n_tok = n_sent + len(batch), n_tok + batch.n_tokens
             if self.progress and (i % 20 == 0 or i == len(batches) - 1):
-                postfix.show({k: sums[k] / n_sent for k in ("loss", "kl", "mi") if k in sums})
+                postfix.show({k: sums[k] / n_sent for k in ("loss", "kl", "mi") if k in sums}, last=i == len(batches) - 1)
             if (self.checkpoint_seconds is not None and i + 1 < len(batches)
                     and time.perf_counter() - saved_at >= self.checkpoint_seconds):
                 self.save_partial({"epoch": epoch, "batch": i + 1, "sentences": n_sent, "tokens": n_tok,
@@ -294,17 +294,18 @@ class Trainer:
 
 class Postfix:
     """The progress bar's running means. On a GPU, reading them is a host sync that would stall the
-    step queue: each update starts a copy to host memory and shows the one before, once it is there."""
+    step queue: each update starts a copy to host memory and shows the one before, once it is there;
+    the epoch's last update waits for its own."""
 
     def __init__(self, bar: tqdm):
         self.bar = bar
         self.pending: tuple[list[str], torch.Tensor, torch.cuda.Event] | None = None
 
-    def show(self, means: dict[str, torch.Tensor | float]) -> None:
+    def show(self, means: dict[str, torch.Tensor | float], last: bool = False) -> None:
         if not means:
             return
         values = torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in means.values()])
-        if values.device.type != "cuda":
+        if values.device.type != "cuda" or last:
             self.bar.set_postfix({k: f"{float(v):.2f}" for k, v in zip(means, values)})
             return
         if self.pending is not None and self.pending[2].query():

@@ -9,7 +9,7 @@ import torch
 from bench.graphs import CASES, compare, label, run_steps
 from core.batching import Dataset, on_device
 from core.corpora import read_split
-from core.graphs import choose, graph_support
+from core.graphs import StepGraphs, choose, graph_support
 from core.train import Trainer
 from core.vocab import Vocab
 
@@ -70,3 +70,32 @@ def test_the_graphed_step_leaves_a_filling_queue_and_cpu_batches_to_the_eager_st
     batch = next(ptb_slice.batches(32))
     assert on_device([batch], torch.device("cpu"))[0] is batch and batch.device_lengths is None
     assert graphs.run(lambda b: (_ for _ in ()).throw(AssertionError("ran")), batch, ["model"]) is None
+
+
+@pytest.mark.parametrize("name", ["cyclical", "lagging", "vae-mine"])
+def test_the_graphed_step_clips_as_the_eager_one(name, ptb_slice, monkeypatch):
+    """With the clip acting (0.5), against the eager step that rescales the gradients
+    (clip_grad_norm_, then SGD), as it does on a GPU: bit for bit."""
+    monkeypatch.setattr("core.objectives.base.plain_sgd", lambda opt: False)
+    settings = {"aggressive_max_steps": 12, "aggressive_window": 4} if name == "lagging" else {}
+    result = compare((name, settings), "tiny", ptb_slice, torch.device("cpu"), steps=6, capture=False, clip=0.5)
+    assert result["max_rel_loss_diff"] == 0 and result["max_rel_param_diff"] == 0
+
+
+def test_a_halving_captures_every_step_again(ptb_slice):
+    """The lrs are constants of the graphs: after a halving each shape is captured anew."""
+    one_batch = Dataset(read_split("ptb", "train", DATA, 32), ptb_slice.vocab)  # every step has one shape
+    _, _, graphs = run_steps(("vae", {}), "tiny", one_batch, torch.device("cpu"), True, steps=10, capture=False)
+    assert graphs.captures == 2 and len(graphs.steps) == 1
+
+
+def test_steps_whose_capture_fails_run_eagerly_and_graphs_are_given_up_after_enough(ptb_slice, monkeypatch, caplog):
+    def refuse(self, loss_fn, batch, groups):
+        raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+    monkeypatch.setattr(StepGraphs, "_make", refuse)
+    monkeypatch.setattr("core.graphs.MAX_FAILED", 3)
+    eager_losses, eager_params, _ = run_steps(("vae-mine", {}), "tiny", ptb_slice, torch.device("cpu"), False, steps=6)
+    losses, params, graphs = run_steps(("vae-mine", {}), "tiny", ptb_slice, torch.device("cpu"), True, steps=6, capture=False)
+    assert losses == eager_losses and all(torch.equal(a, b) for a, b in zip(params, eager_params))
+    assert graphs.steps == {} and len(graphs.eager) == 3 and "3 captures failed" in graphs.failed
+    assert "could not be captured as a CUDA graph (RuntimeError: CUDA error: operation not permitted" in caplog.text

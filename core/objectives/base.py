@@ -32,6 +32,9 @@ class NoSettings:
     """An objective without settings."""
 
 
+LossFn = Callable[[Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]  # a batch -> (loss, statistics)
+
+
 @dataclass
 class StepContext:
     """What a training step may use besides its batch."""
@@ -41,8 +44,7 @@ class StepContext:
     next_batch: Callable[[], Batch] | None  # a fresh training batch, for objectives with inner loops
     graphs: Any = None  # core.graphs.StepGraphs where steps run as CUDA graphs
 
-    def step(self, loss_fn: Callable[[Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]], batch: Batch,
-             groups: Iterable[str] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def step(self, loss_fn: LossFn, batch: Batch, groups: Iterable[str] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One training step: `loss_fn(batch)`, then `update` on the named groups (default: all).
         Returns the loss and statistics, detached. With `graphs` it replays a CUDA graph of the
         whole step where it can (see core/graphs.py), else it runs here."""

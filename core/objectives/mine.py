@@ -137,7 +137,7 @@ class VAEMine(ScheduledKL):
             self.register_buffer("queue", torch.zeros(settings.queue_size, mc.z_dim))
             self.register_buffer("queue_count", torch.zeros((), dtype=torch.long))
         self.alpha = settings.alpha
-        self._queue_full = False  # known to be full, so no step need read queue_count (a host sync)
+        self._queued: int | None = None  # queue_count as Python knows it (None: read it), so steps need no host read
 
     def param_groups(self, model: TextVAE) -> dict[str, list[nn.Parameter]]:
         return {"model": list(model.parameters()), "energy": list(self.energy.parameters())}
@@ -153,20 +153,27 @@ class VAEMine(ScheduledKL):
         i, j = off_diagonal_pairs(b, h.device)
         h_neg, z_neg = h[i], z[j]
         if self.cfg.negatives == "queue":
-            filled = self.cfg.queue_size if self._queue_full else int(self.queue_count.clamp(max=self.cfg.queue_size))
-            queued = self.queue[:filled]
+            queued = self.queue[: min(self.queued(), self.cfg.queue_size)]
             if len(queued):
                 h_neg = torch.cat([h_neg, h.repeat_interleave(len(queued), 0)])
                 z_neg = torch.cat([z_neg, queued.repeat(b, 1)])
         return h_neg, z_neg
 
+    def queued(self) -> int:
+        """Codes queued so far (queue_count), read from the device once after a start, a resume or
+        a reload of the weights (start_epoch forgets it), then counted in Python."""
+        if self._queued is None:
+            self._queued = int(self.queue_count)
+        return self._queued
+
+    def start_epoch(self, epoch: int) -> None:
+        super().start_epoch(epoch)
+        self._queued = None  # the weights, queue included, may have been reloaded since
+
     def graphable(self, batch: Batch) -> bool:
-        """While the queue fills, the number of negatives changes every step (and reading how full
-        it is is a host sync): those first steps run eagerly. Once full it stays full."""
-        if self.cfg.negatives != "queue" or self._queue_full:
-            return True
-        self._queue_full = bool(self.queue_count >= self.cfg.queue_size)
-        return self._queue_full
+        """While the queue fills, the number of negatives changes every step: those first steps
+        (two at batch 32) run eagerly. Once full it stays full."""
+        return self.cfg.negatives != "queue" or self.queued() >= self.cfg.queue_size
 
     @torch.no_grad()
     def _enqueue(self, z: torch.Tensor) -> None:
@@ -174,6 +181,8 @@ class VAEMine(ScheduledKL):
         slots = (self.queue_count + torch.arange(len(z), device=z.device)) % self.cfg.queue_size
         self.queue[slots] = z
         self.queue_count += len(z)
+        if self._queued is not None:  # (while a step is captured this counts steps that never run,
+            self._queued += len(z)  # but graphs run only once the queue is full, and full it stays)
 
     def bounds(self, h: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(psi_bound, phi_bound, log_xi_star, dv) for one batch of pairs (h_i, z_i), i = 1..M >= 2.
