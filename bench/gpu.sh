@@ -3,12 +3,13 @@
 #   1. bench.graphs: every objective, 10 graphed against 10 eager steps, full float32 (no TF32);
 #   2. bench.speed: training tokens/s, graphed and eager steps, float32; then graphed with TF32;
 #   3. one epoch of VAE-MINE on 10,000 PTB sentences, float32 and TF32 (what TF32 changes);
-#   4. one aggressive LaggingVAE epoch on the whole of PTB (LAGGING_ARGS adds flags, e.g. --tf32).
+#   4. bench.side_by_side: 1, 2, 4 and 8 graphed VAE-MINE runs at once, in separate processes, TF32;
+#   5. one aggressive LaggingVAE epoch on the whole of PTB (LAGGING_ARGS adds flags, e.g. --tf32).
 #
-#   VAE_MINE_DATA=path/with/ptb [PARTS=check,speed,tf32,short,lagging] [SECONDS_LEFT=570] bash bench/gpu.sh OUT_DIR
+#   VAE_MINE_DATA=path/with/ptb [PARTS=check,speed,tf32,short,sidebyside,lagging] [SECONDS_LEFT=570] bash bench/gpu.sh OUT_DIR
 #
 # PARTS picks what runs; no part starts, and none runs on, past SECONDS_LEFT seconds from the start
-# (a lease's command has a limit). Writes at most six files to OUT_DIR (the device tool brings
+# (a lease's command has a limit). Writes at most seven files to OUT_DIR (the device tool brings
 # back eight at most) and prints a summary.
 set -u
 out=${1:?usage: bash bench/gpu.sh OUT_DIR}
@@ -18,7 +19,7 @@ export PYTHONUNBUFFERED=1
 runs=${TMPDIR:-/tmp}/vae-mine-gpu-runs
 rm -rf "$runs"
 
-parts=,${PARTS:-check,speed,tf32,short,lagging},
+parts=,${PARTS:-check,speed,tf32,short,sidebyside,lagging},
 deadline=$(($(date +%s) + ${SECONDS_LEFT:-570} - 15))
 
 step() {  # step NAME SECONDS command...: run it with a time limit, its output in log.txt
@@ -44,6 +45,8 @@ for tf32 in "" --tf32; do
     [[ $parts == *,short,* ]] && step "short-run${tf32:+-tf32}" 90 $py -m core.train --model vae-mine --corpus ptb --epochs 1 \
         --max-train 10000 --no-progress $tf32 --out "$runs/short${tf32:+-tf32}"
 done
+[[ $parts == *,sidebyside,* ]] && step side-by-side 150 $py -m bench.side_by_side --device cuda --tf32 \
+    --out "$out/side-by-side.json"
 [[ $parts == *,lagging,* ]] && err=$out/lagging-progress.txt step lagging 600 $py -m core.train --model lagging --corpus ptb \
     --epochs 1 --out "$runs/lagging" --checkpoint-minutes 0 ${LAGGING_ARGS:-}
 
@@ -68,6 +71,8 @@ for name in ("speed.json", "speed-tf32.json"):
     s = load(name)
     for key in ("train_tokens_per_s", "train_tokens_per_s_eager"):
         if key in s:
-            print(name, key, {k: v for k, v in s[key].items() if k != "paper_vae_work"})
+            print(name, key, s[key])
+for row in load("side-by-side.json").get("side_by_side", []):
+    print("side by side:", row)
 EOF
 [[ -f $out/lagging-progress.txt ]] && tail -c 600 "$out/lagging-progress.txt" | tr '\r' '\n' | tail -2

@@ -20,12 +20,14 @@ import argparse
 import platform
 import statistics
 import time
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from bench import report
-from core.batching import Dataset, on_device
+from core.batching import Batch, Dataset, on_device
 from core.checkpoint import build
 from core.config import PRESETS, RunConfig
 from core.corpora import read_split
@@ -45,10 +47,10 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bool = True, windows: int = 5, steps: int = 8,
-                graphed: bool = False) -> float:
-    """Median tokens/s of training steps. Graphed steps (core/graphs.py) are warmed up on every
-    batch first, so each batch shape is captured before the timed windows."""
+def prepared_steps(config: str, objective: str, data: Dataset, device, bucketed: bool = True,
+                   graphed: bool = False) -> tuple[Callable[[Batch], object], list[Batch]]:
+    """A fresh model's training step and the batches of `data` on `device`, warmed up: graphed
+    steps (core/graphs.py) on every batch, so each shape is captured before anything is timed."""
     torch.manual_seed(0)
     model, obj = build(RunConfig(model=PRESETS[config], objective=objective_class(objective).config()), len(data.vocab))
     model.init_weights(0.01, 0.1, torch.Generator().manual_seed(0))
@@ -65,6 +67,13 @@ def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bo
         obj.train_step(model, b, ctx)
     if graphed and ctx.graphs.eager:  # reported with the figures
         FALLBACKS.append(f"{config}/{objective}: {len(ctx.graphs.eager)} shapes eager, e.g. {next(iter(ctx.graphs.eager.values()))}")
+    return partial(obj.train_step, model, ctx=ctx), batches
+
+
+def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bool = True, windows: int = 5, steps: int = 8,
+                graphed: bool = False) -> float:
+    """Median tokens/s of training steps over `windows` windows of `steps` steps, after warm-up."""
+    step, batches = prepared_steps(config, objective, data, device, bucketed, graphed)
     rates, i = [], 3
     for _ in range(windows):
         chunk = [batches[(i + k) % len(batches)] for k in range(steps)]
@@ -72,7 +81,7 @@ def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bo
         sync(device)
         t = time.perf_counter()
         for b in chunk:
-            obj.train_step(model, b, ctx)
+            step(b)
         sync(device)
         rates.append(sum(b.n_tokens for b in chunk) / (time.perf_counter() - t))
     return round(statistics.median(rates), 1)
