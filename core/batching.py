@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import torch
 
@@ -39,12 +39,16 @@ class Batch:
         return Batch(self.tokens.to(device, non_blocking=True), self.lengths, self.index, moved)
 
 
-def on_device(batches: list[Batch], device: torch.device) -> list[Batch]:
+def on_device(batches: Iterable[Batch], device: torch.device) -> Iterable[Batch]:
     """The batches with their tokens, and a copy of their lengths, on a CUDA `device`, moved in one
-    transfer from pinned memory (on the CPU: as they are). A copy from pageable memory to a GPU first
+    transfer from pinned memory, as a list (on the CPU: `batches` as they are, a list or a lazy
+    iterator). A copy from pageable memory to a GPU first
     waits until the GPU has finished its queued work, so moving each batch as its step comes would
     stall every step; from pinned memory the copy joins the queue and nothing waits."""
-    if device.type == "cpu" or not batches:
+    if device.type == "cpu":
+        return batches
+    batches = list(batches)
+    if not batches:
         return batches
     flat = torch.cat([t for b in batches for t in (b.tokens.reshape(-1), b.lengths)])
     flat = flat.pin_memory().to(device, non_blocking=True)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .batching import Batch
-from .objectives.base import LossFn, Objective, plain_sgd
+from .objectives.base import LossFn, Objective, clip_factor, plain_sgd
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +170,7 @@ class StepGraphs:
                 continue
             ps, gs = [p for p, _ in pairs], [g for _, g in pairs]
             with torch.no_grad():
-                norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(gs)))
-                factor = (self.clip / (norm + 1e-6)).clamp(max=1.0)  # clip_grad_norm_'s
-                torch._foreach_mul_(gs, factor)
+                torch._foreach_mul_(gs, clip_factor(gs, self.clip))
                 torch._foreach_add_(ps, gs, alpha=-self.lrs[name])
 
     @staticmethod

@@ -184,7 +184,7 @@ class Trainer:
         """An endless stream of fresh shuffled batches, for objectives with inner loops."""
         gen, bs = self.batch_generator(epoch, stream=1), self.cfg.train.batch_size
         while True:
-            yield from on_device(list(self.train_data.batches(bs, gen)), self.device)
+            yield from on_device(self.train_data.batches(bs, gen), self.device)
 
     def epochs(self) -> Iterator[dict]:
         """Train epoch after epoch until the schedule or the budget ends; yields each log line."""
@@ -225,7 +225,7 @@ class Trainer:
         def next_batch() -> Batch:
             nonlocal drawn
             drawn += 1
-            return next(extra).to(self.device)
+            return next(extra)
 
         ctx = StepContext(self.optimizers, tc.clip, next_batch, self.graphs)
         batches = on_device(list(self.train_data.batches(tc.batch_size, self.batch_generator(epoch))), self.device)
@@ -235,7 +235,7 @@ class Trainer:
         for i in bar:
             batch = batches[i]
             self.objective.position = epoch - 1 + i / len(batches)
-            stats = self.objective.train_step(self.model, batch.to(self.device), ctx)
+            stats = self.objective.train_step(self.model, batch, ctx)
             self.state.step += 1
             for k, v in stats.items():
                 sums[k] = sums.get(k, 0) + v * len(batch)

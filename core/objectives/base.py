@@ -82,7 +82,7 @@ class StepContext:
             torch.nn.utils.clip_grad_norm_(params, self.clip)
             opt.step()
             return
-        scale = float((self.clip / (torch.nn.utils.get_total_norm(grads) + 1e-6)).clamp(max=1.0))  # clip_grad_norm_'s factor
+        scale = float(clip_factor(grads, self.clip))
         lrs = [g["lr"] for g in opt.param_groups]
         for g in opt.param_groups:
             g["lr"] *= scale
@@ -91,6 +91,11 @@ class StepContext:
         finally:
             for g, lr in zip(opt.param_groups, lrs):
                 g["lr"] = lr
+
+
+def clip_factor(grads: list[torch.Tensor], clip: float) -> torch.Tensor:
+    """clip_grad_norm_'s factor for these gradients, min(1, clip / (total norm + 1e-6)), on their device."""
+    return (clip / (torch.nn.utils.get_total_norm(grads) + 1e-6)).clamp(max=1.0)
 
 
 def plain_sgd(opt: torch.optim.Optimizer) -> bool:
