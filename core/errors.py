@@ -18,3 +18,10 @@ class CheckpointError(VaeMineError, ValueError):
 
 class InputError(VaeMineError, ValueError):
     """Text or arguments given to the public API cannot be used."""
+
+
+class Stopped(VaeMineError):
+    """Training was asked to stop (SIGTERM, or a first Ctrl-C) and saved its state for --resume."""
+
+
+EXIT_STOPPED = 3  # the exit status of a command whose training stopped on request, resumable

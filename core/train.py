@@ -9,15 +9,19 @@ epochs. The bundle's model.safetensors always holds the best weights on validati
 the last finished epoch, and resume/partial.safetensors a checkpoint inside the epoch in progress,
 written every --checkpoint-minutes (10 by default: an aggressive LaggingVAE epoch can take an hour
 on two cores). Killing a run loses at most that much work, and a resumed run ends with the same
-parameters as one never stopped.
+parameters as one never stopped. SIGTERM or a first Ctrl-C loses none: the run saves a checkpoint
+after the step in progress and exits with status 3 (a second Ctrl-C stops at once).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Iterator
@@ -33,7 +37,7 @@ from .config import MODEL_UNRECORDED, RunConfig, TrainConfig, model_config
 from .corpora import read_split
 from .corpora import resolve as resolve_corpus
 from .device import pick_device, set_tf32
-from .errors import CheckpointError, CorpusError, VaeMineError
+from .errors import CheckpointError, CorpusError, Stopped, VaeMineError
 from .evaluate import evaluate_split
 from .models import evaluating
 from .objectives import StepContext, objective_class, registry
@@ -57,6 +61,7 @@ class Trainer:
             raise ValueError(f"checkpoint_minutes must be 0 or more, got {checkpoint_minutes}")
         self.checkpoint_seconds = 60 * checkpoint_minutes if checkpoint_minutes else None
         self.partial: dict | None = None  # where a resumed run stands inside its epoch
+        self.stop_requested = False  # set by a signal (see stop_on_signals): save and raise Stopped
         self.device = pick_device(device)
         self.tf32 = tf32 and self.device.type == "cuda"
         if self.device.type == "cuda":
@@ -198,6 +203,8 @@ class Trainer:
             valid = evaluate_split(self.model, self.valid_data, self.cfg.train.eval_batch_size, seed=self.cfg.train.seed,
                                    progress=self.progress, desc=f"epoch {epoch} validation")
             yield self.end_epoch(epoch, train, valid, n_tok / train_seconds, start)
+            if self.stop_requested and not self.finished:
+                raise Stopped(f"{self.out}: stopped after epoch {epoch}, its state saved; continue with --resume")
 
     def run(self) -> dict:
         for _ in self.epochs():
@@ -232,6 +239,11 @@ class Trainer:
         postfix = Postfix(bar := tqdm(range(first, len(batches)), desc=f"epoch {epoch}", initial=first, total=len(batches),
                                       disable=not self.progress, leave=False, dynamic_ncols=True))
         saved_at = time.perf_counter()
+
+        def position(i: int) -> dict:  # where the epoch stands after batch i, for a mid-epoch checkpoint
+            return {"epoch": epoch, "batch": i + 1, "sentences": n_sent, "tokens": n_tok,
+                    "seconds": time.perf_counter() - start, "extra_batches": drawn}
+
         for i in bar:
             batch = batches[i]
             self.objective.position = epoch - 1 + i / len(batches)
@@ -242,10 +254,14 @@ class Trainer:
             n_sent, n_tok = n_sent + len(batch), n_tok + batch.n_tokens
             if self.progress and (i % 20 == 0 or i == len(batches) - 1):
                 postfix.show({k: sums[k] / n_sent for k in ("loss", "kl", "mi") if k in sums}, last=i == len(batches) - 1)
+            if i + 1 < len(batches) and self.stop_requested:
+                self.save_partial(position(i), sums)
+                bar.close()
+                raise Stopped(f"{self.out}: stopped at batch {i + 1} of {len(batches)} in epoch {epoch}, its state "
+                              f"saved; continue with --resume")
             if (self.checkpoint_seconds is not None and i + 1 < len(batches)
                     and time.perf_counter() - saved_at >= self.checkpoint_seconds):
-                self.save_partial({"epoch": epoch, "batch": i + 1, "sentences": n_sent, "tokens": n_tok,
-                                   "seconds": time.perf_counter() - start, "extra_batches": drawn}, sums)
+                self.save_partial(position(i), sums)
                 saved_at = time.perf_counter()
         bar.close()
         return {k: float(v) / n_sent for k, v in sums.items()}, n_tok, time.perf_counter() - start
@@ -384,8 +400,32 @@ def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: 
         log.info("resuming %s after epoch %d%s", out, trainer.state.epoch, inside)
     elif resume:
         log.info("nothing to resume in %s: starting a new run", out)
-    trainer.run()
+    with stop_on_signals(trainer):
+        trainer.run()
     return out
+
+
+@contextmanager
+def stop_on_signals(trainer: Trainer):
+    """SIGTERM (a job scheduler's or core.campaign's deadline) and a first Ctrl-C ask the trainer to
+    save and stop after the step in progress; a second Ctrl-C interrupts at once. Only the main
+    thread can take signals: elsewhere (the explorer's lab) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ask(signum, frame):
+        if trainer.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+        log.warning("%s: stopping after the step in progress (state saved for --resume)", signal.Signals(signum).name)
+
+    old = {sig: signal.signal(sig, ask) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def config_diff(saved: RunConfig, given: RunConfig) -> str:

@@ -105,27 +105,68 @@ def test_resume_ends_with_the_same_parameters(tmp_path, model, settings):
     assert [strip(x) for x in log_a] == [strip(x) for x in log_b]
 
 
-def test_kill_9_mid_epoch_then_resume(tmp_path):
-    """A real process killed by SIGKILL in its second epoch resumes and matches an unbroken run."""
-    args = ["--corpus", "ptb", "--model", "vae-mine", "--config", "tiny", "--epochs", "3", "--max-train", "3000",
-            "--seed", "11", "--data-dir", str(DATA), "--no-progress"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "core.train", *args]
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen([*cmd, "--out", str(killed)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    log = killed / "train_log.jsonl"
+KILL_ARGS = ["--corpus", "ptb", "--model", "vae-mine", "--config", "tiny", "--epochs", "3", "--max-train", "3000",
+             "--seed", "11", "--no-progress"]
+
+
+def train_cmd(*args: str) -> tuple[list[str], dict]:
+    return [sys.executable, "-m", "core.train", *args, "--data-dir", str(DATA)], {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory) -> Path:
+    """KILL_ARGS trained without a break."""
+    out = tmp_path_factory.mktemp("whole") / "run"
+    cmd, env = train_cmd(*KILL_ARGS)
+    subprocess.run([*cmd, "--out", str(out)], cwd=ROOT, env=env, check=True, capture_output=True)
+    return out
+
+
+def start_and_wait_for_epoch_1(out: Path) -> subprocess.Popen:
+    cmd, env = train_cmd(*KILL_ARGS)
+    proc = subprocess.Popen([*cmd, "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    log = out / "train_log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 1):
         time.sleep(0.05)
     assert proc.poll() is None, "training ended before it could be interrupted"
     time.sleep(0.5)  # into epoch 2
+    return proc
+
+
+def test_kill_9_mid_epoch_then_resume(tmp_path, whole_run):
+    """A real process killed by SIGKILL in its second epoch resumes and matches an unbroken run."""
+    killed = tmp_path / "killed"
+    proc = start_and_wait_for_epoch_1(killed)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads((killed / "resume" / "trainer.json").read_text())["loop"]["epoch"] == 1
+    cmd, env = train_cmd(*KILL_ARGS)
     subprocess.run([*cmd, "--out", str(killed), "--resume"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([*cmd, "--out", str(tmp_path / "whole")], cwd=ROOT, env=env, check=True, capture_output=True)
-    assert_same_weights(killed, tmp_path / "whole")
-    assert [json.loads(ln)["epoch"] for ln in log.read_text().splitlines()] == [1, 2, 3]
+    assert_same_weights(killed, whole_run)
+    assert [json.loads(ln)["epoch"] for ln in (killed / "train_log.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_sigterm_saves_inside_the_epoch_exits_3_and_resumes_to_the_same_weights(tmp_path, whole_run):
+    """SIGTERM (a deadline's stop) loses no step: a checkpoint after the step in progress, exit
+    status 3, and the resumed run continues at the next batch and ends as the unbroken run."""
+    from safetensors import safe_open
+
+    stopped = tmp_path / "stopped"
+    proc = start_and_wait_for_epoch_1(stopped)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 3, err[-2000:]
+    assert "stopped: " in err and "continue with --resume" in err
+    with safe_open(str(stopped / "resume" / "partial.safetensors"), "pt") as f:
+        at = json.loads(f.metadata()["state"])
+    assert at["epoch"] == 2 and at["batch"] >= 1
+    cmd, env = train_cmd(*KILL_ARGS)
+    resumed = subprocess.run([*cmd, "--out", str(stopped), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"after epoch 1, at batch {at['batch'] + 1} of epoch 2" in resumed.stderr
+    assert_same_weights(stopped, whole_run)
 
 
 def test_kill_9_inside_an_epoch_resumes_from_its_checkpoint_there(tmp_path):
