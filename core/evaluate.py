@@ -1,11 +1,19 @@
 """Evaluate a checkpoint on a split: ELBO-NLL, IW-NLL, KL, PPL, MI, AU, and KenLM FPPL / RPPL.
 
     python -m core.evaluate DIR --split test [--iw-samples 500] [--fppl-samples 100000 | --no-fppl] [--json OUT]
+        [--samples FILE]
+
+--samples keeps the prior samples that FPPL / RPPL score (gzip where FILE ends in .gz). With
+--no-fppl it draws them without KenLM: a GPU machine evaluates and samples, and core.reproduce
+scores the samples with KenLM later on a CPU machine (the figures in --json say which weights and
+settings they belong to).
 """
 from __future__ import annotations
 
 import argparse
 import functools
+import gzip
+import hashlib
 import json
 import logging
 import math
@@ -14,10 +22,11 @@ import time
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from tqdm.auto import tqdm
 
 from .batching import Dataset
-from .checkpoint import load_bundle
+from .checkpoint import WEIGHTS, load_bundle
 from .config import RunConfig
 from .corpora import data_dir as resolve_data_dir
 from .corpora import read_split
@@ -96,17 +105,62 @@ def forward_reverse_ppl(model: TextVAE, vocab, corpus: str, split: str = "test",
     5-gram is trained on the corpus's whole training split, the reverse one scores `split`. A
     sample ends at </s> or at the length of the training split's longest sentence (and its </s>):
     a barely trained model writes to the cap, and no corpus sentence is longer."""
+    generated, info = draw_samples(model, vocab, corpus, n, data_dir, seed, progress, tokenizer)
+    return info | kenlm_ppl(generated, corpus, split, data_dir, tokenizer)
+
+
+def draw_samples(model: TextVAE, vocab, corpus: str, n: int = 100_000, data_dir: str | None = None, seed: int = 0,
+                 progress: bool = False, tokenizer: str = LEGACY) -> tuple[list[list[str]], dict]:
+    """The n prior samples FPPL / RPPL score, and how they were drawn."""
     if n < 1:
         raise ValueError("--fppl-samples must be at least 1")
-    reference = read_split(corpus, split, data_dir, tokenizer=tokenizer)
     cap = _longest_training_sentence(corpus, resolve_data_dir(data_dir), tokenizer) + 1
     start = time.perf_counter()
     generated = prior_samples(model, vocab, n, max_len=cap, seed=seed, progress=progress)
-    sampled = time.perf_counter()
+    return generated, {"fppl_samples": n, "fppl_max_len": cap, "sampling_seconds": round(time.perf_counter() - start, 2)}
+
+
+def kenlm_ppl(generated: list[list[str]], corpus: str, split: str = "test", data_dir: str | None = None,
+              tokenizer: str = LEGACY) -> dict[str, float]:
+    """FPPL and RPPL of these samples (KenLM; CPU only)."""
+    start = time.perf_counter()
+    reference = read_split(corpus, split, data_dir, tokenizer=tokenizer)
     fppl = perplexity(_train_5gram(corpus, resolve_data_dir(data_dir), tokenizer), generated)
     rppl = perplexity(train_ngram(generated), reference)
-    return {"fppl": fppl, "rppl": rppl, "fppl_samples": n, "fppl_max_len": cap, "sampling_seconds": round(sampled - start, 2),
-            "kenlm_seconds": round(time.perf_counter() - sampled, 2)}
+    return {"fppl": fppl, "rppl": rppl, "kenlm_seconds": round(time.perf_counter() - start, 2)}
+
+
+def write_samples(path: Path, sentences: list[list[str]]) -> None:
+    """One sentence a line, words split by spaces (gzip where the name ends in .gz)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(" ".join(words) + "\n" for words in sentences).encode()
+    path.write_bytes(gzip.compress(text, mtime=0) if path.suffix == ".gz" else text)
+
+
+def read_samples(path: Path) -> list[list[str]]:
+    data = path.read_bytes()
+    return [line.split() for line in (gzip.decompress(data) if path.suffix == ".gz" else data).decode().splitlines()]
+
+
+def eval_settings(args: argparse.Namespace) -> dict:
+    """What an evaluation's figures depend on besides the weights (the key of saved evaluations)."""
+    return {"split": args.split, "iw": args.iw_samples, "fppl": args.fppl_samples if args.fppl else 0,
+            "seed": args.seed, "max_sentences": args.max_sentences}
+
+
+def weights_digest(folder: Path) -> str:
+    """sha256 of a bundle's weights; for a packed lower-precision copy (core.campaign), of the weights
+    it was made from, as its header records."""
+    path = Path(folder) / WEIGHTS
+    with safe_open(str(path), "pt") as f:
+        source = (f.metadata() or {}).get("source_sha256")
+    if source:
+        return source
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
@@ -150,9 +204,13 @@ def evaluate_checkpoint(folder: str | Path, args: argparse.Namespace, corpus: st
     metrics = evaluate_split(model, data, args.batch_size, args.iw_samples if model.latent else 0, seed=args.seed,
                              progress=True, desc=f"{cfg.objective.name} on {corpus}/{args.split}")
     metrics["seconds"] = round(time.perf_counter() - start, 2)
-    if args.fppl:
-        metrics.update(forward_reverse_ppl(model, vocab, corpus, args.split, args.fppl_samples, args.data_dir, args.seed, True,
-                                           cfg.tokenizer))
+    if args.fppl or getattr(args, "samples", None):
+        generated, info = draw_samples(model, vocab, corpus, args.fppl_samples, args.data_dir, args.seed, True, cfg.tokenizer)
+        metrics.update(info)
+        if getattr(args, "samples", None):
+            write_samples(args.samples, generated)
+        if args.fppl:
+            metrics.update(kenlm_ppl(generated, corpus, args.split, args.data_dir, cfg.tokenizer))
     return cfg, corpus, metrics
 
 
@@ -187,12 +245,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("checkpoint", help="checkpoint bundle folder")
     p.add_argument("--corpus", help="corpus to evaluate on (default: the one it was trained on)")
-    p.add_argument("--json", type=Path, help="write the figures here as JSON")
+    p.add_argument("--json", type=Path, help="write the figures here as JSON, with the settings and the weights' sha256")
+    p.add_argument("--samples", type=Path, help="keep the prior samples FPPL / RPPL score here (.gz: gzip); with --no-fppl, "
+                   "draw them without scoring (core.reproduce scores them later)")
     add_eval_arguments(p)
 
     def body(args):
         cfg, corpus, metrics = evaluate_checkpoint(args.checkpoint, args, args.corpus)
-        result = {"checkpoint": str(args.checkpoint), "model": cfg.objective.name, "corpus": corpus, "split": args.split, **metrics}
+        result = {"checkpoint": str(args.checkpoint), "model": cfg.objective.name, "corpus": corpus, "split": args.split,
+                  "settings": eval_settings(args), "weights_sha256": weights_digest(Path(args.checkpoint)),
+                  **({"samples": str(args.samples)} if args.samples else {}), **metrics}
         print(format_table(metrics, f"{cfg.objective.name} on {corpus}/{args.split} ({args.checkpoint})"))
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,11 @@ core.evaluate (ELBO-NLL, IW-NLL, KL, PPL, MI, AU, FPPL, RPPL) and prints and wri
 paper's layout beside the paper's numbers, with the differences. It evaluates; training is core.train's
 job. Evaluations are cached in OUT/evals/ per system, keyed by the weights and the settings, so a
 rerun after adding one system evaluates only that one.
+
+A bundle folder may hold its evaluation already (EVALUATION, written by `core.evaluate --json` with
+`--samples`, as core.campaign does on a GPU): where its settings and weights are these, its figures
+are used and only FPPL / RPPL are computed here, by KenLM from the saved samples. The weights need
+not be there then (a campaign's pack brings back the best bundles only).
 """
 from __future__ import annotations
 
@@ -19,12 +24,13 @@ from pathlib import Path
 
 from .checkpoint import CONFIG, METRICS, WEIGHTS, read_config, write_json
 from .errors import VaeMineError
-from .evaluate import add_eval_arguments, evaluate_checkpoint
+from .evaluate import add_eval_arguments, eval_settings, evaluate_checkpoint, kenlm_ppl, read_samples, weights_digest
 from .cli import run_cli
 from .objectives import display_name, table2
 from .tables import fmt, markdown, write_csv
 
 log = logging.getLogger(__name__)
+EVALUATION = "evaluation.json"  # a bundle's own evaluation (core.evaluate --json), made where the bundle was trained
 
 # Qian & Cheung (2019), Table 2, PTB, keyed by objective name: NLL (KL), PPL, MI, AU, FPPL, RPPL. None where the paper has "-".
 PAPER_PTB: dict[str, dict[str, float | None]] = {
@@ -65,19 +71,49 @@ def find_bundles(root: Path, corpus: str) -> dict[str, Path]:
     return {name: min(found[name], key=lambda t: t[0])[1] for name in table2() if name in found}
 
 
-def cache_key(folder: Path, settings: dict) -> str:
-    h = hashlib.sha256()
-    with open(folder / WEIGHTS, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    h.update(json.dumps(settings, sort_keys=True).encode())
-    return h.hexdigest()
+def bundle_digest(folder: Path) -> str:
+    """The weights' sha256; where they were left behind, the one their evaluation records."""
+    if (folder / WEIGHTS).is_file():
+        return weights_digest(folder)
+    try:
+        return json.loads((folder / EVALUATION).read_text())["weights_sha256"]
+    except (OSError, ValueError, KeyError):
+        raise VaeMineError(f"{folder} has neither weights ({WEIGHTS}) nor an evaluation ({EVALUATION}) to use") from None
+
+
+def cache_key(digest: str, settings: dict) -> str:
+    return hashlib.sha256((digest + json.dumps(settings, sort_keys=True)).encode()).hexdigest()
+
+
+def saved_evaluation(folder: Path, digest: str, args: argparse.Namespace, corpus: str, tokenizer: str) -> dict | None:
+    """The bundle's EVALUATION where it fits these weights and settings, with FPPL / RPPL computed
+    from its samples (KenLM) if asked for; else None."""
+    try:
+        saved = json.loads((folder / EVALUATION).read_text())
+    except (OSError, ValueError):
+        return None
+    settings = eval_settings(args)
+    if saved.get("weights_sha256") != digest or saved.get("corpus") != corpus or \
+            {**saved.get("settings", {}), "fppl": settings["fppl"]} != settings:
+        log.warning("%s: its %s is for other weights or settings (%s); evaluating here", folder, EVALUATION,
+                    saved.get("settings"))
+        return None
+    drop = ("fppl", "rppl", "kenlm_seconds", "checkpoint", "model", "corpus", "split", "settings", "weights_sha256", "samples")
+    m = {k: v for k, v in saved.items() if k not in drop}
+    if args.fppl:
+        samples = folder / Path(saved.get("samples", "samples.txt.gz")).name
+        if saved.get("fppl_samples") != args.fppl_samples or not samples.is_file():
+            log.info("%s: no %d saved samples; evaluating here", folder, args.fppl_samples)
+            return None
+        log.info("%s: figures from %s; FPPL / RPPL of its %d samples", folder, EVALUATION, args.fppl_samples)
+        m |= kenlm_ppl(read_samples(samples), corpus, args.split, args.data_dir, tokenizer)
+    return m
 
 
 def evaluate_bundle(folder: Path, args: argparse.Namespace, cache_dir: Path) -> dict:
-    settings = {"split": args.split, "iw": args.iw_samples, "fppl": args.fppl_samples if args.fppl else 0,
-                "seed": args.seed, "max_sentences": args.max_sentences}
-    key = cache_key(folder, settings)
+    settings = eval_settings(args)
+    digest = bundle_digest(folder)
+    key = cache_key(digest, settings)
     cache_dir.mkdir(parents=True, exist_ok=True)
     cfg, _ = read_config(folder)
     cached = cache_dir / f"{cfg.objective.name}.json"
@@ -86,8 +122,10 @@ def evaluate_bundle(folder: Path, args: argparse.Namespace, cache_dir: Path) -> 
         if saved.get("key") == key:
             log.info("%s: cached evaluation of %s", cfg.objective.name, folder)
             return saved["metrics"]
-    log.info("%s: evaluating %s", cfg.objective.name, folder)
-    _, _, m = evaluate_checkpoint(folder, args, args.corpus)
+    m = saved_evaluation(folder, digest, args, args.corpus, cfg.tokenizer)
+    if m is None:
+        log.info("%s: evaluating %s", cfg.objective.name, folder)
+        _, _, m = evaluate_checkpoint(folder, args, args.corpus)
     try:
         m["train"] = {k: v for k, v in json.loads((folder / METRICS).read_text()).items() if k not in ("valid", "test")}
     except (OSError, ValueError):

@@ -1,10 +1,11 @@
 """The paper's alpha sweep for VAE-MINE: train one run per alpha, pick the best on validation NLL.
 
-    python -m core.sweep --corpus ptb --alphas 2:5:0.5 --out runs/ptb-sweep [core.train's run flags]
+    python -m core.sweep --corpus ptb --alphas 2:5:0.5 --out runs/ptb-sweep [--jobs N] [core.train's run flags]
 
 Each alpha trains into OUT/alpha-A with core.train (an interrupted sweep continues where it
-stopped: finished runs are kept, an unfinished one resumes). OUT/sweep.csv and OUT/sweep.md hold
-the table, OUT/best.json names the winner and OUT/best links to its bundle.
+stopped: finished runs are kept, an unfinished one resumes). With --jobs the runs train side by
+side, one process each, spread over the visible GPUs (core.parallel). OUT/sweep.csv and OUT/sweep.md
+hold the table, OUT/best.json names the winner and OUT/best links to its bundle.
 """
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import os
 import sys
 from pathlib import Path
 
-from .checkpoint import METRICS, write_json
+from .checkpoint import LOG, METRICS, write_json
+from .errors import VaeMineError
+from .parallel import Job, run_jobs
 from .cli import run_cli
 from .tables import fmt, markdown, write_csv
-from .train import add_run_arguments, run_config, train
+from .train import add_run_arguments, run_argv, run_config, train
 
 log = logging.getLogger(__name__)
 COLUMNS = ["alpha", "val_nll", "val_kl", "val_mi", "val_au", "test_nll", "test_kl", "test_mi", "test_au", "best_epoch", "train_seconds", "run"]
@@ -46,29 +49,62 @@ def run_dir(out: Path, alpha: float) -> Path:
     return out / f"alpha-{alpha:g}"
 
 
+def train_job(args: argparse.Namespace, model: str, folder: Path, alpha: float | None = None, name: str | None = None) -> Job:
+    """core.train of one run in its own process, resuming whatever the folder holds."""
+    argv = ["core.train", "--model", model, *(["--alpha", f"{alpha:g}"] if alpha is not None else []), "--out", str(folder),
+            "--resume", "--no-progress", *run_argv(args)]
+    return Job(name or model, argv, folder / "train.out")
+
+
+def epochs_logged(job: Job) -> str:
+    """A running training job's progress for the progress bar: the epochs in its run's log."""
+    try:
+        return f"e{(job.log.parent / LOG).read_text().count(chr(10))}"
+    except OSError:
+        return "e0"
+
+
 def sweep(args: argparse.Namespace, alphas: list[float]) -> dict:
     out = Path(args.out)
-    rows = []
+    todo = []
     for i, alpha in enumerate(alphas, 1):
         folder = run_dir(out, alpha)
         if (folder / METRICS).exists():
             log.info("[%d/%d] alpha %g: finished earlier, kept (%s)", i, len(alphas), alpha, folder)
         else:
-            log.info("[%d/%d] alpha %g: training into %s", i, len(alphas), alpha, folder)
-            train(run_config(args, "vae-mine", alpha), folder, args.data_dir, args.device, resume=True,
+            todo.append(alpha)
+    if args.jobs == 1:
+        for alpha in todo:
+            log.info("alpha %g: training into %s", alpha, run_dir(out, alpha))
+            train(run_config(args, "vae-mine", alpha), run_dir(out, alpha), args.data_dir, args.device, resume=True,
                   progress=not args.no_progress, checkpoint_minutes=args.checkpoint_minutes, cuda_graphs=args.cuda_graphs,
                   tf32=args.tf32)
-        m = json.loads((folder / METRICS).read_text())
-        row = {"alpha": alpha, "best_epoch": m.get("best_epoch"), "train_seconds": m.get("train_seconds"), "run": str(folder)}
-        for split, prefix in (("valid", "val"), ("test", "test")):
-            for k in ("nll", "kl", "mi", "au"):
-                row[f"{prefix}_{k}"] = m.get(split, {}).get(k)
-        rows.append(row)
+    elif todo:
+        jobs = run_jobs([train_job(args, "vae-mine", run_dir(out, a), a, f"alpha-{a:g}") for a in todo], args.jobs,
+                        progress=not args.no_progress, describe=epochs_logged, desc="alpha sweep")
+        unfinished = [f"{j.name} ({j.status}, log {j.log})" for j in jobs if j.status != "done"]
+        if unfinished:
+            raise VaeMineError(f"not every alpha finished: {', '.join(unfinished)}; the same command continues them")
+    return summarise(out, alphas, args.corpus, args.config)
+
+
+def row_of(folder: Path, alpha: float) -> dict:
+    m = json.loads((folder / METRICS).read_text())
+    row = {"alpha": alpha, "best_epoch": m.get("best_epoch"), "train_seconds": m.get("train_seconds"), "run": str(folder)}
+    for split, prefix in (("valid", "val"), ("test", "test")):
+        for k in ("nll", "kl", "mi", "au"):
+            row[f"{prefix}_{k}"] = m.get(split, {}).get(k)
+    return row
+
+
+def summarise(out: Path, alphas: list[float], corpus: str, config: str) -> dict:
+    """The table of finished runs, the best on validation NLL, and the `best` link."""
+    rows = [row_of(run_dir(out, a), a) for a in alphas]
     best = min(rows, key=lambda r: r["val_nll"])
     write_csv(out / "sweep.csv", COLUMNS, [[r[c] for c in COLUMNS] for r in rows])
     headers = ["alpha", "val NLL", "val KL", "val MI", "val AU", "test NLL", "test KL", "test MI", "test AU", "best epoch", ""]
     table = [[f"{r['alpha']:g}", *(fmt(r[c]) for c in COLUMNS[1:9]), r["best_epoch"], "**best**" if r is best else ""] for r in rows]
-    (out / "sweep.md").write_text(f"# VAE-MINE alpha sweep ({args.corpus}, config {args.config})\n\n"
+    (out / "sweep.md").write_text(f"# VAE-MINE alpha sweep ({corpus}, config {config})\n\n"
                                   f"Best on validation NLL: alpha = {best['alpha']:g} ({best['run']}).\n\n" + markdown(headers, table))
     write_json(out / "best.json", best)
     link = out / "best"
@@ -82,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m core.sweep", description="Train VAE-MINE for each alpha; pick the best on validation NLL.")
     p.add_argument("--alphas", default="2:5:0.5", help="START:STOP:STEP (stop included) or a comma list (default 2:5:0.5)")
     p.add_argument("--out", required=True, type=Path, help="folder for the runs and the table")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process on the least busy "
+                   "visible GPU (0: all at once; 1: one after another in this process)")
     add_run_arguments(p)
 
     def body(args):

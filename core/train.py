@@ -477,6 +477,25 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="inside an epoch, save a checkpoint for --resume every this many minutes (0: at epoch ends only)")
 
 
+def run_argv(args: argparse.Namespace) -> list[str]:
+    """add_run_arguments' flags as given (those that differ from their defaults), for a core.train
+    process started on the caller's behalf (core.parallel)."""
+    p = argparse.ArgumentParser(add_help=False)
+    add_run_arguments(p)
+    argv: list[str] = []
+    for action in p._actions:
+        value, flag = getattr(args, action.dest), action.option_strings[0]
+        if action.default == value:
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            argv.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            argv += [x for v in value for x in (flag, str(v))]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
 def run_config(args: argparse.Namespace, model: str, alpha: float | None = None) -> RunConfig:
     """The RunConfig of core.train's flags; `alpha` is a shortcut for `--set alpha=A`."""
     name, mc = model_config(args.config)

@@ -98,3 +98,14 @@ def test_reproduce_says_clearly_when_there_is_nothing_to_evaluate(tmp_path, caps
     assert "no ptb checkpoints" in capsys.readouterr().err
     assert reproduce.main(["--checkpoints", str(tmp_path / "missing")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_sweep_with_jobs_trains_the_alphas_side_by_side_in_their_own_processes(runs, tmp_path):
+    out = tmp_path / "side"
+    assert sweep.main(["--alphas", "2:4:2", "--out", str(out), "--jobs", "2", *TINY]) == 0
+    together = list(csv.DictReader(open(out / "sweep.csv")))
+    alone = list(csv.DictReader(open(runs / "sweep" / "sweep.csv")))
+    for a, b in zip(together, alone):  # the same runs as one after another (thread counts differ: not to the bit)
+        assert a["alpha"] == b["alpha"] and float(a["val_nll"]) == pytest.approx(float(b["val_nll"]), rel=1e-4)
+    for alpha in ("2", "4"):
+        assert "python -m core.train --model vae-mine --alpha " + alpha in (out / f"alpha-{alpha}" / "train.out").read_text()

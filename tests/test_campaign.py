@@ -1,0 +1,125 @@
+"""core.campaign: the Table 2 campaign's dry run on the CPU (--config tiny), its deadline and resume,
+its pack within a file budget, and core.reproduce's table from the unpacked pack."""
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+from core import campaign, reproduce
+from core.errors import EXIT_STOPPED, VaeMineError
+
+pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ["--corpus", "ptb", "--config", "tiny", "--max-train", "300", "--seed", "3", "--data-dir", str(DATA), "--device", "cpu",
+       "--no-progress"]
+SMALL = ["--systems", "lstm-lm,lagging,vae-mine", "--alphas", "2,4", "--jobs", "2", "--iw-samples", "3", "--fppl-samples", "200"]
+PART = 0.25  # MiB: small enough that the pack needs several parts
+
+
+def run_campaign(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "core.campaign", "run", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("campaign")
+    result = run_campaign("--out", str(root / "out"), "--pack", str(root / "pack"), "--pack-mib", str(PART), *SMALL,
+                          "--epochs", "1", *RUN)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (root / "stdout.txt").write_text(result.stdout)
+    return root
+
+
+def test_every_run_trains_side_by_side_and_each_systems_best_is_evaluated(done):
+    out = done / "out"
+    summary = json.loads((out / "campaign.json").read_text())
+    rows = {r["run"]: r for r in summary["runs"]}
+    assert list(rows) == ["lstm-lm", "lagging", "vae-mine/alpha-2", "vae-mine/alpha-4"]
+    assert summary["complete"] and all(r["finished"] and r["epochs"] == 1 for r in rows.values())
+    alphas = {a: json.loads((out / f"vae-mine/alpha-{a}/metrics.json").read_text())["valid"]["nll"] for a in (2, 4)}
+    best_alpha = min(alphas, key=alphas.get)
+    assert [r for r in rows if rows[r]["best_of_system"]] == ["lstm-lm", "lagging", f"vae-mine/alpha-{best_alpha}"]
+    assert json.loads((out / "vae-mine" / "best.json").read_text())["alpha"] == best_alpha
+    for name in ("lstm-lm", "lagging", f"vae-mine/alpha-{best_alpha}"):
+        ev = json.loads((out / name / "evaluation.json").read_text())
+        assert ev["split"] == "test" and ev["settings"]["iw"] == 3 and "fppl" not in ev  # KenLM is the CPU's, later
+        assert len(gzip.decompress((out / name / "samples.txt.gz").read_bytes()).decode().splitlines()) == 200
+        assert rows[name]["evaluated"] and ("iw_nll" in ev) == (name != "lstm-lm")
+    assert not (out / f"vae-mine/alpha-{6 - best_alpha}" / "evaluation.json").exists()
+    log_lines = (out / "lagging" / "train_log.jsonl").read_text().splitlines()
+    assert json.loads(log_lines[0])["epoch"] == 1 and "finished, evaluated" in (out / "campaign.md").read_text()
+
+
+def test_the_pack_fits_its_file_budget_and_unpacks_for_reproduce_on_the_cpu(done, tmp_path, caplog, capsys):
+    parts = sorted((done / "pack").iterdir())
+    assert 2 <= len(parts) <= 8 and all(p.stat().st_size <= PART * 2**20 for p in parts)
+    dest = campaign.unpack(done / "pack", tmp_path / "back")
+    best = [r["run"] for r in json.loads((dest / "campaign.json").read_text())["runs"] if r["best_of_system"]]
+    for name in best:  # the best bundles come back as float16 copies that name the weights they came from
+        ev = json.loads((done / "out" / name / "evaluation.json").read_text())
+        assert reproduce.bundle_digest(dest / name) == ev["weights_sha256"]
+    other = next(r for r in ("vae-mine/alpha-2", "vae-mine/alpha-4") if r not in best)
+    assert (dest / other / "train_log.jsonl").is_file() and not (dest / other / "model.safetensors").exists()
+    argv = ["--corpus", "ptb", "--checkpoints", str(dest), "--iw-samples", "3", "--fppl-samples", "200",
+            "--data-dir", str(DATA), "--device", "cpu"]
+    (dest / "lagging" / "model.safetensors").unlink(missing_ok=True)  # left behind: its evaluation still counts
+    with caplog.at_level(logging.INFO):
+        assert reproduce.main(argv) == 0
+    assert caplog.text.count("figures from evaluation.json") == 3 and "evaluating" not in caplog.text
+    table = json.loads((dest / "table2" / "table2.json").read_text())["results"]
+    assert list(table) == ["lstm-lm", "lagging", "vae-mine"]
+    for name, run in zip(table, best):
+        ev = json.loads((done / "out" / run / "evaluation.json").read_text())
+        assert table[name]["nll"] == ev["nll"] and table[name].get("iw_nll") == ev.get("iw_nll")
+        assert table[name]["fppl"] > 1 and table[name]["rppl"] > 1
+    other_settings = [*argv, "--out", str(tmp_path / "t2")]
+    other_settings[other_settings.index("--iw-samples") + 1] = "4"  # not what the GPU evaluated: the weights are needed
+    assert reproduce.main(other_settings) == 2
+    assert "missing weights file" in capsys.readouterr().err
+
+
+def test_a_pack_too_small_for_a_bundle_leaves_it_out_and_says_so(done, tmp_path, capsys):
+    out = done / "out"
+    runs = campaign.plan(out, ["lstm-lm", "lagging", "vae-mine"], [2.0, 4.0])
+    best = campaign.best_runs(runs)
+    paths = campaign.pack(out, tmp_path / "p", runs, best, int(0.5 * 2**20), 2)
+    assert len(paths) <= 2 and all(p.stat().st_size <= 0.5 * 2**20 for p in paths)
+    said = capsys.readouterr().out
+    back = campaign.unpack(tmp_path / "p", tmp_path / "b")
+    shipped = [r for r in best.values() if (back / r.name / "model.safetensors").exists()]
+    assert shipped[:1] == [best["vae-mine"]] and len(shipped) < 3  # VAE-MINE first; what did not fit is named
+    for r in best.values():
+        assert (r not in shipped) == (f"({r.name}," in said)
+    (tmp_path / "p" / "campaign.tar.gz.00").unlink()
+    with pytest.raises(VaeMineError, match="one is missing"):
+        campaign.unpack(tmp_path / "p", tmp_path / "c")
+
+
+def test_a_deadline_stops_the_runs_which_the_same_command_continues(tmp_path):
+    out, pack = tmp_path / "out", tmp_path / "pack"
+    args = ["--out", str(out), "--pack", str(pack), "--systems", "vae-mine", "--alphas", "2,3", "--jobs", "2",
+            "--iw-samples", "2", "--fppl-samples", "50", "--decay-from-epoch", "1000", *RUN]  # no schedule's end
+    first = run_campaign(*args, "--epochs", "500", "--stop-after", "0.3")
+    assert first.returncode == EXIT_STOPPED, first.stderr[-3000:]
+    rows = json.loads((out / "campaign.json").read_text())["runs"]
+    assert all(r["state"] == "stopped" and not r["finished"] for r in rows), rows
+    assert all((out / r["run"] / "resume").is_dir() for r in rows) and len(list(pack.iterdir())) >= 1
+    epochs = {r["run"]: r["epochs"] for r in rows}
+    second = run_campaign(*args, "--epochs", str(max(epochs.values()) + 1))
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "resuming" in (out / "vae-mine/alpha-2/train.out").read_text()
+    rows = json.loads((out / "campaign.json").read_text())["runs"]
+    assert all(r["finished"] and r["epochs"] == max(epochs.values()) + 1 for r in rows)
+    lines = [json.loads(ln)["epoch"] for ln in (out / "vae-mine/alpha-2/train_log.jsonl").read_text().splitlines()]
+    assert lines == list(range(1, max(epochs.values()) + 2))  # no epoch lost or repeated across the stop
