@@ -38,12 +38,11 @@ from .errors import EXIT_STOPPED, VaeMineError
 from .evaluate import eval_settings, weights_digest
 from .objectives import display_name, table2
 from .parallel import Job, run_jobs
-from .reproduce import EVALUATION
+from .reproduce import EVALUATION, SAMPLES
 from .tables import fmt, markdown
 from .train import add_run_arguments
 
 log = logging.getLogger(__name__)
-SAMPLES = "samples.txt.gz"
 OUTPUT = "train.out"  # a run's own terminal output (core.parallel)
 PACK_NAME = "campaign.tar.gz"
 FIRST = ("vae-mine", "lagging")  # the explorer's pair: packed before the other bundles

@@ -1,12 +1,13 @@
 """The paper's Table 2 for whatever of the seven systems a folder of checkpoints holds.
 
-    python -m core.reproduce --corpus ptb --checkpoints DIR [--iw-samples 500] [--fppl-samples 100000]
+    python -m core.reproduce --corpus ptb --checkpoints DIR [--iw-samples 500] [--fppl-samples 100000] [--jobs N]
 
 Finds the bundles under DIR (two levels deep, so a sweep's folder counts), evaluates each with
 core.evaluate (ELBO-NLL, IW-NLL, KL, PPL, MI, AU, FPPL, RPPL) and prints and writes the table in the
 paper's layout beside the paper's numbers, with the differences. It evaluates; training is core.train's
 job. Evaluations are cached in OUT/evals/ per system, keyed by the weights and the settings, so a
-rerun after adding one system evaluates only that one.
+rerun after adding one system evaluates only that one. With --jobs the bundles are evaluated side by
+side, one process each, spread over the visible GPUs; KenLM then scores their samples here.
 
 A bundle folder may hold its evaluation already (EVALUATION, written by `core.evaluate --json` with
 `--samples`, as core.campaign does on a GPU): where its settings and weights are these, its figures
@@ -26,11 +27,13 @@ from .checkpoint import CONFIG, METRICS, WEIGHTS, read_config, write_json
 from .errors import VaeMineError
 from .evaluate import add_eval_arguments, eval_settings, evaluate_checkpoint, kenlm_ppl, read_samples, weights_digest
 from .cli import run_cli
+from .parallel import Job, run_jobs
 from .objectives import display_name, table2
 from .tables import fmt, markdown, write_csv
 
 log = logging.getLogger(__name__)
 EVALUATION = "evaluation.json"  # a bundle's own evaluation (core.evaluate --json), made where the bundle was trained
+SAMPLES = "samples.txt.gz"  # beside it: the prior samples FPPL / RPPL score (core.evaluate --samples)
 
 # Qian & Cheung (2019), Table 2, PTB, keyed by objective name: NLL (KL), PPL, MI, AU, FPPL, RPPL. None where the paper has "-".
 PAPER_PTB: dict[str, dict[str, float | None]] = {
@@ -85,53 +88,89 @@ def cache_key(digest: str, settings: dict) -> str:
     return hashlib.sha256((digest + json.dumps(settings, sort_keys=True)).encode()).hexdigest()
 
 
-def saved_evaluation(folder: Path, digest: str, args: argparse.Namespace, corpus: str, tokenizer: str) -> dict | None:
-    """The bundle's EVALUATION where it fits these weights and settings, with FPPL / RPPL computed
-    from its samples (KenLM) if asked for; else None."""
+def usable_evaluation(place: Path, digest: str, args: argparse.Namespace) -> dict | None:
+    """The EVALUATION in `place` where it is of these weights and settings (with its samples, where
+    FPPL / RPPL are asked for); else None."""
     try:
-        saved = json.loads((folder / EVALUATION).read_text())
+        saved = json.loads((place / EVALUATION).read_text())
     except (OSError, ValueError):
         return None
     settings = eval_settings(args)
-    if saved.get("weights_sha256") != digest or saved.get("corpus") != corpus or \
+    if saved.get("weights_sha256") != digest or saved.get("corpus") != args.corpus or \
             {**saved.get("settings", {}), "fppl": settings["fppl"]} != settings:
-        log.warning("%s: its %s is for other weights or settings (%s); evaluating here", folder, EVALUATION,
-                    saved.get("settings"))
+        log.warning("%s: its %s is for other weights or settings (%s)", place, EVALUATION, saved.get("settings"))
         return None
+    if args.fppl and (saved.get("fppl_samples") != args.fppl_samples or not (place / SAMPLES).is_file()):
+        log.warning("%s: its %s has no %d saved samples", place, EVALUATION, args.fppl_samples)
+        return None
+    return saved
+
+
+def from_saved(saved: dict, place: Path, args: argparse.Namespace, tokenizer: str) -> dict:
+    """A saved evaluation's figures, and FPPL / RPPL of its samples (KenLM) if asked for."""
     drop = ("fppl", "rppl", "kenlm_seconds", "checkpoint", "model", "corpus", "split", "settings", "weights_sha256", "samples")
     m = {k: v for k, v in saved.items() if k not in drop}
+    log.info("%s: figures from %s%s", place, EVALUATION, f"; FPPL / RPPL of its {args.fppl_samples} samples" if args.fppl else "")
     if args.fppl:
-        samples = folder / Path(saved.get("samples", "samples.txt.gz")).name
-        if saved.get("fppl_samples") != args.fppl_samples or not samples.is_file():
-            log.info("%s: no %d saved samples; evaluating here", folder, args.fppl_samples)
-            return None
-        log.info("%s: figures from %s; FPPL / RPPL of its %d samples", folder, EVALUATION, args.fppl_samples)
-        m |= kenlm_ppl(read_samples(samples), corpus, args.split, args.data_dir, tokenizer)
+        m |= kenlm_ppl(read_samples(place / SAMPLES), args.corpus, args.split, args.data_dir, tokenizer)
     return m
 
 
+def cached_metrics(folder: Path, digest: str, args: argparse.Namespace, cache_dir: Path) -> dict | None:
+    cfg, _ = read_config(folder)
+    try:
+        saved = json.loads((cache_dir / f"{cfg.objective.name}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return saved["metrics"] if saved.get("key") == cache_key(digest, eval_settings(args)) else None
+
+
 def evaluate_bundle(folder: Path, args: argparse.Namespace, cache_dir: Path) -> dict:
+    """The bundle's figures: cached here, else its own saved evaluation or one a spread process
+    wrote (cache_dir/NAME), else evaluated in this process."""
     settings = eval_settings(args)
     digest = bundle_digest(folder)
-    key = cache_key(digest, settings)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     cfg, _ = read_config(folder)
-    cached = cache_dir / f"{cfg.objective.name}.json"
-    if cached.exists():
-        saved = json.loads(cached.read_text())
-        if saved.get("key") == key:
-            log.info("%s: cached evaluation of %s", cfg.objective.name, folder)
-            return saved["metrics"]
-    m = saved_evaluation(folder, digest, args, args.corpus, cfg.tokenizer)
-    if m is None:
+    m = cached_metrics(folder, digest, args, cache_dir)
+    if m is not None:
+        log.info("%s: cached evaluation of %s", cfg.objective.name, folder)
+        return m
+    for place in (folder, cache_dir / cfg.objective.name):
+        if (saved := usable_evaluation(place, digest, args)) is not None:
+            m = from_saved(saved, place, args, cfg.tokenizer)
+            break
+    else:
         log.info("%s: evaluating %s", cfg.objective.name, folder)
         _, _, m = evaluate_checkpoint(folder, args, args.corpus)
     try:
         m["train"] = {k: v for k, v in json.loads((folder / METRICS).read_text()).items() if k not in ("valid", "test")}
     except (OSError, ValueError):
         pass
-    write_json(cached, {"key": key, "checkpoint": str(folder), "settings": settings, "metrics": m})
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    write_json(cache_dir / f"{cfg.objective.name}.json", {"key": cache_key(digest, settings), "checkpoint": str(folder),
+                                                          "settings": settings, "metrics": m})
     return m
+
+
+def evaluate_spread(bundles: dict[str, Path], args: argparse.Namespace, cache_dir: Path) -> None:
+    """The bundles with no usable evaluation yet, each evaluated by its own core.evaluate process on
+    the least busy visible GPU (samples drawn, not scored), into cache_dir/NAME."""
+    jobs = []
+    for name, folder in bundles.items():
+        digest, place = bundle_digest(folder), cache_dir / name
+        if cached_metrics(folder, digest, args, cache_dir) is not None or any(
+                usable_evaluation(p, digest, args) is not None for p in (folder, place)):
+            continue
+        argv = ["core.evaluate", str(folder), "--corpus", args.corpus, "--split", args.split, "--iw-samples", str(args.iw_samples),
+                "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--device", args.device, "--no-fppl",
+                "--json", str(place / EVALUATION),
+                *(["--samples", str(place / SAMPLES), "--fppl-samples", str(args.fppl_samples)] if args.fppl else []),
+                *(["--max-sentences", str(args.max_sentences)] if args.max_sentences else []),
+                *(["--data-dir", args.data_dir] if args.data_dir else [])]
+        jobs.append(Job(name, argv, place / "evaluate.out"))
+    failed = [f"{j.name} (log {j.log})" for j in run_jobs(jobs, args.jobs, desc="evaluating") if j.status != "done"]
+    if failed:
+        raise VaeMineError(f"evaluation failed: {', '.join(failed)}")
 
 
 def nll_cell(m: dict | None) -> str | None:
@@ -185,6 +224,8 @@ def reproduce(args: argparse.Namespace) -> None:
     unfinished = [display_name(n) for n, folder in bundles.items() if not (folder / METRICS).exists()]
     if unfinished:
         log.warning("unfinished runs (no %s): %s; their rows are the best weights so far", METRICS, ", ".join(unfinished))
+    if args.jobs != 1:
+        evaluate_spread(bundles, args, out / "evals")
     results = {name: {"checkpoint": str(folder), **evaluate_bundle(folder, args, out / "evals")} for name, folder in bundles.items()}
     text, csv_headers, csv_rows = build_tables(results, args.corpus, args.iw_samples)
     missing = [display_name(n) for n in table2() if n not in results]
@@ -209,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", default="ptb")
     p.add_argument("--checkpoints", required=True, type=Path, help="folder holding checkpoint bundles (searched two levels deep)")
     p.add_argument("--out", type=Path, help="where to write table2.md / .csv / .json (default: CHECKPOINTS/table2)")
+    p.add_argument("--jobs", type=int, default=1, help="bundles evaluated at once, each in its own process on the least busy "
+                   "visible GPU (0: all at once; 1: one after another in this process); KenLM runs here after")
     add_eval_arguments(p, splits=("valid", "test"))
     return run_cli(p, reproduce, argv)
 

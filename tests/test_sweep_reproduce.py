@@ -109,3 +109,19 @@ def test_sweep_with_jobs_trains_the_alphas_side_by_side_in_their_own_processes(r
         assert a["alpha"] == b["alpha"] and float(a["val_nll"]) == pytest.approx(float(b["val_nll"]), rel=1e-4)
     for alpha in ("2", "4"):
         assert "python -m core.train --model vae-mine --alpha " + alpha in (out / f"alpha-{alpha}" / "train.out").read_text()
+
+
+def test_reproduce_with_jobs_evaluates_in_processes_and_gives_the_same_table(runs, tmp_path, caplog):
+    argv = ["--corpus", "ptb", "--checkpoints", str(runs), "--iw-samples", "5", "--fppl-samples", "300",
+            "--max-sentences", "200", "--data-dir", str(DATA), "--device", "cpu"]
+    assert reproduce.main([*argv, "--out", str(tmp_path / "one")]) == 0
+    with caplog.at_level(logging.INFO):
+        assert reproduce.main([*argv, "--out", str(tmp_path / "spread"), "--jobs", "2"]) == 0
+    assert caplog.text.count("figures from evaluation.json") == 3
+    one = json.loads((tmp_path / "one" / "table2.json").read_text())["results"]
+    spread = json.loads((tmp_path / "spread" / "table2.json").read_text())["results"]
+    for name in one:  # the same figures, computed in other processes (thread counts differ: a sample may differ)
+        for k, rel in (("nll", 1e-4), ("iw_nll", 1e-4), ("kl", 1e-4), ("mi", 1e-4), ("fppl", 1e-2), ("rppl", 1e-2)):
+            if k in one[name]:
+                assert spread[name][k] == pytest.approx(one[name][k], rel=rel), (name, k)
+    assert (tmp_path / "spread" / "evals" / "vae-mine" / "samples.txt.gz").is_file()
