@@ -19,6 +19,7 @@ it names what it left out.
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import logging
@@ -216,7 +217,8 @@ def pack(out: Path, dest: Path, runs: list[Run], best: dict[str, Run], part_byte
     budget = part_bytes * max_files
     parts = Parts(dest, PACK_NAME, part_bytes)
     left_out = []
-    with tarfile.open(fileobj=parts, mode="w|gz") as tar:
+    # gzip level 1: float16 weights barely compress, and a lease's minutes are dear
+    with gzip.GzipFile(fileobj=parts, mode="wb", compresslevel=1, mtime=0) as gz, tarfile.open(fileobj=gz, mode="w|") as tar:
         def add(path: Path) -> None:
             if path.is_file() and not path.is_symlink():
                 tar.add(path, arcname=str(path.relative_to(out)))

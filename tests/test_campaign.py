@@ -123,3 +123,15 @@ def test_a_deadline_stops_the_runs_which_the_same_command_continues(tmp_path):
     assert all(r["finished"] and r["epochs"] == max(epochs.values()) + 1 for r in rows)
     lines = [json.loads(ln)["epoch"] for ln in (out / "vae-mine/alpha-2/train_log.jsonl").read_text().splitlines()]
     assert lines == list(range(1, max(epochs.values()) + 2))  # no epoch lost or repeated across the stop
+
+
+def test_the_gpu_script_runs_the_campaign_with_its_flags(tmp_path):
+    """scripts/ptb_campaign.sh, the lease's one command, on the CPU with --config tiny (later flags win)."""
+    env = {**os.environ, "PYTHON": sys.executable, "VAE_MINE_DATA": str(DATA), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(["bash", "scripts/ptb_campaign.sh", str(tmp_path / "pack"), "5", "--out", str(tmp_path / "out"),
+                             "--systems", "lstm-lm", "--iw-samples", "2", "--fppl-samples", "20", "--epochs", "1", *RUN],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((tmp_path / "out" / "lstm-lm" / "config.json").read_text())["run"]
+    assert config["config_name"] == "tiny" and "--tf32" in (tmp_path / "out" / "lstm-lm" / "train.out").read_text()
+    assert "1 finished, 1 of 1 best runs evaluated" in result.stdout and list((tmp_path / "pack").iterdir())

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The paper-size PTB campaign (the paper's Table 2) on a lent GPU, in calls of at most 10 minutes:
+#
+#   VAE_MINE_DATA=.devcarry/data bash scripts/ptb_campaign.sh OUT_DIR [MINUTES [core.campaign run flags...]]
+#
+# Each call continues the runs in runs/ptb-campaign (kept between calls on the same warm machine),
+# trains them side by side with CUDA-graphed TF32 steps, stops them MINUTES after it started
+# (default 8.5: the pack and the lease's transfers fit in a 10-minute call) and packs the results
+# into OUT_DIR (at most 8 files of 16 MiB). Exit status 3: not finished, call again; 0: done.
+# Extra flags go to core.campaign run (e.g. --systems lagging,vae-mine to split the campaign over
+# leases). Back on the CPU machine:
+#   .venv/bin/python -m core.campaign unpack FILES_AT runs/ptb-campaign
+#   .venv/bin/python -m core.reproduce --checkpoints runs/ptb-campaign
+set -u
+out=${1:?usage: bash scripts/ptb_campaign.sh OUT_DIR [MINUTES [flags...]]}
+minutes=${2:-8.5}
+shift $(($# < 2 ? $# : 2))
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+exec "${PYTHON:-python3}" -m core.campaign run --corpus ptb --config paper --out runs/ptb-campaign --stop-after "$minutes" \
+    --pack "$out" --tf32 --checkpoint-minutes 2 --no-progress "$@"
