@@ -33,18 +33,19 @@ from pathlib import Path
 import torch
 
 from . import sweep
-from .checkpoint import CONFIG, LOG, METRICS, PROBE, VOCAB, WEIGHTS, load_tensors, save_tensors, write_json
+from .checkpoint import (CONFIG, EVALUATION, LOG, METRICS, OUTPUT, PROBE, SAMPLES, VOCAB, WEIGHTS, load_tensors, save_tensors,
+                         write_json)
 from .cli import run_cli
+from .corpora import resolve as resolve_corpus
 from .errors import EXIT_STOPPED, VaeMineError
-from .evaluate import eval_settings, weights_digest
+from .evaluate import eval_defaults, eval_settings, evaluate_argv, weights_digest
 from .objectives import display_name, table2
 from .parallel import Job, run_jobs
-from .reproduce import EVALUATION, SAMPLES
+from .reproduce import best_of, usable_evaluation
 from .tables import fmt, markdown
 from .train import add_run_arguments
 
 log = logging.getLogger(__name__)
-OUTPUT = "train.out"  # a run's own terminal output (core.parallel)
 PACK_NAME = "campaign.tar.gz"
 FIRST = ("vae-mine", "lagging")  # the explorer's pair: packed before the other bundles
 
@@ -78,19 +79,16 @@ def parse_systems(spec: str) -> list[str]:
 
 
 def eval_args(args: argparse.Namespace) -> argparse.Namespace:
-    """core.evaluate's settings for the test-split evaluation (samples drawn, not scored: no KenLM here)."""
-    return argparse.Namespace(split="test", iw_samples=args.iw_samples, fppl=False, fppl_samples=args.fppl_samples,
-                              seed=0, max_sentences=None)
+    """core.evaluate's settings for each system's best run: the test split, and the samples FPPL /
+    RPPL will score (KenLM is core.reproduce's, later)."""
+    corpus = resolve_corpus(args.corpus, args.data_dir).name  # as the runs' configs record it
+    return eval_defaults(split="test", iw_samples=args.iw_samples, fppl_samples=args.fppl_samples, corpus=corpus,
+                         data_dir=args.data_dir, device=args.device)
 
 
-def evaluated(folder: Path, settings: dict) -> bool:
+def evaluated(folder: Path, ev: argparse.Namespace) -> bool:
     """The folder's evaluation is of its present weights, with these settings, and its samples are there."""
-    try:
-        saved = json.loads((folder / EVALUATION).read_text())
-    except (OSError, ValueError):
-        return False
-    return saved.get("settings") == settings and saved.get("weights_sha256") == weights_digest(folder) \
-        and (folder / SAMPLES).is_file()
+    return usable_evaluation(folder, weights_digest(folder), ev) is not None
 
 
 def best_runs(runs: list[Run]) -> dict[str, Run]:
@@ -99,7 +97,8 @@ def best_runs(runs: list[Run]) -> dict[str, Run]:
     for system in dict.fromkeys(r.model for r in runs):
         mine = [r for r in runs if r.model == system]
         if all(r.finished for r in mine):
-            best[system] = min(mine, key=lambda r: json.loads((r.folder / METRICS).read_text())["valid"]["nll"])
+            folder = best_of([r.folder for r in mine])
+            best[system] = next(r for r in mine if r.folder == folder)
     return best
 
 
@@ -118,18 +117,13 @@ def campaign(args: argparse.Namespace) -> int:
     vae_mine = [r for r in runs if r.model == "vae-mine"]
     if vae_mine and all(r.finished for r in vae_mine):
         sweep.summarise(out / "vae-mine", alphas, args.corpus, args.config)
-    settings = eval_settings(eval_args(args))
-    best = best_runs(runs)
-    to_eval = [r for r in best.values() if not evaluated(r.folder, settings)]
     ev = eval_args(args)
-    eval_jobs = [Job(f"evaluate {r.name}", ["core.evaluate", str(r.folder), "--split", ev.split, "--iw-samples", str(ev.iw_samples),
-                                           "--no-fppl", "--fppl-samples", str(ev.fppl_samples), "--samples",
-                                           str(r.folder / SAMPLES), "--json", str(r.folder / EVALUATION),
-                                           *(["--data-dir", args.data_dir] if args.data_dir else []),
-                                           "--device", args.device], r.folder / OUTPUT) for r in to_eval]
+    best = best_runs(runs)
+    eval_jobs = [Job(f"evaluate {r.name}", evaluate_argv(r.folder, ev, r.folder), r.folder / OUTPUT)
+                 for r in best.values() if not evaluated(r.folder, ev)]
     for j in run_jobs(eval_jobs, args.jobs, deadline, progress=not args.no_progress, desc="evaluating"):
         status[j.name] = j.status
-    summary = report(out, runs, best, settings, status, time.time() - start)
+    summary = report(out, runs, best, ev, status, time.time() - start)
     if args.pack:
         pack(out, args.pack, runs, best, int(args.pack_mib * 2**20), args.pack_files)
     failed = [name for name, s in status.items() if s == "failed"]
@@ -141,21 +135,22 @@ def campaign(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_row(r: Run, best: dict[str, Run], settings: dict, status: dict[str, str]) -> dict:
+def run_row(r: Run, best: dict[str, Run], ev: argparse.Namespace, status: dict[str, str]) -> dict:
     lines = [json.loads(ln) for ln in (r.folder / LOG).read_text().splitlines()] if (r.folder / LOG).is_file() else []
     top = min(lines, key=lambda ln: ln["val_nll"]) if lines else {}
     row = {"run": r.name, "system": r.model, "alpha": r.alpha, "epochs": len(lines), "best_epoch": top.get("epoch"),
            "val_nll": top.get("val_nll"), "val_kl": top.get("val_kl"), "val_mi": top.get("val_mi"), "val_au": top.get("val_au"),
            "lr": lines[-1]["lr"] if lines else None, "train_minutes": round(sum(ln["seconds"] for ln in lines) / 60, 2),
            "finished": r.finished, "best_of_system": best.get(r.model) is r,
-           "evaluated": best.get(r.model) is r and evaluated(r.folder, settings)}
+           "evaluated": best.get(r.model) is r and evaluated(r.folder, ev)}
     row["state"] = ("finished" if r.finished else status.get(r.name, "not started")) + (", evaluated" if row["evaluated"] else "")
     return row
 
 
-def report(out: Path, runs: list[Run], best: dict[str, Run], settings: dict, status: dict[str, str], seconds: float) -> dict:
+def report(out: Path, runs: list[Run], best: dict[str, Run], ev: argparse.Namespace, status: dict[str, str],
+           seconds: float) -> dict:
     """OUT/campaign.md and campaign.json: where each run stands."""
-    rows = [run_row(r, best, settings, status) for r in runs]
+    rows = [run_row(r, best, ev, status) for r in runs]
     complete = all(r["finished"] for r in rows) and all(r["evaluated"] for r in rows if r["best_of_system"])
     headers = ["run", "state", "epochs", "best epoch", "val NLL", "val KL", "val MI", "val AU", "lr now", "train min", "best"]
     table = [[r["run"], r["state"], r["epochs"], r["best_epoch"], *(fmt(r[k]) for k in ("val_nll", "val_kl", "val_mi")), r["val_au"],
@@ -166,7 +161,7 @@ def report(out: Path, runs: list[Run], best: dict[str, Run], settings: dict, sta
             f"epochs (runs train side by side, so they overlap). `best`: the system's best run on validation NLL, "
             f"once all its runs finished.\n\n" + markdown(headers, table))
     (out / "campaign.md").write_text(text)
-    summary = {"complete": complete, "seconds": round(seconds, 1), "eval_settings": settings, "runs": rows,
+    summary = {"complete": complete, "seconds": round(seconds, 1), "eval_settings": eval_settings(ev), "runs": rows,
                "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     write_json(out / "campaign.json", summary)
     print(text)
@@ -215,21 +210,19 @@ def pack(out: Path, dest: Path, runs: list[Run], best: dict[str, Run], part_byte
     for old in dest.glob(f"{PACK_NAME}.*"):
         old.unlink()
     budget = part_bytes * max_files
+    records = [out / n for n in ("campaign.md", "campaign.json")] + [out / "vae-mine" / n for n in ("sweep.md", "sweep.csv", "best.json")]
+    records += [r.folder / n for r in runs for n in (CONFIG, VOCAB, LOG, METRICS, EVALUATION, SAMPLES, OUTPUT)]
+    records = [f for f in records if f.is_file() and not f.is_symlink()]
+    size = sum(f.stat().st_size for f in records)
+    if size + (1 << 18) > budget:  # as written (before compression), so a bound
+        raise VaeMineError(f"the runs' records alone take {size / 2**20:.1f} MiB, over the pack's {budget / 2**20:.0f} MiB: "
+                           f"raise --pack-mib or --pack-files, or keep fewer --fppl-samples")
     parts = Parts(dest, PACK_NAME, part_bytes)
     left_out = []
     # gzip level 1: float16 weights barely compress, and a lease's minutes are dear
     with gzip.GzipFile(fileobj=parts, mode="wb", compresslevel=1, mtime=0) as gz, tarfile.open(fileobj=gz, mode="w|") as tar:
-        def add(path: Path) -> None:
-            if path.is_file() and not path.is_symlink():
-                tar.add(path, arcname=str(path.relative_to(out)))
-
-        for name in ("campaign.md", "campaign.json"):
-            add(out / name)
-        for name in ("sweep.md", "sweep.csv", "best.json"):
-            add(out / "vae-mine" / name)
-        for r in runs:
-            for name in (CONFIG, VOCAB, LOG, METRICS, EVALUATION, SAMPLES, OUTPUT):
-                add(r.folder / name)
+        for f in records:
+            tar.add(f, arcname=str(f.relative_to(out)))
         order = [s for s in FIRST if s in best] + [s for s in best if s not in FIRST]
         for system in order:
             r = best[system]
@@ -242,11 +235,14 @@ def pack(out: Path, dest: Path, runs: list[Run], best: dict[str, Run], part_byte
                 left_out.append(f"{display_name(system)} ({r.name}, {size / 2**20:.1f} MiB)")
             else:
                 tar.add(half, arcname=str(r.folder.relative_to(out) / WEIGHTS))
-                add(r.folder / PROBE)
+                if (r.folder / PROBE).is_file():
+                    tar.add(r.folder / PROBE, arcname=str(r.folder.relative_to(out) / PROBE))
             half.unlink()
     parts.close()
     shutil.rmtree(out / ".pack", ignore_errors=True)
     if len(parts.paths) > max_files:
+        for path in parts.paths:
+            path.unlink()
         raise VaeMineError(f"the pack took {len(parts.paths)} files, over --pack-files {max_files}: raise --pack-mib")
     left = f"; left out: {', '.join(left_out)}" if left_out else ""
     log.info("packed %s into %d files in %s (%.1f MiB)%s", out, len(parts.paths), dest, parts.total / 2**20, left)
@@ -298,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--alphas", default="2:5:0.5", help="VAE-MINE's grid: START:STOP:STEP or a comma list (default 2:5:0.5)")
     r.add_argument("--jobs", type=int, default=0, help="processes at once (0: every run at once)")
     r.add_argument("--stop-after", type=float, help="minutes: then stop the runs (each saves its state) and pack")
-    r.add_argument("--iw-samples", type=int, default=500, help="importance samples per test sentence for IW-NLL")
-    r.add_argument("--fppl-samples", type=int, default=100_000, help="prior samples kept for FPPL / RPPL")
+    r.add_argument("--iw-samples", type=int, default=eval_defaults().iw_samples, help="importance samples per test sentence")
+    r.add_argument("--fppl-samples", type=int, default=eval_defaults().fppl_samples, help="prior samples kept for FPPL / RPPL")
     r.add_argument("--pack", type=Path, help="write the results here as gzip'd tar parts")
     r.add_argument("--pack-mib", type=float, default=16.0, help="largest part, MiB (default 16)")
     r.add_argument("--pack-files", type=int, default=8, help="most parts (default 8)")

@@ -44,6 +44,9 @@ WEIGHTS, CONFIG, VOCAB, METRICS, LOG = "model.safetensors", "config.json", "voca
 RESUME_DIR, RESUME_WEIGHTS, RESUME_STATE = "resume", "last.safetensors", "trainer.json"
 RESUME_PARTIAL = "partial.safetensors"  # a checkpoint inside an epoch: weights, RNG and position in one file
 PROBE = "probe_means.safetensors"
+EVALUATION = "evaluation.json"  # a bundle's own test evaluation (core.evaluate --json), made where it was trained
+SAMPLES = "samples.txt.gz"  # beside it: the prior samples FPPL / RPPL score (core.evaluate --samples)
+OUTPUT = "train.out"  # a run's terminal output when core.parallel started it
 
 
 def atomic_write(path: Path, write) -> None:

@@ -26,7 +26,7 @@ from safetensors import safe_open
 from tqdm.auto import tqdm
 
 from .batching import Dataset
-from .checkpoint import WEIGHTS, load_bundle
+from .checkpoint import EVALUATION, SAMPLES, WEIGHTS, load_bundle
 from .config import RunConfig
 from .corpora import data_dir as resolve_data_dir
 from .corpora import read_split
@@ -192,6 +192,25 @@ def add_eval_arguments(p: argparse.ArgumentParser, splits: tuple[str, ...] = ("t
     p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
+
+
+def eval_defaults(**given) -> argparse.Namespace:
+    """add_eval_arguments' settings: its defaults, with `given` (dest names) in their place."""
+    p = argparse.ArgumentParser(add_help=False)
+    add_eval_arguments(p)
+    return argparse.Namespace(**{**vars(p.parse_args([])), **given})
+
+
+def evaluate_argv(folder: Path, args: argparse.Namespace, place: Path, corpus: str | None = None) -> list[str]:
+    """`python -m` arguments of a core.evaluate process that evaluates `folder` as `args` say and
+    writes EVALUATION (and, where FPPL / RPPL are asked for, the samples) into `place`, leaving
+    KenLM to core.reproduce."""
+    return ["core.evaluate", str(folder), *(["--corpus", corpus] if corpus else []), "--split", args.split,
+            "--iw-samples", str(args.iw_samples), "--batch-size", str(args.batch_size), "--seed", str(args.seed),
+            "--device", args.device, "--no-fppl", "--json", str(place / EVALUATION),
+            *(["--samples", str(place / SAMPLES), "--fppl-samples", str(args.fppl_samples)] if args.fppl else []),
+            *(["--max-sentences", str(args.max_sentences)] if args.max_sentences else []),
+            *(["--data-dir", str(args.data_dir)] if args.data_dir else [])]
 
 
 def evaluate_checkpoint(folder: str | Path, args: argparse.Namespace, corpus: str | None = None) -> tuple[RunConfig, str, dict]:

@@ -23,17 +23,16 @@ import logging
 import sys
 from pathlib import Path
 
-from .checkpoint import CONFIG, METRICS, WEIGHTS, read_config, write_json
+from .checkpoint import CONFIG, EVALUATION, METRICS, OUTPUT, SAMPLES, WEIGHTS, read_config, write_json
 from .errors import VaeMineError
-from .evaluate import add_eval_arguments, eval_settings, evaluate_checkpoint, kenlm_ppl, read_samples, weights_digest
+from .evaluate import (add_eval_arguments, eval_settings, evaluate_argv, evaluate_checkpoint, kenlm_ppl, read_samples,
+                       weights_digest)
 from .cli import run_cli
 from .parallel import Job, run_jobs
 from .objectives import display_name, table2
 from .tables import fmt, markdown, write_csv
 
 log = logging.getLogger(__name__)
-EVALUATION = "evaluation.json"  # a bundle's own evaluation (core.evaluate --json), made where the bundle was trained
-SAMPLES = "samples.txt.gz"  # beside it: the prior samples FPPL / RPPL score (core.evaluate --samples)
 
 # Qian & Cheung (2019), Table 2, PTB, keyed by objective name: NLL (KL), PPL, MI, AU, FPPL, RPPL. None where the paper has "-".
 PAPER_PTB: dict[str, dict[str, float | None]] = {
@@ -54,7 +53,7 @@ def find_bundles(root: Path, corpus: str) -> dict[str, Path]:
     with the best validation NLL in its metrics.json."""
     if not root.is_dir():
         raise VaeMineError(f"checkpoint folder not found: {root}")
-    found: dict[str, list[tuple[float, Path]]] = {}
+    found: dict[str, list[Path]] = {}
     for cfg_path in sorted({*root.glob(CONFIG), *root.glob(f"*/{CONFIG}"), *root.glob(f"*/*/{CONFIG}")}):
         folder = cfg_path.parent
         if folder.is_symlink():
@@ -66,12 +65,21 @@ def find_bundles(root: Path, corpus: str) -> dict[str, Path]:
             continue
         if cfg.corpus != corpus or cfg.objective.name not in table2():
             continue
+        if not (folder / WEIGHTS).is_file() and not (folder / EVALUATION).is_file():
+            log.info("skipping %s: neither weights nor an evaluation (a pack brings back only the best runs' weights)", folder)
+            continue
+        found.setdefault(cfg.objective.name, []).append(folder)
+    return {name: best_of(found[name]) for name in table2() if name in found}
+
+
+def best_of(folders: list[Path]) -> Path:
+    """The run with the best validation NLL in its metrics.json (an unfinished one only if alone)."""
+    def val_nll(folder: Path) -> float:
         try:
-            val_nll = json.loads((folder / METRICS).read_text())["valid"]["nll"]
+            return json.loads((folder / METRICS).read_text())["valid"]["nll"]
         except (OSError, ValueError, KeyError):
-            val_nll = float("inf")  # unfinished: used only when it is the system's only bundle
-        found.setdefault(cfg.objective.name, []).append((val_nll, folder))
-    return {name: min(found[name], key=lambda t: t[0])[1] for name in table2() if name in found}
+            return float("inf")
+    return min(folders, key=val_nll)
 
 
 def bundle_digest(folder: Path) -> str:
@@ -161,13 +169,7 @@ def evaluate_spread(bundles: dict[str, Path], args: argparse.Namespace, cache_di
         if cached_metrics(folder, digest, args, cache_dir) is not None or any(
                 usable_evaluation(p, digest, args) is not None for p in (folder, place)):
             continue
-        argv = ["core.evaluate", str(folder), "--corpus", args.corpus, "--split", args.split, "--iw-samples", str(args.iw_samples),
-                "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--device", args.device, "--no-fppl",
-                "--json", str(place / EVALUATION),
-                *(["--samples", str(place / SAMPLES), "--fppl-samples", str(args.fppl_samples)] if args.fppl else []),
-                *(["--max-sentences", str(args.max_sentences)] if args.max_sentences else []),
-                *(["--data-dir", args.data_dir] if args.data_dir else [])]
-        jobs.append(Job(name, argv, place / "evaluate.out"))
+        jobs.append(Job(name, evaluate_argv(folder, args, place, args.corpus), place / OUTPUT))
     failed = [f"{j.name} (log {j.log})" for j in run_jobs(jobs, args.jobs, desc="evaluating") if j.status != "done"]
     if failed:
         raise VaeMineError(f"evaluation failed: {', '.join(failed)}")

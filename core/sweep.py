@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from .checkpoint import LOG, METRICS, write_json
+from .checkpoint import LOG, METRICS, OUTPUT, write_json
 from .errors import VaeMineError
 from .parallel import Job, run_jobs
 from .cli import run_cli
@@ -53,7 +53,7 @@ def train_job(args: argparse.Namespace, model: str, folder: Path, alpha: float |
     """core.train of one run in its own process, resuming whatever the folder holds."""
     argv = ["core.train", "--model", model, *(["--alpha", f"{alpha:g}"] if alpha is not None else []), "--out", str(folder),
             "--resume", "--no-progress", *run_argv(args)]
-    return Job(name or model, argv, folder / "train.out")
+    return Job(name or model, argv, folder / OUTPUT)
 
 
 def epochs_logged(job: Job) -> str:

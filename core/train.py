@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import fcntl
 import logging
-import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Iterator
@@ -32,7 +31,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from . import graphs
 from .batching import Batch, Dataset, on_device
-from .cli import run_cli
+from .cli import run_cli, stop_on_signals
 from .config import MODEL_UNRECORDED, RunConfig, TrainConfig, model_config
 from .corpora import read_split
 from .corpora import resolve as resolve_corpus
@@ -61,7 +60,7 @@ class Trainer:
             raise ValueError(f"checkpoint_minutes must be 0 or more, got {checkpoint_minutes}")
         self.checkpoint_seconds = 60 * checkpoint_minutes if checkpoint_minutes else None
         self.partial: dict | None = None  # where a resumed run stands inside its epoch
-        self.stop_requested = False  # set by a signal (see stop_on_signals): save and raise Stopped
+        self.stop = threading.Event()  # set by a signal (cli.stop_on_signals): save and raise Stopped
         self.device = pick_device(device)
         self.tf32 = tf32 and self.device.type == "cuda"
         if self.device.type == "cuda":
@@ -203,7 +202,7 @@ class Trainer:
             valid = evaluate_split(self.model, self.valid_data, self.cfg.train.eval_batch_size, seed=self.cfg.train.seed,
                                    progress=self.progress, desc=f"epoch {epoch} validation")
             yield self.end_epoch(epoch, train, valid, n_tok / train_seconds, start)
-            if self.stop_requested and not self.finished:
+            if self.stop.is_set() and not self.finished:
                 raise Stopped(f"{self.out}: stopped after epoch {epoch}, its state saved; continue with --resume")
 
     def run(self) -> dict:
@@ -254,7 +253,7 @@ class Trainer:
             n_sent, n_tok = n_sent + len(batch), n_tok + batch.n_tokens
             if self.progress and (i % 20 == 0 or i == len(batches) - 1):
                 postfix.show({k: sums[k] / n_sent for k in ("loss", "kl", "mi") if k in sums}, last=i == len(batches) - 1)
-            if i + 1 < len(batches) and self.stop_requested:
+            if i + 1 < len(batches) and self.stop.is_set():
                 self.save_partial(position(i), sums)
                 bar.close()
                 raise Stopped(f"{self.out}: stopped at batch {i + 1} of {len(batches)} in epoch {epoch}, its state "
@@ -394,38 +393,23 @@ def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: 
                                   f"with the same settings (only --epochs and --minutes may change) or train into another --out")
     elif (out / ckpt.CONFIG).exists():
         raise CheckpointError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
-    trainer = Trainer(cfg, out, data_dir, device, progress, checkpoint_minutes, cuda_graphs, tf32)
-    if resume and trainer.load_resume():
-        inside = f", at batch {trainer.partial['batch'] + 1} of epoch {trainer.state.epoch + 1}" if trainer.partial else ""
-        log.info("resuming %s after epoch %d%s", out, trainer.state.epoch, inside)
-    elif resume:
-        log.info("nothing to resume in %s: starting a new run", out)
-    with stop_on_signals(trainer):
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as lock, stop_on_signals("stopping after the step in progress (state saved for --resume)") as stop:
+        try:  # one trainer a folder: a second would overwrite the first's state
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CheckpointError(f"{out} is being trained by another process; wait for it or stop it first") from None
+        trainer = Trainer(cfg, out, data_dir, device, progress, checkpoint_minutes, cuda_graphs, tf32)
+        trainer.stop = stop
+        if resume and trainer.load_resume():
+            inside = f", at batch {trainer.partial['batch'] + 1} of epoch {trainer.state.epoch + 1}" if trainer.partial else ""
+            log.info("resuming %s after epoch %d%s", out, trainer.state.epoch, inside)
+        elif resume:
+            log.info("nothing to resume in %s: starting a new run", out)
+        if stop.is_set():
+            raise Stopped(f"{out}: stopped before training began; continue with --resume")
         trainer.run()
     return out
-
-
-@contextmanager
-def stop_on_signals(trainer: Trainer):
-    """SIGTERM (a job scheduler's or core.campaign's deadline) and a first Ctrl-C ask the trainer to
-    save and stop after the step in progress; a second Ctrl-C interrupts at once. Only the main
-    thread can take signals: elsewhere (the explorer's lab) this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def ask(signum, frame):
-        if trainer.stop_requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        trainer.stop_requested = True
-        log.warning("%s: stopping after the step in progress (state saved for --resume)", signal.Signals(signum).name)
-
-    old = {sig: signal.signal(sig, ask) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
 
 
 def config_diff(saved: RunConfig, given: RunConfig) -> str:

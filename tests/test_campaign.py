@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,25 @@ def test_the_gpu_script_runs_the_campaign_with_its_flags(tmp_path):
     config = json.loads((tmp_path / "out" / "lstm-lm" / "config.json").read_text())["run"]
     assert config["config_name"] == "tiny" and "--tf32" in (tmp_path / "out" / "lstm-lm" / "train.out").read_text()
     assert "1 finished, 1 of 1 best runs evaluated" in result.stdout and list((tmp_path / "pack").iterdir())
+
+
+def test_a_run_dies_with_the_process_that_started_it_and_saves_first(tmp_path):
+    """A campaign killed outright (a lease's time limit) leaves no trainer behind: each gets SIGTERM
+    from the kernel (PR_SET_PDEATHSIG) and saves its state."""
+    out = tmp_path / "run"
+    code = ("import sys; from core.parallel import Job, run_jobs; "
+            "run_jobs([Job('one', sys.argv[1:], __import__('pathlib').Path(sys.argv[-1]) / 'train.out')], progress=False)")
+    args = ["core.train", "--model", "vae", *RUN, "--epochs", "500", "--decay-from-epoch", "1000", "--out", str(out)]
+    parent = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    trainer = out / "resume" / "trainer.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and not trainer.exists():
+        time.sleep(0.1)
+    assert parent.poll() is None and trainer.exists()
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 60
+    while time.time() < deadline and "stopped: " not in (out / "train.out").read_text():
+        time.sleep(0.1)
+    assert "continue with --resume" in (out / "train.out").read_text()
+    assert json.loads(trainer.read_text())["loop"]["epoch"] >= 1

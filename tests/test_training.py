@@ -126,13 +126,19 @@ def start_and_wait_for_epoch_1(out: Path) -> subprocess.Popen:
     cmd, env = train_cmd(*KILL_ARGS)
     proc = subprocess.Popen([*cmd, "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
-    log = out / "train_log.jsonl"
     deadline = time.time() + 120
-    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 1):
+    while time.time() < deadline and proc.poll() is None and resumable_epoch(out) < 1:
         time.sleep(0.05)
     assert proc.poll() is None, "training ended before it could be interrupted"
-    time.sleep(0.5)  # into epoch 2
+    time.sleep(0.5)  # into epoch 2 (its resume state written: the log line comes before it)
     return proc
+
+
+def resumable_epoch(out: Path) -> int:
+    try:
+        return json.loads((out / "resume" / "trainer.json").read_text())["loop"]["epoch"]
+    except (OSError, ValueError, KeyError):  # not written yet, or being replaced
+        return 0
 
 
 def test_kill_9_mid_epoch_then_resume(tmp_path, whole_run):
@@ -155,6 +161,9 @@ def test_sigterm_saves_inside_the_epoch_exits_3_and_resumes_to_the_same_weights(
 
     stopped = tmp_path / "stopped"
     proc = start_and_wait_for_epoch_1(stopped)
+    cmd, env = train_cmd(*KILL_ARGS)
+    second = subprocess.run([*cmd, "--out", str(stopped), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert second.returncode == 2 and "being trained by another process" in second.stderr  # one trainer a folder
     proc.send_signal(signal.SIGTERM)
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 3, err[-2000:]
