@@ -4,12 +4,13 @@
 #   2. bench.speed: training tokens/s, graphed and eager steps, float32; then graphed with TF32;
 #   3. one epoch of VAE-MINE on 10,000 PTB sentences, float32 and TF32 (what TF32 changes);
 #   4. bench.side_by_side: 1, 2, 4 and 8 graphed VAE-MINE runs at once, in separate processes, TF32;
+#      part `mps`: the same under NVIDIA's Multi-Process Service (kernels of several processes at once);
 #   5. one aggressive LaggingVAE epoch on the whole of PTB (LAGGING_ARGS adds flags, e.g. --tf32).
 #
-#   VAE_MINE_DATA=path/with/ptb [PARTS=check,speed,tf32,short,sidebyside,lagging] [SECONDS_LEFT=570] bash bench/gpu.sh OUT_DIR
+#   VAE_MINE_DATA=path/with/ptb [PARTS=check,speed,tf32,short,sidebyside,mps,lagging] [SECONDS_LEFT=570] bash bench/gpu.sh OUT_DIR
 #
 # PARTS picks what runs; no part starts, and none runs on, past SECONDS_LEFT seconds from the start
-# (a lease's command has a limit). Writes at most seven files to OUT_DIR (the device tool brings
+# (a lease's command has a limit). Writes at most eight files to OUT_DIR (the device tool brings
 # back eight at most) and prints a summary.
 set -u
 out=${1:?usage: bash bench/gpu.sh OUT_DIR}
@@ -47,6 +48,11 @@ for tf32 in "" --tf32; do
 done
 [[ $parts == *,sidebyside,* ]] && step side-by-side 150 $py -m bench.side_by_side --device cuda --tf32 \
     --out "$out/side-by-side.json"
+if [[ $parts == *,mps,* ]]; then
+    source "$(dirname "$0")/../scripts/mps.sh"
+    mps_start && step side-by-side-mps 150 $py -m bench.side_by_side --device cuda --tf32 --out "$out/side-by-side-mps.json"
+    mps_stop
+fi
 [[ $parts == *,lagging,* ]] && err=$out/lagging-progress.txt step lagging 600 $py -m core.train --model lagging --corpus ptb \
     --epochs 1 --out "$runs/lagging" --checkpoint-minutes 0 ${LAGGING_ARGS:-}
 
@@ -72,7 +78,8 @@ for name in ("speed.json", "speed-tf32.json"):
     for key in ("train_tokens_per_s", "train_tokens_per_s_eager"):
         if key in s:
             print(name, key, s[key])
-for row in load("side-by-side.json").get("side_by_side", []):
-    print("side by side:", row)
+for name in ("side-by-side.json", "side-by-side-mps.json"):
+    for row in load(name).get("side_by_side", []):
+        print(name, row)
 EOF
 [[ -f $out/lagging-progress.txt ]] && tail -c 600 "$out/lagging-progress.txt" | tr '\r' '\n' | tail -2

@@ -8,7 +8,8 @@
 # (default 8.5: the pack and the lease's transfers fit in a 10-minute call) and packs the results
 # into OUT_DIR (at most 8 files of 16 MiB). Exit status 3: not finished, call again; 0: done.
 # Extra flags go to core.campaign run (e.g. --systems lagging,vae-mine to split the campaign over
-# leases). Back on the CPU machine:
+# leases). MPS=1 runs it under NVIDIA's Multi-Process Service (bench/gpu.sh part `mps` measures
+# whether that helps). Back on the CPU machine:
 #   .venv/bin/python -m core.campaign unpack FILES_AT runs/ptb-campaign
 #   .venv/bin/python -m core.reproduce --checkpoints runs/ptb-campaign
 set -u
@@ -16,5 +17,10 @@ out=${1:?usage: bash scripts/ptb_campaign.sh OUT_DIR [MINUTES [flags...]]}
 minutes=${2:-8.5}
 shift $(($# < 2 ? $# : 2))
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-exec "${PYTHON:-python3}" -m core.campaign run --corpus ptb --config paper --out runs/ptb-campaign --stop-after "$minutes" \
+if [[ ${MPS:-0} == 1 ]]; then  # MPS=1: the runs' kernels share the GPU at once (scripts/mps.sh)
+    source "$(dirname "$0")/mps.sh"
+    mps_start
+    trap mps_stop EXIT
+fi
+"${PYTHON:-python3}" -m core.campaign run --corpus ptb --config paper --out runs/ptb-campaign --stop-after "$minutes" \
     --pack "$out" --tf32 --checkpoint-minutes 2 --no-progress "$@"
