@@ -103,12 +103,17 @@ def best_runs(runs: list[Run]) -> dict[str, Run]:
 
 
 def campaign(args: argparse.Namespace) -> int:
+    for flag, value, low in (("--stop-after", args.stop_after, 0), ("--pack-mib", args.pack_mib, 0.001),
+                             ("--pack-files", args.pack_files, 1), ("--jobs", args.jobs, 0), ("--iw-samples", args.iw_samples, 0),
+                             ("--fppl-samples", args.fppl_samples, 1)):
+        if value is not None and not value >= low:
+            raise ValueError(f"{flag} must be at least {low:g}, got {value}")
     start = time.time()
     deadline = start + 60 * args.stop_after if args.stop_after is not None else None
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     alphas = sweep.parse_alphas(args.alphas)
     runs = plan(out, parse_systems(args.systems), alphas)
+    out.mkdir(parents=True, exist_ok=True)
     todo = [r for r in runs if not r.finished]
     log.info("%d runs, %d to train (%s)", len(runs), len(todo), ", ".join(r.name for r in todo) or "none")
     jobs = run_jobs([sweep.train_job(args, r.model, r.folder, r.alpha, r.name) for r in todo], args.jobs, deadline,

@@ -66,6 +66,8 @@ def run_jobs(jobs: list[Job], parallel: int = 0, deadline: float | None = None, 
     """Run the jobs, at most `parallel` at once (0: all), each on the least busy visible GPU, until
     they end or `deadline` (time.time()) passes; returns them with their status. On a CPU machine
     each process gets an equal share of the cores (OMP_NUM_THREADS) unless the caller set it."""
+    if parallel < 0:
+        raise ValueError(f"--jobs must be 0 (all at once) or more, got {parallel}")
     gpus = visible_gpus()
     width = min(parallel or len(jobs), len(jobs)) or 1
     threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // width))

@@ -158,3 +158,17 @@ def test_a_run_dies_with_the_process_that_started_it_and_saves_first(tmp_path):
         time.sleep(0.1)
     assert "continue with --resume" in (out / "train.out").read_text()
     assert json.loads(trainer.read_text())["loop"]["epoch"] >= 1
+
+
+@pytest.mark.parametrize("flag,value", [("--pack-mib", "0"), ("--jobs", "-1"), ("--stop-after", "-2"), ("--fppl-samples", "0"),
+                                        ("--systems", "vae,nonsense"), ("--alphas", "5:2:1")])
+def test_bad_flags_get_one_clear_line_and_touch_nothing(tmp_path, flag, value, capsys):
+    assert campaign.main(["run", "--out", str(tmp_path / "out"), flag, value, *RUN]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and (flag in err) and err.count("\n") == 1
+    assert not any((tmp_path / "out").glob("**/config.json"))
+
+
+def test_unpack_refuses_a_folder_without_parts(tmp_path, capsys):
+    assert campaign.main(["unpack", str(tmp_path), str(tmp_path / "dest")]) == 2
+    assert "no campaign.tar.gz.NN parts" in capsys.readouterr().err
