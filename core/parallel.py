@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .cli import stop_on_signals
 from .errors import EXIT_STOPPED
@@ -75,7 +76,7 @@ def run_jobs(jobs: list[Job], parallel: int = 0, deadline: float | None = None, 
     waiting, running = list(jobs), []
     bar = tqdm(total=len(jobs), desc=desc, unit="run", disable=not progress, dynamic_ncols=True)
     try:
-        with stop_on_signals("stopping every run (each saves its state)") as asked:
+        with stop_on_signals("stopping every run (each saves its state)") as asked, logging_redirect_tqdm():
             while waiting or running:
                 if asked.is_set() or (deadline is not None and time.time() >= deadline):
                     for job in waiting:
