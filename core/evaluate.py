@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import functools
 import gzip
-import hashlib
 import json
 import logging
 import math
@@ -29,7 +28,7 @@ from .batching import Dataset
 from .checkpoint import EVALUATION, SAMPLES, WEIGHTS, load_bundle
 from .config import RunConfig
 from .corpora import data_dir as resolve_data_dir
-from .corpora import read_split
+from .corpora import file_sha256, read_split
 from .tokenize import LEGACY
 from .decoding import prior_samples
 from .device import pick_device
@@ -154,13 +153,7 @@ def weights_digest(folder: Path) -> str:
     path = Path(folder) / WEIGHTS
     with safe_open(str(path), "pt") as f:
         source = (f.metadata() or {}).get("source_sha256")
-    if source:
-        return source
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return source or file_sha256(path)
 
 
 @functools.lru_cache(maxsize=1)
@@ -223,11 +216,12 @@ def evaluate_checkpoint(folder: str | Path, args: argparse.Namespace, corpus: st
     metrics = evaluate_split(model, data, args.batch_size, args.iw_samples if model.latent else 0, seed=args.seed,
                              progress=True, desc=f"{cfg.objective.name} on {corpus}/{args.split}")
     metrics["seconds"] = round(time.perf_counter() - start, 2)
-    if args.fppl or getattr(args, "samples", None):
+    keep = getattr(args, "samples", None)  # core.evaluate's flag; core.reproduce has none
+    if args.fppl or keep:
         generated, info = draw_samples(model, vocab, corpus, args.fppl_samples, args.data_dir, args.seed, True, cfg.tokenizer)
         metrics.update(info)
-        if getattr(args, "samples", None):
-            write_samples(args.samples, generated)
+        if keep:
+            write_samples(keep, generated)
         if args.fppl:
             metrics.update(kenlm_ppl(generated, corpus, args.split, args.data_dir, cfg.tokenizer))
     return cfg, corpus, metrics
