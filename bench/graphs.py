@@ -20,14 +20,12 @@ from pathlib import Path
 
 import torch
 
-from bench import report
+from bench import fresh_training, report
 from core.batching import Dataset, on_device
-from core.checkpoint import build
-from core.config import PRESETS, RunConfig
 from core.corpora import read_split
 from core.device import pick_device, set_tf32
 from core.graphs import StepGraphs
-from core.objectives import StepContext, objective_class, registry
+from core.objectives import StepContext, registry
 from core.vocab import Vocab
 
 # every objective with its defaults, and VAE-MINE's other two kinds of negatives
@@ -38,12 +36,7 @@ def run_steps(case: tuple[str, dict], config: str, data: Dataset, device: torch.
               steps: int = 10, seed: int = 0, capture: bool = True, clip: float = 5.0):
     """Train a fresh model `steps` steps: (losses, final parameters on the CPU, the StepGraphs or None)."""
     name, settings = case
-    torch.manual_seed(seed)
-    model, obj = build(RunConfig(model=PRESETS[config], objective=objective_class(name).config(**settings)), len(data.vocab))
-    model.init_weights(0.01, 0.1, torch.Generator().manual_seed(seed))
-    model.to(device).train()
-    obj.to(device).train()
-    opts = {k: torch.optim.SGD(v, lr=obj.lr_scale(k)) for k, v in obj.param_groups(model).items()}
+    model, obj, opts = fresh_training(config, name, settings, len(data.vocab), device, seed)
     batches = list(data.batches(32, torch.Generator().manual_seed(seed)))
     if device.type == "cpu":  # as on_device leaves them on a GPU: with their lengths "on the device" too
         batches = [replace(b, device_lengths=b.lengths.clone()) for b in batches]

@@ -26,7 +26,7 @@ from typing import Callable
 
 import torch
 
-from bench import report
+from bench import fresh_training, report
 from core.batching import Batch, Dataset, on_device
 from core.checkpoint import build
 from core.config import PRESETS, RunConfig
@@ -51,12 +51,7 @@ def prepared_steps(config: str, objective: str, data: Dataset, device, bucketed:
                    graphed: bool = False) -> tuple[Callable[[Batch], object], list[Batch]]:
     """A fresh model's training step and the batches of `data` on `device`, warmed up: graphed
     steps (core/graphs.py) on every batch, so each shape is captured before anything is timed."""
-    torch.manual_seed(0)
-    model, obj = build(RunConfig(model=PRESETS[config], objective=objective_class(objective).config()), len(data.vocab))
-    model.init_weights(0.01, 0.1, torch.Generator().manual_seed(0))
-    model.to(device).train()
-    obj.to(device).train()
-    opts = {k: torch.optim.SGD(v, lr=1.0) for k, v in obj.param_groups(model).items()}
+    model, obj, opts = fresh_training(config, objective, {}, len(data.vocab), device)
     if bucketed:
         batches = list(data.batches(32, torch.Generator().manual_seed(0)))
     else:
