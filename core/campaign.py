@@ -10,7 +10,8 @@ back. FPPL / RPPL and the table are core.reproduce's, later, on a CPU machine wi
     python -m core.reproduce --checkpoints DEST
 
 --stop-after is the command's own time limit less the pack's minute: the runs are stopped then
-(each saves its state; exit status 3) and the same command later continues them, in this machine's
+(each saves its state; exit status 3), or --eval-minutes earlier so the finished systems' test
+evaluations still fit and the same command later continues them, in this machine's
 --out. OUT/campaign.md says where every run stands. The pack holds every run's config, vocabulary,
 per-epoch log, figures, evaluation and samples, then the best bundle of each system as float16
 (VAE-MINE and LaggingVAE first) while the parts stay within --pack-files files of --pack-mib MiB;
@@ -108,15 +109,19 @@ def campaign(args: argparse.Namespace) -> int:
                              ("--fppl-samples", args.fppl_samples, 1)):
         if value is not None and not value >= low:
             raise ValueError(f"{flag} must be at least {low:g}, got {value}")
+    if args.eval_minutes and (args.stop_after is None or not 0 < args.eval_minutes < args.stop_after):
+        raise ValueError(f"--eval-minutes {args.eval_minutes} needs a --stop-after above it")
     start = time.time()
     deadline = start + 60 * args.stop_after if args.stop_after is not None else None
+    # the test evaluations' share: one slow run (an aggressive LaggingVAE epoch) must not eat it
+    train_deadline = deadline - 60 * args.eval_minutes if deadline is not None else None
     out: Path = args.out
     alphas = sweep.parse_alphas(args.alphas)
     runs = plan(out, parse_systems(args.systems), alphas)
     out.mkdir(parents=True, exist_ok=True)
     todo = [r for r in runs if not r.finished]
     log.info("%d runs, %d to train (%s)", len(runs), len(todo), ", ".join(r.name for r in todo) or "none")
-    jobs = run_jobs([sweep.train_job(args, r.model, r.folder, r.alpha, r.name) for r in todo], args.jobs, deadline,
+    jobs = run_jobs([sweep.train_job(args, r.model, r.folder, r.alpha, r.name) for r in todo], args.jobs, train_deadline,
                     progress=not args.no_progress, describe=sweep.epochs_logged, desc="training")
     status = {j.name: j.status for j in jobs}
     vae_mine = [r for r in runs if r.model == "vae-mine"]
@@ -299,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--alphas", default="2:5:0.5", help="VAE-MINE's grid: START:STOP:STEP or a comma list (default 2:5:0.5)")
     r.add_argument("--jobs", type=int, default=0, help="processes at once (0: every run at once)")
     r.add_argument("--stop-after", type=float, help="minutes: then stop the runs (each saves its state) and pack")
+    r.add_argument("--eval-minutes", type=float, default=0.0,
+                   help="of --stop-after, the minutes kept for the test evaluations: training stops this much earlier")
     r.add_argument("--iw-samples", type=int, default=eval_defaults().iw_samples, help="importance samples per test sentence")
     r.add_argument("--fppl-samples", type=int, default=eval_defaults().fppl_samples, help="prior samples kept for FPPL / RPPL")
     r.add_argument("--pack", type=Path, help="write the results here as gzip'd tar parts")

@@ -57,9 +57,10 @@ class TrainConfig:
     decay_from_epoch: int = 16
     max_halvings: int = 5
     epochs: int = 100
-    # A wall-clock budget beside the epoch budget: no epoch starts once this many minutes of training
-    # (validation included, summed over resumes) are spent. Models whose epochs cost very different
-    # times (LaggingVAE's aggressive epochs) can then be trained on equal terms of time.
+    # A wall-clock budget beside the epoch budget: no epoch starts that would end, if as long as the
+    # last, past this many minutes of training (validation included, summed over resumes). Models whose
+    # epochs cost very different times (LaggingVAE's aggressive epochs) then train on equal terms of
+    # time, and a run given N minutes is done within about N (a campaign's deadline can trust it).
     minutes: float | None = None
     seed: int = 783435
     max_train: int | None = None

@@ -92,10 +92,11 @@ class Trainer:
 
     @property
     def finished(self) -> bool:
-        """The lr schedule has run out, or the epoch or time budget is spent."""
+        """The lr schedule has run out, or the epoch budget is spent, or the next epoch (as long as
+        the last) would end past the time budget: a run given N minutes is done within about N."""
         tc = self.cfg.train
         return (self.state.done or self.state.epoch >= tc.epochs
-                or (tc.minutes is not None and self.state.seconds >= 60 * tc.minutes))
+                or (tc.minutes is not None and self.state.seconds + self.state.last_epoch_seconds > 60 * tc.minutes))
 
     # -- saving and resuming (the formats live in checkpoint.py) ----------------------------------
 
@@ -276,7 +277,8 @@ class Trainer:
             self.set_lr(self.state.lr)
             log.info("epoch %d: no improvement for %d epochs; lr -> %g, best weights reloaded", epoch,
                      self.rule.patience, self.state.lr)
-        self.state.seconds += time.perf_counter() - start
+        self.state.last_epoch_seconds = time.perf_counter() - start
+        self.state.seconds += self.state.last_epoch_seconds
         line = epoch_line(epoch, self.state, train, valid, self.objective.logged(), tokens_per_s, time.perf_counter() - start)
         ckpt.append_log(self.out, line)
         self.save_probe(epoch)
@@ -442,8 +444,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="a setting of the chosen objective, e.g. --set anneal_epochs=5 (an unknown field lists the known ones)")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--minutes", type=float, help="time budget: no epoch starts once this many minutes of training "
-                   "are spent (summed over resumes)")
+    p.add_argument("--minutes", type=float, help="time budget: no epoch starts that would end, if as long as the "
+                   "last, past this many minutes of training (summed over resumes)")
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--max-train", type=int, help="use the first N training sentences")
     p.add_argument("--decay-from-epoch", type=int, default=TrainConfig.decay_from_epoch,

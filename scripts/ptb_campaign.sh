@@ -6,7 +6,8 @@
 # Each call continues the runs in runs/ptb-campaign (kept between calls on the same warm machine),
 # trains them side by side with CUDA-graphed TF32 steps, stops them MINUTES after it started
 # (default 8.5: the pack and the lease's transfers fit in a 10-minute call) and packs the results
-# into OUT_DIR (at most 8 files of 16 MiB). Exit status 3: not finished, call again; 0: done.
+# into OUT_DIR: 7 files of at most 8.5 MiB, within what a lease brings back (8 files, 64 MiB in all),
+# with room for a log beside them. Exit status 3: not finished, call again; 0: done.
 # Extra flags go to core.campaign run (e.g. --systems lagging,vae-mine to split the campaign over
 # leases). MPS=1 runs it under NVIDIA's Multi-Process Service (bench/gpu.sh part `mps` measures
 # whether that helps). Back on the CPU machine:
@@ -23,4 +24,4 @@ if [[ ${MPS:-0} == 1 ]]; then  # MPS=1: the runs' kernels share the GPU at once 
     trap mps_stop EXIT
 fi
 "${PYTHON:-python3}" -m core.campaign run --corpus ptb --config paper --out runs/ptb-campaign --stop-after "$minutes" \
-    --pack "$out" --tf32 --checkpoint-minutes 2 --no-progress "$@"
+    --pack "$out" --pack-files 7 --pack-mib 8.5 --tf32 --checkpoint-minutes 2 --no-progress "$@"

@@ -161,7 +161,8 @@ def test_a_run_dies_with_the_process_that_started_it_and_saves_first(tmp_path):
 
 
 @pytest.mark.parametrize("flag,value", [("--pack-mib", "0"), ("--jobs", "-1"), ("--stop-after", "-2"), ("--fppl-samples", "0"),
-                                        ("--systems", "vae,nonsense"), ("--alphas", "5:2:1")])
+                                        ("--systems", "vae,nonsense"), ("--alphas", "5:2:1"),
+                                        ("--eval-minutes", "1")])
 def test_bad_flags_get_one_clear_line_and_touch_nothing(tmp_path, flag, value, capsys):
     assert campaign.main(["run", "--out", str(tmp_path / "out"), flag, value, *RUN]) == 2
     err = capsys.readouterr().err

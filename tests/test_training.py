@@ -304,6 +304,19 @@ def test_time_budget_ends_the_run_and_resume_may_extend_it(tmp_path):
     assert (saved["epochs"], saved["minutes"]) == (3, 60.0)  # the bundle records the budgets it ended under
 
 
+def test_no_epoch_starts_that_would_end_past_the_time_budget(tmp_path):
+    cfg = tiny_config("vae", epochs=1, max_train=300)
+    out = train(cfg, tmp_path / "run", str(DATA), "cpu", progress=False)
+    first = json.loads((out / "metrics.json").read_text())["train_seconds"]
+    # 1.5 epochs' time: the budget is not spent, but a second epoch as long as the first would overrun it
+    half_more = replace(cfg, train=replace(cfg.train, epochs=50, minutes=1.5 * first / 60))
+    train(half_more, out, str(DATA), "cpu", resume=True, progress=False)
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
+    room = replace(cfg, train=replace(cfg.train, epochs=2, minutes=60.0))
+    train(room, out, str(DATA), "cpu", resume=True, progress=False)
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+
+
 def test_the_fast_training_loss_has_the_plain_loss_and_gradients(mine_bundle):
     """The training path (output layer padded to a multiple of 64 rows, the lean softmax-NLL
     backward) against F.cross_entropy over the plain output layer, on a real batch, dropout off."""

@@ -37,6 +37,7 @@ class LoopState:
     bad_epochs: int = 0
     halvings: int = 0
     seconds: float = 0.0  # training time so far, validation included
+    last_epoch_seconds: float = 0.0  # the last epoch's: the time budget's guess at the next one
     done: bool = False  # the lr schedule has run out of halvings
 
 
