@@ -207,6 +207,8 @@ class Trainer:
                 raise Stopped(f"{self.out}: stopped after epoch {epoch}, its state saved; continue with --resume")
 
     def run(self) -> dict:
+        if not self.finished:  # a finished run given a larger budget: its metrics are stale until it ends again
+            (self.out / ckpt.METRICS).unlink(missing_ok=True)
         for _ in self.epochs():
             pass
         return self.finish()

@@ -18,7 +18,7 @@ from conftest import DATA, tiny_config
 from core.batching import Dataset
 from core.checkpoint import load_bundle
 from core.corpora import read_split
-from core.errors import CheckpointError
+from core.errors import CheckpointError, Stopped
 from core.evaluate import evaluate_split
 from core.train import Trainer, train
 
@@ -315,6 +315,20 @@ def test_no_epoch_starts_that_would_end_past_the_time_budget(tmp_path):
     room = replace(cfg, train=replace(cfg.train, epochs=2, minutes=60.0))
     train(room, out, str(DATA), "cpu", resume=True, progress=False)
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_a_finished_run_given_more_epochs_is_not_finished_until_it_ends_again(tmp_path):
+    """A campaign counts a run with metrics.json as finished: a resumed run stopped early must not
+    keep the metrics of the budget it ended under before."""
+    cfg = tiny_config("vae", epochs=1, max_train=300)
+    out = train(cfg, tmp_path / "run", str(DATA), "cpu", progress=False)
+    assert (out / "metrics.json").is_file()
+    trainer = Trainer(replace(cfg, train=replace(cfg.train, epochs=3)), out, str(DATA), "cpu", progress=False)
+    assert trainer.load_resume()
+    trainer.stop.set()  # as a SIGTERM would: save after the step in progress
+    with pytest.raises(Stopped):
+        trainer.run()
+    assert not (out / "metrics.json").exists()
 
 
 def test_the_fast_training_loss_has_the_plain_loss_and_gradients(mine_bundle):
