@@ -9,7 +9,9 @@
 # into OUT_DIR: 7 files of at most 8.5 MiB, within what a lease brings back (8 files, 64 MiB in all),
 # with room for a log beside them. Exit status 3: not finished, call again; 0: done.
 # Extra flags go to core.campaign run (e.g. --systems lagging,vae-mine to split the campaign over
-# leases). MPS=1 runs it under NVIDIA's Multi-Process Service (bench/gpu.sh part `mps` measures
+# leases). What ran on an H200 in one call (docs/results-ptb.md):
+#   MPS=1 VAE_MINE_DATA=.devcarry/data bash scripts/ptb_campaign.sh $OUT 8.0 --minutes 4.5 --eval-minutes 2.5
+# MPS=1 runs it under NVIDIA's Multi-Process Service (bench/gpu.sh part `mps` measures
 # whether that helps). Back on the CPU machine:
 #   .venv/bin/python -m core.campaign unpack FILES_AT runs/ptb-campaign
 #   .venv/bin/python -m core.reproduce --checkpoints runs/ptb-campaign
