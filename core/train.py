@@ -281,7 +281,7 @@ class Trainer:
                      self.rule.patience, self.state.lr)
         self.state.last_epoch_seconds = time.perf_counter() - start
         self.state.seconds += self.state.last_epoch_seconds
-        line = epoch_line(epoch, self.state, train, valid, self.objective.logged(), tokens_per_s, time.perf_counter() - start)
+        line = epoch_line(epoch, self.state, train, valid, self.objective.logged(), tokens_per_s, self.state.last_epoch_seconds)
         ckpt.append_log(self.out, line)
         self.save_probe(epoch)
         self.save_resume()
