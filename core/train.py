@@ -46,6 +46,7 @@ from .tokenize import default_for as default_tokenizer
 from .vocab import Vocab
 
 log = logging.getLogger(__name__)
+DIAGNOSTIC_BATCHES = 4  # batches of the probe sentences that Objective.diagnostics measures gradients on
 
 
 class Trainer:
@@ -82,7 +83,7 @@ class Trainer:
         self.state = LoopState(lr=tc.lr)
         self.rule = PlateauRule(tc.decay_patience, tc.lr_decay, self.objective.decay_from_epoch(tc.decay_from_epoch),
                                 tc.max_halvings)
-        self.optimizers = {name: torch.optim.SGD(params, lr=tc.lr * self.objective.lr_scale(name))
+        self.optimizers = {name: self.objective.optimizer(name, params, tc.lr * self.objective.lr_scale(name))
                            for name, params in self.objective.param_groups(self.model).items()}
         graphed, why = graphs.choose(cuda_graphs, self.device, self.optimizers)
         self.graphs = graphs.StepGraphs(self.model, self.objective, self.optimizers, tc.clip) if graphed else None
@@ -202,7 +203,7 @@ class Trainer:
             train, n_tok, train_seconds = self.train_epoch(epoch, start)
             valid = evaluate_split(self.model, self.valid_data, self.cfg.train.eval_batch_size, seed=self.cfg.train.seed,
                                    progress=self.progress, desc=f"epoch {epoch} validation")
-            yield self.end_epoch(epoch, train, valid, n_tok / train_seconds, start)
+            yield self.end_epoch(epoch, train, valid, n_tok / train_seconds, start, self.diagnostics())
             if self.stop.is_set() and not self.finished:
                 raise Stopped(f"{self.out}: stopped after epoch {epoch}, its state saved; continue with --resume")
 
@@ -268,7 +269,17 @@ class Trainer:
         bar.close()
         return {k: float(v) / n_sent for k, v in sums.items()}, n_tok, time.perf_counter() - start
 
-    def end_epoch(self, epoch: int, train: dict, valid: dict, tokens_per_s: float, start: float) -> dict:
+    def diagnostics(self) -> dict[str, float]:
+        """The objective's own figures (Objective.diagnostics) on the probe sentences."""
+        if self.probe is None or not self.model.latent:
+            return {}
+        probe = self.probe.batch(torch.arange(len(self.probe))).to(self.device)
+        gen = torch.Generator().manual_seed(self.cfg.train.seed)
+        batches = [b.to(self.device) for b in self.probe.batches(self.cfg.train.batch_size, gen)][:DIAGNOSTIC_BATCHES]
+        return self.objective.diagnostics(self.model, probe, batches)
+
+    def end_epoch(self, epoch: int, train: dict, valid: dict, tokens_per_s: float, start: float,
+                  diagnostics: dict[str, float] | None = None) -> dict:
         """The lr-plateau rule, the best and resume states, and the epoch's log line."""
         self.objective.end_epoch(epoch, valid)
         self.state, action = plateau_step(self.state, epoch, valid["nll"], self.rule)
@@ -282,6 +293,7 @@ class Trainer:
         self.state.last_epoch_seconds = time.perf_counter() - start
         self.state.seconds += self.state.last_epoch_seconds
         line = epoch_line(epoch, self.state, train, valid, self.objective.logged(), tokens_per_s, self.state.last_epoch_seconds)
+        line |= {f"diag_{k}": v for k, v in (diagnostics or {}).items()}
         ckpt.append_log(self.out, line)
         self.save_probe(epoch)
         self.save_resume()

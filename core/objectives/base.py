@@ -181,6 +181,16 @@ class Objective(nn.Module):
         """A group's learning rate relative to the run's (halvings apply to all groups alike)."""
         return 1.0
 
+    def optimizer(self, group: str, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        """The optimiser of one parameter group: SGD, as in He et al.'s code, unless an objective says otherwise."""
+        return torch.optim.SGD(params, lr=lr)
+
+    def diagnostics(self, model: TextVAE, probe: Batch, batches: list[Batch]) -> dict[str, float]:
+        """Figures about the objective itself, measured after each epoch on the probe sentences
+        (`probe` whole, `batches` of it at the training batch size) without changing any state;
+        they go into the log line as diag_*. None by default."""
+        return {}
+
     def decay_from_epoch(self, first: int) -> int:
         """The first epoch the lr-plateau rule may act in (the run's setting, unless a schedule
         needs a constant lr for longer)."""

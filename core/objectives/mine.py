@@ -40,13 +40,19 @@ project README):
 from __future__ import annotations
 
 import math
+from copy import deepcopy
 from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.func import functional_call
 
 from ..batching import Batch
+from ..metrics import aggregate_mi
 from ..models import TextVAE
 from .base import ScheduledKL
 from .annealed import word_dropout
@@ -56,24 +62,65 @@ from .schedules import linear_anneal
 class EnergyFunction(nn.Module):
     """f_psi(x, z): two ReLU layers on [h_x; z], squashed smoothly into (-bound, bound)."""
 
-    def __init__(self, h_dim: int, z_dim: int, hidden: int, bound: float = 10.0, standardize_h: bool = True):
+    def __init__(self, h_dim: int, z_dim: int, hidden: int, bound: float = 10.0, standardize_h: bool = True,
+                 standardize_z: bool = False, reads_posterior: bool = False):
         super().__init__()
-        self.bound = bound
+        self.bound, self.z_dim = bound, z_dim
         self.standardize_h = standardize_h
+        self.standardize_z = standardize_z
+        self.reads_posterior = reads_posterior
         self.net = nn.Sequential(
-            nn.Linear(h_dim + z_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+            nn.Linear(h_dim + z_dim * (2 if reads_posterior else 1), hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
         )
 
     def features(self, h: torch.Tensor) -> torch.Tensor:
         """h_x as the energy reads it: standardised across the batch (when set)."""
         if self.standardize_h and h.size(0) > 1:
-            h = (h - h.mean(0)) / (h.var(0, unbiased=False) + 1e-12).sqrt()
+            h = standardized(h)
         return h
 
+    def x_features(self, h: torch.Tensor, mu: torch.Tensor | None, logvar: torch.Tensor | None) -> torch.Tensor:
+        """A sentence as the energy reads it: h_x from `features`, with reads_posterior its posterior's
+        mean and log-variance beside it."""
+        h = self.features(h)
+        if not self.reads_posterior:
+            return h
+        if mu is None or logvar is None:
+            raise ValueError("an energy that reads the posterior needs its mean and log-variance")
+        return torch.cat([h, mu, logvar], -1)
+
+    def codes(self, z: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
+        """Codes as the energy reads them: `z_features`, with reads_posterior the raw code beside them."""
+        read = self.z_features(z, *others)
+        return [torch.cat([r, c], -1) for r, c in zip(read, (z, *others))] if self.reads_posterior else read
+
+    def z_features(self, z: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
+        """z (and other codes, e.g. queued ones) as the energy reads them: with standardize_z, centred
+        and scaled by the batch's own mean and spread, which carry gradient. A common scale of the
+        codes is then invisible to the energy, so the bound can rise only as the codes' spread grows
+        against their posterior noise: its gradient reaches sigma at first order."""
+        if not self.standardize_z or z.size(0) < 2:
+            return [z, *others]
+        mean, std = z.mean(0), (z.var(0, unbiased=False) + 1e-12).sqrt()
+        return [(c - mean) / std for c in (z, *others)]
+
     def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """f for pairs (h_i, z_i); h from `features`."""
+        """f for pairs (x_i, z_i); x from `x_features` (or `features`), z from `codes`. With
+        reads_posterior the energy sees, beside h_x and z, the code's standardised distance from the
+        sentence's posterior, (z - mu_x) / sigma_x: sharper posteriors move every negative pair away
+        at first order, so the bound's gradient reaches sigma directly instead of through the
+        spread of the means alone."""
+        if self.reads_posterior:
+            z_dim = self.z_dim
+            h, mu, logvar = h[..., : -2 * z_dim], h[..., -2 * z_dim : -z_dim], h[..., -z_dim:]
+            read, raw = z[..., :z_dim], z[..., z_dim:]
+            z = torch.cat([read, (raw - mu) * (-0.5 * logvar).exp()], -1)
         raw = self.net(torch.cat([h, z], dim=-1)).squeeze(-1)
         return self.bound * torch.tanh(raw / self.bound)
+
+
+def standardized(x: torch.Tensor) -> torch.Tensor:
+    return (x - x.mean(0)) / (x.var(0, unbiased=False) + 1e-12).sqrt()
 
 
 def off_diagonal_pairs(b: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,7 +136,24 @@ def dv_bound(f_joint: torch.Tensor, f_marg: torch.Tensor) -> torch.Tensor:
     return f_joint.mean() - (torch.logsumexp(f_marg, 0) - math.log(f_marg.numel()))
 
 
+def jsd_value(f_joint: torch.Tensor, f_marg: torch.Tensor) -> torch.Tensor:
+    """Hjelm et al. (2019)'s Jensen-Shannon estimator, E_joint[-softplus(-f)] - E_marg[softplus(f)]:
+    not a bound on I in nats, but its gradient does not weight pairs by exp f."""
+    return -F.softplus(-f_joint).mean() - F.softplus(f_marg).mean()
+
+
+def infonce_value(scores: torch.Tensor) -> torch.Tensor:
+    """van den Oord et al. (2018): scores[i, j] = f(x_i, z_j), the joint pairs on the diagonal of the
+    first B columns; mean_i (f_ii - log mean_j exp f_ij), a bound on I of at most log(columns)."""
+    b = scores.size(0)
+    joint = scores[torch.arange(b), torch.arange(b)]
+    return (joint - torch.logsumexp(scores, 1)).mean() + math.log(scores.size(1))
+
+
 NEGATIVES = ("roll", "all-pairs", "queue")
+ESTIMATORS = ("dv", "jsd", "infonce")
+XI_RULES = ("optimal", "printed")
+OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
@@ -109,12 +173,26 @@ class Settings:
     # names none for VAE-MINE, so by default 0. With it (and the anneal), VAE-MINE is VAE-0.5 plus the
     # MI term: the two differ in that term only.
     word_dropout: float = 0.0
+    # Choices the paper leaves open or states differently; each is screened in docs/mine-variants.md.
+    energy_standardize_z: bool = False  # the energy reads z standardised across the batch, as it reads h_x
+    energy_reads_posterior: bool = False  # the energy also reads (z - mu_x) / sigma_x (x's posterior beside h_x)
+    energy_optimizer: str = "sgd"  # sgd (Algorithm 1) or adam (MINE's own practice, Belghazi et al. 2018)
+    energy_adam_lr: float = 1e-4  # Adam's lr at the run's lr 1.0 (halved with it)
+    energy_steps: int = 1  # energy updates per encoder step (k > 1: a critic that keeps up, as in WGAN)
+    estimator: str = "dv"  # dv (the paper's DV with its tangent xi), jsd (Hjelm et al.), infonce (all pairs)
+    xi: str = "optimal"  # dv's tangent: optimal (xi* = 1 / mean exp f) or printed (the paper's xi = mean exp f)
 
     def __post_init__(self):
-        if self.negatives not in NEGATIVES:
-            raise ValueError(f"negatives must be one of {', '.join(NEGATIVES)}, not {self.negatives!r}")
+        for name, allowed in (("negatives", NEGATIVES), ("estimator", ESTIMATORS), ("xi", XI_RULES),
+                              ("energy_optimizer", OPTIMIZERS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         if self.queue_size < 1:
             raise ValueError("queue_size must be at least 1")
+        if self.energy_steps < 1:
+            raise ValueError("energy_steps must be at least 1")
+        if self.estimator == "infonce" and self.negatives == "roll":
+            raise ValueError("estimator=infonce scores every pair of the batch: use negatives=all-pairs or queue")
 
 
 class VAEMine(ScheduledKL):
@@ -131,7 +209,8 @@ class VAEMine(ScheduledKL):
         super().__init__(model, settings, vocab_size)
         mc = model.cfg
         self.energy = EnergyFunction(mc.hidden_dim, mc.z_dim, mc.energy_hidden, settings.energy_bound,
-                                     settings.energy_standardize_h)
+                                     settings.energy_standardize_h, settings.energy_standardize_z,
+                                     settings.energy_reads_posterior)
         self.register_buffer("log_xi", torch.zeros(()))  # tangent scope carried between batches, xi = 1 at start
         if settings.negatives == "queue":  # a ring of recent codes; saved with the weights for --resume
             self.register_buffer("queue", torch.zeros(settings.queue_size, mc.z_dim))
@@ -143,21 +222,79 @@ class VAEMine(ScheduledKL):
         return {"model": list(model.parameters()), "energy": list(self.energy.parameters())}
 
     def lr_scale(self, group: str) -> float:
-        return self.cfg.energy_lr_scale if group == "energy" else 1.0
+        if group != "energy":
+            return 1.0
+        return self.cfg.energy_adam_lr if self.cfg.energy_optimizer == "adam" else self.cfg.energy_lr_scale
 
-    def negative_pairs(self, h: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def optimizer(self, group: str, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        if group == "energy" and self.cfg.energy_optimizer == "adam":
+            return torch.optim.Adam(params, lr=lr)
+        return super().optimizer(group, params, lr)
+
+    # -- the pairs the energy scores --------------------------------------------------------------
+
+    def codes(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(z, queued codes or None) as the energy reads them."""
+        queued = self.queue[: min(self.queued(), self.cfg.queue_size)] if self.cfg.negatives == "queue" else None
+        if queued is None or not len(queued):
+            return self.energy.codes(z)[0], None
+        zf, qf = self.energy.codes(z, queued)
+        return zf, qf
+
+    def negative_pairs(self, h: torch.Tensor, z: torch.Tensor, queued: torch.Tensor | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """(h rows, codes) of the negative pairs, as `negatives` says; B >= 2."""
         b = h.size(0)
         if self.cfg.negatives == "roll":
             return h, z.roll(1, dims=0)  # derangement: x_i meets z_{i-1}
         i, j = off_diagonal_pairs(b, h.device)
         h_neg, z_neg = h[i], z[j]
-        if self.cfg.negatives == "queue":
-            queued = self.queue[: min(self.queued(), self.cfg.queue_size)]
-            if len(queued):
-                h_neg = torch.cat([h_neg, h.repeat_interleave(len(queued), 0)])
-                z_neg = torch.cat([z_neg, queued.repeat(b, 1)])
+        if queued is not None:
+            h_neg = torch.cat([h_neg, h.repeat_interleave(len(queued), 0)])
+            z_neg = torch.cat([z_neg, queued.repeat(b, 1)])
         return h_neg, z_neg
+
+    def energies(self, h: torch.Tensor, z: torch.Tensor, queued: torch.Tensor | None, frozen: bool):
+        """infonce: the score matrix f(x_i, z_j) over the batch's codes and the queue's, and None;
+        else (joint energies, negative energies). frozen: the energy's parameters held fixed (the
+        encoder's view); else the inputs are detached (the energy's own update)."""
+        if frozen:
+            params = {k: v.detach() for k, v in self.energy.named_parameters()}
+            def f(a, b):
+                return functional_call(self.energy, params, (a, b))
+        else:
+            h, z, queued = h.detach(), z.detach(), None if queued is None else queued.detach()
+            f = self.energy
+        if self.cfg.estimator == "infonce":
+            cols = z if queued is None else torch.cat([z, queued])
+            b, c = h.size(0), cols.size(0)
+            return f(h.repeat_interleave(c, 0), cols.repeat(b, 1)).view(b, c), None
+        h_neg, z_neg = self.negative_pairs(h, z, queued)
+        return f(h, z), f(h_neg, z_neg)
+
+    def bounds(self, h: torch.Tensor, z: torch.Tensor, mu: torch.Tensor | None = None, logvar: torch.Tensor | None = None):
+        """(psi_objective, phi_objective, log_xi or None, estimate) for one batch of pairs (h_i, z_i),
+        B >= 2; mu and logvar (the posteriors of z) are needed when the energy reads them.
+
+        psi_objective carries gradient to the energy network only, phi_objective to h and z only;
+        both are ascended. For dv, psi's includes the gauge penalty -energy_gauge * (log mean exp
+        f_marg)^2 and log_xi is the tangent for the next batch. The estimate is a lower bound on I
+        in nats: the DV value of the energies (dv, jsd) or the InfoNCE value (infonce).
+        """
+        hf = self.energy.x_features(h, mu, logvar)
+        zf, qf = self.codes(z)
+        psi_a, psi_b = self.energies(hf, zf, qf, frozen=False)
+        phi_a, phi_b = self.energies(hf, zf, qf, frozen=True)
+        if self.cfg.estimator == "infonce":
+            return infonce_value(psi_a), infonce_value(phi_a), None, infonce_value(phi_a.detach())
+        estimate = dv_bound(phi_a.detach(), phi_b.detach())
+        if self.cfg.estimator == "jsd":
+            return jsd_value(psi_a, psi_b), jsd_value(phi_a, phi_b), None, estimate
+        log_a = torch.logsumexp(psi_b, 0) - math.log(psi_b.numel())  # log mean exp f_marg; 0 at the paper's xi = 1
+        psi = psi_a.mean() - (psi_b + self.log_xi.clone()).exp().mean() - self.cfg.energy_gauge * log_a.pow(2)
+        log_xi = (-log_a if self.cfg.xi == "optimal" else log_a).detach()  # xi* = 1 / A, or the printed xi = A
+        phi = phi_a.mean() - (phi_b + log_xi).exp().mean() + log_xi + 1
+        return psi, phi, log_xi, estimate
 
     def queued(self) -> int:
         """Codes queued so far (queue_count), read from the device once after a start, a resume or
@@ -172,7 +309,10 @@ class VAEMine(ScheduledKL):
 
     def graphable(self, batch: Batch) -> bool:
         """While the queue fills, the number of negatives changes every step: those first steps
-        (two at batch 32) run eagerly. Once full it stays full."""
+        (two at batch 32) run eagerly. Once full it stays full. Extra energy steps read the
+        encoder's output outside the step, so they run eagerly too."""
+        if self.cfg.energy_steps > 1:
+            return False
         return self.cfg.negatives != "queue" or self.queued() >= self.cfg.queue_size
 
     @torch.no_grad()
@@ -184,36 +324,37 @@ class VAEMine(ScheduledKL):
         if self._queued is not None:  # (while a step is captured this counts steps that never run,
             self._queued += len(z)  # but graphs run only once the queue is full, and full it stays)
 
-    def bounds(self, h: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(psi_bound, phi_bound, log_xi_star, dv) for one batch of pairs (h_i, z_i), i = 1..M >= 2.
-
-        psi_bound carries gradient to the energy network only, phi_bound to h and z only.
-        psi_bound includes the gauge penalty -energy_gauge * (log mean exp f_marg)^2.
-        """
-        h = self.energy.features(h)
-        h_marg, z_marg = self.negative_pairs(h, z)
-        f_marg_psi = self.energy(h_marg.detach(), z_marg.detach())
-        gauge = torch.logsumexp(f_marg_psi, 0) - math.log(f_marg_psi.numel())  # -log xi*, 0 at the paper's xi = 1
-        psi_bound = (self.energy(h.detach(), z.detach()).mean() - (f_marg_psi + self.log_xi.clone()).exp().mean()
-                     - self.cfg.energy_gauge * gauge.pow(2))
-        log_xi_star = -gauge.detach()  # xi* = 1 / mean exp f(x_i, z'_i), from the same energies
-        frozen = {k: v.detach() for k, v in self.energy.named_parameters()}
-        f_joint = functional_call(self.energy, frozen, (h, z))
-        f_marg = functional_call(self.energy, frozen, (h_marg, z_marg))
-        phi_bound = f_joint.mean() - (f_marg + log_xi_star).exp().mean() + log_xi_star + 1
-        return psi_bound, phi_bound, log_xi_star, dv_bound(f_joint.detach(), f_marg.detach())
+    # -- training ---------------------------------------------------------------------------------
 
     def loss(self, model: TextVAE, batch: Batch):
         h, mu, logvar, z, rec, kl = self.elbo_terms(model, batch)
         elbo_loss = (rec + self.step_kl_weight() * kl).mean()
         if len(batch) < 2:  # no negative pair exists in a batch of one
             return elbo_loss, self.stats(elbo_loss, rec, kl, mu, logvar)
-        psi_bound, phi_bound, log_xi_star, dv = self.bounds(h, z)
-        loss = elbo_loss - self.alpha * phi_bound - psi_bound
-        self.log_xi.copy_(log_xi_star)  # the next batch's psi step uses this tangent
+        psi, phi, log_xi, estimate = self.bounds(h, z, mu, logvar)
+        loss = elbo_loss - self.alpha * phi - psi
+        extra = {"mine_bound": estimate}
+        if log_xi is not None:
+            self.log_xi.copy_(log_xi)  # the next batch's psi step uses this tangent
+            extra["xi"] = log_xi.exp()
         if self.cfg.negatives == "queue" and self.training:
             self._enqueue(z.detach())
-        return loss, self.stats(loss, rec, kl, mu, logvar, mine_bound=dv, xi=log_xi_star.exp())
+        return loss, self.stats(loss, rec, kl, mu, logvar, **extra)
+
+    def energy_loss(self, h: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, batch: Batch):
+        """The energy's own objective on fresh codes of a batch already encoded (extra energy steps)."""
+        psi, _, log_xi, estimate = self.bounds(h, TextVAE.sample_z(mu, logvar)[:, 0], mu, logvar)
+        if log_xi is not None:
+            self.log_xi.copy_(log_xi)
+        return -psi, {"mine_bound": estimate}
+
+    def train_step(self, model: TextVAE, batch: Batch, ctx) -> dict[str, torch.Tensor]:
+        if self.cfg.energy_steps > 1 and len(batch) >= 2:
+            with torch.no_grad():
+                h, mu, logvar = model.encode(batch)
+            for _ in range(self.cfg.energy_steps - 1):
+                ctx.step(partial(self.energy_loss, h, mu, logvar), batch, groups=["energy"])
+        return super().train_step(model, batch, ctx)
 
     def kl_weight(self) -> float:
         return linear_anneal(self.position, self.cfg.kl_start, self.cfg.anneal_epochs)
@@ -223,3 +364,74 @@ class VAEMine(ScheduledKL):
 
     def logged(self) -> dict[str, float]:
         return {**super().logged(), "alpha": self.alpha}
+
+    # -- diagnostics ------------------------------------------------------------------------------
+
+    def diagnostics(self, model: TextVAE, probe: Batch, batches: list[Batch], steps: int = 10, lr: float = 1.0,
+                    seed: int = 0) -> dict[str, float]:
+        """Why the bound buys (or does not buy) information, measured without changing the model,
+        the energy or any state (evaluation mode, a private generator):
+          bound / mi: the estimate on `batches` against the MI of the whole probe (metrics.aggregate_mi);
+          grad_{mu,logvar}_{rec,kl,mine}: median over `batches` of the norm of each term's gradient
+            on the posterior means and log-variances (rec, kl_weight x KL, alpha x the bound);
+          near_bound_{joint,neg}: share of energies within 10 % of energy_bound (a saturated critic);
+          step_mi, step_kl, mi_per_kl: the probe's MI and KL after `steps` encoder-only SGD steps
+            (lr `lr`, clipped at 5, energy frozen) along alpha x the bound alone, and their ratio of
+            changes: nats of MI the bound's direction buys per nat of KL it costs.
+        """
+        g = torch.Generator(device=probe.tokens.device).manual_seed(seed)
+        was = model.training, self.training
+        model.eval(), self.eval()
+        try:
+            terms = {k: {"mu": [], "logvar": []} for k in ("rec", "kl", "mine")}
+            estimates, near_joint, near_neg = [], [], []
+            for batch in batches:
+                h, mu, logvar = model.encode(batch)
+                z = TextVAE.sample_z(mu, logvar, 1, g)[:, 0]
+                hf = self.energy.x_features(h, mu, logvar)
+                zf, qf = self.codes(z)
+                a, b = self.energies(hf, zf, qf, frozen=True)
+                joint, neg = (a.diagonal(), a[~torch.eye(*a.shape, dtype=torch.bool, device=a.device)]) if b is None else (a, b)
+                near_joint.append(float((joint.abs() > 0.9 * self.energy.bound).float().mean()))
+                near_neg.append(float((neg.abs() > 0.9 * self.energy.bound).float().mean()))
+                _, phi, _, estimate = self.bounds(h, z, mu, logvar)
+                estimates.append(float(estimate))
+                losses = {"rec": model.reconstruction(batch, z).mean(), "kl": self.kl_weight() * TextVAE.kl(mu, logvar).mean(),
+                          "mine": -self.alpha * phi}
+                for k, term in losses.items():
+                    g_mu, g_lv = torch.autograd.grad(term, [mu, logvar], retain_graph=True, allow_unused=True)
+                    terms[k]["mu"].append(0.0 if g_mu is None else float(g_mu.norm()))
+                    terms[k]["logvar"].append(0.0 if g_lv is None else float(g_lv.norm()))
+            mi, kl = self._probe_mi_kl(model, probe)
+            step_mi, step_kl = self._bound_step(model, probe, batches, steps, lr, g)
+        finally:
+            model.train(was[0]), self.train(was[1])
+        out = {"bound": float(np.mean(estimates)), "mi": mi, "kl": kl}
+        for k, parts in terms.items():
+            for what, norms in parts.items():
+                out[f"grad_{what}_{k}"] = float(np.median(norms))
+        out |= {"near_bound_joint": float(np.mean(near_joint)), "near_bound_neg": float(np.mean(near_neg)),
+                "step_mi": step_mi, "step_kl": step_kl,
+                "mi_per_kl": (step_mi - mi) / (step_kl - kl) if abs(step_kl - kl) > 1e-9 else float("nan")}
+        return {k: round(v, 5) for k, v in out.items()}
+
+    @staticmethod
+    @torch.no_grad()
+    def _probe_mi_kl(model: TextVAE, probe: Batch) -> tuple[float, float]:
+        _, mu, logvar = model.encode(probe)
+        return aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(0)), float(TextVAE.kl(mu, logvar).mean())
+
+    def _bound_step(self, model: TextVAE, probe: Batch, batches: list[Batch], steps: int, lr: float, g) -> tuple[float, float]:
+        """The probe's (MI, KL) after `steps` SGD steps of a copy of the encoder along alpha x the bound."""
+        copy = deepcopy(model)
+        params = list(copy.encoder.parameters())
+        opt = torch.optim.SGD(params, lr=lr)
+        for i in range(steps):
+            batch = batches[i % len(batches)]
+            h, mu, logvar = copy.encode(batch)
+            _, phi, _, _ = self.bounds(h, TextVAE.sample_z(mu, logvar, 1, g)[:, 0], mu, logvar)
+            opt.zero_grad(set_to_none=True)
+            (-self.alpha * phi).backward(inputs=params)
+            torch.nn.utils.clip_grad_norm_(params, 5.0)
+            opt.step()
+        return self._probe_mi_kl(copy, probe)

@@ -1,0 +1,146 @@
+"""VAE-MINE's named variants (what the energy reads, how it learns, the estimator) and the
+diagnostics that measure why the bound buys information: on the real objective, a real tiny
+training run and bench.mine's command line."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from bench import mine as bench_mine
+from core.batching import Dataset
+from core.checkpoint import LOG
+from core.config import PRESETS
+from core.corpora import read_split
+from core.models import TextVAE
+from core.objectives import StepContext
+from core.objectives.mine import VAEMine
+from core.vocab import Vocab
+from tests.test_mine import H, Z, train_energy
+
+CFG = PRESETS["tiny"]
+ESTIMATORS = [{"estimator": "jsd"}, {"estimator": "infonce", "negatives": "all-pairs"},
+              {"estimator": "infonce", "negatives": "queue"}, {"energy_standardize_z": True}]
+
+
+@pytest.mark.parametrize("settings", ESTIMATORS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
+def test_every_estimator_sees_dependence_and_only_dependence(settings):
+    """Trained by its own objective, the energy's DV value (on fresh pairs, all pairs as negatives)
+    is well above 0 when z depends on x (2.77 nats) and near 0 when it does not."""
+    assert 0.5 < train_energy(dependent=True, **settings) < 2.77 + 0.1
+    assert abs(train_energy(dependent=False, **settings)) < 0.1
+
+
+def test_the_printed_xi_does_not_learn_dependence():
+    """The paper's printed tangent xi = mean exp f is not the argmax of its bound: the energy's DV
+    value stays near 0 on pairs that carry 2.77 nats (why xi* = 1 / mean exp f is the default)."""
+    assert train_energy(dependent=True, xi="printed") < 0.5
+
+
+def test_infonce_is_at_most_log_of_its_columns():
+    torch.manual_seed(0)
+    objective = VAEMine(TextVAE(50, CFG), VAEMine.Settings(estimator="infonce", negatives="all-pairs"), 50)
+    h = torch.randn(16, H)
+    _, _, _, perfect = objective.bounds(h, torch.randn(16, Z))
+    assert float(perfect) <= math.log(16) + 1e-6
+
+
+def test_standardised_z_makes_the_bound_blind_to_the_codes_scale():
+    """The reason for the variant: pushing the codes apart in scale costs KL and, read standardised,
+    buys the bound nothing."""
+    torch.manual_seed(0)
+    h, z = torch.randn(32, H), torch.randn(32, Z)
+    for standardize, same in ((True, True), (False, False)):
+        objective = VAEMine(TextVAE(50, CFG), VAEMine.Settings(energy_standardize_z=standardize), 50)
+        small, large = (float(objective.bounds(h, c)[1]) for c in (z, 10 * z))
+        assert (small == pytest.approx(large, abs=1e-4)) is same
+
+
+def test_an_energy_that_reads_the_posterior_gets_sharpening_at_first_order():
+    """Reading (z - mu_x) / sigma_x, the joint pairs' input is the noise itself, and shrinking
+    sigma moves the negative pairs: the bound's gradient on logvar is of the order of that on mu."""
+    torch.manual_seed(0)
+    objective = VAEMine(TextVAE(50, CFG), VAEMine.Settings(energy_reads_posterior=True), 50)
+    h = torch.randn(32, H)
+    mu, logvar = torch.randn(32, Z, requires_grad=True), torch.full((32, Z), -1.0, requires_grad=True)
+    eps = torch.randn(32, Z)
+    z = mu + eps * (0.5 * logvar).exp()
+    x = objective.energy.x_features(h, mu, logvar)
+    joint_input = objective.energy.codes(z)[0]
+    residual = (joint_input[:, Z:] - x[:, -2 * Z : -Z]) * (-0.5 * x[:, -Z:]).exp()
+    assert torch.allclose(residual, eps, atol=1e-5)
+    with pytest.raises(ValueError, match="mean and log-variance"):
+        objective.bounds(h, z.detach())
+    _, phi, _, _ = objective.bounds(h, z, mu, logvar)
+    g_mu, g_lv = torch.autograd.grad(phi, [mu, logvar])
+    assert float(g_lv.norm()) > 0.1 * float(g_mu.norm()) > 0
+
+
+@pytest.fixture(scope="module")
+def ptb_batch(corpora):
+    sentences = read_split("ptb", "train", corpora, 64)
+    data = Dataset(sentences, Vocab.build(sentences, 1000))
+    return data, next(iter(data.batches(32, torch.Generator().manual_seed(0))))
+
+
+def test_k_energy_steps_and_adam_take_their_steps(ptb_batch):
+    data, batch = ptb_batch
+    torch.manual_seed(0)
+    model = TextVAE(len(data.vocab), CFG)
+    objective = VAEMine(model, VAEMine.Settings(energy_steps=3, energy_optimizer="adam"), len(data.vocab))
+    optimizers = {k: objective.optimizer(k, v, objective.lr_scale(k)) for k, v in objective.param_groups(model).items()}
+    assert isinstance(optimizers["energy"], torch.optim.Adam) and isinstance(optimizers["model"], torch.optim.SGD)
+    assert optimizers["energy"].param_groups[0]["lr"] == VAEMine.Settings().energy_adam_lr
+    steps = {"model": 0, "energy": 0}
+    for name, opt in optimizers.items():
+        opt.register_step_post_hook(lambda *_, name=name: steps.__setitem__(name, steps[name] + 1))
+    before = [p.detach().clone() for p in objective.energy.parameters()]
+    objective.train_step(model, batch, StepContext(optimizers, 5.0, None))
+    assert steps == {"model": 1, "energy": 3}
+    assert any(not torch.equal(a, b) for a, b in zip(before, objective.energy.parameters()))
+    assert objective.graphable(batch) is False
+
+
+def test_settings_refuse_what_cannot_work():
+    for bad, match in (({"estimator": "nce"}, "estimator"), ({"estimator": "infonce"}, "all-pairs or queue"),
+                       ({"energy_steps": 0}, "energy_steps"), ({"energy_optimizer": "rmsprop"}, "energy_optimizer"),
+                       ({"xi": "lagged"}, "xi")):
+        with pytest.raises(ValueError, match=match):
+            VAEMine.Settings(**bad)
+
+
+def test_diagnostics_in_the_log_and_from_bench_mine(mine_bundle, corpora, capsys):
+    """Each epoch's log line holds the diagnostics; bench.mine measures them on the bundle, and its
+    KL gradients agree with the closed form (d mean KL / d mu = mu / B, / d logvar = (e^logvar - 1) / 2B)."""
+    lines = [json.loads(x) for x in (mine_bundle / LOG).read_text().splitlines()]
+    keys = {"bound", "mi", "kl", "grad_mu_rec", "grad_mu_kl", "grad_mu_mine", "grad_logvar_rec", "grad_logvar_kl",
+            "grad_logvar_mine", "near_bound_joint", "near_bound_neg", "step_mi", "step_kl", "mi_per_kl"}
+    for line in lines:
+        assert keys <= {k[5:] for k in line if k.startswith("diag_")}
+        assert line["diag_kl"] == pytest.approx(line["val_kl"], rel=0.2, abs=0.05)  # the probe is valid's start
+
+    assert bench_mine.main([str(mine_bundle), "--data-dir", str(corpora), "--limit", "300"]) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out[: out.index("\n| checkpoint")])["results"][0]
+    assert result["sentences"] == 300 and len(result["epochs"]) == len(lines)
+    assert all(math.isfinite(result[k]) for k in keys - {"mi_per_kl"})
+    assert 0 <= result["near_bound_joint"] <= 1 and 0 <= result["near_bound_neg"] <= 1
+    if abs(result["step_kl"] - result["kl"]) > 1e-6:
+        assert result["mi_per_kl"] == pytest.approx((result["step_mi"] - result["mi"]) / (result["step_kl"] - result["kl"]),
+                                                    rel=1e-2, abs=1e-3)
+    assert result["grad_mu_mine"] > 0 and result["grad_mu_rec"] > 0
+
+    from core.checkpoint import load_bundle
+    cfg, vocab, model, objective = load_bundle(mine_bundle)
+    data = Dataset(read_split(cfg.corpus, "valid", corpora, 300), vocab)
+    batches = list(data.batches(cfg.train.batch_size, torch.Generator().manual_seed(cfg.train.seed)))[:4]
+    mu_norms, lv_norms = [], []
+    with torch.no_grad():
+        for b in batches:
+            _, mu, logvar = model.encode(b)
+            mu_norms.append(float(mu.norm()) / len(b))
+            lv_norms.append(float((0.5 * (logvar.exp() - 1)).norm()) / len(b))
+    assert result["grad_mu_kl"] == pytest.approx(float(torch.tensor(mu_norms).median()), rel=0.05, abs=1e-4)
+    assert result["grad_logvar_kl"] == pytest.approx(float(torch.tensor(lv_norms).median()), rel=0.05, abs=1e-4)
