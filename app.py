@@ -7,6 +7,7 @@ import os
 import time
 
 START = time.perf_counter()
+MAX_UPLOAD = "2mb"  # Gradio refuses larger uploads (the explorer takes none larger: a sentence file's cap)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     app = build_app(args.checkpoints, args.data_dir, args.cache_dir)
     app.queue(default_concurrency_limit=4)
     try:
-        app.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)
+        app.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
+                   max_file_size=MAX_UPLOAD)
     except OSError as e:
         raise SystemExit(f"error: cannot serve on {args.host}:{args.port} ({e}); is another app using it? Try --port.")
     start_warm_up(app)

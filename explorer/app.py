@@ -1,6 +1,7 @@
 """The explorer's Blocks app: a model pair chosen once at the top, shared by every tab."""
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -22,10 +23,9 @@ TABS = [("Reconstruct", reconstruct), ("Interpolate", interpolate), ("Sample", s
 def status_line(ctx: Context) -> str:
     """Checkpoints found, corpora found, and each checkpoint whose corpus is missing or differs."""
     names = ctx.names()
-    found = f"{len(names)} checkpoint(s) in `{ctx.checkpoints}`" if names else \
-        f"**No checkpoints found in `{ctx.checkpoints}`**: pass `--checkpoints DIR` (folders made by `core.train`)."
-    folder = core.data_dir(ctx.data_dir)
-    corpora = f"data folder `{folder}` holds {', '.join(ctx.corpora()) or 'no corpora'}"
+    found = f"{len(names)} checkpoint(s)" if names else \
+        "**No checkpoints found**: start the app with `--checkpoints DIR` (folders made by `core.train`)."
+    corpora = f"corpora found: {', '.join(ctx.corpora()) or 'none'}"
     problems = ctx.corpus_problems()
     missing = sorted({ctx.info(n).corpus for n, (kind, _) in problems.items() if kind == "missing"})
     notes = []
@@ -66,10 +66,24 @@ def start_warm_up(app: gr.Blocks) -> threading.Thread:
     return thread
 
 
+class Explorer(gr.Blocks):
+    """gr.Blocks whose API answers a call that sent too few inputs with a message naming them, where
+    Gradio would log a traceback and answer {"error": null}."""
+
+    def validate_inputs(self, block_fn, inputs: list) -> None:
+        wanted = len(block_fn.inputs)
+        if len(inputs) < wanted:
+            names = [n for n in inspect.signature(block_fn.fn).parameters if n not in ("progress_bar", "request")]
+            what = f"/{block_fn.api_name}" if block_fn.api_name else "this event"
+            raise gr.Error(f"{what} takes {wanted} inputs ({', '.join(names[:wanted])}); this call sent {len(inputs)}",
+                           print_exception=False)
+        super().validate_inputs(block_fn, inputs)
+
+
 def build_app(checkpoints: str | Path = "checkpoints", data_dir: str | None = None, cache_dir: str | Path | None = None) -> gr.Blocks:
     ctx = Context(Path(checkpoints), data_dir, **({"cache_dir": Path(cache_dir)} if cache_dir else {}))
     left0, right0 = ctx.default_pair()
-    with gr.Blocks(title="VAE-MINE latent-space explorer") as app:
+    with Explorer(title="VAE-MINE latent-space explorer") as app:
         gr.Markdown("# Text VAE latent-space explorer\nVAE-MINE (Qian & Cheung, 2019) and its baselines. "
                     + status_line(ctx))
         with gr.Row(equal_height=True):

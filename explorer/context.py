@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import sys
 import threading
 from collections import OrderedDict
@@ -20,12 +21,16 @@ from pathlib import Path
 import numpy as np
 
 import core
-from core import VaeMineError, split_digest
+from core import InputError, VaeMineError, split_digest
 from core.corpora import available as available_corpora
 
 log = logging.getLogger(__name__)
 DEFAULT_PAIR = ("lagging", "vae-mine")
 MEMO_BYTES = 256 * 2**20
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # what a checkpoint or corpus name may look like
+LAB_CORPORA = ("flickr8k", "ptb")  # offered by the lab even where missing (it then says what to fetch)
+SPLITS = ("valid", "test", "train")
+MODEL_ARGUMENTS = ("left", "right", "name")  # request arguments that name a checkpoint
 
 
 def size_of(value) -> int:
@@ -70,6 +75,18 @@ class Memo:
                 self.bytes -= self._items.popitem(last=False)[1][1]
 
 
+def one_of(what: str, value, allowed) -> str:
+    """value when it is a well-formed name among `allowed`; else InputError listing them. The type
+    and characters are checked first, so nothing else is ever compared or used as a path."""
+    allowed = list(allowed)
+    listed = ", ".join(allowed) or "none available"
+    if not isinstance(value, str) or not NAME.fullmatch(value) or value not in allowed:
+        shown = (repr(value) if isinstance(value, str) and NAME.fullmatch(value) else
+                 "a path or malformed name" if isinstance(value, str) else f"a {type(value).__name__}")
+        raise InputError(f"{what}: {shown} is not one of the names offered here ({listed})")
+    return value
+
+
 class Unavailable(VaeMineError):
     """A model or corpus a tab needs is not there; the text says what is missing."""
 
@@ -96,6 +113,43 @@ class Context:
         if not self.checkpoints.is_dir():
             return []
         return sorted(p.name for p in self.checkpoints.iterdir() if (p / "config.json").is_file())
+
+    # -- the boundary: every request argument that names something, checked before any path is built
+
+    def check_arguments(self, args: dict) -> dict:
+        """args with each argument that names a checkpoint, corpus or split checked: a clear
+        InputError naming the allowed values otherwise, before any file is touched."""
+        out = dict(args)
+        for key, value in args.items():
+            if key in MODEL_ARGUMENTS:
+                out[key] = self.check_model(key, value)
+            elif key == "corpus":
+                out[key] = one_of("corpus", value, self.lab_corpora())
+            elif key == "split":
+                out[key] = one_of("split", value, SPLITS)
+        return out
+
+    def check_model(self, what: str, value) -> str | None:
+        """A checkpoint name from a request: None or "" (none chosen), or one of names()."""
+        if value is None or value == "":
+            return None
+        return one_of(f"{what} model", value, self.names())
+
+    def public(self, text: str) -> str:
+        """A message as visitors may read it: the server's own folders (data, checkpoints, cache)
+        named by what they are, not by their paths."""
+        folders = {core.data_dir(self.data_dir): "the data folder", self.checkpoints: "the checkpoint folder",
+                   self.cache_dir: "the cache folder"}
+        for folder, called in sorted(folders.items(), key=lambda kv: -len(str(kv[0]))):
+            for form in {str(folder), str(Path(folder).resolve())}:
+                if "/" in form:  # a bare relative name ("data") is also an ordinary word
+                    text = text.replace(form, f"<{called}>")
+        return text
+
+    def lab_corpora(self) -> list[str]:
+        """The corpora the classroom lab offers (and accepts): the two it is built for, and any other
+        the data folder holds."""
+        return sorted({*LAB_CORPORA, *self.corpora()})
 
     def info(self, name: str) -> core.BundleInfo | None:
         """What a checkpoint is (from its config.json), or None when that is unreadable."""
@@ -141,10 +195,10 @@ class Context:
 
     def model(self, name: str | None) -> core.TextVAEModel:
         if not name:
-            raise Unavailable(f"no checkpoint chosen (none found in {self.checkpoints})" if not self.names()
+            raise Unavailable("no checkpoint chosen (none found)" if not self.names()
                               else "no checkpoint chosen")
-        if name not in self.names():
-            raise Unavailable(f"no checkpoint named {name!r} in {self.checkpoints}")
+        if not isinstance(name, str) or name not in self.names():
+            raise Unavailable(f"no checkpoint named {str(name)[:40]!r} here")
         with self._lock:
             if name in self._models:
                 return self._models[name]

@@ -23,15 +23,16 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(log: Path, cache_dir: Path, data_dir: str | Path | None = None, checkpoints: str = "checkpoints",
-                timeout: float = 120) -> Iterator[tuple[str, float, int]]:
+                timeout: float = 120, script: str = "app.py", env: dict[str, str] | None = None
+                ) -> Iterator[tuple[str, float, int]]:
     """(URL, seconds until it said it was ready, its process id); its output goes to `log`;
-    stopped on exit."""
-    cmd = [sys.executable, "app.py", "--port", str(free_port()), "--checkpoints", str(checkpoints),
+    stopped on exit. `script` replaces app.py by a script that runs it (the boundary test's audit)."""
+    cmd = [sys.executable, script, "--port", str(free_port()), "--checkpoints", str(checkpoints),
            "--cache-dir", str(cache_dir)] + (["--data-dir", str(data_dir)] if data_dir else [])
     start = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     try:
         while READY not in log.read_text():
             if proc.poll() is not None:

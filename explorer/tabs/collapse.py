@@ -17,7 +17,7 @@ from core.lab import LabConfig, live_training
 
 from ..context import Context, Unavailable
 from ..render import esc, message, page, table
-from .common import for_model, input_notes, lines_of, number_box, per_model, wire
+from .common import first_line, for_model, input_notes, number_box, per_model, wire
 
 log = logging.getLogger(__name__)
 CURVES = [("val_nll", "validation NLL (−ELBO)"), ("val_kl", "validation KL"), ("val_mi", "validation MI"),
@@ -137,7 +137,7 @@ DECODER_USE = ("### Does the decoder use z?\n"
 
 
 def decoder_use(ctx: Context, left: str, right: str, text: str) -> str:
-    sentence = lines_of(text)[0]
+    sentence, several = first_line(text)
 
     def panel(model) -> str:
         r = model.decoder_use_of_z(sentence, seed=0)
@@ -150,7 +150,7 @@ def decoder_use(ctx: Context, left: str, right: str, text: str) -> str:
                 + table(["next word", "KL, own z vs a prior draw (seed 0)", "KL, own z vs z = 0"], rows,
                         f"decoder-use-{model.path.name}"))
 
-    return page(per_model(ctx, [left, right], panel))
+    return page(several + per_model(ctx, [left, right], panel))
 
 
 REPLAY = ("### Training replay\n"
@@ -205,20 +205,28 @@ def training_replay(ctx: Context, left: str, right: str):
 
 class Lab:
     """One live lab at a time for the whole server (it takes the CPU). Only the browser session
-    that started it can stop it; the others are told that one is running and for how long."""
+    that started it can stop it; the others are told that one is running and for how long. After a
+    lab ends, the address that ran it waits as long as the lab took before starting another, so
+    no visitor (however many sessions it opens) holds the CPU more than half the time."""
 
     def __init__(self, ctx: Context):
         self.ctx, self.lock, self.stop = ctx, threading.Lock(), threading.Event()
         self.owner: str | None = None
         self.started, self.seconds = 0.0, 0.0
+        self.free_at: dict[str, float] = {}  # visitor address -> when it may start its next lab
 
     def running(self) -> str:
         return (f"a lab started by another browser has been running for {time.monotonic() - self.started:.0f} s "
                 f"(of at most {self.seconds:.0f} s)")
 
-    def run(self, corpus: str, seconds: float, sentences: int, session: str | None = None):
+    def run(self, corpus: str, seconds: float, sentences: int, session: str | None = None, visitor: str | None = None):
         """Stream (curves, status) after each epoch of the lab."""
         seconds, sentences = check("lab_seconds", seconds), check("lab_sentences", sentences)
+        wait = self.free_at.get(visitor or "", 0.0) - time.monotonic()
+        if wait > 0:
+            yield None, page(message(f"your last lab ended just now: you can start another in {wait:.0f} s "
+                                     "(each visitor waits as long as its last lab ran, so others get their turn)"))
+            return
         if not self.lock.acquire(blocking=False):
             mine = session is not None and session == self.owner
             yield None, page(message("your lab is still running: wait for it or press Stop" if mine else
@@ -248,10 +256,13 @@ class Lab:
         except VaeMineError as e:
             yield None, page(message(str(e), error=True))
         finally:
+            now = time.monotonic()
+            self.free_at = {v: t for v, t in self.free_at.items() if t > now}
+            self.free_at[visitor or ""] = now + (now - self.started)
             self.owner = None
             self.lock.release()
 
-    def request_stop(self, session: str | None = None) -> str:
+    def request_stop(self, session: str | None = None, visitor: str | None = None) -> str:
         if not self.lock.locked():
             return page(message("no lab is running"))
         if session != self.owner:
@@ -268,14 +279,14 @@ def build(ctx: Context, pair) -> None:
     kl_go = gr.Button("Show KL per dimension (left and right models)", variant="secondary", elem_id="kl-go")
     kl_status = gr.HTML()
     kl_plot = gr.Plot(elem_id="kl-plot")
-    wire(kl_go.click, lambda left, right: kl_per_dimension(ctx, [left, right]), {"left": pair[0], "right": pair[1]},
+    wire(ctx, kl_go.click, lambda left, right: kl_per_dimension(ctx, [left, right]), {"left": pair[0], "right": pair[1]},
          [kl_plot, kl_status], "kl_per_dimension")
 
     gr.Markdown(DECODER_USE)
     use_text = gr.Textbox(label="sentence", value="a dog runs through the grass .", elem_id="use-text")
     use_go = gr.Button("Compare the decoder's predictions", elem_id="use-go")
     use_out = gr.HTML(elem_id="use-out")
-    wire([use_go.click, use_text.submit], lambda **a: decoder_use(ctx, **a),
+    wire(ctx, [use_go.click, use_text.submit], lambda **a: decoder_use(ctx, **a),
          {"left": pair[0], "right": pair[1], "text": use_text}, use_out, "decoder_use")
 
     gr.Markdown(REPLAY)
@@ -283,15 +294,16 @@ def build(ctx: Context, pair) -> None:
     replay_status = gr.HTML(elem_id="replay-status")
     with gr.Row():
         replay_left, replay_right = gr.Plot(elem_id="replay-left"), gr.Plot(elem_id="replay-right")
-    wire(replay_go.click, lambda left, right: training_replay(ctx, left, right), {"left": pair[0], "right": pair[1]},
+    wire(ctx, replay_go.click, lambda left, right: training_replay(ctx, left, right), {"left": pair[0], "right": pair[1]},
          [replay_left, replay_right, replay_status], "training_replay")
 
     gr.Markdown(f"### Live lab: a tiny plain VAE and a tiny VAE-MINE (alpha {LabConfig.alpha:g}), trained side by side on "
                 "this CPU\nThe two differ only in VAE-MINE's MI term. Within a minute the plain VAE's KL, MI and "
-                "active units fall to 0 (collapse) while VAE-MINE keeps its codes informative.")
+                "active units fall to 0 (collapse) while VAE-MINE keeps its codes informative. One lab runs at a "
+                "time for everyone; after yours ends, you can start the next one after as long again.")
     lab = Lab(ctx)
     with gr.Row():
-        corpus = gr.Dropdown(sorted({"flickr8k", "ptb", *ctx.corpora()}), value="flickr8k", label="corpus", elem_id="lab-corpus",
+        corpus = gr.Dropdown(ctx.lab_corpora(), value="flickr8k", label="corpus", elem_id="lab-corpus",
                              info="the corpora in the data folder (one with a training split)")
         seconds = number_box("lab_seconds", 60, label="seconds", elem_id="lab-seconds")
         sentences = number_box("lab_sentences", 2000, label="training sentences", elem_id="lab-sentences")
@@ -300,6 +312,6 @@ def build(ctx: Context, pair) -> None:
         stop = gr.Button("Stop", variant="stop", elem_id="lab-stop")
     lab_status = gr.HTML(elem_id="lab-status")
     lab_plot = gr.Plot(elem_id="lab-plot")
-    wire(start.click, lab.run, {"corpus": corpus, "seconds": seconds, "sentences": sentences}, [lab_plot, lab_status],
+    wire(ctx, start.click, lab.run, {"corpus": corpus, "seconds": seconds, "sentences": sentences}, [lab_plot, lab_status],
          "lab", session=True)
-    wire(stop.click, lab.request_stop, {}, lab_status, "lab_stop", session=True)
+    wire(ctx, stop.click, lab.request_stop, {}, lab_status, "lab_stop", session=True)

@@ -25,7 +25,7 @@ def for_model(ctx: Context, name: str | None, fn: Callable) -> tuple[object, str
     try:
         return fn(ctx.model(name)), None
     except VaeMineError as e:
-        return None, message(str(e), error=True)
+        return None, message(ctx.public(str(e)), error=True)
     except Exception as e:  # a bug: say so in the page, keep the traceback in the server log
         log.exception("%s failed for %s", getattr(fn, "__name__", "panel"), name)
         return None, message(f"internal error ({type(e).__name__}); see the server log", error=True)
@@ -48,6 +48,14 @@ def lines_of(text: str | None, what: str = "a sentence") -> list[str]:
     if not lines:
         raise InputError(f"enter {what} first")
     return lines[:MAX_LINES]
+
+
+def first_line(text: str | None, what: str = "a sentence") -> tuple[str, str]:
+    """(the first non-empty line of a single-sentence box, a note saying so when it held more; "" if not)."""
+    lines = lines_of(text, what)
+    extra = len([ln for ln in (text or "").splitlines() if ln.strip()]) - 1
+    note = f'<p class="vm-dim vm-note">{esc(what)}: the box holds {extra + 1:,} lines; only the first was used</p>' if extra else ""
+    return lines[0], note
 
 
 def counting(progress, what: str, start: float = 0.0, share: float = 1.0):
@@ -85,13 +93,14 @@ def input_notes(model, prepared: Sequence, labels: Sequence[str] | None = None) 
     return "".join(f'<p class="vm-dim vm-note">{n}</p>' for n in notes)
 
 
-def guarded(fn: Callable, n_outputs: int = 1) -> Callable:
+def guarded(fn: Callable, n_outputs: int = 1, redact: Callable[[str], str] = str) -> Callable:
     """fn behind the error boundary: errors about the whole request (empty text, bad numbers) and
     bugs become a message in the last output (the status HTML), the others empty; never a
-    traceback in the page. Works for generator functions (streamed outputs) too."""
+    traceback in the page. `redact` rewrites a message before it is shown (Context.public).
+    Works for generator functions (streamed outputs) too."""
     def failure(e: Exception):
         if isinstance(e, VaeMineError):
-            html = page(message(str(e), error=True))
+            html = page(message(redact(str(e)), error=True))
         else:
             log.exception("%s failed", fn.__name__)
             html = page(message(f"internal error ({type(e).__name__}); see the server log", error=True))
@@ -113,15 +122,24 @@ def guarded(fn: Callable, n_outputs: int = 1) -> Callable:
     return wrapper
 
 
-def wire(triggers, fn: Callable, inputs: dict[str, gr.components.Component], outputs, api_name: str | bool,
-         progress: bool = False, session: bool = False) -> None:
+def wire(ctx: Context, triggers, fn: Callable, inputs: dict[str, gr.components.Component], outputs,
+         api_name: str | bool, progress: bool = False, session: bool = False) -> None:
     """Run fn(**{name: value}) behind the error boundary when any trigger fires. The API endpoint
     takes the inputs by these names. Values reach fn as sent, unchecked by Gradio (which would snap
-    or round numbers silently): core checks them and says what is allowed. With progress, fn also
+    or round numbers silently): arguments that name a checkpoint, corpus or split are checked here
+    (Context.check_arguments, before anything is opened), the rest by core, which says what is
+    allowed; an input a call left out arrives as None. With progress, fn also
     gets `progress(fraction, desc)`; with session, `session`, the id of the browser (or client)
-    that called. When the inputs hold the model pair, switching a model clears the outputs."""
+    that called, and `visitor`, its network address. When the inputs hold the model pair, switching a model clears the outputs."""
     outputs = outputs if isinstance(outputs, list) else [outputs]
-    safe = guarded(fn, len(outputs))
+    if inspect.isgeneratorfunction(fn):
+        def checked(**kwargs):
+            yield from fn(**ctx.check_arguments(kwargs))
+    else:
+        def checked(**kwargs):
+            return fn(**ctx.check_arguments(kwargs))
+    checked.__name__ = getattr(fn, "__name__", "request")
+    safe = guarded(checked, len(outputs), ctx.public)
     names = list(inputs)
 
     params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
@@ -131,11 +149,13 @@ def wire(triggers, fn: Callable, inputs: dict[str, gr.components.Component], out
         params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None))
 
     def arguments(args) -> dict:
-        kwargs, extra = dict(zip(names, args)), list(args[len(names):])
+        kwargs, extra = {n: None for n in names} | dict(zip(names, args)), list(args[len(names):])
         if progress:
             kwargs["progress"] = extra.pop(0) if extra else None
         if session:
-            kwargs["session"] = getattr(extra.pop(0) if extra else None, "session_hash", None)
+            request = extra.pop(0) if extra else None
+            kwargs["session"] = getattr(request, "session_hash", None)
+            kwargs["visitor"] = getattr(getattr(request, "client", None), "host", None)
         return kwargs
 
     if inspect.isgeneratorfunction(fn):

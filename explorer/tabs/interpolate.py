@@ -13,7 +13,7 @@ from core.atlas import MAP_N, MAP_SPLIT
 
 from ..context import Context
 from ..render import changed, esc, mark_changes, page, table
-from .common import decode_options, decoding_controls, for_model, input_notes, lines_of, number_box, shown_text, wire
+from .common import decode_options, decoding_controls, for_model, input_notes, first_line, number_box, shown_text, wire
 
 # The pair of the paper's Table 4 (SNLI sentences quoted in the paper).
 TABLE4 = ("this church choir sings to the masses as they sing joyous songs from the book at a church .",
@@ -38,7 +38,7 @@ def score(path: list[str], i: int, ends: list[str]) -> str:
 def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int = 10, mode: str = "linear",
                 strategy: str = "greedy", temperature: float = 1.0, beam_size: int = 5, seed: int = 0) -> tuple[go.Figure | None, str]:
     """The decoded paths in aligned rows, each step scored, and both paths drawn in one chart."""
-    a, b = lines_of(a, "the first sentence")[0], lines_of(b, "the second sentence")[0]
+    (a, note_a), (b, note_b) = first_line(a, "the first sentence"), first_line(b, "the second sentence")
     opts = decode_options(strategy, temperature, beam_size, seed)
     steps = check("steps", steps)
     names = [left, right]
@@ -66,7 +66,7 @@ def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int 
                                     for p in paths])
     header = ["t"] + [esc(ctx.title(n)) + note for n, note in zip(names, notes)]
     figure = path_figure([ctx.title(n) for n in names], paths, planes) if any(paths) else None
-    return figure, page(table(header, rows, "interpolation") + '<p class="vm-dim">t = 0.00 and t = 1.00 are the reconstructions of the two '
+    return figure, page(note_a + note_b + table(header, rows, "interpolation") + '<p class="vm-dim">t = 0.00 and t = 1.00 are the reconstructions of the two '
                 "sentences (decoded from their posterior means); highlighted: words that changed from the row above; "
                 "F1: the share of words a point shares with each input (word-F1, as in bench.quality)</p>")
 
@@ -114,7 +114,7 @@ def path_figure(titles: list[str], paths: list, planes: list) -> go.Figure:
 def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strategy: str = "greedy",
             temperature: float = 1.0, beam_size: int = 5, seed: int = 0) -> str:
     """a : b :: c : ?  decoded from mu(c) + mu(b) - mu(a)."""
-    a, b, c = (lines_of(x, f"sentence {n}")[0] for x, n in ((a, "a"), (b, "b"), (c, "c")))
+    (a, na), (b, nb), (c, nc) = (first_line(x, f"sentence {n}") for x, n in ((a, "a"), (b, "b"), (c, "c")))
     opts = decode_options(strategy, temperature, beam_size, seed)
     rows, header = [], None
     for name in (left, right):
@@ -126,7 +126,7 @@ def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strateg
         out, err = for_model(ctx, name, solve)
         header = header or (out and out[1])
         rows.append([esc(ctx.title(name)), err or esc(out[0]) + out[2]])
-    return page(table(["model", header or "a : b :: c : ?"], rows, "analogy"))
+    return page(na + nb + nc + table(["model", header or "a : b :: c : ?"], rows, "analogy"))
 
 
 INTRO = ("Both sentences are encoded, and the decoder writes a sentence at each of the evenly spaced points on the "
@@ -154,7 +154,7 @@ def build(ctx: Context, pair) -> None:
                 elem_classes="vm-dim")
     preset.click(lambda: TABLE4, None, [a, b], api_name=False)
     models = {"left": pair[0], "right": pair[1]}
-    wire(go.click, lambda **x: interpolate(ctx, **x), {**models, "a": a, "b": b, "steps": steps, "mode": mode, **decoding},
+    wire(ctx, go.click, lambda **x: interpolate(ctx, **x), {**models, "a": a, "b": b, "steps": steps, "mode": mode, **decoding},
          [plot, out], "interpolate")
     gr.Markdown("### Analogy: a : b :: c : ?  (decoded from μ(c) + μ(b) − μ(a))")
     with gr.Row():
@@ -163,4 +163,4 @@ def build(ctx: Context, pair) -> None:
         xc = gr.Textbox(label="c", value="a man is playing the guitar .", elem_id="ana-c")
     go2 = gr.Button("Solve analogy", elem_id="ana-go")
     out2 = gr.HTML(elem_id="ana-out")
-    wire(go2.click, lambda **x: analogy(ctx, **x), {**models, "a": xa, "b": xb, "c": xc, **decoding}, out2, "analogy")
+    wire(ctx, go2.click, lambda **x: analogy(ctx, **x), {**models, "a": xa, "b": xb, "c": xc, **decoding}, out2, "analogy")

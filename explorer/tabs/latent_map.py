@@ -12,13 +12,12 @@ import plotly.graph_objects as go
 from core import AU_THRESHOLD, InputError, active_units, check, umap_2d
 from core.atlas import MAP_N, MAP_SPLIT  # the default map is the one a checkpoint's atlas ships
 
-from ..context import Context
+from ..context import SPLITS, Context
 from ..render import esc, mark_changes, page, table
-from .common import counting, for_model, input_notes, lines_of, number_box, per_model, wire
+from .common import counting, for_model, input_notes, first_line, number_box, per_model, wire
 
 log = logging.getLogger(__name__)
 COLOURS = ["sentence length"] + [f"active unit #{r}" for r in range(1, 11)]
-SPLITS = ["valid", "test", "train"]
 
 
 # The fit's time for the progress estimate: this machine's last fit, else the 2-core benchmark's figure.
@@ -133,7 +132,7 @@ PROBE = ("### Unit probe: what does one latent dimension do?\n"
 
 
 def unit_probe(ctx: Context, left: str, right: str, text: str, unit: str = UNITS[0], steps: int = 7) -> str:
-    sentence = lines_of(text)[0]
+    sentence, several = first_line(text)
     steps = check("steps", steps)
     if unit not in UNITS:
         raise InputError(f"unknown unit {unit!r}; choose one of: {', '.join(UNITS)}")
@@ -154,13 +153,13 @@ def unit_probe(ctx: Context, left: str, right: str, text: str, unit: str = UNITS
                 + table(["sd", f"z[{dim}]", "decoded (greedy; changes highlighted)"], rows,
                               f"unit-probe-{model.path.name}"))
 
-    return page(per_model(ctx, [left, right], panel))
+    return page(several + per_model(ctx, [left, right], panel))
 
 
 def build(ctx: Context, pair) -> None:
     gr.Markdown(INTRO, elem_classes="vm-intro")
     with gr.Row():
-        split = gr.Dropdown(SPLITS, value=MAP_SPLIT, label="split", elem_id="map-split")
+        split = gr.Dropdown(list(SPLITS), value=MAP_SPLIT, label="split", elem_id="map-split")
         n = number_box("map_n", MAP_N, label="sentences (the first N of the split)", elem_id="map-n")
         colour = gr.Dropdown(COLOURS, value="active unit #1", label="colour by", elem_id="map-colour")
     go_ = gr.Button("Draw map", variant="primary", elem_id="map-go")
@@ -170,7 +169,7 @@ def build(ctx: Context, pair) -> None:
             left_map, left_bars = gr.Plot(elem_id="map-left"), gr.Plot(elem_id="bars-left")
         with gr.Column():
             right_map, right_bars = gr.Plot(elem_id="map-right"), gr.Plot(elem_id="bars-right")
-    wire(go_.click, lambda left, right, split, n, colour, progress: latent_map(ctx, [left, right], split, n, colour, progress),
+    wire(ctx, go_.click, lambda left, right, split, n, colour, progress: latent_map(ctx, [left, right], split, n, colour, progress),
          {"left": pair[0], "right": pair[1], "split": split, "n": n, "colour": colour},
          [left_map, left_bars, right_map, right_bars, status], "latent_map", progress=True)
     gr.Markdown(PROBE)
@@ -180,6 +179,6 @@ def build(ctx: Context, pair) -> None:
         probe_steps = number_box("steps", 7, label="steps", elem_id="probe-steps")
     probe_go = gr.Button("Sweep the unit", elem_id="probe-go")
     probe_out = gr.HTML(elem_id="probe-out")
-    wire([probe_go.click, probe_text.submit], lambda **a: unit_probe(ctx, **a),
+    wire(ctx, [probe_go.click, probe_text.submit], lambda **a: unit_probe(ctx, **a),
          {"left": pair[0], "right": pair[1], "text": probe_text, "unit": unit, "steps": probe_steps}, probe_out,
          "unit_probe")

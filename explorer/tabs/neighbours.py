@@ -8,7 +8,7 @@ from core import check
 
 from ..context import Context
 from ..render import esc, message, table
-from .common import counting, input_notes, lines_of, number_box, per_model, wire
+from .common import counting, input_notes, first_line, number_box, per_model, wire
 
 SPLIT = "train"
 
@@ -26,7 +26,7 @@ def warm(ctx: Context, model) -> None:
 
 
 def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, progress=None) -> str:
-    sentence = lines_of(text)[0]
+    sentence, several = first_line(text)
     k = check("k", k)
 
     report = counting(progress, "encoding the training sentences for the index (once per checkpoint)")
@@ -43,7 +43,7 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, prog
                 + f'<p class="vm-dim">{len(sentences):,} {model.corpus} training sentences indexed</p>' + spread
                 + table(["#", "cosine distance", "training sentence"], rows, f"neighbours-{model.path.name}"))
 
-    return per_model(ctx, [left, right], panel)
+    return several + per_model(ctx, [left, right], panel)
 
 
 INTRO = ("Your sentence and every training sentence are encoded; the list shows the training sentences whose codes "
@@ -58,5 +58,5 @@ def build(ctx: Context, pair) -> None:
     k = number_box("k", 10, elem_id="nb-k")
     go = gr.Button("Find neighbours", variant="primary", elem_id="nb-go")
     out = gr.HTML(elem_id="nb-out")
-    wire([go.click, text.submit], lambda **a: neighbours(ctx, **a),
+    wire(ctx, [go.click, text.submit], lambda **a: neighbours(ctx, **a),
          {"left": pair[0], "right": pair[1], "text": text, "k": k}, out, "neighbours", progress=True)

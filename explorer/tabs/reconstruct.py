@@ -53,5 +53,5 @@ def build(ctx: Context, pair) -> None:
     decoding = decoding_controls("rec")
     go = gr.Button("Reconstruct", variant="primary", elem_id="rec-go")
     out = gr.HTML(elem_id="rec-out")
-    wire([go.click, text.submit], lambda **a: reconstruct(ctx, **a),
+    wire(ctx, [go.click, text.submit], lambda **a: reconstruct(ctx, **a),
          {"left": pair[0], "right": pair[1], "text": text, "samples": samples, **decoding}, out, "reconstruct")

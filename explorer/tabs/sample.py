@@ -35,4 +35,4 @@ def build(ctx: Context, pair) -> None:
     decoding = decoding_controls("smp")
     go = gr.Button("Sample", variant="primary", elem_id="smp-go")
     out = gr.HTML(elem_id="smp-out")
-    wire(go.click, lambda **a: sample(ctx, **a), {"left": pair[0], "right": pair[1], "n": n, **decoding}, out, "sample")
+    wire(ctx, go.click, lambda **a: sample(ctx, **a), {"left": pair[0], "right": pair[1], "n": n, **decoding}, out, "sample")

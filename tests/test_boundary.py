@@ -1,0 +1,90 @@
+"""The request boundary, attacked through the real server's API (gradio_client and raw HTTP): every
+argument that names a checkpoint, corpus or split is refused with one clear message naming the
+allowed values unless it is one of them; a call short of inputs gets a message, not a traceback; and
+while the attack runs the server opens or lists no file outside the checkpoint, data, cache and
+Python folders (Python's audit hooks, tests/audited_app.py)."""
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from explorer.launch import running_app
+
+pytestmark = pytest.mark.usefixtures("corpora")  # the app reads the corpora (see conftest)
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMED = {"left", "right", "corpus", "split"}
+HOSTILE = ["/etc", "/etc/passwd", "../../..", "..", "../../../etc/passwd", "flickr8k-lagging/../../../etc",
+           "/proc/self/environ", "checkpoints/flickr8k-lagging", "x" * 5000, 7, 3.5, True, ["flickr8k-lagging"],
+           {"path": "/etc/passwd"}, "flickr8k-lagging\x00", "flickr8k lagging"]
+SECRETS = ("/etc", "passwd", "environ", str(ROOT), "Traceback", "internal error")
+
+
+@pytest.fixture(scope="module")
+def server(data_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("boundary")
+    audit, log = tmp / "audit.log", tmp / "app.log"
+    with running_app(log, tmp / "cache", data_dir, script="tests/audited_app.py", env={"AUDIT_LOG": str(audit)}) as (url, _, _):
+        deadline = time.monotonic() + 300
+        while "warm-up done" not in log.read_text():  # its imports (numba reads /proc/cpuinfo) are not requests'
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield url, audit, tmp / "cache", Path(data_dir)
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def shown(result) -> str:
+    """The words of an endpoint's status output (its last), tags and styles stripped."""
+    html = result[-1] if isinstance(result, (tuple, list)) else result
+    return " ".join(re.sub(r"<style>.*?</style>|<[^>]+>", " ", html or "", flags=re.S).split())
+
+
+def test_every_named_argument_is_checked_before_any_file_is_touched(server):
+    url, audit, cache, data = server
+    client = Client(url, verbose=False)
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert len(endpoints) >= 12
+    start = len(audit.read_text().splitlines())
+    calls = 0
+    for api_name, spec in endpoints.items():
+        params = {p["parameter_name"]: p["parameter_default"] for p in spec["parameters"]}
+        for arg in sorted(NAMED & set(params)):
+            for value in HOSTILE:
+                text = shown(client.predict(**{**params, arg: value}, api_name=api_name))
+                calls += 1
+                assert "is not one of the names offered here" in text, (api_name, arg, value, text)
+                allowed = {"left": "flickr8k-lagging", "right": "flickr8k-vae-mine", "corpus": "flickr8k", "split": "valid"}
+                assert allowed[arg] in text, (api_name, arg, text)
+                assert not any(s in text for s in SECRETS), (api_name, arg, value, text)
+    assert calls >= 10 * 2 * len(HOSTILE)  # the two models of ten endpoints, the lab's corpus, the map's split
+
+    for api_name, spec in endpoints.items():  # a call that leaves out its inputs
+        answer = httpx.post(f"{url}gradio_api/call/{api_name.lstrip('/')}", json={"data": []}).json()
+        stream = httpx.get(f"{url}gradio_api/call/{api_name.lstrip('/')}/{answer['event_id']}", timeout=30).text
+        if spec["parameters"]:
+            assert f"{api_name} takes {len(spec['parameters'])} inputs" in stream, (api_name, stream)
+        assert "null" not in stream.split("data:", 1)[1][:20], (api_name, stream)
+
+    allowed_roots = [ROOT / "checkpoints", data.resolve(), cache, Path(sys.prefix), Path(sys.base_prefix),
+                     Path(tempfile.gettempdir()) / "gradio", ROOT / "explorer", ROOT / "core"]
+    touched = [line.split("\t", 1)[1] for line in audit.read_text().splitlines()[start:]]
+    outside = sorted({p for p in touched if not any(Path(p).is_relative_to(r) for r in allowed_roots)})
+    assert not outside, outside
+    assert not any("passwd" in p or p.startswith("/etc") or "environ" in p for p in touched)
+
+
+def test_a_well_formed_call_still_works(server):
+    url, *_ = server
+    client = Client(url, verbose=False)
+    result = client.predict(left="flickr8k-lagging", right=None, api_name="/kl_per_dimension")
+    assert "is not one of" not in shown(result)
+    text = shown(client.predict(left="flickr8k-lagging", right="", text="a dog runs .\na cat sits .",
+                                api_name="/decoder_use"))
+    assert "nats against a prior draw" in text and "only the first was used" in text
