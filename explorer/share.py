@@ -1,7 +1,7 @@
 """A shareable link: the page's state lives in the URL's query (the open tab, the model pair, every
 input box with an elem_id, the decoding settings and seeds, and the buttons pressed since the models
 were chosen), so a reload or a link sent to someone opens the same view and presses those buttons
-again. The browser keeps the query up to date (client-side handlers only); the server reads it once
+again, each when its tab is first shown. The browser keeps the query up to date (client-side handlers only); the server reads it once
 per page load and checks every field, so a hand-edited link gets a note, never a broken page."""
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ SHARED = (gr.Textbox, gr.Number, gr.Radio, gr.Dropdown)
 NOT_SHARED = {"share-link"}
 NOT_RERUN = {"lab-go", "lab-stop", "int-preset", "share-button"}  # the lab trains for a minute: a link must not start it
 MAX_TEXT = 5000  # characters of a text box restored from a link
+MAX_LINK = 8192  # bytes of a link's query the server reads; a longer one opens the page without it, with a note
+TOO_LONG = "link-too-long"  # the query key of that note
+MAX_NOTES = 5  # notes listed about a link's bad fields; the rest are counted
 
 
 def shared_inputs(app: gr.Blocks) -> dict[str, gr.components.Component]:
@@ -42,7 +45,9 @@ def restore(query: Mapping[str, str], inputs: Mapping[str, gr.components.Compone
     button is pressed, as for typed input); what a box cannot hold is left out with a note."""
     tab, values, runs, notes = None, {}, [], []
     for key, raw in query.items():
-        if key == "tab":
+        if key == TOO_LONG:
+            notes.append(f"query was longer than {MAX_LINK:,} bytes and was not restored")
+        elif key == "tab":
             if raw in tabs:
                 tab = raw
             else:
@@ -97,8 +102,19 @@ SCRIPT = """() => {
                   if (!runs.includes(id)) runs.push(id); params.set('run', runs.join(',')); write(); },
     modelsChosen() { params.delete('run'); write(); },
     link() { try { navigator.clipboard.writeText(location.href).catch(() => {}); } catch (e) {} return location.href; },
-    press(ids) {  // after the restored values have reached the boxes
-      setTimeout(() => (ids || '').split(',').filter(Boolean).forEach(id => document.getElementById(id)?.click()), 300); },
+    press(ids) {  // after the restored values have reached the boxes; a button on a tab not yet
+                  // shown (Gradio builds a tab when it is first opened) is pressed when it appears
+      let pending = (ids || '').split(',').filter(Boolean);
+      const pressShown = () => { pending = pending.filter(id => {
+        const button = document.getElementById(id);
+        if (button) button.click();
+        return !button; }); };
+      setTimeout(() => {
+        pressShown();
+        if (!pending.length) return;
+        const watch = new MutationObserver(() => setTimeout(() => { pressShown(); if (!pending.length) watch.disconnect(); }, 300));
+        watch.observe(document.body, {childList: true, subtree: true});
+      }, 300); },
   };
 }"""
 
@@ -130,7 +146,9 @@ def wire(app: gr.Blocks, tabs: gr.Tabs, tab_items: Mapping[str, gr.Tab], pair, l
     def load(request: gr.Request):
         query = dict(request.query_params) if request is not None else {}
         tab, values, pressed, notes = restore(query, inputs, list(tab_items), buttons)
-        shown = message("This link's " + "; ".join(notes) + ".") if notes else ""
+        listed = notes[:MAX_NOTES] + ([f"and {len(notes) - MAX_NOTES:,} more fields could not be restored"]
+                                      if len(notes) > MAX_NOTES else [])
+        shown = message("This link's " + "; ".join(listed) + ".") if notes else ""
         return (gr.Tabs(selected=tab) if tab else gr.skip(), *[values.get(k, gr.skip()) for k in keys],
                 ",".join(pressed), shown)
 
@@ -139,3 +157,24 @@ def wire(app: gr.Blocks, tabs: gr.Tabs, tab_items: Mapping[str, gr.Tab], pair, l
         load, None, [tabs, *inputs.values(), runs, note], queue=False, api_name=False).then(
         None, runs, None, js="(ids) => window.vmShare && window.vmShare.press(ids)", queue=False, api_name=False)
 
+
+
+class LinkGuard:
+    """ASGI middleware: a request whose query is over MAX_LINK bytes is redirected to the page with
+    a short query saying so (Gradio's page code fails on very long URLs with an HTTP 500), or, for
+    anything but the page, refused with 414."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and len(scope.get("query_string", b"")) > MAX_LINK:
+            page_request = scope.get("path", "/") in ("/", "") and scope.get("method") == "GET"
+            status = 303 if page_request else 414
+            headers = [(b"location", f"/?{TOO_LONG}=1".encode())] if page_request else []
+            body = b"" if page_request else f"query longer than {MAX_LINK} bytes".encode()
+            await send({"type": "http.response.start", "status": status,
+                        "headers": headers + [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)

@@ -338,3 +338,36 @@ def test_api_has_one_named_endpoint_per_action(app_url):
     assert sampled.count("distinct-2") == 2  # greedy ignores temperature and beam size
     use = client.predict(left="flickr8k-lagging", right="flickr8k-vae-0.5", text="a dog runs .", api_name="/decoder_use")
     assert "the decoder uses z" in use and "the decoder ignores z" in use  # LaggingVAE, then the collapsed VAE-0.5
+
+
+def test_a_link_restores_every_tab_it_names(browser, app_url):
+    """The app's own multi-tab link: the Neighbours tab opens with its results, and the Sample tab,
+    never opened, holds the 3 samples its recorded button made."""
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        pg.goto(app_url + "?tab=neighbours&smp-n=3&run=smp-go,nb-go")
+        expect(pg.get_by_role("tab", name="Neighbours")).to_have_attribute("aria-selected", "true", timeout=30_000)
+        expect(pg.locator("#nb-out table").first).to_contain_text("training sentence", timeout=60_000)
+        open_tab(pg, "Sample")
+        expect(pg.locator("#smp-out table").first).to_be_visible(timeout=60_000)
+        assert pg.locator("#smp-out table").first.locator("tbody tr").count() == 3
+    finally:
+        pg.close()
+
+
+def test_an_over_long_link_opens_the_page_with_a_note(browser, app_url):
+    import httpx
+
+    long_query = "?" + "&".join(f"k{i}=v" for i in range(3000))  # about 20 KB
+    answer = httpx.get(app_url + long_query, follow_redirects=False)
+    assert answer.status_code == 303
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        pg.goto(app_url + long_query)
+        expect(pg.locator("#share-note")).to_contain_text("longer than 8,192 bytes", timeout=30_000)
+        pg.goto(app_url + "?" + "&".join(f"bad{i}=1" for i in range(700)))
+        note = pg.locator("#share-note")
+        expect(note).to_contain_text("and 695 more fields could not be restored", timeout=30_000)
+        assert len(note.inner_text()) < 600
+    finally:
+        pg.close()

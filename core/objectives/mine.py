@@ -63,8 +63,10 @@ class EnergyFunction(nn.Module):
     """f_psi(x, z): two ReLU layers on [h_x; z], squashed smoothly into (-bound, bound)."""
 
     def __init__(self, h_dim: int, z_dim: int, hidden: int, bound: float = 10.0, standardize_h: bool = True,
-                 standardize_z: bool = False, reads_posterior: bool = False):
+                 standardize_z: bool = False, reads_posterior: bool = False, words: int = 0, pad: int = 0):
         super().__init__()
+        # reads="words": x is read as the mean of the energy's own embeddings of its words, not as h_x
+        self.words = nn.EmbeddingBag(words, h_dim, mode="mean", padding_idx=pad) if words else None
         self.bound, self.z_dim = bound, z_dim
         self.standardize_h = standardize_h
         self.standardize_z = standardize_z
@@ -79,10 +81,16 @@ class EnergyFunction(nn.Module):
             h = standardized(h)
         return h
 
-    def x_features(self, h: torch.Tensor, mu: torch.Tensor | None, logvar: torch.Tensor | None) -> torch.Tensor:
-        """A sentence as the energy reads it: h_x from `features`, with reads_posterior its posterior's
-        mean and log-variance beside it."""
-        h = self.features(h)
+    def x_features(self, h: torch.Tensor, mu: torch.Tensor | None, logvar: torch.Tensor | None,
+                   tokens: torch.Tensor | None = None) -> torch.Tensor:
+        """A sentence as the energy reads it: h_x from `features` (or, reading words, the mean of its
+        word embeddings over `tokens`), with reads_posterior its posterior's mean and log-variance beside it."""
+        if self.words is not None:
+            if tokens is None:
+                raise ValueError("an energy that reads the words needs the sentences' tokens")
+            h = self.words(tokens)
+        else:
+            h = self.features(h)
         if not self.reads_posterior:
             return h
         if mu is None or logvar is None:
@@ -154,6 +162,7 @@ NEGATIVES = ("roll", "all-pairs", "queue")
 ESTIMATORS = ("dv", "jsd", "infonce")
 XI_RULES = ("optimal", "printed")
 OPTIMIZERS = ("sgd", "adam")
+READS = ("state", "words")
 
 
 @dataclass(frozen=True)
@@ -176,6 +185,7 @@ class Settings:
     # Choices the paper leaves open or states differently; each is screened in docs/mine-variants.md.
     energy_standardize_z: bool = False  # the energy reads z standardised across the batch, as it reads h_x
     energy_reads_posterior: bool = False  # the energy also reads (z - mu_x) / sigma_x (x's posterior beside h_x)
+    energy_reads: str = "state"  # x as the encoder's last state h_x, or as "words" (the energy's own bag of words)
     energy_optimizer: str = "sgd"  # sgd (Algorithm 1) or adam (MINE's own practice, Belghazi et al. 2018)
     energy_adam_lr: float = 1e-4  # Adam's lr at the run's lr 1.0 (halved with it)
     energy_steps: int = 1  # energy updates per encoder step (k > 1: a critic that keeps up, as in WGAN)
@@ -184,7 +194,7 @@ class Settings:
 
     def __post_init__(self):
         for name, allowed in (("negatives", NEGATIVES), ("estimator", ESTIMATORS), ("xi", XI_RULES),
-                              ("energy_optimizer", OPTIMIZERS)):
+                              ("energy_optimizer", OPTIMIZERS), ("energy_reads", READS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         if self.queue_size < 1:
@@ -210,7 +220,8 @@ class VAEMine(ScheduledKL):
         mc = model.cfg
         self.energy = EnergyFunction(mc.hidden_dim, mc.z_dim, mc.energy_hidden, settings.energy_bound,
                                      settings.energy_standardize_h, settings.energy_standardize_z,
-                                     settings.energy_reads_posterior)
+                                     settings.energy_reads_posterior,
+                                     vocab_size if settings.energy_reads == "words" else 0, model.pad)
         self.register_buffer("log_xi", torch.zeros(()))  # tangent scope carried between batches, xi = 1 at start
         if settings.negatives == "queue":  # a ring of recent codes; saved with the weights for --resume
             self.register_buffer("queue", torch.zeros(settings.queue_size, mc.z_dim))
@@ -272,16 +283,18 @@ class VAEMine(ScheduledKL):
         h_neg, z_neg = self.negative_pairs(h, z, queued)
         return f(h, z), f(h_neg, z_neg)
 
-    def bounds(self, h: torch.Tensor, z: torch.Tensor, mu: torch.Tensor | None = None, logvar: torch.Tensor | None = None):
+    def bounds(self, h: torch.Tensor, z: torch.Tensor, mu: torch.Tensor | None = None, logvar: torch.Tensor | None = None,
+               tokens: torch.Tensor | None = None):
         """(psi_objective, phi_objective, log_xi or None, estimate) for one batch of pairs (h_i, z_i),
-        B >= 2; mu and logvar (the posteriors of z) are needed when the energy reads them.
+        B >= 2; mu and logvar (the posteriors of z) are needed when the energy reads them, the
+        sentences' tokens when it reads their words.
 
         psi_objective carries gradient to the energy network only, phi_objective to h and z only;
         both are ascended. For dv, psi's includes the gauge penalty -energy_gauge * (log mean exp
         f_marg)^2 and log_xi is the tangent for the next batch. The estimate is a lower bound on I
         in nats: the DV value of the energies (dv, jsd) or the InfoNCE value (infonce).
         """
-        hf = self.energy.x_features(h, mu, logvar)
+        hf = self.energy.x_features(h, mu, logvar, tokens)
         zf, qf = self.codes(z)
         psi_a, psi_b = self.energies(hf, zf, qf, frozen=False)
         phi_a, phi_b = self.energies(hf, zf, qf, frozen=True)
@@ -331,7 +344,7 @@ class VAEMine(ScheduledKL):
         elbo_loss = (rec + self.step_kl_weight() * kl).mean()
         if len(batch) < 2:  # no negative pair exists in a batch of one
             return elbo_loss, self.stats(elbo_loss, rec, kl, mu, logvar)
-        psi, phi, log_xi, estimate = self.bounds(h, z, mu, logvar)
+        psi, phi, log_xi, estimate = self.bounds(h, z, mu, logvar, batch.tokens)
         loss = elbo_loss - self.alpha * phi - psi
         extra = {"mine_bound": estimate}
         if log_xi is not None:
@@ -343,7 +356,7 @@ class VAEMine(ScheduledKL):
 
     def energy_loss(self, h: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, batch: Batch):
         """The energy's own objective on fresh codes of a batch already encoded (extra energy steps)."""
-        psi, _, log_xi, estimate = self.bounds(h, TextVAE.sample_z(mu, logvar)[:, 0], mu, logvar)
+        psi, _, log_xi, estimate = self.bounds(h, TextVAE.sample_z(mu, logvar)[:, 0], mu, logvar, batch.tokens)
         if log_xi is not None:
             self.log_xi.copy_(log_xi)
         return -psi, {"mine_bound": estimate}
@@ -388,13 +401,13 @@ class VAEMine(ScheduledKL):
             for batch in batches:
                 h, mu, logvar = model.encode(batch)
                 z = TextVAE.sample_z(mu, logvar, 1, g)[:, 0]
-                hf = self.energy.x_features(h, mu, logvar)
+                hf = self.energy.x_features(h, mu, logvar, batch.tokens)
                 zf, qf = self.codes(z)
                 a, b = self.energies(hf, zf, qf, frozen=True)
                 joint, neg = (a.diagonal(), a[~torch.eye(*a.shape, dtype=torch.bool, device=a.device)]) if b is None else (a, b)
                 near_joint.append(float((joint.abs() > 0.9 * self.energy.bound).float().mean()))
                 near_neg.append(float((neg.abs() > 0.9 * self.energy.bound).float().mean()))
-                _, phi, _, estimate = self.bounds(h, z, mu, logvar)
+                _, phi, _, estimate = self.bounds(h, z, mu, logvar, batch.tokens)
                 estimates.append(float(estimate))
                 losses = {"rec": model.reconstruction(batch, z).mean(), "kl": self.kl_weight() * TextVAE.kl(mu, logvar).mean(),
                           "mine": -self.alpha * phi}
@@ -429,7 +442,7 @@ class VAEMine(ScheduledKL):
         for i in range(steps):
             batch = batches[i % len(batches)]
             h, mu, logvar = copy.encode(batch)
-            _, phi, _, _ = self.bounds(h, TextVAE.sample_z(mu, logvar, 1, g)[:, 0], mu, logvar)
+            _, phi, _, _ = self.bounds(h, TextVAE.sample_z(mu, logvar, 1, g)[:, 0], mu, logvar, batch.tokens)
             opt.zero_grad(set_to_none=True)
             (-self.alpha * phi).backward(inputs=params)
             torch.nn.utils.clip_grad_norm_(params, 5.0)
