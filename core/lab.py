@@ -56,7 +56,8 @@ def live_training(cfg: LabConfig, data_dir: str | None = None, stop: threading.E
     cfg.check()
     stop = stop or threading.Event()
     with tempfile.TemporaryDirectory(prefix="vae-mine-lab-") as tmp:
-        trainers = {m: Trainer(cfg.run_config(m), Path(tmp) / m, data_dir, device="cpu", progress=False) for m in cfg.models}
+        trainers = {m: Trainer(cfg.run_config(m), Path(tmp) / m, data_dir, device="cpu", progress=False,
+                                 diagnostics=False) for m in cfg.models}
         running = {name: t.epochs() for name, t in trainers.items()}
         start = time.monotonic()
         while running:  # a model leaves when its lr schedule has run out: it would not change any more

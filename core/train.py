@@ -54,8 +54,10 @@ class Trainer:
     drive it), `finish()` evaluates the best weights."""
 
     def __init__(self, cfg: RunConfig, out: Path, data_dir: str | None = None, device: str = "auto", progress: bool = True,
-                 checkpoint_minutes: float | None = None, cuda_graphs: str = "auto", tf32: bool = False):
+                 checkpoint_minutes: float | None = None, cuda_graphs: str = "auto", tf32: bool = False,
+                 diagnostics: bool = True):
         self.cfg, self.out, self.progress, self.data_dir = cfg, Path(out), progress, data_dir
+        self.measure = diagnostics  # the objective's diagnostics after each epoch (the lab's minute skips them)
         # a checkpoint inside an epoch after this many seconds of it (None: at epoch ends only)
         if checkpoint_minutes is not None and not checkpoint_minutes >= 0:  # the rule of --checkpoint-minutes (NaN too)
             raise ValueError(f"checkpoint_minutes must be 0 or more, got {checkpoint_minutes}")
@@ -271,7 +273,7 @@ class Trainer:
 
     def diagnostics(self) -> dict[str, float]:
         """The objective's own figures (Objective.diagnostics) on the probe sentences."""
-        if self.probe is None or not self.model.latent:
+        if not self.measure or self.probe is None or not self.model.latent:
             return {}
         probe = self.probe.batch(torch.arange(len(self.probe))).to(self.device)
         gen = torch.Generator().manual_seed(self.cfg.train.seed)
