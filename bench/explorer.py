@@ -9,7 +9,7 @@ Starts `python app.py` three times in a fresh cache folder and a fresh NUMBA_CAC
 Latencies are wall-clock times of `gradio_client` calls on the warm app, left/right = the app's
 default pair, after 3 warm-up calls each: p50 / p95 / max in ms. Then a long scripted visit (every
 action of every tab for every checkpoint, at the largest sizes the controls allow) and
-the server's resident memory before and after it.
+the server's resident memory before it and after each of three runs of it.
 """
 from __future__ import annotations
 
@@ -113,12 +113,25 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def long_visit(client: Client, names: list[str], pid: int) -> dict:
-    """Every tab for every checkpoint (each one left and right once, in a ring of pairs) at the
-    controls' largest sizes, every decoding strategy and every map split; memory before and after."""
-    big = {name: limit.high for name, limit in LIMITS.items()}
+def long_visit(client: Client, names: list[str], pid: int, visits: int = 3) -> dict:
+    """The same visit `visits` times: every tab for every checkpoint (each one left and right once,
+    in a ring of pairs) at the controls' largest sizes, every decoding strategy and every map split;
+    the server's resident memory before and after each visit (a visit that repeats what is cached
+    should not grow it)."""
     before = rss_mib(pid)
-    start = time.perf_counter()
+    seconds, after = [], []
+    for _ in range(visits):
+        start = time.perf_counter()
+        pairs = visit(client, names)
+        seconds.append(round(time.perf_counter() - start, 1))
+        after.append(rss_mib(pid))
+    return {"long_visit": {"pairs": pairs, "visits": visits, "seconds": seconds, "server_rss_mib_before": before,
+                           "server_rss_mib_after_each": after, "server_rss_mib_peak": max(after)}}
+
+
+def visit(client: Client, names: list[str]) -> int:
+    """One long visit; the number of model pairs it went through."""
+    big = {name: limit.high for name, limit in LIMITS.items()}
     pairs = list(zip(names, names[1:] + names[:1]))
     for left, right in pairs:
         pair = {"left": left, "right": right}
@@ -134,8 +147,7 @@ def long_visit(client: Client, names: list[str], pid: int) -> dict:
         for split in ("valid", "test", "train"):
             client.predict(**pair, split=split, n=big["map_n"], colour="active unit #1", api_name="/latent_map")
         client.predict(**pair, api_name="/kl_per_dimension")
-    return {"long_visit": {"pairs": len(pairs), "seconds": round(time.perf_counter() - start, 1),
-                           "server_rss_mib_before": before, "server_rss_mib_after": rss_mib(pid)}}
+    return len(pairs)
 
 
 def main(argv: list[str] | None = None) -> int:
