@@ -29,13 +29,13 @@ def main(argv: list[str] | None = None) -> None:
     from starlette.middleware import Middleware
 
     from explorer.app import build_app, start_warm_up
-    from explorer.share import LinkGuard
+    from explorer.guards import LinkGuard, UploadGuard
 
     app = build_app(args.checkpoints, args.data_dir, args.cache_dir)
     app.queue(default_concurrency_limit=4)
     try:
         app.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
-                   max_file_size=MAX_UPLOAD, app_kwargs={"middleware": [Middleware(LinkGuard)]})
+                   max_file_size=MAX_UPLOAD, app_kwargs={"middleware": [Middleware(LinkGuard), Middleware(UploadGuard)]})
     except OSError as e:
         raise SystemExit(f"error: cannot serve on {args.host}:{args.port} ({e}); is another app using it? Try --port.")
     start_warm_up(app)

@@ -158,23 +158,3 @@ def wire(app: gr.Blocks, tabs: gr.Tabs, tab_items: Mapping[str, gr.Tab], pair, l
         None, runs, None, js="(ids) => window.vmShare && window.vmShare.press(ids)", queue=False, api_name=False)
 
 
-
-class LinkGuard:
-    """ASGI middleware: a request whose query is over MAX_LINK bytes is redirected to the page with
-    a short query saying so (Gradio's page code fails on very long URLs with an HTTP 500), or, for
-    anything but the page, refused with 414."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and len(scope.get("query_string", b"")) > MAX_LINK:
-            page_request = scope.get("path", "/") in ("/", "") and scope.get("method") == "GET"
-            status = 303 if page_request else 414
-            headers = [(b"location", f"/?{TOO_LONG}=1".encode())] if page_request else []
-            body = b"" if page_request else f"query longer than {MAX_LINK} bytes".encode()
-            await send({"type": "http.response.start", "status": status,
-                        "headers": headers + [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
-            await send({"type": "http.response.body", "body": body})
-            return
-        await self.app(scope, receive, send)

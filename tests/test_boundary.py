@@ -88,3 +88,14 @@ def test_a_well_formed_call_still_works(server):
     text = shown(client.predict(left="flickr8k-lagging", right="", text="a dog runs .\na cat sits .",
                                 api_name="/decoder_use"))
     assert "nats against a prior draw" in text and "only the first was used" in text
+
+
+def test_uploads_are_capped_in_size_and_rate(server):
+    from explorer.guards import UPLOADS_PER_MINUTE
+
+    url, *_ = server
+    big = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.txt", b"a dog .\n" * 400_000)})  # 3.2 MB
+    assert big.status_code == 413, (big.status_code, big.text[:200])
+    codes = [httpx.post(f"{url}gradio_api/upload", files={"files": ("s.txt", b"a dog .\n")}).status_code
+             for _ in range(UPLOADS_PER_MINUTE + 3)]
+    assert codes.count(429) >= 3 and 429 not in codes[: UPLOADS_PER_MINUTE - 1], codes
