@@ -3,39 +3,24 @@
 Bound (Eq. 12):  I >= E_joint[f(x, z)] - xi * E_marginals[exp f(x, z')] + log xi + 1.
 
 Per batch, with the energy f = f_psi([h_x; z]) where h_x is the encoder's last hidden state:
-  * psi ascends the bound with the tangent scope xi carried over from the previous batch;
-  * xi* is the closed-form optimum for this batch. Maximising -xi*A + log xi over xi gives
-    xi* = 1 / A with A = mean_i exp f(x_i, z'_i); the paper prints xi* = A (Eq. 13, Alg. 1 line 9),
-    which is not the argmax. With 1/A the bound equals the Donsker-Varadhan bound, as PAPER.md
-    states it should, so that is what is used. It is kept as log xi to stay finite.
-  * phi (the encoder) descends -ELBO - alpha * bound(xi*); theta (the decoder) only sees the
-    reconstruction term, because neither the KL nor the bound depends on it;
-  * negative pairs: `negatives` picks them. "roll" (format-1 bundles): z'_i = z_{i-1}, one
-    derangement within the batch. "all-pairs": every (x_i, z_j), i != j, of the batch, B(B-1)
-    pairs estimating the same expectation with less variance. "queue": all pairs plus each x_i with
-    the (detached) codes of the last `queue_size` sentences of earlier batches. Batches hold one
-    sentence length (length bucketing), so in-batch negatives only estimate I(x; z | length);
-    queued codes come from other lengths and make the negatives a sample of q(x) q(z), the product
-    of marginals Algorithm 1 asks for.
-All three updates are one SGD step, as in Algorithm 1 line 15.
+  * psi (the energy) ascends the bound with the tangent xi carried over from the previous batch;
+  * xi* = 1 / A, A = mean_i exp f(x_i, z'_i), the argmax of -xi A + log xi, at which the bound is
+    the Donsker-Varadhan bound; the paper prints xi* = A (Eq. 13, Alg. 1 line 9), which is not the
+    argmax (setting xi="printed" keeps it, to show what it does). Kept as log xi to stay finite;
+  * phi (the encoder) descends -ELBO - alpha * bound(xi*); theta (the decoder) sees only the
+    reconstruction term, which alone depends on it;
+  * negatives: "roll" (z'_i = z_{i-1}), "all-pairs" (every x_i, z_j, i != j) or "queue" (all pairs
+    and the codes of the last queue_size sentences of earlier batches). Batches hold one sentence
+    length, so only queued codes make the negatives a sample of q(x) q(z) across lengths.
+All updates are one SGD step, as in Algorithm 1 line 15.
 
-Four choices beyond the paper's text make it work; each was measured (tests/test_mine.py and the
-project README):
-  * the energy is squashed into (-10, 10) by a scaled tanh (a bounded critic, as in Song & Ermon
-    2020). Unbounded, its outputs on unseen pairs grew without limit under every xi scheme tried
-    (lagged, current-batch, moving average) and log-mean-exp was ruined. Bounded, exp f is finite;
-  * the energy network's SGD lr is 0.1 x the model's: at lr 1.0 it did not learn at all;
-  * the energy reads h_x standardised across the batch. With the paper's U(-0.01, 0.01) init the
-    encoder's last state varies by ~4e-4 between sentences, so an energy reading raw h_x cannot
-    see x, the bound stays at 0 and gives the encoder no gradient: VAE-MINE collapsed exactly like
-    the plain VAE (PTB, 10 epochs);
-  * a gauge: the bound is unchanged when a constant is added to f, so with xi carried over from the
-    previous batch nothing holds f's offset, which random-walked into tanh's flat floor (xi ~ 2e4)
-    where the energy stops learning, and VAE-MINE fell back into collapse. psi also descends
-    energy_gauge * (log mean exp f_marg)^2 (0.01). This is a weak pull, not a pin: it stops the
-    offset from drifting into the floor, but the bound's own gradient outweighs it, and the shipped
-    flickr8k VAE-MINE ended at log xi = -4.75 (mean exp f on negatives ~ 116) with its joint
-    energies near the cap of 10. It changes no optimum of the bound.
+Choices beyond the paper's text that the default makes (why, measured: docs/mine-variants.md):
+a bounded energy (a scaled tanh into (-energy_bound, energy_bound)), the energy's lr at 0.1 x the
+model's, h_x standardised across the batch (the initial encoder's states differ by ~4e-4), and a
+weak gauge energy_gauge * (log mean exp f_marg)^2 that keeps the energy's free offset out of tanh's
+flat floor. The settings below the paper's own name the other choices it leaves open: what the
+energy reads (z standardised; the posterior; the words), how it learns (Adam; k steps per encoder
+step) and the estimator (DV with its tangent, JSD, InfoNCE).
 """
 from __future__ import annotations
 
