@@ -33,7 +33,7 @@ from .tokenize import LEGACY
 from .decoding import prior_samples
 from .device import pick_device
 from .cli import run_cli
-from .metrics import active_units, aggregate_mi, batch_mi, iw_log_likelihood
+from .metrics import AU_THRESHOLD, active_units, aggregate_mi, batch_mi, iw_log_likelihood
 from .models import TextVAE, evaluating
 from .ngram import perplexity, train_ngram
 
@@ -236,7 +236,7 @@ ROWS = [
     ("iw_ppl", "PPL (from IW-NLL)"),
     ("mi", "MI (whole-split aggregate)"),
     ("mi_batch", f"MI (batch-wise, He et al. 2019, {MI_BATCH} per batch)"),
-    ("au", "AU (active units, var >= 0.01)"),
+    ("au", f"AU (active units, var >= {AU_THRESHOLD:g})"),
     ("fppl", "FPPL (KenLM 5-gram on train, scores samples)"),
     ("rppl", "RPPL (KenLM 5-gram on samples, scores split)"),
     ("fppl_samples", "sentences sampled for FPPL / RPPL"),

@@ -37,12 +37,12 @@ in the table (on each checkpoint's test split) tell a collapsed model from a liv
 - **MI**: mutual information between a sentence and its code, in nats: how much knowing z tells you about which
   sentence it came from. Near 0 means collapse; at most about log(number of sentences).
 - **AU**, active units: how many of the latent dimensions change with the sentence (variance of their mean over
-  the split above 0.01). 0 means collapse.
+  the split above {AU_THRESHOLD:g}). 0 means collapse.
 
 A collapsed model's interpolations are flat (every point decodes to the same sentence, see Interpolate), its prior
 samples repeat, and its neighbours are arbitrary. "train min" is the training time in minutes; the curves below
 are per epoch, from each checkpoint's training log. "KL per dimension" splits the KL over the latent dimensions on
-the first {KL_SENTENCES:,} validation sentences: a different statistic from AU, so its count of dimensions above 0.01 nats
+the first {KL_SENTENCES:,} validation sentences: a different statistic from AU, so its count of dimensions above {AU_THRESHOLD:g} nats
 can differ from AU.
 """
 

@@ -118,7 +118,7 @@ def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colo
 
 INTRO = ("Each dot is one sentence's code (posterior mean), laid out in 2-D by UMAP so that nearby codes stay nearby; "
          "hover to read the sentence. Colour by an active unit to see what it tracks. The bars give, for each latent "
-         "dimension, how much its mean varies across these sentences: a dimension above the dashed 0.01 line is an "
+         f"dimension, how much its mean varies across these sentences: a dimension above the dashed {AU_THRESHOLD:g} line is an "
          "active unit (AU), one the encoder uses. These counts are over the sentences drawn here, so they can differ "
          "from the AU in the Posterior collapse table, which counts over the whole test split.")
 
