@@ -144,3 +144,34 @@ def test_diagnostics_in_the_log_and_from_bench_mine(mine_bundle, corpora, capsys
             lv_norms.append(float((0.5 * (logvar.exp() - 1)).norm()) / len(b))
     assert result["grad_mu_kl"] == pytest.approx(float(torch.tensor(mu_norms).median()), rel=0.05, abs=1e-4)
     assert result["grad_logvar_kl"] == pytest.approx(float(torch.tensor(lv_norms).median()), rel=0.05, abs=1e-4)
+
+
+def test_a_floor_hides_spread_beyond_the_prior_but_not_below_it():
+    """energy_z_floor=1: codes pushed apart beyond the prior's spread buy the bound nothing (the
+    default's costly direction), while codes shrunk below it are seen shrunk, so the energy does not
+    reward information held at a scale the decoder can hardly read."""
+    torch.manual_seed(0)
+    h, z = torch.randn(32, H), torch.randn(32, Z) * 2  # spread 2, beyond the prior's 1
+    objective = VAEMine(TextVAE(50, CFG), VAEMine.Settings(energy_standardize_z=True, energy_z_floor=1.0), 50)
+    at = lambda c: float(objective.bounds(h, c)[1])  # noqa: E731
+    assert at(z) == pytest.approx(at(5 * z), abs=1e-4)
+    assert at(z) != pytest.approx(at(0.01 * z), abs=1e-3)
+
+
+@pytest.mark.parametrize("negatives", ["roll", "all-pairs", "queue"])
+def test_a_separable_energy_scores_the_same_pairs_as_pairwise(negatives):
+    """The separable energy's matrix, read as joint and negative pairs, gives the same DV value as
+    scoring those pairs one by one; with a queue the negatives include every queued code."""
+    torch.manual_seed(0)
+    objective = VAEMine(TextVAE(50, CFG), VAEMine.Settings(energy_separable=True, negatives=negatives, queue_size=8), 50)
+    if negatives == "queue":
+        objective._enqueue(torch.randn(8, Z))
+    h, z = torch.randn(6, H), torch.randn(6, Z)
+    hf, (zf, qf) = objective.energy.x_features(h, None, None), objective.codes(z)
+    joint, neg = objective.energies(hf, zf, qf, frozen=True)
+    h_neg, z_neg = objective.negative_pairs(hf, zf, qf)
+    assert torch.allclose(joint, objective.energy(hf, zf), atol=1e-5)
+    assert torch.allclose(neg.sort().values, objective.energy(h_neg, z_neg).sort().values, atol=1e-5)
+    assert len(neg) == {"roll": 6, "all-pairs": 30, "queue": 30 + 6 * 8}[negatives]
+    with pytest.raises(ValueError, match="separable"):
+        VAEMine.Settings(energy_separable=True, energy_reads_posterior=True)

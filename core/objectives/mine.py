@@ -48,17 +48,24 @@ class EnergyFunction(nn.Module):
     """f_psi(x, z): two ReLU layers on [h_x; z], squashed smoothly into (-bound, bound)."""
 
     def __init__(self, h_dim: int, z_dim: int, hidden: int, bound: float = 10.0, standardize_h: bool = True,
-                 standardize_z: bool = False, reads_posterior: bool = False, words: int = 0, pad: int = 0):
+                 standardize_z: bool = False, reads_posterior: bool = False, words: int = 0, pad: int = 0,
+                 separable: bool = False, z_floor: float = 0.0):
         super().__init__()
+        self.z_floor = z_floor
         # reads="words": x is read as the mean of the energy's own embeddings of its words, not as h_x
         self.words = nn.EmbeddingBag(words, h_dim, mode="mean", padding_idx=pad) if words else None
         self.bound, self.z_dim = bound, z_dim
         self.standardize_h = standardize_h
         self.standardize_z = standardize_z
         self.reads_posterior = reads_posterior
-        self.net = nn.Sequential(
-            nn.Linear(h_dim + z_dim * (2 if reads_posterior else 1), hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
-        )
+        self.separable, self.hidden = separable, hidden
+        if separable:  # f = g(x) . k(z) / sqrt(hidden): two towers, so every pair of B x C costs one product
+            self.x_net = nn.Sequential(nn.Linear(h_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+            self.z_net = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        else:
+            self.net = nn.Sequential(
+                nn.Linear(h_dim + z_dim * (2 if reads_posterior else 1), hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                nn.ReLU(), nn.Linear(hidden, 1))
 
     def features(self, h: torch.Tensor) -> torch.Tensor:
         """h_x as the energy reads it: standardised across the batch (when set)."""
@@ -95,14 +102,20 @@ class EnergyFunction(nn.Module):
         if not self.standardize_z or z.size(0) < 2:
             return [z, *others]
         mean, std = z.mean(0), (z.var(0, unbiased=False) + 1e-12).sqrt()
+        if self.z_floor:  # blind to a spread beyond the floor (the prior's, at 1.0), not to one below it
+            std = std.clamp(min=self.z_floor)
         return [(c - mean) / std for c in (z, *others)]
 
-    def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, z: torch.Tensor, matrix: bool = False) -> torch.Tensor:
         """f for pairs (x_i, z_i); x from `x_features` (or `features`), z from `codes`. With
         reads_posterior the energy sees, beside h_x and z, the code's standardised distance from the
         sentence's posterior, (z - mu_x) / sigma_x: sharper posteriors move every negative pair away
         at first order, so the bound's gradient reaches sigma directly instead of through the
-        spread of the means alone."""
+        spread of the means alone. matrix (separable only): f for every (h_i, z_j), [len(h), len(z)]."""
+        if self.separable:
+            a, b = self.x_net(h), self.z_net(z)
+            raw = (a @ b.T if matrix else (a * b).sum(-1)) / math.sqrt(self.hidden)
+            return self.bound * torch.tanh(raw / self.bound)
         if self.reads_posterior:
             z_dim = self.z_dim
             h, mu, logvar = h[..., : -2 * z_dim], h[..., -2 * z_dim : -z_dim], h[..., -z_dim:]
@@ -169,8 +182,10 @@ class Settings:
     word_dropout: float = 0.0
     # Choices the paper leaves open or states differently; each is screened in docs/mine-variants.md.
     energy_standardize_z: bool = False  # the energy reads z standardised across the batch, as it reads h_x
+    energy_z_floor: float = 0.0  # with it, z is divided by max(batch spread, floor): at 1.0 only spread beyond the prior's is hidden
     energy_reads_posterior: bool = False  # the energy also reads (z - mu_x) / sigma_x (x's posterior beside h_x)
     energy_reads: str = "state"  # x as the encoder's last state h_x, or as "words" (the energy's own bag of words)
+    energy_separable: bool = False  # f = g(h_x) . k(z) (two towers) instead of an MLP on [h_x; z]: many negatives cheaply
     energy_optimizer: str = "sgd"  # sgd (Algorithm 1) or adam (MINE's own practice, Belghazi et al. 2018)
     energy_adam_lr: float = 1e-4  # Adam's lr at the run's lr 1.0 (halved with it)
     energy_steps: int = 1  # energy updates per encoder step (k > 1: a critic that keeps up, as in WGAN)
@@ -186,6 +201,8 @@ class Settings:
             raise ValueError("queue_size must be at least 1")
         if self.energy_steps < 1:
             raise ValueError("energy_steps must be at least 1")
+        if self.energy_separable and self.energy_reads_posterior:
+            raise ValueError("a separable energy reads x and z apart, so it cannot read z's distance from x's posterior")
         if self.estimator == "infonce" and self.negatives == "roll":
             raise ValueError("estimator=infonce scores every pair of the batch: use negatives=all-pairs or queue")
 
@@ -206,7 +223,8 @@ class VAEMine(ScheduledKL):
         self.energy = EnergyFunction(mc.hidden_dim, mc.z_dim, mc.energy_hidden, settings.energy_bound,
                                      settings.energy_standardize_h, settings.energy_standardize_z,
                                      settings.energy_reads_posterior,
-                                     vocab_size if settings.energy_reads == "words" else 0, model.pad)
+                                     vocab_size if settings.energy_reads == "words" else 0, model.pad,
+                                     settings.energy_separable, settings.energy_z_floor)
         self.register_buffer("log_xi", torch.zeros(()))  # tangent scope carried between batches, xi = 1 at start
         if settings.negatives == "queue":  # a ring of recent codes; saved with the weights for --resume
             self.register_buffer("queue", torch.zeros(settings.queue_size, mc.z_dim))
@@ -256,17 +274,33 @@ class VAEMine(ScheduledKL):
         encoder's view); else the inputs are detached (the energy's own update)."""
         if frozen:
             params = {k: v.detach() for k, v in self.energy.named_parameters()}
-            def f(a, b):
-                return functional_call(self.energy, params, (a, b))
+            def f(a, b, matrix=False):
+                return functional_call(self.energy, params, (a, b), {"matrix": matrix})
         else:
             h, z, queued = h.detach(), z.detach(), None if queued is None else queued.detach()
             f = self.energy
+        if self.energy.separable:
+            return self.from_matrix(f(h, z if queued is None else torch.cat([z, queued]), matrix=True))
         if self.cfg.estimator == "infonce":
             cols = z if queued is None else torch.cat([z, queued])
             b, c = h.size(0), cols.size(0)
             return f(h.repeat_interleave(c, 0), cols.repeat(b, 1)).view(b, c), None
         h_neg, z_neg = self.negative_pairs(h, z, queued)
         return f(h, z), f(h_neg, z_neg)
+
+    def from_matrix(self, scores: torch.Tensor):
+        """What `energies` returns, from the separable energy's matrix f(x_i, z_j) over the batch's
+        codes and then the queue's: the matrix (infonce), or the joint diagonal and the negatives
+        `negatives` names."""
+        if self.cfg.estimator == "infonce":
+            return scores, None
+        b = scores.size(0)
+        rows = torch.arange(b, device=scores.device)
+        joint = scores[rows, rows]
+        if self.cfg.negatives == "roll":
+            return joint, scores[rows, (rows - 1) % b]
+        i, j = off_diagonal_pairs(b, scores.device)
+        return joint, torch.cat([scores[i, j], scores[:, b:].reshape(-1)])
 
     def bounds(self, h: torch.Tensor, z: torch.Tensor, mu: torch.Tensor | None = None, logvar: torch.Tensor | None = None,
                tokens: torch.Tensor | None = None):
