@@ -30,7 +30,7 @@ MEMO_BYTES = 256 * 2**20
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # what a checkpoint or corpus name may look like
 LAB_CORPORA = ("flickr8k", "ptb")  # offered by the lab even where missing (it then says what to fetch)
 SPLITS = ("valid", "test", "train")
-MODEL_ARGUMENTS = ("left", "right", "name")  # request arguments that name a checkpoint
+MODEL_ARGUMENTS = ("left", "right")  # request arguments that name a checkpoint
 
 
 def size_of(value) -> int:

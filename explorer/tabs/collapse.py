@@ -60,10 +60,10 @@ def figures_table(ctx: Context) -> pd.DataFrame:
                         "train min": round(m["train_seconds"] / 60, 1) if "train_seconds" in m else None})
         except VaeMineError as e:
             row["NLL"] = None
-            row["note"] = str(e)
+            row["note"] = ctx.public(str(e))
         rows.append(row)
     df = pd.DataFrame(rows)
-    return df.round(2) if len(df) else pd.DataFrame({"checkpoint": ["no checkpoints found in " + str(ctx.checkpoints)]})
+    return df.round(2) if len(df) else pd.DataFrame({"checkpoint": ["no checkpoints found"]})
 
 
 AXES = {"epoch": "epoch", "elapsed": "seconds since the lab started"}
@@ -254,7 +254,7 @@ class Lab:
                    page(message(f"finished ({why}) after {time.monotonic() - self.started:.0f} s · "
                                 + " · ".join(f"{m}, {len(v)} epochs: {verdict(v)}" for m, v in logs.items()))))
         except VaeMineError as e:
-            yield None, page(message(str(e), error=True))
+            yield None, page(message(self.ctx.public(str(e)), error=True))
         finally:
             now = time.monotonic()
             self.free_at = {v: t for v, t in self.free_at.items() if t > now}
