@@ -18,19 +18,17 @@ async def _answer(send, status: int, text: str, headers: list | None = None) -> 
 
 
 class LinkGuard:
-    """A request whose query is over MAX_LINK bytes is redirected to the page with a short query
-    saying so (Gradio's page code fails on very long URLs with an HTTP 500), or, for anything but
-    the page, refused with 414."""
+    """A page request whose query is over MAX_LINK bytes is redirected to the page with a short
+    query saying so (Gradio's page code fails on very long URLs with an HTTP 500). Only the page:
+    Gradio's own calls carry the page's query too, and the page keeps it short (share.SCRIPT)."""
 
     def __init__(self, app):
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and len(scope.get("query_string", b"")) > MAX_LINK:
-            if scope.get("path", "/") in ("/", "") and scope.get("method") == "GET":
-                await _answer(send, 303, "", [(b"location", f"/?{TOO_LONG}=1".encode())])
-            else:
-                await _answer(send, 414, f"query longer than {MAX_LINK} bytes")
+        if (scope["type"] == "http" and scope.get("method") == "GET" and scope.get("path", "/") in ("/", "")
+                and len(scope.get("query_string", b"")) > MAX_LINK):
+            await _answer(send, 303, "", [(b"location", f"/?{TOO_LONG}=1".encode())])
             return
         await self.app(scope, receive, send)
 

@@ -97,7 +97,7 @@ SCRIPT = """() => {
   const write = () => { const q = params.toString(); history.replaceState(null, '', q ? '?' + q : location.pathname); };
   const same = (key, v) => key in defaults && String(defaults[key] ?? '') === String(v ?? '');
   window.vmShare = {
-    set(key, v) { if (same(key, v)) params.delete(key); else params.set(key, String(v ?? '')); write(); },
+    set(key, v) { if (same(key, v)) params.delete(key); else params.set(key, String(v ?? '').slice(0, %d)); write(); },
     pressed(id) { const runs = (params.get('run') || '').split(',').filter(Boolean);
                   if (!runs.includes(id)) runs.push(id); params.set('run', runs.join(',')); write(); },
     modelsChosen() { params.delete('run'); write(); },
@@ -152,7 +152,7 @@ def wire(app: gr.Blocks, tabs: gr.Tabs, tab_items: Mapping[str, gr.Tab], pair, l
         return (gr.Tabs(selected=tab) if tab else gr.skip(), *[values.get(k, gr.skip()) for k in keys],
                 ",".join(pressed), shown)
 
-    script = SCRIPT % json.dumps(defaults(inputs, first))
+    script = SCRIPT % (json.dumps(defaults(inputs, first)), MAX_TEXT)
     app.load(None, None, None, js=script, queue=False, api_name=False).then(
         load, None, [tabs, *inputs.values(), runs, note], queue=False, api_name=False).then(
         None, runs, None, js="(ids) => window.vmShare && window.vmShare.press(ids)", queue=False, api_name=False)

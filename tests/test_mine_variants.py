@@ -127,9 +127,9 @@ def test_diagnostics_in_the_log_and_from_bench_mine(mine_bundle, corpora, capsys
     assert result["sentences"] == 300 and len(result["epochs"]) == len(lines)
     assert all(math.isfinite(result[k]) for k in keys - {"mi_per_kl"})
     assert 0 <= result["near_bound_joint"] <= 1 and 0 <= result["near_bound_neg"] <= 1
-    if abs(result["step_kl"] - result["kl"]) > 1e-6:
+    if abs(result["step_kl"] - result["kl"]) > 1e-3:  # (the figures are rounded to 5 decimals)
         assert result["mi_per_kl"] == pytest.approx((result["step_mi"] - result["mi"]) / (result["step_kl"] - result["kl"]),
-                                                    rel=1e-2, abs=1e-3)
+                                                    rel=0.05, abs=1e-3)
     assert result["grad_mu_mine"] > 0 and result["grad_mu_rec"] > 0
 
     from core.checkpoint import load_bundle
