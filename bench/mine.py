@@ -30,7 +30,7 @@ SHOWN = ["bound", "mi", "kl", "grad_mu_rec", "grad_mu_kl", "grad_mu_mine", "grad
 
 def measure(path: str, split: str, limit: int, steps: int, data_dir: str | None) -> dict:
     cfg, vocab, model, objective = ckpt.load_bundle(path)
-    if not hasattr(objective, "diagnostics") or cfg.objective.name != "vae-mine":
+    if cfg.objective.name != "vae-mine":
         raise SystemExit(f"{path}: a {cfg.objective.name} checkpoint; bench.mine measures VAE-MINE's bound")
     data = Dataset(read_split(cfg.corpus, split, data_dir, limit, cfg.train.max_len, cfg.tokenizer), vocab)
     probe = data.batch(torch.arange(len(data)))

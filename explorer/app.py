@@ -9,8 +9,6 @@ from pathlib import Path
 
 import gradio as gr
 
-import core
-
 from . import share
 from .context import Context
 from .tabs import collapse, interpolate, latent_map, neighbours, reconstruct, sample

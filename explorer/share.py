@@ -156,5 +156,3 @@ def wire(app: gr.Blocks, tabs: gr.Tabs, tab_items: Mapping[str, gr.Tab], pair, l
     app.load(None, None, None, js=script, queue=False, api_name=False).then(
         load, None, [tabs, *inputs.values(), runs, note], queue=False, api_name=False).then(
         None, runs, None, js="(ids) => window.vmShare && window.vmShare.press(ids)", queue=False, api_name=False)
-
-

@@ -434,8 +434,8 @@ class VAEMine(ScheduledKL):
                     g_mu, g_lv = torch.autograd.grad(term, [mu, logvar], retain_graph=True, allow_unused=True)
                     terms[k]["mu"].append(0.0 if g_mu is None else float(g_mu.norm()))
                     terms[k]["logvar"].append(0.0 if g_lv is None else float(g_lv.norm()))
-            mi, kl = self._probe_mi_kl(model, probe)
-            step_mi, step_kl = self._bound_step(model, probe, batches, steps, lr, g)
+            mi, kl = self._probe_mi_kl(model.encoder, probe)
+            step_mi, step_kl = self._bound_step(model.encoder, probe, batches, steps, lr, g)
         finally:
             model.train(was[0]), self.train(was[1])
         out = {"bound": float(np.mean(estimates)), "mi": mi, "kl": kl}
@@ -449,18 +449,18 @@ class VAEMine(ScheduledKL):
 
     @staticmethod
     @torch.no_grad()
-    def _probe_mi_kl(model: TextVAE, probe: Batch) -> tuple[float, float]:
-        _, mu, logvar = model.encode(probe)
+    def _probe_mi_kl(encoder: nn.Module, probe: Batch) -> tuple[float, float]:
+        _, mu, logvar = encoder(probe.tokens, probe.lengths)
         return aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(0)), float(TextVAE.kl(mu, logvar).mean())
 
-    def _bound_step(self, model: TextVAE, probe: Batch, batches: list[Batch], steps: int, lr: float, g) -> tuple[float, float]:
+    def _bound_step(self, encoder: nn.Module, probe: Batch, batches: list[Batch], steps: int, lr: float, g) -> tuple[float, float]:
         """The probe's (MI, KL) after `steps` SGD steps of a copy of the encoder along alpha x the bound."""
-        copy = deepcopy(model)
-        params = list(copy.encoder.parameters())
+        copy = deepcopy(encoder)
+        params = list(copy.parameters())
         opt = torch.optim.SGD(params, lr=lr)
         for i in range(steps):
             batch = batches[i % len(batches)]
-            h, mu, logvar = copy.encode(batch)
+            h, mu, logvar = copy(batch.tokens, batch.lengths)
             _, phi, _, _ = self.bounds(h, TextVAE.sample_z(mu, logvar, 1, g)[:, 0], mu, logvar, batch.tokens)
             opt.zero_grad(set_to_none=True)
             (-self.alpha * phi).backward(inputs=params)

@@ -41,21 +41,25 @@ def per_model(ctx: Context, names: Sequence[str | None], panel: Callable) -> str
     return side_by_side(panels)
 
 
-def lines_of(text: str | None, what: str = "a sentence") -> list[str]:
-    """Non-empty lines of a text box; InputError (shown as a message) when there are none."""
+def _all_lines(text: str | None, what: str) -> list[str]:
     if text is not None and not isinstance(text, str):
         raise InputError(f"{what} must be text")
     lines = [ln for ln in (text or "").splitlines() if ln.strip()]
     if not lines:
         raise InputError(f"enter {what} first")
-    return lines[:MAX_LINES]
+    return lines
+
+
+def lines_of(text: str | None, what: str = "a sentence") -> list[str]:
+    """Non-empty lines of a text box; InputError (shown as a message) when there are none."""
+    return _all_lines(text, what)[:MAX_LINES]
 
 
 def first_line(text: str | None, what: str = "a sentence") -> tuple[str, str]:
     """(the first non-empty line of a single-sentence box, a note saying so when it held more; "" if not)."""
-    lines = lines_of(text, what)
-    extra = len([ln for ln in (text or "").splitlines() if ln.strip()]) - 1
-    note = f'<p class="vm-dim vm-note">{esc(what)}: the box holds {extra + 1:,} lines; only the first was used</p>' if extra else ""
+    lines = _all_lines(text, what)
+    note = (f'<p class="vm-dim vm-note">{esc(what)}: the box holds {len(lines):,} lines; only the first was used</p>'
+            if len(lines) > 1 else "")
     return lines[0], note
 
 
@@ -94,11 +98,16 @@ def input_notes(model, prepared: Sequence, labels: Sequence[str] | None = None) 
     return "".join(f'<p class="vm-dim vm-note">{n}</p>' for n in notes)
 
 
-def guarded(fn: Callable, n_outputs: int = 1, redact: Callable[[str], str] = str) -> Callable:
+def guarded(fn: Callable, n_outputs: int = 1, redact: Callable[[str], str] = str,
+            check: Callable[[dict], dict] | None = None) -> Callable:
     """fn behind the error boundary: errors about the whole request (empty text, bad numbers) and
     bugs become a message in the last output (the status HTML), the others empty; never a
-    traceback in the page. `redact` rewrites a message before it is shown (Context.public).
+    traceback in the page. `check` rewrites or refuses the keyword arguments first
+    (Context.check_arguments), `redact` a message before it is shown (Context.public).
     Works for generator functions (streamed outputs) too."""
+    def call(args: tuple, kwargs: dict):
+        return fn(*args, **(check(kwargs) if check else kwargs))
+
     def failure(e: Exception):
         if isinstance(e, VaeMineError):
             html = page(message(redact(str(e)), error=True))
@@ -110,13 +119,13 @@ def guarded(fn: Callable, n_outputs: int = 1, redact: Callable[[str], str] = str
     if inspect.isgeneratorfunction(fn):
         def wrapper(*args, **kwargs):
             try:
-                yield from fn(*args, **kwargs)
+                yield from call(args, kwargs)
             except Exception as e:
                 yield failure(e)
     else:
         def wrapper(*args, **kwargs):
             try:
-                return fn(*args, **kwargs)
+                return call(args, kwargs)
             except Exception as e:
                 return failure(e)
     wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
@@ -133,14 +142,7 @@ def wire(ctx: Context, triggers, fn: Callable, inputs: dict[str, gr.components.C
     gets `progress(fraction, desc)`; with session, `session`, the id of the browser (or client)
     that called, and `visitor`, its network address. When the inputs hold the model pair, switching a model clears the outputs."""
     outputs = outputs if isinstance(outputs, list) else [outputs]
-    if inspect.isgeneratorfunction(fn):
-        def checked(**kwargs):
-            yield from fn(**ctx.check_arguments(kwargs))
-    else:
-        def checked(**kwargs):
-            return fn(**ctx.check_arguments(kwargs))
-    checked.__name__ = getattr(fn, "__name__", "request")
-    safe = guarded(checked, len(outputs), ctx.public)
+    safe = guarded(fn, len(outputs), ctx.public, ctx.check_arguments)
     names = list(inputs)
 
     params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
