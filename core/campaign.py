@@ -5,7 +5,7 @@ the prior samples FPPL / RPPL score); then everything packed into a few files a 
 back. FPPL / RPPL and the table are core.reproduce's, later, on a CPU machine with KenLM.
 
     python -m core.campaign run --out runs/ptb-campaign [--stop-after MINUTES] [--pack DIR]
-        [--alphas 2:5:0.5] [--systems all] [--jobs 0] [core.train's run flags, e.g. --tf32]
+        [--alphas 2:5:0.5] [--systems all] [--jobs 0 | --ray [ADDRESS]] [core.train's run flags, e.g. --tf32]
     python -m core.campaign unpack DIR DEST
     python -m core.reproduce --checkpoints DEST
 
@@ -42,6 +42,7 @@ from .errors import EXIT_STOPPED, VaeMineError
 from .evaluate import eval_defaults, eval_settings, evaluate_argv, weights_digest
 from .objectives import display_name, table2
 from .parallel import Job, run_jobs
+from .cluster import add_cluster_arguments, runner_for
 from .reproduce import best_of, usable_evaluation
 from .tables import fmt, markdown
 from .train import add_run_arguments
@@ -115,24 +116,25 @@ def campaign(args: argparse.Namespace) -> int:
     deadline = start + 60 * args.stop_after if args.stop_after is not None else None
     # the test evaluations' share: one slow run (an aggressive LaggingVAE epoch) must not eat it
     train_deadline = deadline - 60 * args.eval_minutes if deadline is not None else None
-    out: Path = args.out
-    alphas = sweep.parse_alphas(args.alphas)
-    runs = plan(out, parse_systems(args.systems), alphas)
-    out.mkdir(parents=True, exist_ok=True)
-    todo = [r for r in runs if not r.finished]
-    log.info("%d runs, %d to train (%s)", len(runs), len(todo), ", ".join(r.name for r in todo) or "none")
-    jobs = run_jobs([sweep.train_job(args, r.model, r.folder, r.alpha, r.name) for r in todo], args.jobs, train_deadline,
-                    progress=not args.no_progress, describe=sweep.epochs_logged, desc="training")
-    status = {j.name: j.status for j in jobs}
-    vae_mine = [r for r in runs if r.model == "vae-mine"]
-    if vae_mine and all(r.finished for r in vae_mine):
-        sweep.summarise(out / "vae-mine", alphas, args.corpus, args.config)
-    ev = eval_args(args)
-    best = best_runs(runs)
-    eval_jobs = [Job(f"evaluate {r.name}", evaluate_argv(r.folder, ev, r.folder), r.folder / OUTPUT)
-                 for r in best.values() if not evaluated(r.folder, ev)]
-    for j in run_jobs(eval_jobs, args.jobs, deadline, progress=not args.no_progress, desc="evaluating"):
-        status[j.name] = j.status
+    alphas, systems = sweep.parse_alphas(args.alphas), parse_systems(args.systems)
+    with runner_for(args) as runner:
+        out: Path = args.out  # absolute with --ray
+        runs = plan(out, systems, alphas)
+        out.mkdir(parents=True, exist_ok=True)
+        todo = [r for r in runs if not r.finished]
+        log.info("%d runs, %d to train (%s)", len(runs), len(todo), ", ".join(r.name for r in todo) or "none")
+        jobs = run_jobs([sweep.train_job(args, r.model, r.folder, r.alpha, r.name) for r in todo], runner, train_deadline,
+                        progress=not args.no_progress, describe=sweep.epochs_logged, desc="training")
+        status = {j.name: j.status for j in jobs}
+        vae_mine = [r for r in runs if r.model == "vae-mine"]
+        if vae_mine and all(r.finished for r in vae_mine):
+            sweep.summarise(out / "vae-mine", alphas, args.corpus, args.config)
+        ev = eval_args(args)
+        best = best_runs(runs)
+        eval_jobs = [Job(f"evaluate {r.name}", evaluate_argv(r.folder, ev, r.folder), r.folder / OUTPUT)
+                     for r in best.values() if not evaluated(r.folder, ev)]
+        for j in run_jobs(eval_jobs, runner, deadline, progress=not args.no_progress, desc="evaluating"):
+            status[j.name] = j.status
     summary = report(out, runs, best, ev, status, time.time() - start)
     if args.pack:
         pack(out, args.pack, runs, best, int(args.pack_mib * 2**20), args.pack_files)
@@ -312,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--pack-mib", type=float, default=16.0, help="largest part, MiB (default 16)")
     r.add_argument("--pack-files", type=int, default=8, help="most parts (default 8)")
     add_run_arguments(r)
+    add_cluster_arguments(r)
     u = sub.add_parser("unpack", help="rebuild a campaign's folder from its pack")
     u.add_argument("folder", type=Path, help="the folder holding campaign.tar.gz.NN")
     u.add_argument("dest", type=Path)

@@ -1,5 +1,7 @@
-"""Independent runs side by side: one process per run (`python -m core.X ...`), spread over the
-visible GPUs, each writing its output to its own log file.
+"""Independent runs side by side, each a `python -m core.X ...` process writing its output to its
+own log file: one scheduling loop (the progress bar, a deadline, Ctrl-C) over two ways of starting
+them: `Processes`, on this machine, spread over its visible GPUs, and core.cluster's Ray tasks
+(`--ray`), over the machines of a Ray cluster.
 
 A GPU runs a paper-size step for one batch of 32 far below its capacity, so a campaign's runs train
 together rather than taking turns (bench.side_by_side measures what that gains). At a deadline (or
@@ -19,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -34,11 +36,13 @@ GRACE_SECONDS = 30.0  # how long a stopped run may take to save (a paper-size ru
 
 @dataclass
 class Job:
-    """One process: `python -m <argv>`, its output appended to `log`."""
+    """One process: `python -m <argv>`, its output appended to `log`; `done` is a file whose presence
+    means the work is finished (a run's metrics.json), so a retried task does not redo it."""
     name: str
     argv: list[str]
     log: Path
-    status: str = "waiting"  # waiting, running, done, stopped (resumable), failed, not started
+    done: Path | None = None
+    status: str = "waiting"  # waiting, queued (a cluster's), running, done, stopped (resumable), failed, not started
     returncode: int | None = None
     seconds: float = 0.0
     gpu: str | None = None
@@ -53,26 +57,22 @@ class Job:
             return ""
 
 
-def visible_gpus() -> list[str]:
-    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them (none on a CPU machine)."""
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        return [d.strip() for d in env.split(",") if d.strip() and not d.strip().startswith("-")]
-    import torch
-    return [str(i) for i in range(torch.cuda.device_count())]
+class Runner(Protocol):
+    """How jobs are started and stopped: `Processes` here, core.cluster.RayTasks on a Ray cluster."""
+    def has_room(self, running: int) -> bool: ...
+    def start(self, job: Job) -> None: ...
+    def ended(self, running: list[Job]) -> list[Job]: ...  # the jobs that ended since the last call, status set
+    def stop(self, running: list[Job]) -> None: ...  # ask each to save and stop; returns when they have
+    def kill(self, running: list[Job]) -> None: ...  # at once (a second Ctrl-C, or a bug of ours)
 
 
-def run_jobs(jobs: list[Job], parallel: int = 0, deadline: float | None = None, progress: bool = True,
+def run_jobs(jobs: list[Job], runner: Runner | int = 0, deadline: float | None = None, progress: bool = True,
              describe: Callable[[Job], str] | None = None, desc: str = "runs") -> list[Job]:
-    """Run the jobs, at most `parallel` at once (0: all), each on the least busy visible GPU, until
-    they end or `deadline` (time.time()) passes; returns them with their status. On a CPU machine
-    each process gets an equal share of the cores (OMP_NUM_THREADS) unless the caller set it."""
-    if parallel < 0:
-        raise ValueError(f"--jobs must be 0 (all at once) or more, got {parallel}")
-    gpus = visible_gpus()
-    width = min(parallel or len(jobs), len(jobs)) or 1
-    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // width))
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    """Run the jobs with `runner` (an int: `Processes(runner)`, that many at once on this machine, 0
+    all) until they end or `deadline` (time.time()) passes; returns them with their status. One bar
+    for them all: how many are done, running, waiting and failed, and each running job's `describe`."""
+    if isinstance(runner, int):
+        runner = Processes(runner, len(jobs))
     waiting, running = list(jobs), []
     bar = tqdm(total=len(jobs), desc=desc, unit="run", disable=not progress, dynamic_ncols=True)
     try:
@@ -82,44 +82,118 @@ def run_jobs(jobs: list[Job], parallel: int = 0, deadline: float | None = None, 
                     for job in waiting:
                         job.status = "not started"
                     waiting = []
-                    stopping = len(running)
-                    stop(running)
-                    bar.update(stopping)
-                while waiting and len(running) < width:
+                    runner.stop(running)
+                    bar.update(len(running))
+                    running = []
+                while waiting and runner.has_room(len(running)):
                     job = waiting.pop(0)
-                    load = {g: sum(j.gpu == g for j in running) for g in gpus}
-                    job.gpu = min(gpus, key=lambda g: load[g]) if gpus else None
-                    start(job, {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1",
-                                **({"CUDA_VISIBLE_DEVICES": job.gpu} if job.gpu is not None else {})})
+                    runner.start(job)
                     running.append(job)
-                for job in [j for j in running if j.proc.poll() is not None]:
+                for job in runner.ended(running):
                     running.remove(job)
-                    finish(job)
                     bar.update(1)
-                if describe and running:
-                    bar.set_postfix_str(", ".join(f"{j.name} {describe(j)}" for j in running), refresh=False)
+                bar.set_postfix_str(counts(jobs) + "".join(f"; {j.name} {describe(j)}" for j in running
+                                                           if describe and j.status == "running"), refresh=False)
                 bar.refresh()
                 time.sleep(0.2 if running else 0)
     except BaseException:  # a second Ctrl-C, or a bug of ours: no run outlives this call
-        for job in running:
-            job.proc.kill()
-            job.proc.wait()
-            finish(job)
+        runner.kill(running)
         raise
     finally:
         bar.close()
     return jobs
 
 
-def start(job: Job, env: dict[str, str]) -> None:
-    job.log.parent.mkdir(parents=True, exist_ok=True)
-    with open(job.log, "a") as f:
-        f.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} python -m {' '.join(job.argv)}\n")
-        # its own session: a Ctrl-C reaches it through us, as a SIGTERM
-        job.proc = subprocess.Popen([sys.executable, "-m", *job.argv], stdout=f, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True, preexec_fn=die_with_parent)
-    job.status, job.started = "running", time.time()
-    log.info("%s: started%s (log %s)", job.name, f" on GPU {job.gpu}" if job.gpu else "", job.log)
+def counts(jobs: list[Job]) -> str:
+    """'2 done, 1 running, 3 waiting, 1 failed' (the states that occur)."""
+    n: dict[str, int] = {}
+    for j in jobs:
+        state = "waiting" if j.status == "queued" else j.status
+        n[state] = n.get(state, 0) + 1
+    order = ("done", "running", "waiting", "stopped", "failed", "not started")
+    return ", ".join(f"{n[s]} {s}" for s in order if n.get(s))
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them (none on a CPU machine)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip() and not d.strip().startswith("-")]
+    import torch
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def child_env(threads: str, **extra: str) -> dict[str, str]:
+    """A run's environment: this project importable, its thread count, unbuffered output."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def spawn(argv: list[str], log_file, env: dict[str, str]) -> subprocess.Popen:
+    """`python -m argv` in its own session (a Ctrl-C reaches it through us, as a SIGTERM), dying with us."""
+    return subprocess.Popen([sys.executable, "-m", *argv], stdout=log_file, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True, preexec_fn=die_with_parent)
+
+
+class Processes:
+    """At most `parallel` jobs at once (0: all) as child processes of this one, each on the least busy
+    visible GPU; on a CPU machine each gets an equal share of the cores (OMP_NUM_THREADS) unless the
+    caller set it."""
+
+    def __init__(self, parallel: int, n_jobs: int):
+        if parallel < 0:
+            raise ValueError(f"--jobs must be 0 (all at once) or more, got {parallel}")
+        self.gpus = visible_gpus()
+        self.width = min(parallel or n_jobs, n_jobs) or 1
+        self.threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // self.width))
+        self.running: list[Job] = []
+
+    def has_room(self, running: int) -> bool:
+        return running < self.width
+
+    def start(self, job: Job) -> None:
+        load = {g: sum(j.gpu == g for j in self.running) for g in self.gpus}
+        job.gpu = min(self.gpus, key=lambda g: load[g]) if self.gpus else None
+        job.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(job.log, "a") as f:
+            f.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} python -m {' '.join(job.argv)}\n")
+            job.proc = spawn(job.argv, f, child_env(self.threads, **({"CUDA_VISIBLE_DEVICES": job.gpu} if job.gpu else {})))
+        job.status, job.started = "running", time.time()
+        self.running.append(job)
+        log.info("%s: started%s (log %s)", job.name, f" on GPU {job.gpu}" if job.gpu else "", job.log)
+
+    def ended(self, running: list[Job]) -> list[Job]:
+        out = [j for j in running if j.proc.poll() is not None]
+        for job in out:
+            self.finish(job)
+        return out
+
+    def stop(self, running: list[Job]) -> None:
+        """SIGTERM each run, wait for it to save, kill what outlives the grace period."""
+        for job in running:
+            if job.proc.poll() is None:
+                job.proc.send_signal(signal.SIGTERM)
+                job.signalled = True
+        end = time.time() + GRACE_SECONDS
+        for job in running:
+            try:
+                job.proc.wait(timeout=max(0.0, end - time.time()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s: did not stop within %.0f s; killed", job.name, GRACE_SECONDS)
+                job.proc.kill()
+                job.proc.wait()
+            self.finish(job)
+
+    def kill(self, running: list[Job]) -> None:
+        for job in running:
+            job.proc.kill()
+            job.proc.wait()
+            self.finish(job)
+
+    def finish(self, job: Job) -> None:
+        if job in self.running:
+            self.running.remove(job)
+        finish(job, job.proc.returncode)
 
 
 try:
@@ -134,31 +208,14 @@ def die_with_parent() -> None:
         _prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
 
 
-def stop(running: list[Job]) -> None:
-    """SIGTERM each run, wait for it to save, kill what outlives the grace period."""
-    for job in running:
-        if job.proc.poll() is None:
-            job.proc.send_signal(signal.SIGTERM)
-            job.signalled = True
-    end = time.time() + GRACE_SECONDS
-    for job in list(running):
-        try:
-            job.proc.wait(timeout=max(0.0, end - time.time()))
-        except subprocess.TimeoutExpired:
-            log.warning("%s: did not stop within %.0f s; killed", job.name, GRACE_SECONDS)
-            job.proc.kill()
-            job.proc.wait()
-        running.remove(job)
-        finish(job)
-
-
-def finish(job: Job) -> None:
-    job.returncode, job.seconds = job.proc.returncode, round(time.time() - job.started, 1)
-    job.status = {0: "done", EXIT_STOPPED: "stopped"}.get(job.returncode, "failed")
-    if job.signalled and job.returncode == -signal.SIGTERM:  # stopped before it could save (e.g. an evaluation)
+def finish(job: Job, returncode: int | None, reason: str = "") -> None:
+    """The job's status from its exit status (`reason` says why a job without one failed)."""
+    job.returncode, job.seconds = returncode, round(time.time() - job.started, 1)
+    job.status = {0: "done", EXIT_STOPPED: "stopped"}.get(returncode, "failed")
+    if job.signalled and returncode == -signal.SIGTERM:  # stopped before it could save (e.g. an evaluation)
         job.status = "stopped"
     if job.status == "failed":
-        log.error("%s: failed (exit %s) after %.0f s; the end of %s:\n%s", job.name, job.returncode, job.seconds, job.log,
-                  job.tail())
+        log.error("%s: failed (%s) after %.0f s; the end of %s:\n%s", job.name, reason or f"exit {returncode}", job.seconds,
+                  job.log, job.tail())
     else:
         log.info("%s: %s after %.0f s", job.name, job.status, job.seconds)

@@ -1,13 +1,15 @@
 """The paper's Table 2 for whatever of the seven systems a folder of checkpoints holds.
 
-    python -m core.reproduce --corpus ptb --checkpoints DIR [--iw-samples 500] [--fppl-samples 100000] [--jobs N]
+    python -m core.reproduce --corpus ptb --checkpoints DIR [--iw-samples 500] [--fppl-samples 100000]
+        [--jobs N | --ray [ADDRESS]]
 
 Finds the bundles under DIR (two levels deep, so a sweep's folder counts), evaluates each with
 core.evaluate (ELBO-NLL, IW-NLL, KL, PPL, MI, AU, FPPL, RPPL) and prints and writes the table in the
 paper's layout beside the paper's numbers, with the differences. It evaluates; training is core.train's
 job. Evaluations are cached in OUT/evals/ per system, keyed by the weights and the settings, so a
 rerun after adding one system evaluates only that one. With --jobs the bundles are evaluated side by
-side, one process each, spread over the visible GPUs; KenLM then scores their samples here.
+side, one process each, spread over the visible GPUs (with --ray, as tasks of a Ray cluster); KenLM
+then scores their samples here.
 
 A bundle folder may hold its evaluation already (EVALUATION, written by `core.evaluate --json` with
 `--samples`, as core.campaign does on a GPU): where its settings and weights are these, its figures
@@ -29,6 +31,7 @@ from .evaluate import (add_eval_arguments, eval_settings, evaluate_argv, evaluat
                        weights_digest)
 from .cli import run_cli
 from .parallel import Job, run_jobs
+from .cluster import add_cluster_arguments, runner_for
 from .objectives import display_name, table2
 from .tables import fmt, markdown, write_csv
 
@@ -162,15 +165,18 @@ def evaluate_bundle(folder: Path, args: argparse.Namespace, cache_dir: Path) -> 
 
 def evaluate_spread(bundles: dict[str, Path], args: argparse.Namespace, cache_dir: Path) -> None:
     """The bundles with no usable evaluation yet, each evaluated by its own core.evaluate process on
-    the least busy visible GPU (samples drawn, not scored), into cache_dir/NAME."""
-    jobs = []
+    the least busy visible GPU, or as a Ray task (samples drawn, not scored), into cache_dir/NAME."""
+    todo = {}
     for name, folder in bundles.items():
         digest, place = bundle_digest(folder), cache_dir / name
-        if cached_metrics(folder, digest, args, cache_dir) is not None or any(
-                usable_evaluation(p, digest, args) is not None for p in (folder, place)):
-            continue
-        jobs.append(Job(name, evaluate_argv(folder, args, place, args.corpus), place / OUTPUT))
-    failed = [f"{j.name} (log {j.log})" for j in run_jobs(jobs, args.jobs, desc="evaluating") if j.status != "done"]
+        if cached_metrics(folder, digest, args, cache_dir) is None and all(
+                usable_evaluation(p, digest, args) is None for p in (folder, place)):
+            todo[name] = (folder.absolute(), place.absolute())  # as a Ray task, in a folder of its own, sees them
+    if not todo:
+        return
+    with runner_for(args, ("out", "checkpoints")) as runner:  # with --ray: args.data_dir absolute, for the tasks
+        jobs = [Job(name, evaluate_argv(folder, args, place, args.corpus), place / OUTPUT) for name, (folder, place) in todo.items()]
+        failed = [f"{j.name} (log {j.log})" for j in run_jobs(jobs, runner, desc="evaluating") if j.status != "done"]
     if failed:
         raise VaeMineError(f"evaluation failed: {', '.join(failed)}")
 
@@ -226,7 +232,7 @@ def reproduce(args: argparse.Namespace) -> None:
     unfinished = [display_name(n) for n, folder in bundles.items() if not (folder / METRICS).exists()]
     if unfinished:
         log.warning("unfinished runs (no %s): %s; their rows are the best weights so far", METRICS, ", ".join(unfinished))
-    if args.jobs != 1:
+    if args.jobs != 1 or args.ray is not None:
         evaluate_spread(bundles, args, out / "evals")
     results = {name: {"checkpoint": str(folder), **evaluate_bundle(folder, args, out / "evals")} for name, folder in bundles.items()}
     text, csv_headers, csv_rows = build_tables(results, args.corpus, args.iw_samples)
@@ -255,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="bundles evaluated at once, each in its own process on the least busy "
                    "visible GPU (0: all at once; 1: one after another in this process); KenLM runs here after")
     add_eval_arguments(p, splits=("valid", "test"))
+    add_cluster_arguments(p)
     return run_cli(p, reproduce, argv)
 
 

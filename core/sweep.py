@@ -1,10 +1,12 @@
 """The paper's alpha sweep for VAE-MINE: train one run per alpha, pick the best on validation NLL.
 
-    python -m core.sweep --corpus ptb --alphas 2:5:0.5 --out runs/ptb-sweep [--jobs N] [core.train's run flags]
+    python -m core.sweep --corpus ptb --alphas 2:5:0.5 --out runs/ptb-sweep [--jobs N | --ray [ADDRESS]]
+        [core.train's run flags]
 
 Each alpha trains into OUT/alpha-A with core.train (an interrupted sweep continues where it
 stopped: finished runs are kept, an unfinished one resumes). With --jobs the runs train side by
-side, one process each, spread over the visible GPUs (core.parallel). OUT/sweep.csv and OUT/sweep.md
+side, one process each, spread over the visible GPUs (core.parallel); with --ray, as tasks of a Ray
+cluster (core.cluster). OUT/sweep.csv and OUT/sweep.md
 hold the table, OUT/best.json names the winner and OUT/best links to its bundle.
 """
 from __future__ import annotations
@@ -17,9 +19,10 @@ import sys
 from pathlib import Path
 
 from .checkpoint import LOG, METRICS, OUTPUT, write_json
-from .errors import VaeMineError
-from .parallel import Job, run_jobs
+from .errors import Stopped, VaeMineError
 from .cli import run_cli
+from .cluster import add_cluster_arguments, runner_for
+from .parallel import Job, run_jobs
 from .tables import fmt, markdown, write_csv
 from .train import add_run_arguments, run_argv, run_config, train
 
@@ -53,7 +56,7 @@ def train_job(args: argparse.Namespace, model: str, folder: Path, alpha: float |
     """core.train of one run in its own process, resuming whatever the folder holds."""
     argv = ["core.train", "--model", model, *(["--alpha", f"{alpha:g}"] if alpha is not None else []), "--out", str(folder),
             "--resume", "--no-progress", *run_argv(args)]
-    return Job(name or model, argv, folder / OUTPUT)
+    return Job(name or model, argv, folder / OUTPUT, done=folder / METRICS)
 
 
 def epochs_logged(job: Job) -> str:
@@ -73,18 +76,21 @@ def sweep(args: argparse.Namespace, alphas: list[float]) -> dict:
             log.info("[%d/%d] alpha %g: finished earlier, kept (%s)", i, len(alphas), alpha, folder)
         else:
             todo.append(alpha)
-    if args.jobs == 1:
+    if args.jobs == 1 and args.ray is None:
         for alpha in todo:
             log.info("alpha %g: training into %s", alpha, run_dir(out, alpha))
             train(run_config(args, "vae-mine", alpha), run_dir(out, alpha), args.data_dir, args.device, resume=True,
                   progress=not args.no_progress, checkpoint_minutes=args.checkpoint_minutes, cuda_graphs=args.cuda_graphs,
                   tf32=args.tf32)
     elif todo:
-        jobs = run_jobs([train_job(args, "vae-mine", run_dir(out, a), a, f"alpha-{a:g}") for a in todo], args.jobs,
-                        progress=not args.no_progress, describe=epochs_logged, desc="alpha sweep")
+        with runner_for(args) as runner:
+            out = args.out  # absolute with --ray
+            jobs = run_jobs([train_job(args, "vae-mine", run_dir(out, a), a, f"alpha-{a:g}") for a in todo], runner,
+                            progress=not args.no_progress, describe=epochs_logged, desc="alpha sweep")
         unfinished = [f"{j.name} ({j.status}, log {j.log})" for j in jobs if j.status != "done"]
         if unfinished:
-            raise VaeMineError(f"not every alpha finished: {', '.join(unfinished)}; the same command continues them")
+            error = Stopped if all(j.status in ("done", "stopped", "not started") for j in jobs) else VaeMineError
+            raise error(f"not every alpha finished: {', '.join(unfinished)}; the same command continues them")
     return summarise(out, alphas, args.corpus, args.config)
 
 
@@ -121,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process on the least busy "
                    "visible GPU (0: all at once; 1: one after another in this process)")
     add_run_arguments(p)
+    add_cluster_arguments(p)
 
     def body(args):
         result = sweep(args, parse_alphas(args.alphas))
