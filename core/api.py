@@ -21,7 +21,7 @@ import torch
 from . import atlas
 from .batching import Dataset
 from .checkpoint import LOG, METRICS, WEIGHTS, load_bundle, read_config, read_probe
-from .corpora import read_split
+from .corpora import read_sentences
 from .corpora import resolve as resolve_corpus
 from .decoding import beam_decode, step_decode
 from .device import pick_device
@@ -448,13 +448,6 @@ def _decode_defaults(args: dict) -> dict:
     if unknown:
         raise InputError(f"unknown decoding options: {', '.join(sorted(unknown))}")
     return {**allowed, **args}
-
-
-def read_sentences(corpus: str, split: str, data_dir: str | None = None, limit: int | None = None,
-                   tokenizer: str = LEGACY) -> list[str]:
-    """A corpus split as plain sentences, tokens joined by spaces (data folder: data_dir, else
-    $VAE_MINE_DATA, else ./data)."""
-    return [" ".join(tokens) for tokens in read_split(corpus, split, data_dir, limit, tokenizer=tokenizer)]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from .corpora import read_sentences
+
 log = logging.getLogger(__name__)
 ATLAS = "atlas.safetensors"
 MAP_SPLIT, MAP_N = "valid", 2000
@@ -43,8 +45,6 @@ def umap_2d(mu: np.ndarray) -> np.ndarray:
 def build(model, data_dir: str | None = None, progress: bool = True) -> dict[str, tuple[np.ndarray, str]]:
     """{key: (array, digest of the whole split it came from)} for a loaded `core` model (TextVAEModel)."""
     from tqdm.auto import tqdm
-
-    from .api import read_sentences
 
     arrays = {}
     for split, limit in (("train", None), (MAP_SPLIT, MAP_N)):

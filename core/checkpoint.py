@@ -31,10 +31,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import RunConfig
-from .errors import CheckpointError
+from .config import MODEL_UNRECORDED, TRAIN_LEGACY, ModelConfig, RunConfig, TrainConfig, build_dataclass
+from .errors import CheckpointError, InputError
 from .models import TextVAE
-from .objectives import Objective, build_objective, objective_class
+from .objectives import Objective, build_objective, objective_class, parse_objective
+from .tokenize import LEGACY
+from .tokenize import check as check_tokenizer
 from .vocab import Vocab
 
 FORMAT = "vae-mine-bundle"
@@ -113,6 +115,26 @@ def save_bundle(folder: Path, cfg: RunConfig, vocab: Vocab, model: TextVAE, obje
     save_tensors(folder / WEIGHTS, weights_of(model, objective), dtype)
 
 
+def run_config_from_dict(d: dict[str, Any], source: str = "config", version: int = 2) -> RunConfig:
+    """A run's config from the "run" section of a bundle's config.json (format 1 or 2): here, not in
+    core.config, because the objective's settings are parsed by the objective registry."""
+    try:
+        train = d["train"] if version >= 2 else {**d["train"], **TRAIN_LEGACY}
+        return RunConfig(
+            corpus=d["corpus"],
+            config_name=d.get("config_name", "custom"),
+            model=build_dataclass(ModelConfig, {**MODEL_UNRECORDED, **d["model"]}, source),
+            objective=parse_objective(d["objective"], source, legacy=version < 2),
+            train=build_dataclass(TrainConfig, train, source),
+            tokenizer=check_tokenizer(d.get("tokenizer", LEGACY)),
+            corpus_sha256=d.get("corpus_sha256"),
+        )
+    except KeyError as e:
+        raise CheckpointError(f"{source}: missing section {e}") from None
+    except InputError as e:
+        raise CheckpointError(f"{source}: {e}") from None
+
+
 def read_config(folder: Path) -> tuple[RunConfig, int]:
     """(the run's config, the vocabulary size) from a bundle's config.json, format 1 or 2."""
     path = folder / CONFIG
@@ -122,7 +144,7 @@ def read_config(folder: Path) -> tuple[RunConfig, int]:
     if d.get("version") not in READABLE_VERSIONS:
         raise CheckpointError(f"{path}: bundle version {d.get('version')} is not one of the supported {READABLE_VERSIONS}")
     try:
-        return RunConfig.from_dict(d["run"], str(path), d["version"]), int(d["vocab_size"])
+        return run_config_from_dict(d["run"], str(path), d["version"]), int(d["vocab_size"])
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: bad config ({e})") from None
 
@@ -138,7 +160,7 @@ def as_version(cfg: RunConfig, version: int) -> RunConfig:
         return cfg
     d = cfg.to_dict()
     d["objective"] = {"name": cfg.objective.name, **d["objective"]["settings"]}
-    return RunConfig.from_dict(d, "command line", version=1)
+    return run_config_from_dict(d, "command line", version=1)
 
 
 def build(cfg: RunConfig, vocab_size: int) -> tuple[TextVAE, Objective]:

@@ -1,6 +1,6 @@
 """Plain dataclass configs, their named presets, and JSON round-tripping.
 
-A checkpoint's config.json holds `RunConfig.to_dict()`: everything needed to rebuild the model and
+A checkpoint's config.json holds `RunConfig.to_dict()` (read back by core.checkpoint.run_config_from_dict): everything needed to rebuild the model and
 objective and to continue training. An objective's settings are its own small dataclass (each
 objective file owns it); this module only carries them.
 """
@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError, InputError
+from .errors import CheckpointError
 from .tokenize import LEGACY
-from .tokenize import check as check_tokenizer
 
 
 DROPOUT_MASKS = ("uniform", "bernoulli")  # how core.models.Dropout may draw its masks
@@ -91,25 +90,6 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "config", version: int = 2) -> "RunConfig":
-        from .objectives import parse_objective  # the registry imports this module
-
-        try:
-            train = d["train"] if version >= 2 else {**d["train"], **TRAIN_LEGACY}
-            return cls(
-                corpus=d["corpus"],
-                config_name=d.get("config_name", "custom"),
-                model=build_dataclass(ModelConfig, {**MODEL_UNRECORDED, **d["model"]}, source),
-                objective=parse_objective(d["objective"], source, legacy=version < 2),
-                train=build_dataclass(TrainConfig, train, source),
-                tokenizer=check_tokenizer(d.get("tokenizer", LEGACY)),
-                corpus_sha256=d.get("corpus_sha256"),
-            )
-        except KeyError as e:
-            raise CheckpointError(f"{source}: missing section {e}") from None
-        except InputError as e:
-            raise CheckpointError(f"{source}: {e}") from None
 
 
 def build_dataclass(kind, d: dict[str, Any], source: str):

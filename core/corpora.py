@@ -193,3 +193,10 @@ def read_split(corpus: str, split: str, root: str | os.PathLike | None = None, l
         log.warning("%s/%s: truncated %d sentence(s) longer than %d tokens", corpus, split, long, max_len)
         sentences = [s[:max_len] for s in sentences]
     return sentences
+
+
+def read_sentences(corpus: str, split: str, data_dir: str | None = None, limit: int | None = None,
+                   tokenizer: str = LEGACY) -> list[str]:
+    """A corpus split as plain sentences, tokens joined by spaces (data folder: data_dir, else
+    $VAE_MINE_DATA, else ./data)."""
+    return [" ".join(tokens) for tokens in read_split(corpus, split, data_dir, limit, tokenizer=tokenizer)]

@@ -11,7 +11,6 @@ import argparse
 import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from playwright.sync_api import expect, sync_playwright

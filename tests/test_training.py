@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from conftest import DATA, tiny_config
 from core.batching import Dataset
-from core.checkpoint import load_bundle
+from core.checkpoint import load_bundle, run_config_from_dict
 from core.corpora import read_split
 from core.errors import CheckpointError, Stopped
 from core.evaluate import evaluate_split
@@ -407,11 +407,11 @@ def test_uniform_dropout_masks_keep_a_unit_at_rate_1_minus_p_and_unrecorded_conf
             Dropout(**bad)
     old = RunConfig().to_dict()
     del old["model"]["dropout_masks"]
-    assert RunConfig().model.dropout_masks == "uniform" and RunConfig.from_dict(old).model.dropout_masks == "bernoulli"
+    assert RunConfig().model.dropout_masks == "uniform" and run_config_from_dict(old).model.dropout_masks == "bernoulli"
     decoder = TextVAE(50, replace(PRESETS["tiny"], dropout_masks="bernoulli")).decoder
     assert decoder.drop_in.masks == decoder.drop_out.masks == "bernoulli"
     with pytest.raises(ValueError, match="dropout_masks"):
-        RunConfig.from_dict({**old, "model": {**old["model"], "dropout_masks": "gaussian"}})
+        run_config_from_dict({**old, "model": {**old["model"], "dropout_masks": "gaussian"}})
 
 
 def test_command_processes_keep_freed_memory_so_a_large_tensor_reuses_its_pages():
