@@ -29,7 +29,7 @@ def keep_freed_memory() -> bool:
     By default glibc gives each freed block of over 32 MB, and a free heap top over its trim
     threshold, back to the kernel, so the largest tensors of a training step (the output layer's
     [tokens, vocabulary] scores and their gradient) arrive as fresh pages every step; faulting
-    those in cost about 3 % of a paper-size step on the project's 2-core CPU. A command process
+    those in costs time every step (measured: docs/cpu-notes.md). A command process
     calls this once (core.cli); without glibc (macOS, musl) nothing changes.
     """
     try:

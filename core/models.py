@@ -92,9 +92,8 @@ class Decoder(nn.Module):
     @staticmethod
     def padded_width(vocab_size: int, multiple: int = 64) -> int:
         """The output layer's width as padded_output multiplies it: the vocabulary rounded up to a
-        multiple of `multiple`. On the project's 2-core CPU, MKL multiplies [1,600 x 512] by
-        [512 x 10,048] in 107 ms and by PTB's [512 x 10,002] in 143 ms (2-D inputs; a 3-D input
-        takes a slower path)."""
+        multiple of `multiple`, since MKL multiplies such widths faster than odd ones (measured:
+        docs/cpu-notes.md)."""
         return -(-vocab_size // multiple) * multiple
 
     def padded_output(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import core
-from core import InputError, VaeMineError, split_digest
-from core.corpora import available as available_corpora
+from core import InputError, VaeMineError, available_corpora, split_digest
 
 log = logging.getLogger(__name__)
 DEFAULT_PAIR = ("lagging", "vae-mine")

@@ -76,7 +76,7 @@ class StepContext:
     def _clipped_step(self, opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> None:
         """clip_grad_norm_, then opt.step(). On the CPU, where reading the norm costs nothing, a plain
         SGD step takes the clipping factor in its learning rate (the same update) and skips the pass
-        that rescales every gradient: 2 % of a paper-size step on the project's 2-core CPU."""
+        that rescales every gradient (what that saves: docs/cpu-notes.md)."""
         grads = [p.grad for p in params if p.grad is not None]
         if not grads or grads[0].device.type != "cpu" or not plain_sgd(opt):
             torch.nn.utils.clip_grad_norm_(params, self.clip)

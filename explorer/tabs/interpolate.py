@@ -8,8 +8,7 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from core import MODES, VaeMineError, check, path_plane, word_f1
-from core.atlas import MAP_N, MAP_SPLIT
+from core import MAP_N, MAP_SPLIT, MODES, VaeMineError, check, path_plane, word_f1
 
 from ..context import Context
 from ..render import changed, esc, mark_changes, page, table

@@ -9,8 +9,7 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from core import AU_THRESHOLD, InputError, active_units, check, umap_2d
-from core.atlas import MAP_N, MAP_SPLIT  # the default map is the one a checkpoint's atlas ships
+from core import AU_THRESHOLD, MAP_N, MAP_SPLIT, InputError, active_units, check, umap_2d  # the default map: the atlas's
 
 from ..context import SPLITS, Context
 from ..render import esc, mark_changes, page, table
