@@ -20,7 +20,7 @@ import torch
 
 from . import atlas
 from .batching import Dataset
-from .checkpoint import LOG, METRICS, WEIGHTS, load_bundle, read_config, read_probe
+from .checkpoint import CONFIG, LOG, METRICS, WEIGHTS, load_bundle, read_config, read_probe
 from .corpora import read_sentences
 from .corpora import resolve as resolve_corpus
 from .decoding import beam_decode, step_decode
@@ -106,7 +106,21 @@ def _seed(seed) -> int | None:
     return None if seed is None else check("seed", seed)
 
 
-def decoding(strategy: str = "greedy", temperature=1.0, beam_size=5, seed=0) -> dict:
+@dataclass(frozen=True)
+class Decoding:
+    """The decoding defaults, in one place: the API's methods and the explorer's controls use them."""
+    strategy: str = "greedy"
+    temperature: float = 1.0
+    beam_size: int = 5
+    seed: int = 0
+    max_len: int = 50
+
+
+DECODING = Decoding()
+
+
+def decoding(strategy: str = DECODING.strategy, temperature=DECODING.temperature, beam_size=DECODING.beam_size,
+             seed=DECODING.seed) -> dict:
     """Decoding settings checked: only those the strategy uses (greedy ignores temperature and
     beam size); seed None draws a fresh one."""
     if strategy not in STRATEGIES:
@@ -358,8 +372,9 @@ class TextVAEModel:
 
     # -- text out ---------------------------------------------------------------------------------
 
-    def decode(self, z, strategy: str = "greedy", max_len: int = 50, temperature: float = 1.0,
-               beam_size: int = 5, seed: int | None = 0) -> list[str]:
+    def decode(self, z, strategy: str = DECODING.strategy, max_len: int = DECODING.max_len,
+               temperature: float = DECODING.temperature, beam_size: int = DECODING.beam_size,
+               seed: int | None = DECODING.seed) -> list[str]:
         """Sentences for latent codes z [N, z_dim] (or one code [z_dim])."""
         return self._generate(self._codes(z), None, strategy, max_len, temperature, beam_size, seed)
 
@@ -381,15 +396,16 @@ class TextVAEModel:
             out.extend(" ".join(self.vocab.words(seq)) for seq in ids)
         return out
 
-    def reconstruct(self, sentences: str | Sequence[str], from_mean: bool = True, strategy: str = "greedy",
-                    seed: int | None = 0, **decode_args) -> list[str]:
+    def reconstruct(self, sentences: str | Sequence[str], from_mean: bool = True, strategy: str = DECODING.strategy,
+                    seed: int | None = DECODING.seed, **decode_args) -> list[str]:
         """Encode then decode: from the posterior mean, or from one posterior sample per sentence."""
         seed = _seed(seed)
         mu, logvar = self._posterior(sentences)
         z = mu if from_mean else self._model.sample_z(mu, logvar, 1, torch.Generator().manual_seed(seed or 0))[:, 0]
         return self._generate(z, None, strategy, seed=seed, **_decode_defaults(decode_args))
 
-    def sample_prior(self, n: int, seed: int | None = 0, strategy: str = "greedy", **decode_args) -> list[str]:
+    def sample_prior(self, n: int, seed: int | None = DECODING.seed, strategy: str = DECODING.strategy,
+                     **decode_args) -> list[str]:
         """n sentences decoded from z ~ N(0, I) (or from the language model itself)."""
         n = check("n", n)
         z = self.prior_codes(n, seed) if self.latent else None
@@ -401,13 +417,13 @@ class TextVAEModel:
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         return torch.randn(n, self.z_dim, generator=gen).numpy()
 
-    def interpolate(self, a: str, b: str, steps: int = 5, mode: str = "linear", strategy: str = "greedy",
+    def interpolate(self, a: str, b: str, steps: int = 5, mode: str = "linear", strategy: str = DECODING.strategy,
                     seed: int | None = 0, **decode_args) -> list[str]:
         """Sentences decoded along the path between the posterior means of a and b (both ends included)."""
         return self._generate(torch.as_tensor(self.interpolation_codes(a, b, steps, mode)), None, strategy,
                               seed=seed, **_decode_defaults(decode_args))
 
-    def sweep_unit(self, sentence: str, dim: int, spread: float, steps: int = 7, strategy: str = "greedy",
+    def sweep_unit(self, sentence: str, dim: int, spread: float, steps: int = 7, strategy: str = DECODING.strategy,
                    seed: int | None = 0, **decode_args) -> list[tuple[float, float, str]]:
         """What one latent dimension does: the sentence's posterior mean with dimension `dim` moved by
         -3 ... +3 times `spread` (e.g. that dimension's standard deviation of posterior means over
@@ -443,7 +459,7 @@ class TextVAEModel:
 
 
 def _decode_defaults(args: dict) -> dict:
-    allowed = {"max_len": 50, "temperature": 1.0, "beam_size": 5}
+    allowed = {"max_len": DECODING.max_len, "temperature": DECODING.temperature, "beam_size": DECODING.beam_size}
     unknown = set(args) - set(allowed)
     if unknown:
         raise InputError(f"unknown decoding options: {', '.join(sorted(unknown))}")
@@ -479,6 +495,11 @@ class BundleInfo:
             return "differs", (f"its corpus {self.corpus} differs from the one it was trained on (training file sha256 "
                                f"{digest[:12]}... here, {self.corpus_sha256[:12]}... then): neighbours and maps show other text")
         return None
+
+
+def is_bundle(path: str | Path) -> bool:
+    """Whether the folder holds a checkpoint bundle (its config file)."""
+    return (Path(path) / CONFIG).is_file()
 
 
 def describe(path: str | Path) -> BundleInfo:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import core
-from core import InputError, VaeMineError, available_corpora, split_digest
+from core import InputError, VaeMineError, available_corpora, is_bundle, split_digest
 
 log = logging.getLogger(__name__)
 DEFAULT_PAIR = ("lagging", "vae-mine")
@@ -111,7 +111,7 @@ class Context:
         """Checkpoint folders (any sub-folder holding a config.json), sorted."""
         if not self.checkpoints.is_dir():
             return []
-        return sorted(p.name for p in self.checkpoints.iterdir() if (p / "config.json").is_file())
+        return sorted(p.name for p in self.checkpoints.iterdir() if is_bundle(p))
 
     # -- the boundary: every request argument that names something, checked before any path is built
 

@@ -154,7 +154,8 @@ def decoder_use(ctx: Context, left: str, right: str, text: str) -> str:
 
 
 REPLAY = ("### Training replay\n"
-          "The codes (posterior means) of the first 500 validation sentences, saved after training epochs, drawn in one "
+          "The codes (posterior means) of the probe sentences (the first validation sentences, as many as the run's "
+          "probe_sentences setting), saved after training epochs, drawn in one "
           "fixed 2-D projection (PCA fitted on the last saved epoch; axes at least ±1, the prior's standard "
           "deviation). Drag the slider: a model that uses z spreads its sentences out; a collapsing one shrinks "
           "them onto the centre, the prior's mean.")

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import gradio as gr
 
-from core import LIMITS, STRATEGIES, InputError, VaeMineError, check, decoding
+from core import DECODING, LIMITS, STRATEGIES, InputError, VaeMineError, check, decoding
 
 from ..context import Context
 from ..render import esc, message, page, side_by_side
@@ -218,12 +218,12 @@ def decoding_controls(prefix: str) -> dict[str, gr.components.Component]:
     (element ids `{prefix}-strategy` etc., the keys of a shared link); temperature shows only for
     sampling and beam size only for beam search."""
     with gr.Row():
-        strategy = gr.Radio(list(STRATEGIES), value="greedy", label="decoding", elem_classes="vm-strategy",
+        strategy = gr.Radio(list(STRATEGIES), value=DECODING.strategy, label="decoding", elem_classes="vm-strategy",
                             elem_id=f"{prefix}-strategy")
-        temperature = number_box("temperature", 1.0, visible=False, elem_classes="vm-temperature",
+        temperature = number_box("temperature", DECODING.temperature, visible=False, elem_classes="vm-temperature",
                                  elem_id=f"{prefix}-temperature")
-        beam = number_box("beam_size", 5, visible=False, elem_classes="vm-beam", elem_id=f"{prefix}-beam")
-        seed = number_box("seed", 0, elem_classes="vm-seed", elem_id=f"{prefix}-seed")
+        beam = number_box("beam_size", DECODING.beam_size, visible=False, elem_classes="vm-beam", elem_id=f"{prefix}-beam")
+        seed = number_box("seed", DECODING.seed, elem_classes="vm-seed", elem_id=f"{prefix}-seed")
     strategy.change(lambda s: (gr.update(visible=s == "sample"), gr.update(visible=s == "beam")), strategy,
                     [temperature, beam], api_name=False, queue=False)
     return {"strategy": strategy, "temperature": temperature, "beam_size": beam, "seed": seed}

@@ -8,7 +8,7 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from core import MAP_N, MAP_SPLIT, MODES, VaeMineError, check, path_plane, word_f1
+from core import DECODING, MAP_N, MAP_SPLIT, MODES, VaeMineError, check, path_plane, word_f1
 
 from ..context import Context
 from ..render import changed, esc, mark_changes, page, table
@@ -35,7 +35,7 @@ def score(path: list[str], i: int, ends: list[str]) -> str:
 
 
 def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int = 10, mode: str = "linear",
-                strategy: str = "greedy", temperature: float = 1.0, beam_size: int = 5, seed: int = 0) -> tuple[go.Figure | None, str]:
+                strategy: str = DECODING.strategy, temperature: float = DECODING.temperature, beam_size: int = DECODING.beam_size, seed: int = DECODING.seed) -> tuple[go.Figure | None, str]:
     """The decoded paths in aligned rows, each step scored, and both paths drawn in one chart."""
     (a, note_a), (b, note_b) = first_line(a, "the first sentence"), first_line(b, "the second sentence")
     opts = decode_options(strategy, temperature, beam_size, seed)
@@ -110,8 +110,8 @@ def path_figure(titles: list[str], paths: list, planes: list) -> go.Figure:
     return fig
 
 
-def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strategy: str = "greedy",
-            temperature: float = 1.0, beam_size: int = 5, seed: int = 0) -> str:
+def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strategy: str = DECODING.strategy,
+            temperature: float = DECODING.temperature, beam_size: int = DECODING.beam_size, seed: int = DECODING.seed) -> str:
     """a : b :: c : ?  decoded from mu(c) + mu(b) - mu(a)."""
     (a, na), (b, nb), (c, nc) = (first_line(x, f"sentence {n}") for x, n in ((a, "a"), (b, "b"), (c, "c")))
     opts = decode_options(strategy, temperature, beam_size, seed)

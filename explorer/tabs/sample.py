@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core import check, diversity
+from core import DECODING, check, diversity
 
 from ..context import Context
 from ..render import esc, table
 from .common import decode_options, decoding_controls, number_box, per_model, wire
 
 
-def sample(ctx: Context, left: str, right: str, n: int = 10, seed: int = 0, strategy: str = "greedy",
-           temperature: float = 1.0, beam_size: int = 5) -> str:
+def sample(ctx: Context, left: str, right: str, n: int = 10, seed: int = DECODING.seed, strategy: str = DECODING.strategy,
+           temperature: float = DECODING.temperature, beam_size: int = DECODING.beam_size) -> str:
     n = check("n", n)
     opts = decode_options(strategy, temperature, beam_size, seed)
 
