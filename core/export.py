@@ -21,7 +21,7 @@ import torch
 from . import atlas
 from .api import TextVAEModel
 from .batching import Dataset
-from .checkpoint import (CONFIG, LOG, METRICS, VOCAB, WEIGHTS, copy_probe, load_bundle, load_tensors, save_tensors,
+from .checkpoint import (CONFIG, LOG, METRICS, VOCAB, WEIGHTS, copy_probe, load_bundle, load_tensors, read_config, save_tensors,
                          write_json)
 from .corpora import read_split
 from .cli import run_cli
@@ -48,7 +48,8 @@ def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data
         if (src / name).is_file():
             shutil.copy2(src / name, tmp / name)
     copy_probe(src, tmp, probe_epochs)
-    save_tensors(tmp / WEIGHTS, load_tensors(src / WEIGHTS), DTYPES[dtype])
+    shareable = objective_class(read_config(src)[0].objective.name).shareable
+    save_tensors(tmp / WEIGHTS, shareable(load_tensors(src / WEIGHTS)), DTYPES[dtype])
     metrics = json.loads((src / METRICS).read_text())
     cfg, vocab, model, _ = load_bundle(tmp)
     try:

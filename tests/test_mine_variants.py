@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench import mine as bench_mine
-from core.batching import Dataset
+from core.batching import Batch, Dataset
 from core.checkpoint import LOG
 from core.config import PRESETS
 from core.corpora import read_split
@@ -104,7 +104,7 @@ def test_k_energy_steps_and_adam_take_their_steps(ptb_batch):
 
 
 def test_settings_refuse_what_cannot_work():
-    for bad, match in (({"estimator": "nce"}, "estimator"), ({"estimator": "infonce"}, "all-pairs or queue"),
+    for bad, match in (({"estimator": "nce"}, "estimator"), ({"estimator": "infonce"}, "all-pairs, queue or re-encoded"),
                        ({"energy_steps": 0}, "energy_steps"), ({"energy_optimizer": "rmsprop"}, "energy_optimizer"),
                        ({"xi": "lagged"}, "xi")):
         with pytest.raises(ValueError, match=match):
@@ -175,3 +175,50 @@ def test_a_separable_energy_scores_the_same_pairs_as_pairwise(negatives):
     assert len(neg) == {"roll": 6, "all-pairs": 30, "queue": 30 + 6 * 8}[negatives]
     with pytest.raises(ValueError, match="separable"):
         VAEMine.Settings(energy_separable=True, energy_reads_posterior=True)
+
+
+def test_re_encoded_negatives_are_the_current_encoders_codes_of_earlier_sentences():
+    """negatives=re-encoded keeps the last queue_size sentences (cut at reencoded_width tokens) of
+    earlier training batches, of any length, and encodes them again each step, so a change of the
+    encoder changes them at once (a queue of codes would keep the old ones); the ring is a buffer,
+    saved with the weights for --resume; a separable energy scores them as extra columns."""
+    torch.manual_seed(0)
+    model = TextVAE(50, CFG)
+    settings = VAEMine.Settings(negatives="re-encoded", estimator="infonce", energy_separable=True, queue_size=6,
+                                reencoded_width=8)
+    objective = VAEMine(model, settings, 50)
+    model.train(), objective.train()
+
+    def batch(length: int, n: int = 4) -> Batch:
+        return Batch(torch.randint(4, 50, (n, length)), torch.full((n,), length), torch.arange(n))
+
+    first, second = batch(5), batch(11)
+    objective.loss(model, first)
+    assert objective._fresh is None and objective.queued() == 4  # nothing kept before the first batch
+    objective.loss(model, second)
+    assert objective._fresh.shape == (4, Z)  # the first batch's four, encoded again
+    assert objective.queued() == 8 and objective.sentence_lengths.tolist() == [8, 8, 5, 5, 8, 8]  # ring of 6; cut at 8
+    kept = objective.sentences[[2, 3, 4, 5]]
+    assert torch.equal(kept[2:, :8], second.tokens[:2, :8]) and torch.equal(kept[:2, :5], first.tokens[2:, :5])
+    with torch.no_grad():
+        _, mu, _ = model.encoder(objective.sentences, objective.sentence_lengths)
+        model.encoder.to_gaussian.bias.add_(3.0)  # another encoder: the re-encoded codes follow it
+        _, moved, _ = model.encoder(objective.sentences, objective.sentence_lengths)
+    assert (moved - mu).abs().mean() > 1.0
+    objective.eval()
+    objective.loss(model, batch(7))
+    assert objective.queued() == 8  # evaluation keeps nothing
+    assert (objective._fresh.mean(0) - moved.mean(0)).abs().mean() < (objective._fresh.mean(0) - mu.mean(0)).abs().mean()
+    assert {"sentences", "sentence_lengths", "queue_count"} <= set(objective.state_dict())
+    hf, (zf, qf) = objective.energy.x_features(torch.randn(3, H), None, None), objective.codes(torch.randn(3, Z))
+    scores, _ = objective.energies(hf, zf, qf, frozen=True)
+    assert scores.shape == (3, 3 + 6)
+    # an exported bundle carries no training sentence: the ring is emptied, and it loads
+    tensors = {f"objective.{k}": v for k, v in objective.state_dict().items()}
+    shared = VAEMine.shareable(tensors)
+    assert tensors["objective.sentences"].any() and not shared["objective.sentences"].any()
+    objective.load_state_dict({k[len("objective."):]: v for k, v in shared.items()})
+    objective.start_epoch(2)
+    assert objective.queued() == 0 and objective.reencode(model) is None
+    with pytest.raises(ValueError, match="reencoded_width"):
+        VAEMine.Settings(negatives="re-encoded", reencoded_width=1)

@@ -164,6 +164,11 @@ class Objective(nn.Module):
         return cls.config(**{**values, **cls.legacy})
 
     @staticmethod
+    def shareable(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A bundle's tensors as they may leave this machine (core.export): by default all of them."""
+        return tensors
+
+    @staticmethod
     def describe_settings(settings) -> dict[str, Any]:
         return asdict(settings)
 

@@ -9,9 +9,11 @@ Per batch, with the energy f = f_psi([h_x; z]) where h_x is the encoder's last h
     argmax (setting xi="printed" keeps it, to show what it does). Kept as log xi to stay finite;
   * phi (the encoder) descends -ELBO - alpha * bound(xi*); theta (the decoder) sees only the
     reconstruction term, which alone depends on it;
-  * negatives: "roll" (z'_i = z_{i-1}), "all-pairs" (every x_i, z_j, i != j) or "queue" (all pairs
-    and the codes of the last queue_size sentences of earlier batches). Batches hold one sentence
-    length, so only queued codes make the negatives a sample of q(x) q(z) across lengths.
+  * negatives: "roll" (z'_i = z_{i-1}), "all-pairs" (every x_i, z_j, i != j), "queue" (all pairs
+    and the codes of the last queue_size sentences of earlier batches) or "re-encoded" (all pairs
+    and the last queue_size sentences of earlier batches encoded again by the current encoder, so
+    no negative code is stale). Batches hold one sentence length, so only the last two make the
+    negatives a sample of q(x) q(z) across lengths.
 All updates are one SGD step, as in Algorithm 1 line 15.
 
 Choices beyond the paper's text that the default makes (why, measured: docs/mine-variants.md):
@@ -156,7 +158,7 @@ def infonce_value(scores: torch.Tensor) -> torch.Tensor:
     return (joint - torch.logsumexp(scores, 1)).mean() + math.log(scores.size(1))
 
 
-NEGATIVES = ("roll", "all-pairs", "queue")
+NEGATIVES = ("roll", "all-pairs", "queue", "re-encoded")
 ESTIMATORS = ("dv", "jsd", "infonce")
 XI_RULES = ("optimal", "printed")
 OPTIMIZERS = ("sgd", "adam")
@@ -170,8 +172,9 @@ class Settings:
     energy_bound: float = 10.0  # energy outputs squashed into (-bound, bound)
     energy_standardize_h: bool = True  # the energy reads h_x standardised across the batch
     energy_gauge: float = 0.01  # weight of the pull on the energy's free offset (see the module text)
-    negatives: str = "roll"  # roll, all-pairs or queue (see the module text)
-    queue_size: int = 64  # "queue": codes kept from earlier batches (two batches of 32)
+    negatives: str = "roll"  # roll, all-pairs, queue or re-encoded (see the module text)
+    queue_size: int = 64  # "queue": codes kept from earlier batches (two batches of 32); "re-encoded": sentences
+    reencoded_width: int = 64  # "re-encoded": tokens kept of each sentence (<s> included; a longer one is cut)
     # A KL anneal as its baselines have (weight from kl_start rising linearly to 1 over anneal_epochs).
     # The paper names an anneal only for VAE-0.5, so by default there is none (weight 1 throughout).
     kl_start: float = 1.0
@@ -197,14 +200,14 @@ class Settings:
                               ("energy_optimizer", OPTIMIZERS), ("energy_reads", READS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
-        if self.queue_size < 1:
-            raise ValueError("queue_size must be at least 1")
+        if self.queue_size < 1 or self.reencoded_width < 2:
+            raise ValueError("queue_size must be at least 1 and reencoded_width at least 2")
         if self.energy_steps < 1:
             raise ValueError("energy_steps must be at least 1")
         if self.energy_separable and self.energy_reads_posterior:
             raise ValueError("a separable energy reads x and z apart, so it cannot read z's distance from x's posterior")
         if self.estimator == "infonce" and self.negatives == "roll":
-            raise ValueError("estimator=infonce scores every pair of the batch: use negatives=all-pairs or queue")
+            raise ValueError("estimator=infonce scores every pair of the batch: use negatives=all-pairs, queue or re-encoded")
 
 
 class VAEMine(ScheduledKL):
@@ -229,8 +232,25 @@ class VAEMine(ScheduledKL):
         if settings.negatives == "queue":  # a ring of recent codes; saved with the weights for --resume
             self.register_buffer("queue", torch.zeros(settings.queue_size, mc.z_dim))
             self.register_buffer("queue_count", torch.zeros((), dtype=torch.long))
+        if settings.negatives == "re-encoded":  # a ring of recent sentences; saved with the weights for --resume
+            self.register_buffer("sentences", torch.full((settings.queue_size, settings.reencoded_width), model.pad))
+            self.register_buffer("sentence_lengths", torch.ones(settings.queue_size, dtype=torch.long))
+            self.register_buffer("queue_count", torch.zeros((), dtype=torch.long))
+        self._fresh: torch.Tensor | None = None  # "re-encoded": this step's codes of the kept sentences
+        self.pad = model.pad
         self.alpha = settings.alpha
         self._queued: int | None = None  # queue_count as Python knows it (None: read it), so steps need no host read
+
+    @staticmethod
+    def shareable(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The ring of re-encoded sentences holds token ids of training sentences: an exported bundle
+        keeps it empty (a run resumed from one fills it again within queue_size sentences)."""
+        out = dict(tensors)
+        if "objective.sentences" in out:
+            out["objective.sentences"] = torch.zeros_like(out["objective.sentences"])
+            out["objective.sentence_lengths"] = torch.ones_like(out["objective.sentence_lengths"])
+            out["objective.queue_count"] = torch.zeros_like(out["objective.queue_count"])
+        return out
 
     def param_groups(self, model: TextVAE) -> dict[str, list[nn.Parameter]]:
         return {"model": list(model.parameters()), "energy": list(self.energy.parameters())}
@@ -249,7 +269,8 @@ class VAEMine(ScheduledKL):
 
     def codes(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(z, queued codes or None) as the energy reads them."""
-        queued = self.queue[: min(self.queued(), self.cfg.queue_size)] if self.cfg.negatives == "queue" else None
+        queued = {"queue": lambda: self.queue[: min(self.queued(), self.cfg.queue_size)],
+                  "re-encoded": lambda: self._fresh}.get(self.cfg.negatives, lambda: None)()
         if queued is None or not len(queued):
             return self.energy.codes(z)[0], None
         zf, qf = self.energy.codes(z, queued)
@@ -343,7 +364,7 @@ class VAEMine(ScheduledKL):
         """While the queue fills, the number of negatives changes every step: those first steps
         (two at batch 32) run eagerly. Once full it stays full. Extra energy steps read the
         encoder's output outside the step, so they run eagerly too."""
-        if self.cfg.energy_steps > 1:
+        if self.cfg.energy_steps > 1 or self.cfg.negatives == "re-encoded":  # (its kept sentences' width varies)
             return False
         return self.cfg.negatives != "queue" or self.queued() >= self.cfg.queue_size
 
@@ -363,6 +384,8 @@ class VAEMine(ScheduledKL):
         elbo_loss = (rec + self.step_kl_weight() * kl).mean()
         if len(batch) < 2:  # no negative pair exists in a batch of one
             return elbo_loss, self.stats(elbo_loss, rec, kl, mu, logvar)
+        if self.cfg.negatives == "re-encoded":
+            self._fresh = self.reencode(model)
         psi, phi, log_xi, estimate = self.bounds(h, z, mu, logvar, batch.tokens)
         loss = elbo_loss - self.alpha * phi - psi
         extra = {"mine_bound": estimate}
@@ -371,7 +394,32 @@ class VAEMine(ScheduledKL):
             extra["xi"] = log_xi.exp()
         if self.cfg.negatives == "queue" and self.training:
             self._enqueue(z.detach())
+        if self.cfg.negatives == "re-encoded" and self.training:
+            self._keep(batch)
         return loss, self.stats(loss, rec, kl, mu, logvar, **extra)
+
+    @torch.no_grad()
+    def reencode(self, model: TextVAE) -> torch.Tensor | None:
+        """One posterior sample of each kept sentence under the current encoder (None: none kept yet)."""
+        n = min(self.queued(), self.cfg.queue_size)
+        if not n:
+            return None
+        lengths = self.sentence_lengths[:n]
+        _, mu, logvar = model.encoder(self.sentences[:n, : int(lengths.max())], lengths)
+        return model.sample_z(mu, logvar)[:, 0]
+
+    @torch.no_grad()
+    def _keep(self, batch: Batch) -> None:
+        """The batch's sentences (their first reencoded_width tokens) into the ring of kept ones."""
+        tokens, lengths = batch.tokens[-self.cfg.queue_size:], batch.lengths[-self.cfg.queue_size:]
+        width = min(tokens.size(1), self.cfg.reencoded_width)
+        slots = (self.queue_count + torch.arange(len(tokens), device=tokens.device)) % self.cfg.queue_size
+        self.sentences[slots] = self.pad
+        self.sentences[slots, :width] = tokens[:, :width]
+        self.sentence_lengths[slots] = lengths.clamp(max=width).to(tokens.device)
+        self.queue_count += len(tokens)
+        if self._queued is not None:
+            self._queued += len(tokens)
 
     def energy_loss(self, h: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, batch: Batch):
         """The energy's own objective on fresh codes of a batch already encoded (extra energy steps)."""
