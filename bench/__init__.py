@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from core.checkpoint import build
-from core.config import PRESETS, RunConfig
+from core.config import PRESETS, RunConfig, TrainConfig
 from core.objectives import objective_class
+from core.train import fresh_model, optimizers
 
 
 def report(result: dict, out: Path | None) -> None:
@@ -23,9 +23,8 @@ def report(result: dict, out: Path | None) -> None:
 def fresh_training(config: str, objective: str, settings: dict, vocab_size: int, device: torch.device, seed: int = 0):
     """A freshly initialised model and objective of a preset, in train mode on `device`, and their
     optimisers at training's lr (1.0 times each group's scale): (model, objective, optimisers)."""
-    torch.manual_seed(seed)
-    model, obj = build(RunConfig(model=PRESETS[config], objective=objective_class(objective).config(**settings)), vocab_size)
-    model.init_weights(0.01, 0.1, torch.Generator().manual_seed(seed))
+    cfg = RunConfig(model=PRESETS[config], objective=objective_class(objective).config(**settings), train=TrainConfig(seed=seed))
+    model, obj = fresh_model(cfg, vocab_size)
     model.to(device).train()
     obj.to(device).train()
-    return model, obj, {k: obj.optimizer(k, v, obj.lr_scale(k)) for k, v in obj.param_groups(model).items()}
+    return model, obj, optimizers(model, obj, 1.0)

@@ -38,8 +38,8 @@ from .corpora import resolve as resolve_corpus
 from .device import pick_device, set_tf32
 from .errors import CheckpointError, CorpusError, Stopped, VaeMineError
 from .evaluate import evaluate_split
-from .models import evaluating
-from .objectives import StepContext, objective_class, registry
+from .models import TextVAE, evaluating
+from .objectives import Objective, StepContext, objective_class, registry
 from .objectives.schedules import LoopState, PlateauRule, plateau_step
 from .tokenize import LEGACY, TOKENIZERS
 from .tokenize import default_for as default_tokenizer
@@ -47,6 +47,22 @@ from .vocab import Vocab
 
 log = logging.getLogger(__name__)
 DIAGNOSTIC_BATCHES = 4  # batches of the probe sentences that Objective.diagnostics measures gradients on
+
+
+def fresh_model(cfg: RunConfig, vocab_size: int) -> tuple[TextVAE, Objective]:
+    """The run's model and objective before training: the model's weights drawn as cfg.train says
+    (seeded), the objective's own networks at PyTorch's default init under the same seed."""
+    tc = cfg.train
+    torch.manual_seed(tc.seed)
+    model, objective = ckpt.build(cfg, vocab_size)
+    model.init_weights(tc.init_range, tc.emb_init_range, torch.Generator().manual_seed(tc.seed))
+    return model, objective
+
+
+def optimizers(model: TextVAE, objective: Objective, lr: float) -> dict[str, torch.optim.Optimizer]:
+    """One optimiser per parameter group the objective names, at lr times the group's scale."""
+    return {name: objective.optimizer(name, params, lr * objective.lr_scale(name))
+            for name, params in objective.param_groups(model).items()}
 
 
 class Trainer:
@@ -77,16 +93,13 @@ class Trainer:
         valid_sents = read_split(cfg.corpus, "valid", data_dir, tc.max_valid, tc.max_len, cfg.tokenizer)
         self.valid_data = Dataset(valid_sents, self.vocab)
         self.probe = Dataset(valid_sents[: tc.probe_sentences], self.vocab) if tc.probe_sentences else None
-        torch.manual_seed(tc.seed)  # the objective's own networks keep PyTorch's default init, seeded
-        self.model, self.objective = ckpt.build(cfg, len(self.vocab))
-        self.model.init_weights(tc.init_range, tc.emb_init_range, torch.Generator().manual_seed(tc.seed))
+        self.model, self.objective = fresh_model(cfg, len(self.vocab))
         self.model.to(self.device)
         self.objective.to(self.device)
         self.state = LoopState(lr=tc.lr)
         self.rule = PlateauRule(tc.decay_patience, tc.lr_decay, self.objective.decay_from_epoch(tc.decay_from_epoch),
                                 tc.max_halvings)
-        self.optimizers = {name: self.objective.optimizer(name, params, tc.lr * self.objective.lr_scale(name))
-                           for name, params in self.objective.param_groups(self.model).items()}
+        self.optimizers = optimizers(self.model, self.objective, tc.lr)
         graphed, why = graphs.choose(cuda_graphs, self.device, self.optimizers)
         self.graphs = graphs.StepGraphs(self.model, self.objective, self.optimizers, tc.clip) if graphed else None
         if self.device.type == "cuda":

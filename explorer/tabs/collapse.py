@@ -304,10 +304,10 @@ def build(ctx: Context, pair) -> None:
                 "time for everyone; after yours ends, you can start the next one after as long again.")
     lab = Lab(ctx)
     with gr.Row():
-        corpus = gr.Dropdown(ctx.lab_corpora(), value="flickr8k", label="corpus", elem_id="lab-corpus",
+        corpus = gr.Dropdown(ctx.lab_corpora(), value=LabConfig.corpus, label="corpus", elem_id="lab-corpus",
                              info="the corpora in the data folder (one with a training split)")
-        seconds = number_box("lab_seconds", 60, label="seconds", elem_id="lab-seconds")
-        sentences = number_box("lab_sentences", 2000, label="training sentences", elem_id="lab-sentences")
+        seconds = number_box("lab_seconds", LabConfig.seconds, label="seconds", elem_id="lab-seconds")
+        sentences = number_box("lab_sentences", LabConfig.max_train, label="training sentences", elem_id="lab-sentences")
     with gr.Row():
         start = gr.Button("Start lab", variant="primary", elem_id="lab-go")
         stop = gr.Button("Stop", variant="stop", elem_id="lab-stop")
