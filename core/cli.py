@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .device import keep_freed_memory
 from .errors import EXIT_STOPPED, Stopped, VaeMineError
@@ -54,3 +54,27 @@ def stop_on_signals(what: str) -> Iterator[threading.Event]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def given_flags(add_arguments: Callable[[argparse.ArgumentParser], None], args: argparse.Namespace,
+                skip: Iterable[str] = ()) -> list[str]:
+    """The flags `add_arguments` defines, as `args` holds them where they differ from their defaults
+    (dests in `skip` left out): the command line of a process started on the caller's behalf."""
+    p = argparse.ArgumentParser(add_help=False)
+    add_arguments(p)
+    argv: list[str] = []
+    for action in p._actions:
+        if action.dest in skip or not hasattr(args, action.dest):
+            continue
+        value, flag = getattr(args, action.dest), action.option_strings[0]
+        if action.default == value:
+            continue
+        if isinstance(action, argparse.BooleanOptionalAction):
+            argv.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(action, argparse._StoreTrueAction):
+            argv.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            argv += [x for v in value for x in (flag, str(v))]
+        else:
+            argv += [flag, str(value)]
+    return argv

@@ -32,7 +32,7 @@ from .corpora import file_sha256, read_split
 from .tokenize import LEGACY
 from .decoding import prior_samples
 from .device import pick_device
-from .cli import run_cli
+from .cli import given_flags, run_cli
 from .metrics import AU_THRESHOLD, active_units, aggregate_mi, batch_mi, iw_log_likelihood
 from .models import TextVAE, evaluating
 from .ngram import perplexity, train_ngram
@@ -198,12 +198,9 @@ def evaluate_argv(folder: Path, args: argparse.Namespace, place: Path, corpus: s
     """`python -m` arguments of a core.evaluate process that evaluates `folder` as `args` say and
     writes EVALUATION (and, where FPPL / RPPL are asked for, the samples) into `place`, leaving
     KenLM to core.reproduce."""
-    return ["core.evaluate", str(folder), *(["--corpus", corpus] if corpus else []), "--split", args.split,
-            "--iw-samples", str(args.iw_samples), "--batch-size", str(args.batch_size), "--seed", str(args.seed),
-            "--device", args.device, "--no-fppl", "--json", str(place / EVALUATION),
-            *(["--samples", str(place / SAMPLES), "--fppl-samples", str(args.fppl_samples)] if args.fppl else []),
-            *(["--max-sentences", str(args.max_sentences)] if args.max_sentences else []),
-            *(["--data-dir", str(args.data_dir)] if args.data_dir else [])]
+    return ["core.evaluate", str(folder), *(["--corpus", corpus] if corpus else []),
+            *given_flags(add_eval_arguments, args, skip={"fppl"}), "--no-fppl", "--json", str(place / EVALUATION),
+            *(["--samples", str(place / SAMPLES)] if args.fppl else [])]
 
 
 def evaluate_checkpoint(folder: str | Path, args: argparse.Namespace, corpus: str | None = None) -> tuple[RunConfig, str, dict]:

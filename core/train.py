@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from . import graphs
 from .batching import Batch, Dataset, on_device
-from .cli import run_cli, stop_on_signals
+from .cli import given_flags, run_cli, stop_on_signals
 from .config import MODEL_UNRECORDED, RunConfig, TrainConfig, model_config
 from .corpora import read_split
 from .corpora import resolve as resolve_corpus
@@ -495,20 +495,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 def run_argv(args: argparse.Namespace) -> list[str]:
     """add_run_arguments' flags as given (those that differ from their defaults), for a core.train
     process started on the caller's behalf (core.parallel)."""
-    p = argparse.ArgumentParser(add_help=False)
-    add_run_arguments(p)
-    argv: list[str] = []
-    for action in p._actions:
-        value, flag = getattr(args, action.dest), action.option_strings[0]
-        if action.default == value:
-            continue
-        if isinstance(action, argparse._StoreTrueAction):
-            argv.append(flag)
-        elif isinstance(action, argparse._AppendAction):
-            argv += [x for v in value for x in (flag, str(v))]
-        else:
-            argv += [flag, str(value)]
-    return argv
+    return given_flags(add_run_arguments, args)
 
 
 def run_config(args: argparse.Namespace, model: str, alpha: float | None = None) -> RunConfig:
