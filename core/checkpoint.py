@@ -36,7 +36,7 @@ from .errors import CheckpointError, InputError
 from .models import TextVAE
 from .objectives import Objective, build_objective, objective_class, parse_objective
 from .tokenize import LEGACY
-from .tokenize import check as check_tokenizer
+from .tokenize import known_tokenizer
 from .vocab import Vocab
 
 FORMAT = "vae-mine-bundle"
@@ -126,7 +126,7 @@ def run_config_from_dict(d: dict[str, Any], source: str = "config", version: int
             model=build_dataclass(ModelConfig, {**MODEL_UNRECORDED, **d["model"]}, source),
             objective=parse_objective(d["objective"], source, legacy=version < 2),
             train=build_dataclass(TrainConfig, train, source),
-            tokenizer=check_tokenizer(d.get("tokenizer", LEGACY)),
+            tokenizer=known_tokenizer(d.get("tokenizer", LEGACY)),
             corpus_sha256=d.get("corpus_sha256"),
         )
     except KeyError as e:

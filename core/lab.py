@@ -37,7 +37,7 @@ class LabConfig:
     # 1.1-2.3 and AU 8 on 3 seeds while the plain VAE collapsed (bench/results/lab-cpu-2core.json).
     alpha: float = 10.0
 
-    def check(self) -> None:
+    def validate(self) -> None:
         check("lab_seconds", self.seconds)
         check("lab_sentences", self.max_train)
         check("lab_valid", self.max_valid)
@@ -51,18 +51,18 @@ class LabConfig:
                          tokenizer=default_tokenizer(self.corpus))
 
 
-def live_training(cfg: LabConfig, data_dir: str | None = None, stop: threading.Event | None = None) -> Iterator[dict]:
+def live_training(lab: LabConfig, data_dir: str | None = None, stop: threading.Event | None = None) -> Iterator[dict]:
     """Yield {"model", "elapsed", **epoch log line} after each epoch of each model, in turn."""
-    cfg.check()
+    lab.validate()
     stop = stop or threading.Event()
     with tempfile.TemporaryDirectory(prefix="vae-mine-lab-") as tmp:
-        trainers = {m: Trainer(cfg.run_config(m), Path(tmp) / m, data_dir, device="cpu", progress=False,
-                                 diagnostics=False) for m in cfg.models}
+        trainers = {m: Trainer(lab.run_config(m), Path(tmp) / m, data_dir, device="cpu", progress=False,
+                                 diagnostics=False) for m in lab.models}
         running = {name: t.epochs() for name, t in trainers.items()}
         start = time.monotonic()
         while running:  # a model leaves when its lr schedule has run out: it would not change any more
             for name in list(running):
-                if stop.is_set() or time.monotonic() - start >= cfg.seconds:
+                if stop.is_set() or time.monotonic() - start >= lab.seconds:
                     return
                 line = next(running[name], None)
                 if line is None or trainers[name].finished:

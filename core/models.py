@@ -18,11 +18,11 @@ LOG_2PI = math.log(2 * math.pi)
 class Encoder(nn.Module):
     """Embedding + LSTM; the last hidden state is mapped to (mu, logvar)."""
 
-    def __init__(self, vocab_size: int, cfg: ModelConfig):
+    def __init__(self, vocab_size: int, mc: ModelConfig):
         super().__init__()
-        self.embed = nn.Embedding(vocab_size, cfg.emb_dim)
-        self.lstm = nn.LSTM(cfg.emb_dim, cfg.hidden_dim, batch_first=True)
-        self.to_gaussian = nn.Linear(cfg.hidden_dim, 2 * cfg.z_dim)
+        self.embed = nn.Embedding(vocab_size, mc.emb_dim)
+        self.lstm = nn.LSTM(mc.emb_dim, mc.hidden_dim, batch_first=True)
+        self.to_gaussian = nn.Linear(mc.hidden_dim, 2 * mc.z_dim)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (h_x, mu, logvar). Padding is on the right, so the state at each sentence's
@@ -63,15 +63,15 @@ class Decoder(nn.Module):
     """LSTM decoder; with z_dim > 0, z is concatenated to every input and sets the initial state
     (c0 = Linear(z), h0 = tanh(c0), as in He et al.'s code). With z_dim == 0 it is a plain LM."""
 
-    def __init__(self, vocab_size: int, cfg: ModelConfig, z_dim: int):
+    def __init__(self, vocab_size: int, mc: ModelConfig, z_dim: int):
         super().__init__()
         self.z_dim = z_dim
-        self.embed = nn.Embedding(vocab_size, cfg.emb_dim)
-        self.lstm = nn.LSTM(cfg.emb_dim + z_dim, cfg.hidden_dim, batch_first=True)
-        self.init_state = nn.Linear(z_dim, cfg.hidden_dim) if z_dim else None
-        self.drop_in = Dropout(cfg.dec_dropout_in, cfg.dropout_masks)
-        self.drop_out = Dropout(cfg.dec_dropout_out, cfg.dropout_masks)
-        self.project = nn.Linear(cfg.hidden_dim, vocab_size)
+        self.embed = nn.Embedding(vocab_size, mc.emb_dim)
+        self.lstm = nn.LSTM(mc.emb_dim + z_dim, mc.hidden_dim, batch_first=True)
+        self.init_state = nn.Linear(z_dim, mc.hidden_dim) if z_dim else None
+        self.drop_in = Dropout(mc.dec_dropout_in, mc.dropout_masks)
+        self.drop_out = Dropout(mc.dec_dropout_out, mc.dropout_masks)
+        self.project = nn.Linear(mc.hidden_dim, vocab_size)
 
     def initial_state(self, z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
         if self.init_state is None:
@@ -145,14 +145,14 @@ class Decoder(nn.Module):
 class TextVAE(nn.Module):
     """Encoder + decoder. `latent=False` gives the LSTM language model (the decoder without z)."""
 
-    def __init__(self, vocab_size: int, cfg: ModelConfig, latent: bool = True, pad: int = 0):
+    def __init__(self, vocab_size: int, mc: ModelConfig, latent: bool = True, pad: int = 0):
         super().__init__()
-        self.cfg = cfg
+        self.model_config = mc
         self.pad = pad
         self.latent = latent
-        self.z_dim = cfg.z_dim if latent else 0
-        self.encoder = Encoder(vocab_size, cfg) if latent else None
-        self.decoder = Decoder(vocab_size, cfg, self.z_dim)
+        self.z_dim = mc.z_dim if latent else 0
+        self.encoder = Encoder(vocab_size, mc) if latent else None
+        self.decoder = Decoder(vocab_size, mc, self.z_dim)
 
     def init_weights(self, init_range: float, emb_init_range: float, generator: torch.Generator) -> None:
         """U(-0.01, 0.01) for weights, U(-0.1, 0.1) for embeddings (He et al. 2019)."""

@@ -34,7 +34,8 @@ def default_for(corpus: str) -> str:
     return "pretokenized" if corpus in PRETOKENIZED_CORPORA else "treebank"
 
 
-def check(name: str) -> str:
+def known_tokenizer(name: str) -> str:
+    """The name, if it is one of TOKENIZERS; else InputError listing them."""
     if name not in TOKENIZERS:
         raise InputError(f"unknown tokenizer {name!r}; known: {', '.join(TOKENIZERS)}")
     return name
@@ -42,7 +43,7 @@ def check(name: str) -> str:
 
 def tokenize(name: str, text: str, vocab: Container[str] | None = None) -> list[str]:
     """Tokens of `text`: corpus text when vocab is None, typed text for a model when it is given."""
-    return _FUNCTIONS[check(name)](_drop_control(text), vocab)
+    return _FUNCTIONS[known_tokenizer(name)](_drop_control(text), vocab)
 
 
 def _drop_control(text: str) -> str:

@@ -61,7 +61,7 @@ class ToyVAE(Objective):
     Settings = ToySettings
 
     def kl_weight(self) -> float:
-        return self.cfg.kl_scale
+        return self.settings.kl_scale
 
 
 def test_a_toy_objective_trains_exports_with_a_card_and_gets_its_explorer_label(tmp_path, corpora):

@@ -126,7 +126,7 @@ def test_lagging_leaves_aggressive_mode_for_good_once_validation_mi_stops_increa
         obj.end_epoch(1, {"mi": mi})
         modes.append(obj.aggressive)
     assert modes == [True, True, True, False, False, False]
-    restored = LaggingVAE(trainer.model, obj.cfg, 10)
+    restored = LaggingVAE(trainer.model, obj.settings, 10)
     restored.load_extra_state(json.loads(json.dumps(obj.extra_state())))
     assert restored.aggressive is False and restored.previous_mi == 0.9
 

@@ -10,8 +10,8 @@ from . import annealed, cyclical, infovae, lagging, lm, mine, vae  # noqa: F401 
 from .base import Objective, StepContext, display_name, objective_class, parse_objective, registry, table2
 
 
-def build_objective(model: TextVAE, cfg: ObjectiveConfig, vocab_size: int) -> Objective:
-    return objective_class(cfg.name)(model, cfg.settings, vocab_size)
+def build_objective(model: TextVAE, oc: ObjectiveConfig, vocab_size: int) -> Objective:
+    return objective_class(oc.name)(model, oc.settings, vocab_size)
 
 
 __all__ = ["Objective", "StepContext", "build_objective", "display_name", "objective_class", "parse_objective",

@@ -37,7 +37,7 @@ class Annealed(ScheduledKL):
     """Shared KL anneal (settings `kl_start`, `anneal_epochs`)."""
 
     def kl_weight(self) -> float:
-        return linear_anneal(self.position, self.cfg.kl_start, self.cfg.anneal_epochs)
+        return linear_anneal(self.position, self.settings.kl_start, self.settings.anneal_epochs)
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class VAEWordDropout(Annealed):
     table2_row = 2
 
     def decoder_inputs(self, batch: Batch) -> torch.Tensor | None:
-        return word_dropout(batch.inputs, self.cfg.word_dropout) if self.training else None
+        return word_dropout(batch.inputs, self.settings.word_dropout) if self.training else None
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,11 @@ class VAEBow(Annealed):
 
     def __init__(self, model: TextVAE, settings, vocab_size: int):
         super().__init__(model, settings, vocab_size)
-        mc = model.cfg
+        mc = model.model_config
         self.bow = nn.Sequential(nn.Linear(mc.z_dim, mc.hidden_dim), nn.Tanh(), nn.Linear(mc.hidden_dim, vocab_size))
 
     def lr_scale(self, group: str) -> float:
-        return self.cfg.bow_lr_scale if group == self.name else 1.0
+        return self.settings.bow_lr_scale if group == self.name else 1.0
 
     def bow_loss(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Per sentence [B]: the negative log-likelihood of the sentence's words as a bag, given z."""

@@ -125,7 +125,7 @@ class Objective(nn.Module):
 
     def __init__(self, model: TextVAE, settings, vocab_size: int):
         super().__init__()
-        self.cfg = settings
+        self.settings = settings
         # Training position in epochs, (epoch - 1) + batch / batches_per_epoch; the loop sets it
         # before every step and schedules read it (see schedules.py).
         self.position = 0.0

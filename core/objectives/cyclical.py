@@ -31,10 +31,10 @@ class CyclicalVAE(ScheduledKL):
     legacy = {"hold_lr_until_last_cycle": False}
 
     def kl_weight(self) -> float:
-        c = self.cfg
+        c = self.settings
         return cyclical(self.position, c.cycle_epochs, c.cycles, c.cycle_ratio)
 
     def decay_from_epoch(self, first: int) -> int:
-        if not self.cfg.hold_lr_until_last_cycle:
+        if not self.settings.hold_lr_until_last_cycle:
             return first
-        return max(first, math.ceil(self.cfg.cycles * self.cfg.cycle_epochs) + 1)
+        return max(first, math.ceil(self.settings.cycles * self.settings.cycle_epochs) + 1)

@@ -47,5 +47,5 @@ class InfoVAE(Objective):
         if len(batch) < 2:
             return elbo_loss, self.stats(elbo_loss, rec, kl, mu, logvar)
         mmd = mmd2(z, torch.randn_like(z))
-        loss = elbo_loss + self.cfg.mmd_weight * mmd
+        loss = elbo_loss + self.settings.mmd_weight * mmd
         return loss, self.stats(loss, rec, kl, mu, logvar, mmd=mmd)

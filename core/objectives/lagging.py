@@ -76,7 +76,7 @@ class LaggingVAE(Annealed):
     def train_step(self, model: TextVAE, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         inner, loss_fn = 0, partial(self.loss, model)
         if self.aggressive:
-            stop = InnerLoopStop(self.cfg.aggressive_window, self.cfg.aggressive_max_steps)
+            stop = InnerLoopStop(self.settings.aggressive_window, self.settings.aggressive_max_steps)
             enc_batch = batch
             while True:
                 loss, _ = ctx.step(loss_fn, enc_batch, ["encoder"])

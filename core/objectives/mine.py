@@ -222,7 +222,7 @@ class VAEMine(ScheduledKL):
 
     def __init__(self, model: TextVAE, settings: Settings, vocab_size: int):
         super().__init__(model, settings, vocab_size)
-        mc = model.cfg
+        mc = model.model_config
         self.energy = EnergyFunction(mc.hidden_dim, mc.z_dim, mc.energy_hidden, settings.energy_bound,
                                      settings.energy_standardize_h, settings.energy_standardize_z,
                                      settings.energy_reads_posterior,
@@ -258,10 +258,10 @@ class VAEMine(ScheduledKL):
     def lr_scale(self, group: str) -> float:
         if group != "energy":
             return 1.0
-        return self.cfg.energy_adam_lr if self.cfg.energy_optimizer == "adam" else self.cfg.energy_lr_scale
+        return self.settings.energy_adam_lr if self.settings.energy_optimizer == "adam" else self.settings.energy_lr_scale
 
     def optimizer(self, group: str, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-        if group == "energy" and self.cfg.energy_optimizer == "adam":
+        if group == "energy" and self.settings.energy_optimizer == "adam":
             return torch.optim.Adam(params, lr=lr)
         return super().optimizer(group, params, lr)
 
@@ -269,8 +269,8 @@ class VAEMine(ScheduledKL):
 
     def codes(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(z, queued codes or None) as the energy reads them."""
-        queued = {"queue": lambda: self.queue[: min(self.queued(), self.cfg.queue_size)],
-                  "re-encoded": lambda: self._fresh}.get(self.cfg.negatives, lambda: None)()
+        queued = {"queue": lambda: self.queue[: min(self.queued(), self.settings.queue_size)],
+                  "re-encoded": lambda: self._fresh}.get(self.settings.negatives, lambda: None)()
         if queued is None or not len(queued):
             return self.energy.codes(z)[0], None
         zf, qf = self.energy.codes(z, queued)
@@ -280,7 +280,7 @@ class VAEMine(ScheduledKL):
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """(h rows, codes) of the negative pairs, as `negatives` says; B >= 2."""
         b = h.size(0)
-        if self.cfg.negatives == "roll":
+        if self.settings.negatives == "roll":
             return h, z.roll(1, dims=0)  # derangement: x_i meets z_{i-1}
         i, j = off_diagonal_pairs(b, h.device)
         h_neg, z_neg = h[i], z[j]
@@ -302,7 +302,7 @@ class VAEMine(ScheduledKL):
             f = self.energy
         if self.energy.separable:
             return self.from_matrix(f(h, z if queued is None else torch.cat([z, queued]), matrix=True))
-        if self.cfg.estimator == "infonce":
+        if self.settings.estimator == "infonce":
             cols = z if queued is None else torch.cat([z, queued])
             b, c = h.size(0), cols.size(0)
             return f(h.repeat_interleave(c, 0), cols.repeat(b, 1)).view(b, c), None
@@ -313,12 +313,12 @@ class VAEMine(ScheduledKL):
         """What `energies` returns, from the separable energy's matrix f(x_i, z_j) over the batch's
         codes and then the queue's: the matrix (infonce), or the joint diagonal and the negatives
         `negatives` names."""
-        if self.cfg.estimator == "infonce":
+        if self.settings.estimator == "infonce":
             return scores, None
         b = scores.size(0)
         rows = torch.arange(b, device=scores.device)
         joint = scores[rows, rows]
-        if self.cfg.negatives == "roll":
+        if self.settings.negatives == "roll":
             return joint, scores[rows, (rows - 1) % b]
         i, j = off_diagonal_pairs(b, scores.device)
         return joint, torch.cat([scores[i, j], scores[:, b:].reshape(-1)])
@@ -338,14 +338,14 @@ class VAEMine(ScheduledKL):
         zf, qf = self.codes(z)
         psi_a, psi_b = self.energies(hf, zf, qf, frozen=False)
         phi_a, phi_b = self.energies(hf, zf, qf, frozen=True)
-        if self.cfg.estimator == "infonce":
+        if self.settings.estimator == "infonce":
             return infonce_value(psi_a), infonce_value(phi_a), None, infonce_value(phi_a.detach())
         estimate = dv_bound(phi_a.detach(), phi_b.detach())
-        if self.cfg.estimator == "jsd":
+        if self.settings.estimator == "jsd":
             return jsd_value(psi_a, psi_b), jsd_value(phi_a, phi_b), None, estimate
         log_a = torch.logsumexp(psi_b, 0) - math.log(psi_b.numel())  # log mean exp f_marg; 0 at the paper's xi = 1
-        psi = psi_a.mean() - (psi_b + self.log_xi.clone()).exp().mean() - self.cfg.energy_gauge * log_a.pow(2)
-        log_xi = (-log_a if self.cfg.xi == "optimal" else log_a).detach()  # xi* = 1 / A, or the printed xi = A
+        psi = psi_a.mean() - (psi_b + self.log_xi.clone()).exp().mean() - self.settings.energy_gauge * log_a.pow(2)
+        log_xi = (-log_a if self.settings.xi == "optimal" else log_a).detach()  # xi* = 1 / A, or the printed xi = A
         phi = phi_a.mean() - (phi_b + log_xi).exp().mean() + log_xi + 1
         return psi, phi, log_xi, estimate
 
@@ -364,14 +364,14 @@ class VAEMine(ScheduledKL):
         """While the queue fills, the number of negatives changes every step: those first steps
         (two at batch 32) run eagerly. Once full it stays full. Extra energy steps read the
         encoder's output outside the step, so they run eagerly too."""
-        if self.cfg.energy_steps > 1 or self.cfg.negatives == "re-encoded":  # (its kept sentences' width varies)
+        if self.settings.energy_steps > 1 or self.settings.negatives == "re-encoded":  # (its kept sentences' width varies)
             return False
-        return self.cfg.negatives != "queue" or self.queued() >= self.cfg.queue_size
+        return self.settings.negatives != "queue" or self.queued() >= self.settings.queue_size
 
     @torch.no_grad()
     def _enqueue(self, z: torch.Tensor) -> None:
-        z = z[-self.cfg.queue_size:]
-        slots = (self.queue_count + torch.arange(len(z), device=z.device)) % self.cfg.queue_size
+        z = z[-self.settings.queue_size:]
+        slots = (self.queue_count + torch.arange(len(z), device=z.device)) % self.settings.queue_size
         self.queue[slots] = z
         self.queue_count += len(z)
         if self._queued is not None:  # (while a step is captured this counts steps that never run,
@@ -384,7 +384,7 @@ class VAEMine(ScheduledKL):
         elbo_loss = (rec + self.step_kl_weight() * kl).mean()
         if len(batch) < 2:  # no negative pair exists in a batch of one
             return elbo_loss, self.stats(elbo_loss, rec, kl, mu, logvar)
-        if self.cfg.negatives == "re-encoded":
+        if self.settings.negatives == "re-encoded":
             self._fresh = self.reencode(model)
         psi, phi, log_xi, estimate = self.bounds(h, z, mu, logvar, batch.tokens)
         loss = elbo_loss - self.alpha * phi - psi
@@ -392,16 +392,16 @@ class VAEMine(ScheduledKL):
         if log_xi is not None:
             self.log_xi.copy_(log_xi)  # the next batch's psi step uses this tangent
             extra["xi"] = log_xi.exp()
-        if self.cfg.negatives == "queue" and self.training:
+        if self.settings.negatives == "queue" and self.training:
             self._enqueue(z.detach())
-        if self.cfg.negatives == "re-encoded" and self.training:
+        if self.settings.negatives == "re-encoded" and self.training:
             self._keep(batch)
         return loss, self.stats(loss, rec, kl, mu, logvar, **extra)
 
     @torch.no_grad()
     def reencode(self, model: TextVAE) -> torch.Tensor | None:
         """One posterior sample of each kept sentence under the current encoder (None: none kept yet)."""
-        n = min(self.queued(), self.cfg.queue_size)
+        n = min(self.queued(), self.settings.queue_size)
         if not n:
             return None
         lengths = self.sentence_lengths[:n]
@@ -411,9 +411,9 @@ class VAEMine(ScheduledKL):
     @torch.no_grad()
     def _keep(self, batch: Batch) -> None:
         """The batch's sentences (their first reencoded_width tokens) into the ring of kept ones."""
-        tokens, lengths = batch.tokens[-self.cfg.queue_size:], batch.lengths[-self.cfg.queue_size:]
-        width = min(tokens.size(1), self.cfg.reencoded_width)
-        slots = (self.queue_count + torch.arange(len(tokens), device=tokens.device)) % self.cfg.queue_size
+        tokens, lengths = batch.tokens[-self.settings.queue_size:], batch.lengths[-self.settings.queue_size:]
+        width = min(tokens.size(1), self.settings.reencoded_width)
+        slots = (self.queue_count + torch.arange(len(tokens), device=tokens.device)) % self.settings.queue_size
         self.sentences[slots] = self.pad
         self.sentences[slots, :width] = tokens[:, :width]
         self.sentence_lengths[slots] = lengths.clamp(max=width).to(tokens.device)
@@ -429,18 +429,18 @@ class VAEMine(ScheduledKL):
         return -psi, {"mine_bound": estimate}
 
     def train_step(self, model: TextVAE, batch: Batch, ctx) -> dict[str, torch.Tensor]:
-        if self.cfg.energy_steps > 1 and len(batch) >= 2:
+        if self.settings.energy_steps > 1 and len(batch) >= 2:
             with torch.no_grad():
                 h, mu, logvar = model.encode(batch)
-            for _ in range(self.cfg.energy_steps - 1):
+            for _ in range(self.settings.energy_steps - 1):
                 ctx.step(partial(self.energy_loss, h, mu, logvar), batch, groups=["energy"])
         return super().train_step(model, batch, ctx)
 
     def kl_weight(self) -> float:
-        return linear_anneal(self.position, self.cfg.kl_start, self.cfg.anneal_epochs)
+        return linear_anneal(self.position, self.settings.kl_start, self.settings.anneal_epochs)
 
     def decoder_inputs(self, batch: Batch) -> torch.Tensor | None:
-        return word_dropout(batch.inputs, self.cfg.word_dropout) if self.training and self.cfg.word_dropout else None
+        return word_dropout(batch.inputs, self.settings.word_dropout) if self.training and self.settings.word_dropout else None
 
     def logged(self) -> dict[str, float]:
         return {**super().logged(), "alpha": self.alpha}

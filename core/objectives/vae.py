@@ -18,4 +18,4 @@ class VAE(Objective):
     Settings = Settings
 
     def kl_weight(self) -> float:
-        return self.cfg.kl_weight
+        return self.settings.kl_weight

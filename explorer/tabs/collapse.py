@@ -237,9 +237,9 @@ class Lab:
         self.owner, self.started, self.seconds = session, time.monotonic(), seconds
         logs: dict[str, list[dict]] = {}
         try:
-            cfg = LabConfig(corpus=corpus, seconds=seconds, max_train=sentences)
+            lab = LabConfig(corpus=corpus, seconds=seconds, max_train=sentences)
             yield None, page(message(f"reading {corpus} and building the models ..."))
-            for line in live_training(cfg, self.ctx.data_dir, self.stop):
+            for line in live_training(lab, self.ctx.data_dir, self.stop):
                 logs.setdefault(line["model"], []).append(line)
                 done = ", ".join(f"{m}: epoch {v[-1]['epoch']}, KL {v[-1]['val_kl']:.2f}, MI {v[-1]['val_mi']:.2f}"
                                  for m, v in logs.items())
