@@ -1,5 +1,5 @@
 """The table of docs/mine-variants.md: each run's bench.quality figures, its decoder use of z on the
-README's example, and bench.mine's diagnostics from its train_log.jsonl (the last epoch's).
+the issue's example sentence, and bench.mine's diagnostics from its train_log.jsonl (the last epoch's).
 
     .venv/bin/python scripts/mine_variants_table.py QUALITY.json [QUALITY.json ...] [--use-of-z]
 """
