@@ -479,10 +479,13 @@ class BundleInfo:
     settings: dict
     tokenizer: str = LEGACY
     corpus_sha256: str | None = None  # of the training file; None in bundles that predate the record
+    departures: dict = field(default_factory=dict)  # settings beyond the paper's (Objective.departures)
 
     @property
     def label(self) -> str:
-        return f"{self.display_name} · {Path(self.corpus).name} ({self.path.name})"
+        """How a model is named wherever it is shown; one trained with settings beyond its paper's says so."""
+        beyond = f" · beyond the paper: {departure_text(self.departures)}" if self.departures else ""
+        return f"{self.display_name} · {Path(self.corpus).name} ({self.path.name}){beyond}"
 
     def corpus_problem(self, data_dir: str | None = None) -> tuple[str, str] | None:
         """("missing" or "differs", a message) when this bundle's corpus is not the one it was trained
@@ -507,7 +510,13 @@ def describe(path: str | Path) -> BundleInfo:
     cfg, _ = read_config(Path(path))
     cls = objective_class(cfg.objective.name)
     return BundleInfo(Path(path), cls.name, cls.display_name, cfg.corpus, cfg.config_name, cls.latent,
-                      cls.describe_settings(cfg.objective.settings), cfg.tokenizer, cfg.corpus_sha256)
+                      cls.describe_settings(cfg.objective.settings), cfg.tokenizer, cfg.corpus_sha256,
+                      cls.departures(cfg.objective.settings))
+
+
+def departure_text(departures: dict) -> str:
+    """'estimator=infonce, energy_standardize_z, word_dropout=0.3' (a flag set on by its name alone)."""
+    return ", ".join(k if v is True else f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in departures.items())
 
 
 def active_units(mu: np.ndarray) -> tuple[int, np.ndarray]:

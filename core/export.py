@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from . import atlas
-from .api import TextVAEModel
+from .api import TextVAEModel, departure_text
 from .batching import Dataset
 from .checkpoint import (CONFIG, LOG, METRICS, VOCAB, WEIGHTS, copy_probe, load_bundle, load_tensors, read_config, save_tensors,
                          write_json)
@@ -108,6 +108,8 @@ def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int, 
         f"- Model: `{cfg.config_name}` config: embeddings {mc.emb_dim}, LSTM {mc.hidden_dim}, z {mc.z_dim}; "
         f"{params:,} parameters in the encoder and decoder.",
         f"- Objective: {cls.display_name} ({cls.source}); settings: {settings}.",
+        *([f"- Beyond the paper (named settings, docs/mine-variants.md): {departure_text(cls.departures(oc.settings))}."]
+          if cls.departures(oc.settings) else []),
         f"- Optimiser: SGD lr {tc.lr}, clip {tc.clip}, batch {tc.batch_size}, seed {tc.seed}; lr halved after "
         f"{tc.decay_patience} epochs without improvement, from epoch {tc.decay_from_epoch}; budget {tc.epochs} epochs"
         + (f" or {tc.minutes:g} minutes of training (no epoch starts after that)" if tc.minutes else "") + ".",

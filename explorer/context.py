@@ -24,7 +24,9 @@ import core
 from core import InputError, VaeMineError, available_corpora, is_bundle, split_digest
 
 log = logging.getLogger(__name__)
-DEFAULT_PAIR = ("lagging", "vae-mine")
+# the default pair, each side's preferences in order: the shipped VAE-MINE with the named settings that make
+# its decoder read its code (docs/mine-variants.md) before the paper's own
+DEFAULT_PAIR = (("lagging",), ("vae-mine-infonce", "vae-mine"))
 MEMO_BYTES = 256 * 2**20
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # what a checkpoint or corpus name may look like
 LAB_CORPORA = ("flickr8k", "ptb")  # offered by the lab even where missing (it then says what to fetch)
@@ -177,11 +179,13 @@ class Context:
         return [(self.label(n), n) for n in self.names()]
 
     def default_pair(self) -> tuple[str | None, str | None]:
-        """LaggingVAE on the left and VAE-MINE on the right when shipped, else the first two found."""
+        """LaggingVAE on the left and VAE-MINE on the right (DEFAULT_PAIR's preferences) when shipped,
+        else the first two found."""
         names = self.names()
         picked = []
-        for kind in DEFAULT_PAIR:
-            match = [n for n in names if n.endswith(kind) and n not in picked]
+        for kinds in DEFAULT_PAIR:
+            match = next(([n for n in names if n.endswith(kind) and n not in picked] for kind in kinds
+                          if any(n.endswith(kind) and n not in picked for n in names)), [])
             if match:
                 picked.append(match[0])
         for n in names:

@@ -114,6 +114,7 @@ class Objective(nn.Module):
     Settings: ClassVar[type] = NoSettings
     latent: ClassVar[bool] = True  # False for the language model: the model has no encoder
     table2_row: ClassVar[int | None] = None  # its row in the paper's Table 2 (1-7), if it has one
+    paper_swept: ClassVar[tuple[str, ...]] = ()  # settings its paper itself varies (its grid), not departures from it
     # Settings that bundles of format 1 (one flat settings object for every objective) did not
     # have, or meant differently, with the value that reproduces what those runs did.
     legacy: ClassVar[dict[str, Any]] = {}
@@ -162,6 +163,13 @@ class Objective(nn.Module):
         """Settings of a format-1 bundle, whose one flat object held every objective's fields."""
         values = {f.name: flat[f.name] for f in fields(cls.Settings) if f.name in flat}
         return cls.config(**{**values, **cls.legacy})
+
+    @classmethod
+    def departures(cls, settings) -> dict[str, Any]:
+        """The settings that differ from this objective's defaults, except those the paper itself
+        varies (paper_swept): what a model shown as this objective must be labelled with."""
+        default = cls.Settings()
+        return {k: v for k, v in asdict(settings).items() if k not in cls.paper_swept and v != getattr(default, k)}
 
     @staticmethod
     def shareable(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

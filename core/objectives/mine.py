@@ -216,6 +216,7 @@ class VAEMine(ScheduledKL):
     source = "Qian & Cheung 2019, with the choices in core/objectives/mine.py"
     Settings = Settings
     table2_row = 7
+    paper_swept = ("alpha",)  # the paper's grid, 2.0 ... 5.0
     # Format-1 runs: in-batch roll negatives, and no anneal or word dropout (their one flat config
     # object held VAE-0.5's kl_start, anneal_epochs and word_dropout, which VAE-MINE never read).
     legacy = {"negatives": "roll", "kl_start": 1.0, "anneal_epochs": 0.0, "word_dropout": 0.0}
