@@ -10,7 +10,7 @@ each bundle's atlas ships;
 act on are `core.errors.VaeMineError`s; `core.LIMITS` is the one table of allowed ranges
 (`core.check(name, value)`), which the explorer's controls share.
 """
-from .api import DECODING, LIMITS, MODES, STRATEGIES, BundleInfo, Decoding, Limit, Prepared, TextVAEModel, active_units, check, decoding, describe, is_bundle, load, path_plane, read_sentences
+from .api import DECODING, LIMITS, MODES, STRATEGIES, BundleInfo, Decoding, Limit, Prepared, TextVAEModel, active_units, check, decoding, departure_text, describe, is_bundle, load, path_plane, read_sentences
 from .atlas import MAP_N, MAP_SPLIT, umap_2d
 from .atlas import digest as split_digest
 from .corpora import available as available_corpora
@@ -20,4 +20,4 @@ from .metrics import AU_THRESHOLD, diversity, word_f1
 
 __all__ = ["load", "describe", "path_plane", "read_sentences", "data_dir", "active_units", "diversity", "word_f1", "AU_THRESHOLD", "STRATEGIES",
            "MODES", "LIMITS", "Limit", "check", "decoding", "Prepared", "BundleInfo", "TextVAEModel", "VaeMineError", "CheckpointError", "CorpusError", "InputError",
-           "split_digest", "umap_2d", "MAP_N", "MAP_SPLIT", "available_corpora", "is_bundle", "DECODING", "Decoding"]
+           "split_digest", "umap_2d", "MAP_N", "MAP_SPLIT", "available_corpora", "is_bundle", "DECODING", "Decoding", "departure_text"]

@@ -483,8 +483,9 @@ class BundleInfo:
 
     @property
     def label(self) -> str:
-        """How a model is named wherever it is shown; one trained with settings beyond its paper's says so."""
-        beyond = f" · beyond the paper: {departure_text(self.departures)}" if self.departures else ""
+        """How a model is named wherever it is shown; one trained with settings beyond its paper's says
+        so (short, as it heads table columns)."""
+        beyond = " · beyond the paper" if self.departures else ""  # which settings: the card, and `departures`
         return f"{self.display_name} · {Path(self.corpus).name} ({self.path.name}){beyond}"
 
     def corpus_problem(self, data_dir: str | None = None) -> tuple[str, str] | None:

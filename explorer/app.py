@@ -9,6 +9,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from core import departure_text
+
 from . import share
 from .context import Context
 from .tabs import collapse, interpolate, latent_map, neighbours, reconstruct, sample
@@ -32,6 +34,10 @@ def status_line(ctx: Context) -> str:
                      "public corpora with `python -m core.data get ptb`): Neighbours, Latent map and per-dimension KL "
                      "need it, the other tabs work without it")
     notes += [f"**{name}**: {text}" for name, (kind, text) in sorted(problems.items()) if kind == "differs"]
+    infos = {n: ctx.info(n) for n in names}
+    beyond = [f"**{n}** ({departure_text(i.departures)})" for n, i in infos.items() if i is not None and i.departures]
+    if beyond:
+        notes.append("beyond the paper (named settings it does not print, `docs/mine-variants.md`): " + "; ".join(beyond))
     return " · ".join([found, corpora, *notes])
 
 
