@@ -167,7 +167,10 @@ class Objective(nn.Module):
     @classmethod
     def departures(cls, settings) -> dict[str, Any]:
         """The settings that differ from this objective's defaults, except those the paper itself
-        varies (paper_swept): what a model shown as this objective must be labelled with."""
+        varies (paper_swept): what a model shown as this objective must be labelled with. An objective
+        that is not one of the paper's Table 2 systems has no paper to depart from."""
+        if cls.table2_row is None:
+            return {}
         default = cls.Settings()
         return {k: v for k, v in asdict(settings).items() if k not in cls.paper_swept and v != getattr(default, k)}
 
