@@ -2,11 +2,14 @@
 
 A test that reads a corpus asks for the `corpora` fixture (module-wide through `pytestmark`): it
 fails when $VAE_MINE_DATA is set but the corpus is missing there, and skips, saying why, when
-$VAE_MINE_DATA is not set. CI sets it, so CI runs every test.
+$VAE_MINE_DATA is not set. CI sets it, so CI runs every test. A test that needs some corpus but
+not PTB's text (a bundle to load, corrupt and reload) asks for `any_corpora`: the real data folder
+where $VAE_MINE_DATA is set, else a synthetic PTB-shaped folder, so it runs on a clone without data.
 """
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -51,8 +54,27 @@ def data_dir(corpora) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mine_bundle(tmp_path_factory, corpora) -> Path:
-    """A tiny VAE-MINE trained for 2 epochs on the first 1,500 PTB training sentences."""
+def any_corpora(tmp_path_factory) -> Path:
+    """The real data folder where $VAE_MINE_DATA is set (as `corpora`), else a synthetic one: a `ptb`
+    folder of sentences drawn from a small made-up vocabulary (seeded), no corpus text at all."""
+    if ENV_DATA:
+        if not (DATA / "ptb" / "train.txt").is_file():
+            pytest.fail(f"VAE_MINE_DATA={ENV_DATA} but {DATA / 'ptb' / 'train.txt'} is missing")
+        return DATA
+    root = tmp_path_factory.mktemp("synthetic-data")
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(300)] + ["the", "market", "fell", "a", "dog", "runs"]
+    (root / "ptb").mkdir()
+    for split, n in (("train", 2000), ("valid", 300), ("test", 300)):
+        lines = (" ".join(rng.choice(words) for _ in range(rng.randint(3, 15))) for _ in range(n))
+        (root / "ptb" / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def mine_bundle(tmp_path_factory, any_corpora) -> Path:
+    """A tiny VAE-MINE trained for 2 epochs on the first 1,500 PTB training sentences (synthetic ones
+    on a clone without the corpora: see any_corpora)."""
     out = tmp_path_factory.mktemp("runs") / "mine"
-    train(tiny_config("vae-mine"), out, str(corpora), "cpu", progress=False)
+    train(tiny_config("vae-mine"), out, str(any_corpora), "cpu", progress=False)
     return out

@@ -12,7 +12,6 @@ import core
 from core.checkpoint import load_bundle
 from core.errors import CheckpointError
 
-pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 sentences from the batch changes no sentence."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from core.checkpoint import load_bundle
@@ -20,6 +21,7 @@ def test_inverse_cdf_sampler_matches_the_distribution():
     assert sample_categorical(peaked).tolist() == [9, 0, 4]
 
 
+@pytest.mark.usefixtures("corpora")  # a PTB-trained model, which ends its sentences
 def test_a_batch_decodes_exactly_like_its_sentences_one_by_one(mine_bundle):
     _, vocab, model, _ = load_bundle(mine_bundle)
     z = torch.randn(12, model.z_dim, generator=torch.Generator().manual_seed(4)) * 2
