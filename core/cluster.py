@@ -24,7 +24,7 @@ import socket
 import subprocess
 import time
 import uuid
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -57,24 +57,21 @@ def runner_for(args: argparse.Namespace, folders: tuple[str, ...] = ("out",)) ->
     args) and the corpus folder become absolute paths in args (a task runs in its own working
     folder, a remote one without this shell's $VAE_MINE_DATA); with an address, every node must see them."""
     if getattr(args, "ray", None) is None:
-        with nullcontext(args.jobs) as jobs:
-            yield jobs
+        yield args.jobs
         return
     if args.cpus_per_run < 1 or args.max_retries < 0:
         raise ValueError(f"--cpus-per-run must be 1 or more and --max-retries 0 or more, got {args.cpus_per_run} and "
                          f"{args.max_retries}")
-    paths = [getattr(args, name) for name in folders if getattr(args, name, None) is not None]
+    given = [name for name in folders if getattr(args, name, None) is not None]
     if args.ray != LOCAL:
-        check_paths_shareable([*paths, *([Path(args.data_dir)] if args.data_dir else [])])
-    for name in folders:
-        if getattr(args, name, None) is not None:
-            setattr(args, name, Path(getattr(args, name)).absolute())
+        check_paths_shareable([*(Path(getattr(args, n)) for n in given), *([Path(args.data_dir)] if args.data_dir else [])])
+    for name in given:
+        setattr(args, name, Path(getattr(args, name)).absolute())
     args.data_dir = str(data_dir(args.data_dir).absolute())
     tasks = RayTasks(args.ray, args.cpus_per_run, args.max_retries)
     try:
         if args.ray != LOCAL:
-            tasks.check_every_node_sees([getattr(args, n) for n in folders if getattr(args, n, None) is not None],
-                                        Path(args.data_dir))
+            tasks.check_every_node_sees([getattr(args, n) for n in given], Path(args.data_dir))
         yield tasks
     finally:
         tasks.close()
@@ -150,15 +147,19 @@ def wait_for_folder(folder: Path) -> None:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def last_exit(job: Job, since: int) -> int | None:
-    """The exit status the job's last attempt wrote into its log after byte `since`, if any."""
+def log_since(job: Job, since: int) -> str:
+    """What the job's log gained after byte `since` (its attempts since it was submitted); '' if unreadable."""
     try:
         with open(job.log, "rb") as f:
             f.seek(since)
-            lines = f.read().decode(errors="replace").splitlines()
+            return f.read().decode(errors="replace")
     except OSError:
-        return None
-    codes = [ln[len(EXIT):].strip() for ln in lines if ln.startswith(EXIT)]
+        return ""
+
+
+def last_exit(job: Job, since: int) -> int | None:
+    """The exit status the job's last attempt wrote into its log after byte `since`, if any."""
+    codes = [ln[len(EXIT):].strip() for ln in log_since(job, since).splitlines() if ln.startswith(EXIT)]
     try:
         return int(codes[-1]) if codes else None
     except ValueError:
@@ -166,12 +167,7 @@ def last_exit(job: Job, since: int) -> int | None:
 
 
 def started_since(job: Job, since: int) -> bool:
-    try:
-        with open(job.log, "rb") as f:
-            f.seek(since)
-            return START.encode() in f.read()
-    except OSError:
-        return False
+    return START in log_since(job, since)
 
 
 class RayTasks:

@@ -270,8 +270,11 @@ class VAEMine(ScheduledKL):
 
     def codes(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(z, queued codes or None) as the energy reads them."""
-        queued = {"queue": lambda: self.queue[: min(self.queued(), self.settings.queue_size)],
-                  "re-encoded": lambda: self._fresh}.get(self.settings.negatives, lambda: None)()
+        queued = None
+        if self.settings.negatives == "queue":
+            queued = self.queue[: min(self.queued(), self.settings.queue_size)]
+        elif self.settings.negatives == "re-encoded":
+            queued = self._fresh
         if queued is None or not len(queued):
             return self.energy.codes(z)[0], None
         zf, qf = self.energy.codes(z, queued)
