@@ -247,7 +247,7 @@ class TextVAEModel:
             out.append(Prepared(text, tokens, self.vocab.unknown(tokens), cut))
         unknown = sorted({w for p in out for w in p.unknown})
         if unknown:
-            log.info("read as <unk>: %s", ", ".join(unknown[:20]) + (" ..." if len(unknown) > 20 else ""))
+            log.debug("read as <unk>: %s", ", ".join(unknown[:20]) + (" ..." if len(unknown) > 20 else ""))
         return out
 
     def _tokenize(self, text: str) -> list[str]:

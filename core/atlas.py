@@ -2,7 +2,9 @@
 
 Posterior means of the whole training split (the neighbour index) and of the first MAP_N
 validation sentences with their 2-D UMAP layout (the default latent map), computed once at export
-and shipped in the bundle as float16 numbers only, no sentences. Each array is stored with the
+and shipped in the bundle as float16 numbers only, no sentences. `add_aligned` adds, for a pair of
+bundles, each one's side of their aligned layout (the explorer's compare view), keyed by the other
+bundle's weights. Each array is stored with the
 sha256 of the sentences it came from, so a reader whose corpus differs gets None and builds its own.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .corpora import read_sentences
+from .maps import aligned_2d, umap_2d
 
 log = logging.getLogger(__name__)
 ATLAS = "atlas.safetensors"
@@ -34,12 +37,9 @@ def key(kind: str, split: str, limit: int | None) -> str:
     return f"{kind}/{split}/{limit if limit else 'all'}"
 
 
-def umap_2d(mu: np.ndarray) -> np.ndarray:
-    """The latent map's layout: UMAP (15 neighbours, min_dist 0.1, seed 0) of posterior means."""
-    import umap  # here, not at the top: numba's import takes seconds
-
-    fit = umap.UMAP(n_neighbors=15, min_dist=0.1, metric="euclidean", random_state=0, n_jobs=1)
-    return fit.fit_transform(mu).astype(np.float32)
+def aligned_kind(other_fingerprint: str) -> str:
+    """The atlas kind of one side of an aligned pair: named by the other model's weights."""
+    return f"aligned-{other_fingerprint[:16]}"
 
 
 def build(model, data_dir: str | None = None, progress: bool = True) -> dict[str, tuple[np.ndarray, str]]:
@@ -61,7 +61,36 @@ def build(model, data_dir: str | None = None, progress: bool = True) -> dict[str
 
 def save(folder: Path, arrays: dict[str, tuple[np.ndarray, str]]) -> None:
     tensors = {k: torch.from_numpy(np.asarray(a, dtype=np.float16)) for k, (a, _) in arrays.items()}
-    save_file(tensors, str(folder / ATLAS), metadata={"digests": json.dumps({k: d for k, (_, d) in arrays.items()})})
+    tmp = folder / f".{ATLAS}.tmp"
+    save_file(tensors, str(tmp), metadata={"digests": json.dumps({k: d for k, (_, d) in arrays.items()})})
+    tmp.replace(folder / ATLAS)  # a reader never sees half an atlas
+
+
+def load_all(folder: Path) -> dict[str, tuple[np.ndarray, str]]:
+    """Every array of a bundle's atlas with its digest ({} when it has none)."""
+    path = folder / ATLAS
+    if not path.is_file():
+        return {}
+    with safe_open(str(path), "pt") as f:
+        digests = json.loads((f.metadata() or {}).get("digests", "{}"))
+        return {k: (f.get_tensor(k).float().numpy(), digests.get(k, "")) for k in f.keys()}  # noqa: SIM118
+
+
+def add_aligned(model_a, model_b, data_dir: str | None = None, split: str = MAP_SPLIT, limit: int = MAP_N) -> None:
+    """Ship the aligned layout of two loaded models (TextVAEModel) of one corpus: each bundle's atlas
+    gets its own side, keyed by the other's weights, so the explorer's default compare view needs no
+    fit. The posterior means are the ones the atlases ship, when they do."""
+    if model_a.corpus != model_b.corpus:
+        raise ValueError(f"{model_a.path.name} and {model_b.path.name} read different corpora")
+    whole = read_sentences(model_a.corpus, split, data_dir, None, model_a.config.tokenizer)
+    text_key = digest(whole)
+    means = [m.atlas("means", split, limit, text_key) for m in (model_a, model_b)]
+    means = [mu if mu is not None else m.encode_many(whole[:limit])[0] for mu, m in zip(means, (model_a, model_b))]
+    coords = aligned_2d(*means)
+    for model, other, xy in ((model_a, model_b, coords[0]), (model_b, model_a, coords[1])):
+        arrays = load_all(model.path)
+        arrays[key(aligned_kind(other.fingerprint), split, limit)] = (xy, text_key)
+        save(model.path, arrays)
 
 
 def read(folder: Path, kind: str, split: str, limit: int | None, split_digest: str) -> np.ndarray | None:

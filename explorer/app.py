@@ -11,13 +11,13 @@ import gradio as gr
 
 from core import departure_text
 
-from . import share
+from . import browser, share
 from .context import Context
-from .tabs import collapse, interpolate, latent_map, neighbours, reconstruct, sample
+from .tabs import collapse, compare, interpolate, latent_map, neighbours, probe, reconstruct, sample
 
 log = logging.getLogger(__name__)
-TABS = [("Reconstruct", reconstruct), ("Interpolate", interpolate), ("Sample", sample),
-        ("Neighbours", neighbours), ("Latent map", latent_map), ("Posterior collapse", collapse)]
+TABS = [("Reconstruct", (reconstruct,)), ("Interpolate", (interpolate,)), ("Sample", (sample,)),
+        ("Neighbours", (neighbours,)), ("Latent map", (latent_map, compare, probe)), ("Posterior collapse", (collapse,))]
 
 
 def status_line(ctx: Context) -> str:
@@ -50,13 +50,18 @@ def warm_up(ctx: Context) -> None:
     left, right = ctx.default_pair()
     names = [n for n in dict.fromkeys([left, right, *ctx.names()]) if n]
     for name in names:
-        for title, module in TABS:
-            if hasattr(module, "warm"):
+        for title, modules in TABS:
+            for module in (m for m in modules if hasattr(m, "warm")):
                 try:
                     module.warm(ctx, ctx.model(name))
                 except Exception as e:  # noqa: BLE001 (any failure here is reported later by the tab itself)
                     log.info("warm-up of %s for %s skipped: %s", title, name, e)
         log.info("warm-up: %s ready (%.1f s)", name, time.perf_counter() - start)
+    if left and right and left != right:
+        try:
+            compare.warm_pair(ctx, ctx.model(left), ctx.model(right))
+        except Exception as e:  # noqa: BLE001
+            log.info("warm-up of the compare view skipped: %s", e)
     try:
         import umap  # noqa: F401 (numba's import, paid here rather than by the first new map)
     except ImportError as e:
@@ -100,10 +105,12 @@ def build_app(checkpoints: str | Path = "checkpoints", data_dir: str | None = No
         note = gr.HTML(elem_id="share-note")
         items = {}
         with gr.Tabs() as tabs:
-            for title, module in TABS:
+            for title, modules in TABS:
                 key = title.split()[0].lower()
                 with gr.Tab(title, id=key, elem_id=f"tab-{key}") as items[key]:
-                    module.build(ctx, (left, right))
+                    for module in modules:
+                        module.build(ctx, (left, right))
         share.wire(app, tabs, items, (left, right), link, link_button, note)
+        app.load(None, None, None, js=browser.SCRIPT, queue=False, api_name=False)
     app.explorer_context = ctx
     return app

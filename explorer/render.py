@@ -25,6 +25,8 @@ STYLE = """
 .vm-new {background:#c8f7c5; border-radius:3px; padding:0 .1rem;}
 .vm-dim {color:#777; font-size:.85rem;}
 .vm-csv {font-size:.8rem; color:#2a7de1;}
+.vm-err-text {color:#b02a26;}
+.vm-figure {font-size:1rem;}
 </style>
 """
 

@@ -14,7 +14,7 @@ import gradio as gr
 from .render import message
 
 SHARED = (gr.Textbox, gr.Number, gr.Radio, gr.Dropdown)
-NOT_SHARED = {"share-link"}
+NOT_SHARED = {"share-link", "map-yours", "nb-yours"}  # a visitor's own sentences stay out of links
 NOT_RERUN = {"lab-go", "lab-stop", "int-preset", "share-button"}  # the lab trains for a minute: a link must not start it
 MAX_TEXT = 5000  # characters of a text box restored from a link
 MAX_LINK = 8192  # bytes of a link's query the server reads; a longer one opens the page without it, with a note

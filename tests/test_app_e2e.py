@@ -322,10 +322,13 @@ def test_api_has_one_named_endpoint_per_action(app_url):
     endpoints = api["named_endpoints"]
     assert set(endpoints) == {"/reconstruct", "/interpolate", "/analogy", "/sample", "/neighbours", "/latent_map",
                               "/kl_per_dimension", "/decoder_use", "/unit_probe", "/training_replay",
-                              "/lab", "/lab_stop"}
+                              "/lab", "/lab_stop", "/compare_maps", "/disagreement", "/compare_selection"}
     names = lambda e: [p["parameter_name"] for p in endpoints[e]["parameters"]]  # noqa: E731
     assert names("/reconstruct") == ["left", "right", "text", "samples", "strategy", "temperature", "beam_size", "seed"]
     assert names("/sample") == ["left", "right", "n", "strategy", "temperature", "beam_size", "seed"]
+    assert names("/latent_map") == ["left", "right", "split", "n", "colour", "search", "yours"]
+    assert names("/neighbours") == ["left", "right", "text", "k", "yours"]
+    assert names("/compare_selection") == ["left", "right", "split", "n", "ids"]
     assert not api["unnamed_endpoints"]
     # through the API too, malformed values get the message, not Gradio's snapping or an error
     pair = {"left": "flickr8k-lagging", "right": "flickr8k-vae-mine"}
@@ -347,7 +350,7 @@ def test_a_link_restores_every_tab_it_names(browser, app_url):
     try:
         pg.goto(app_url + "?tab=neighbours&smp-n=3&run=smp-go,nb-go")
         expect(pg.get_by_role("tab", name="Neighbours")).to_have_attribute("aria-selected", "true", timeout=30_000)
-        expect(pg.locator("#nb-out table").first).to_contain_text("training sentence", timeout=60_000)
+        expect(pg.locator("#nb-out").first).to_contain_text("training sentences indexed", timeout=60_000)
         open_tab(pg, "Sample")
         expect(pg.locator("#smp-out table").first).to_be_visible(timeout=60_000)
         assert pg.locator("#smp-out table").first.locator("tbody tr").count() == 3
@@ -371,3 +374,112 @@ def test_an_over_long_link_opens_the_page_with_a_note(browser, app_url):
         assert len(note.inner_text()) < 600
     finally:
         pg.close()
+
+
+def compare_plot(page):
+    open_tab(page, "Latent map")
+    page.click("#cmp-go")
+    expect(page.locator("#cmp-status")).to_contain_text("2,000 flickr8k/valid sentences under both models", timeout=180_000)
+    expect(page.locator("#cmp-overlap")).to_contain_text("Mean overlap of the 10 nearest neighbours", timeout=60_000)
+    plot = page.locator("#cmp-map .js-plotly-plot")
+    expect(plot).to_be_visible()
+    page.wait_for_function("() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
+                           " return gd && gd._ev && gd._ev.vmLinked; }", timeout=30_000)
+    return plot
+
+
+def test_a_selection_in_one_aligned_map_lights_up_the_same_sentences_in_the_other(page):
+    plot = compare_plot(page)
+    expect(page.locator("#cmp-overlap")).to_contain_text("Chance, two lists of 10")
+    assert page.locator("#cmp-overlap table").count() == 2
+    assert page.locator("#cmp-overlap table").first.locator("tbody tr").count() == 20
+    page.locator("#cmp-overlap details summary").first.click()  # both models' neighbours, on a click
+    expect(page.locator("#cmp-overlap details").first.locator("li")).to_have_count(20)
+
+    plot.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    # hovering a point shows the sentence in both maps
+    x, y = page.evaluate("""() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+        const pt = gd.calcdata[0][%d]; return [r.left + xa._offset + xa.c2p(pt.x), r.top + ya._offset + ya.c2p(pt.y)]; }""" % 5)
+    page.mouse.move(x - 3, y - 3)
+    page.mouse.move(x, y, steps=3)
+    expect(page.locator("#cmp-map .hoverlayer .hovertext")).to_have_count(2, timeout=10_000)
+    labels = page.locator("#cmp-map .hoverlayer .hovertext").evaluate_all("els => els.map(e => e.textContent)")
+    assert labels[0] == labels[1] and re.match(r"#\d+: \w", labels[0]), labels  # the same sentence in both maps
+    page.mouse.move(5, 5)
+    box = plot.locator(".nsewdrag").first.bounding_box()  # the left map's drag layer
+    page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.35)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.5, steps=8)
+    page.mouse.move(box["x"] + box["width"] * 0.65, box["y"] + box["height"] * 0.65, steps=8)
+    page.mouse.up()
+    ids_box = page.locator("#cmp-ids textarea, #cmp-ids input").first
+    expect(ids_box).to_have_value(re.compile(r"^\d+( \d+)*$"), timeout=10_000)
+    ids = [int(i) for i in ids_box.input_value().split()]
+    selected = page.evaluate("() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
+                             " return [gd.data[0].selectedpoints, gd.data[1].selectedpoints]; }")
+    assert sorted(selected[0]) == sorted(selected[1]) == ids  # the same sentences in both maps
+    rows = page.locator("#cmp-selection tbody tr")
+    expect(rows).to_have_count(min(len(ids), 500), timeout=60_000)
+    first = rows.first.locator("td")
+    assert first.nth(0).inner_text() == str(ids[0]) and first.count() == 8  # coordinates, reconstructions, KL of both
+    with page.expect_download() as download:
+        page.locator("#cmp-selection a.vm-csv").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("#,sentence,") and len(lines) == min(len(ids), 500) + 1
+    assert "cmp-ids=" in page.url and "cmp-list" in page.url  # the selection is in the link
+
+
+def test_a_link_restores_the_compare_selection(browser, app_url):
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        pg.goto(app_url + "?tab=latent&cmp-ids=3+14+159&run=cmp-go,cmp-list")
+        expect(pg.locator("#cmp-selection tbody tr")).to_have_count(3, timeout=180_000)
+        expect(pg.locator("#cmp-selection tbody tr").nth(2).locator("td").first).to_have_text("159")
+        pg.wait_for_function("() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
+                             " return gd && gd.data && JSON.stringify(gd.data[1].selectedpoints) === '[3,14,159]'; }",
+                             timeout=30_000)
+    finally:
+        pg.close()
+
+
+def test_your_sentences_upload_onto_the_map_and_into_the_neighbours(page, tmp_path):
+    open_tab(page, "Latent map")
+    page.locator("#map-yours-panel").get_by_text("Your sentences").first.click()
+    upload = page.locator("#map-yours-file")
+    bad = tmp_path / "photo.txt"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    upload.set_input_files(str(bad))
+    expect(page.locator("#map-yours-file-msg")).to_contain_text("binary file", timeout=10_000)
+    latin = tmp_path / "latin1.txt"
+    latin.write_bytes("un café au lait .\n".encode("latin-1"))
+    upload.set_input_files(str(latin))
+    expect(page.locator("#map-yours-file-msg")).to_contain_text("not UTF-8 text")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    upload.set_input_files(str(empty))
+    expect(page.locator("#map-yours-file-msg")).to_contain_text("is empty")
+    mine = tmp_path / "class.txt"
+    mine.write_text("a dog runs on the beach .\na girl in a pink dress jumps .\n\ntwo men play football .\n")
+    upload.set_input_files(str(mine))
+    expect(page.locator("#map-yours-file-msg")).to_contain_text("read 3 lines from class.txt")
+    expect(page.locator("#map-yours textarea")).to_have_value(
+        "a dog runs on the beach .\na girl in a pink dress jumps .\ntwo men play football .")
+    enter(page.locator("#map-search input, #map-search textarea").first, "dog")
+    page.click("#map-go")
+    expect(page.locator("#map-status")).to_contain_text("3 of your sentences placed", timeout=180_000)
+    expect(page.locator("#map-status")).to_contain_text("hold “dog”")
+    names = page.wait_for_function("() => { const gd = document.querySelector('#map-left .js-plotly-plot');"
+                                   " return gd && gd.data && gd.data.map(t => t.name); }", timeout=30_000).json_value()
+    assert names[1].startswith("holds the searched words (") and names[2] == "your sentences (3)"
+    assert "map-yours" not in page.url  # a visitor's sentences stay out of the link
+
+    open_tab(page, "Neighbours")
+    page.locator("#nb-yours-panel").get_by_text("Your sentences").first.click()
+    enter(page.locator("#nb-yours textarea"), "a dog runs on the beach .\na cat sleeps on a sofa .")
+    enter(page.locator("#nb-text textarea, #nb-text input").first, "a dog runs on the beach .")
+    page.click("#nb-go")
+    expect(page.locator("#nb-out")).to_contain_text("2 of your sentences searched too", timeout=60_000)
+    first = page.locator("#nb-out table").first.locator("tbody tr").first
+    expect(first).to_contain_text("yours")  # the query itself, from your sentences, at distance 0

@@ -14,7 +14,7 @@ import pytest
 import core
 from explorer.app import status_line
 from explorer.context import Context, Memo, Unavailable
-from explorer.tabs import collapse, interpolate, latent_map, neighbours, reconstruct, sample
+from explorer.tabs import collapse, interpolate, latent_map, neighbours, probe, reconstruct, sample
 from explorer.tabs.common import guarded
 
 # The tab functions behind the error boundary that `wire` puts them behind in the app.
@@ -293,7 +293,7 @@ def test_the_decoder_use_of_z_tells_the_collapsed_model_from_the_live_one():
 
 
 def test_the_unit_probe_changes_a_live_unit_and_nothing_for_a_collapsed_one(ctx):
-    html = latent_map.unit_probe(ctx, "flickr8k-lagging", COLLAPSED, "a dog runs through the grass .",
+    html = probe.unit_probe(ctx, "flickr8k-lagging", COLLAPSED, "a dog runs through the grass .",
                                  "most active unit #1", 7)
     live, dead = html.split("</style>")[-1].split(COLLAPSED, 1)
     assert "an active unit" in live and 'class="vm-new"' in live  # the decoded sentence changes along the sweep
@@ -302,7 +302,7 @@ def test_the_unit_probe_changes_a_live_unit_and_nothing_for_a_collapsed_one(ctx)
     with pytest.raises(core.InputError, match="dimension must be a whole number between 0 and 31"):
         core.load(SHIPPED / COLLAPSED).sweep_unit("a dog .", 32, 1.0)
     with pytest.raises(core.InputError, match="steps must be a whole number between 2 and 50"):
-        latent_map.unit_probe(ctx, COLLAPSED, MINE, "a dog .", "least active unit", 1)
+        probe.unit_probe(ctx, COLLAPSED, MINE, "a dog .", "least active unit", 1)
 
 
 def test_training_replay_shows_the_collapsed_codes_shrinking_onto_the_centre(ctx):

@@ -98,6 +98,17 @@ def input_notes(model, prepared: Sequence, labels: Sequence[str] | None = None) 
     return "".join(f'<p class="vm-dim vm-note">{n}</p>' for n in notes)
 
 
+def many_notes(model, prepared: Sequence, what: str) -> str:
+    """input_notes for a list of many sentences (yours, up to 10,000): one line each for the words
+    read as <unk> (the first 20) and the sentences cut, not a line per sentence."""
+    unknown = sorted({w for p in prepared for w in p.unknown})
+    cut = sum(1 for p in prepared if p.truncated)
+    notes = ([f"{esc(what)}: {len(unknown):,} distinct words read as &lt;unk&gt;: {esc(', '.join(unknown[:20]))}"
+              + (" …" if len(unknown) > 20 else "")] if unknown else [])
+    notes += [f"{esc(what)}: {cut:,} sentences longer than the model's {model.max_len} words were cut"] if cut else []
+    return "".join(f'<p class="vm-dim vm-note">{n}</p>' for n in notes)
+
+
 def guarded(fn: Callable, n_outputs: int = 1, redact: Callable[[str], str] = str,
             check: Callable[[dict], dict] | None = None) -> Callable:
     """fn behind the error boundary: errors about the whole request (empty text, bad numbers) and

@@ -9,14 +9,17 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from core import AU_THRESHOLD, MAP_N, MAP_SPLIT, InputError, active_units, check, umap_2d  # the default map: the atlas's
+import core
+from core import (AU_THRESHOLD, MAP_N, MAP_SPLIT, OWN_MAX_BYTES, OWN_MAX_LINES, OWN_MIN_ALONE, InputError, active_units,
+                  check, containing, own_sentences, umap_2d)
 
-from ..context import SPLITS, Context
-from ..render import esc, mark_changes, page, table
-from .common import counting, for_model, input_notes, first_line, number_box, per_model, wire
+from ..context import SPLITS, Context, Unavailable
+from ..browser import upload_control
+from ..render import esc, page
+from .common import counting, for_model, input_notes, many_notes, number_box, wire
 
 log = logging.getLogger(__name__)
-COLOURS = ["sentence length"] + [f"active unit #{r}" for r in range(1, 11)]
+MAX_KL = 10_000  # sentences per KL call (core's cap per call)
 
 
 # The fit's time for the progress estimate: this machine's last fit, else the 2-core benchmark's figure.
@@ -54,11 +57,41 @@ def warm(ctx: Context, model) -> None:
         umap_coords(ctx, model, MAP_SPLIT, MAP_N)
 
 
-def colour_values(sentences: list[str], mu: np.ndarray, colour: str) -> tuple[np.ndarray, str]:
+UNIT_COLOURS = [f"active unit #{r}" for r in range(1, 11)]
+COLOURS = ["sentence length", *UNIT_COLOURS, "the searched words", "KL of each sentence",
+           "neighbour overlap with the other model"]
+OWN_CAPS = f"one a line; at most {OWN_MAX_LINES:,} lines and {OWN_MAX_BYTES // 2**20} MB"
+OWN_NOTE = ("Your sentences are tokenised by each model's own tokenizer, encoded and kept for this request only: "
+            "never written to the server's disk, logged or shown to anyone else, and left out of the page's link.")
+
+
+def searched(model, search: str | None) -> list[str]:
+    """The search box's words as the model's tokenizer reads them ([] for an empty box)."""
+    if search is not None and not isinstance(search, str):
+        raise InputError("the search box must hold text")
+    return model.prepare([search])[0].tokens if search and search.strip() else []
+
+
+def colour_values(ctx: Context, model, sentences: list[str], mu: np.ndarray, colour: str, words: list[str],
+                  overlap=None) -> tuple[np.ndarray, str]:
+    """(a value per sentence, what the colour bar says it is) for one of COLOURS. `overlap`: a
+    callable giving the neighbour overlap with the other model (only asked for that colouring)."""
     if colour == "sentence length":
         return np.array([len(s.split()) for s in sentences]), "length (words)"
-    if colour not in COLOURS:
-        raise InputError(f"unknown colouring {colour!r}")
+    if colour == "the searched words":
+        if not words:
+            raise InputError("colouring by the searched words: type a word or phrase in the search box first")
+        return containing(sentences, words).astype(float), f"holds “{esc(' '.join(words))}” (1 yes, 0 no)"
+    if colour == "KL of each sentence":
+        return model.kl(sentences) if len(sentences) <= MAX_KL else np.concatenate(
+            [model.kl(sentences[i:i + MAX_KL]) for i in range(0, len(sentences), MAX_KL)]), "KL(q(z|x) ‖ p(z)), nats"
+    if colour == COLOURS[-1]:
+        if overlap is None:
+            raise InputError("the neighbour overlap needs a second model: choose one on the right")
+        found = overlap()
+        return found.shared * found.k, f"neighbours shared (of {found.k}; chance {found.chance * found.k:.2f})"
+    if colour not in UNIT_COLOURS:
+        raise InputError(f"unknown colouring {str(colour)[:40]!r}; choose one of: {', '.join(COLOURS)}")
     rank = int(colour.rsplit("#", 1)[1])
     _, var = active_units(mu)
     order = np.argsort(-var)
@@ -69,13 +102,48 @@ def colour_values(sentences: list[str], mu: np.ndarray, colour: str) -> tuple[np
     return mu[:, dim], f"z[{dim}] (rank {rank}, variance {var[dim]:.3g}, {state})"
 
 
-def scatter(coords: np.ndarray, sentences: list[str], values: np.ndarray, label: str, title: str) -> go.Figure:
+def own_values(model, lines: list[str], mu: np.ndarray, corpus_mu: np.ndarray | None, colour: str,
+               words: list[str]) -> np.ndarray:
+    """Your sentences' values on the corpus's colour scale (NaN, drawn grey, where a value needs the corpus)."""
+    if colour in UNIT_COLOURS:
+        basis = corpus_mu if corpus_mu is not None else mu
+        dim = int(np.argsort(-active_units(basis)[1])[int(colour.rsplit("#", 1)[1]) - 1])
+        return mu[:, dim]
+    if colour == "sentence length":
+        return np.array([len(s.split()) for s in lines], dtype=float)
+    if colour == "the searched words":
+        return containing(lines, words).astype(float)
+    if colour == "KL of each sentence":
+        return model.kl(lines)
+    return np.full(len(lines), np.nan)
+
+
+def scatter(coords: np.ndarray, sentences: list[str], values: np.ndarray, label: str, title: str,
+            hits: np.ndarray | None = None, own: tuple | None = None) -> go.Figure:
+    """The map: a dot per corpus sentence (hover reads it), rings on those the search found, and
+    your sentences as stars on the same colour scale."""
+    colour = dict(colorscale="Viridis", cmin=float(np.nanmin(values)) if len(values) else None,
+                  cmax=float(np.nanmax(values)) if len(values) else None)
     fig = go.Figure(go.Scatter(
-        x=coords[:, 0], y=coords[:, 1], mode="markers", text=[esc(s) for s in sentences],
-        hovertemplate="%{text}<extra></extra>",
-        marker=dict(size=5, color=values, colorscale="Viridis", showscale=True, colorbar=dict(title=dict(text=label)))))
+        x=coords[:, 0], y=coords[:, 1], mode="markers", text=[esc(s) for s in sentences], name="corpus",
+        hovertemplate="%{text}<extra></extra>", showlegend=own is not None or hits is not None,
+        marker=dict(size=5, color=values, showscale=True, colorbar=dict(title=dict(text=label)), **colour)))
+    if hits is not None:
+        fig.add_trace(go.Scatter(x=coords[hits, 0], y=coords[hits, 1], mode="markers", hoverinfo="skip",
+                                 name=f"holds the searched words ({int(hits.sum()):,})",
+                                 marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color="#e8432e", width=2))))
+    if own is not None:
+        xy, lines, own_vals = own
+        grey = np.isnan(own_vals)
+        fig.add_trace(go.Scatter(
+            x=xy[:, 0], y=xy[:, 1], mode="markers", text=[esc(s) for s in lines], name=f"your sentences ({len(lines):,})",
+            hovertemplate="yours: %{text}<extra></extra>",
+            marker=dict(size=13, symbol="star", line=dict(color="#222", width=1),
+                        color=np.where(grey, 0, own_vals) if grey.all() else own_vals,
+                        **(dict(colorscale=[[0, "#999"], [1, "#999"]]) if grey.all() else colour))))
     fig.update_layout(title=dict(text=esc(title)), height=460, margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
+                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False),
+                      legend=dict(orientation="h", y=-0.02, yanchor="top"))
     return fig
 
 
@@ -92,27 +160,96 @@ def variance_bars(mu: np.ndarray, title: str) -> go.Figure:
     return fig
 
 
-def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colour: str = "active unit #1", progress=None):
-    """(figures and a status note) for each model: [scatter, bars] * len(names) + [status html]."""
+def placement(ctx: Context, model, split: str, n: int, progress=None) -> core.Placement:
+    """The map's layout with UMAP's graph fitted around it, for placing new sentences (memory only:
+    a fitted UMAP cannot be saved without pickling it)."""
+    coords, mu, _ = umap_coords(ctx, model, split, n, progress)
+
+    def fit():
+        if progress:
+            progress(0.6, desc=f"UMAP's neighbour graph around the map (once per map): about {max(3, 0.004 * len(mu)):.0f} s")
+        return core.Placement(mu, coords)
+
+    return ctx.memo(("placement", model.fingerprint, split, n), fit)
+
+
+def own_points(ctx: Context, model, split: str, n: int, lines: list[str], progress=None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(coordinates on the model's map, posterior means, a note) of your sentences."""
+    mu = model.encode(lines)[0]
+    xy = placement(ctx, model, split, n, progress).place(mu)
+    return xy, mu, f"{len(lines):,} of your sentences placed by UMAP's transform"
+
+
+def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colour: str = "active unit #1",
+               search: str | None = "", yours: str | None = "", progress=None):
+    """(figures and a status note) for each model: [scatter, bars] * len(names) + [status html].
+    `search` rings the sentences holding its words; `yours` (one sentence a line) are placed on
+    each map, or mapped alone when the corpus is missing."""
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     n = check("map_n", n)
+    if colour not in COLOURS:
+        raise InputError(f"unknown colouring {str(colour)[:40]!r}; choose one of: {', '.join(COLOURS)}")
+    lines = own_sentences(yours) if yours and yours.strip() else []
     figures, notes = [], []
-    for name in names:
+    for side, name in enumerate(names):
+        other = names[1 - side] if len(names) == 2 else None
+
         def draw(model):
             start = time.perf_counter()
-            coords, mu, cached = umap_coords(ctx, model, split, n, progress)
-            sentences = ctx.sentences(model, split, n)
-            values, label = colour_values(sentences, mu, colour)
+            words = searched(model, search)
             title = ctx.title(name)
+            notes_here = [input_notes(model, model.prepare([search]), ["search"])] if words else []
+            if lines:
+                notes_here.append(many_notes(model, model.prepare(lines), "your sentences"))
+            try:
+                coords, mu, cached = umap_coords(ctx, model, split, n, progress)
+                sentences = ctx.sentences(model, split, n)
+            except Unavailable as e:
+                if not lines:
+                    raise
+                return own_alone(model, lines, colour, words, title, e), "".join(notes_here) + (
+                    f"{esc(title)}: {esc(ctx.public(str(e)))}; only your {len(lines):,} sentences are mapped")
+            values, label = colour_values(ctx, model, sentences, mu, colour, words,
+                                          lambda: pair_overlap(ctx, [name, other], split, n))
+            hits = containing(sentences, words) if words else None
+            own, own_note = None, ""
+            if lines:
+                xy, own_mu, own_note = own_points(ctx, model, split, n, lines, progress)
+                own = (xy, lines, own_values(model, lines, own_mu, mu, colour, words))
+                own_note = "; " + own_note
+            found = f"; {int(hits.sum()):,} hold “{esc(' '.join(words))}”" if words else ""
             note = (f"{esc(title)}: {len(mu):,} {model.corpus}/{split} sentences, "
-                    f"{'from the cache' if cached else 'computed'} in {time.perf_counter() - start:.1f} s")
-            return [scatter(coords, sentences, values, label, title), variance_bars(mu, title)], note
+                    f"{'from the cache' if cached else 'computed'} in {time.perf_counter() - start:.1f} s{found}{own_note}")
+            return [scatter(coords, sentences, values, label, title, hits, own), variance_bars(mu, title)], \
+                "".join(notes_here) + note
 
         result, err = for_model(ctx, name, draw)
         figures += result[0] if result else [None, None]
         notes.append(result[1] if result else f"{esc(ctx.title(name))}: {err}")
     return [*figures, page("<br>".join(notes))]
+
+
+def own_alone(model, lines: list[str], colour: str, words: list[str], title: str, why) -> list:
+    """Your sentences mapped on their own (the corpus is missing)."""
+    if len(lines) < OWN_MIN_ALONE:
+        raise InputError(f"without the corpus only your sentences can be mapped, and a map needs at least "
+                         f"{OWN_MIN_ALONE}; got {len(lines)}")
+    mu = model.encode(lines)[0]
+    values = own_values(model, lines, mu, None, colour, words)
+    if np.isnan(values).all():
+        raise InputError("without the corpus there is no other model's neighbourhood to compare: choose another colouring")
+    label = {"sentence length": "length (words)", "KL of each sentence": "KL(q(z|x) ‖ p(z)), nats",
+             "the searched words": "holds the searched words (1 yes, 0 no)"}.get(colour, f"{colour} (of your sentences)")
+    return [scatter(umap_2d(mu), [f"yours: {s}" for s in lines], values, label, title + " (your sentences only)"),
+            variance_bars(mu, title + " (your sentences)")]
+
+
+def pair_overlap(ctx: Context, names, split: str, n: int) -> core.Overlap:
+    """Each of the first n sentences' neighbour overlap under the two models (memoised per pair)."""
+    left, right = (ctx.model(x) for x in names)
+    return ctx.memo(("overlap", left.fingerprint, right.fingerprint, split, n), lambda: core.neighbour_overlap(
+        ctx.posterior_means(left, split, n), ctx.posterior_means(right, split, n)))
 
 
 INTRO = ("Each dot is one sentence's code (posterior mean), laid out in 2-D by UMAP so that nearby codes stay nearby; "
@@ -122,37 +259,13 @@ INTRO = ("Each dot is one sentence's code (posterior mean), laid out in 2-D by U
          "from the AU in the Posterior collapse table, which counts over the whole test split.")
 
 
-UNITS = [f"most active unit #{r}" for r in range(1, 11)] + ["least active unit"]
-PROBE = ("### Unit probe: what does one latent dimension do?\n"
-         "The sentence is encoded, then one dimension of its code is moved from 3 standard deviations below to 3 above "
-         "(the spread of that dimension's posterior means over the training split, or the prior's 1.0 for a dimension "
-         "that barely varies) and each code is decoded. An active unit changes something you can name; an inactive "
-         "one changes nothing, or only at the extremes the encoder never uses.")
-
-
-def unit_probe(ctx: Context, left: str, right: str, text: str, unit: str = UNITS[0], steps: int = 7) -> str:
-    sentence, several = first_line(text)
-    steps = check("steps", steps)
-    if unit not in UNITS:
-        raise InputError(f"unknown unit {unit!r}; choose one of: {', '.join(UNITS)}")
-
-    def panel(model) -> str:
-        _, var = active_units(ctx.posterior_means(model, "train"))
-        order = np.argsort(-var)
-        dim = int(order[-1] if unit == "least active unit" else order[int(unit.rsplit("#", 1)[1]) - 1])
-        active = var[dim] >= AU_THRESHOLD
-        spread = float(np.sqrt(var[dim])) if active else 1.0
-        swept = model.sweep_unit(sentence, dim, spread, steps)
-        rows = [[f"{offset:+.1f}", f"{value:+.2f}", mark_changes(swept[k - 1][2] if k else None, text_)]
-                for k, (offset, value, text_) in enumerate(swept)]
-        note = (f"z[{dim}]: variance of its posterior means {var[dim]:.3g} over the training split, "
-                + ("an active unit; steps of its standard deviation" if active else
-                   "NOT an active unit; steps of the prior's standard deviation, 1.0"))
-        return (input_notes(model, model.prepare([sentence])) + f'<p class="vm-dim">{esc(note)}</p>'
-                + table(["sd", f"z[{dim}]", "decoded (greedy; changes highlighted)"], rows,
-                              f"unit-probe-{model.path.name}"))
-
-    return page(several + per_model(ctx, [left, right], panel))
+def own_box(prefix: str) -> gr.Textbox:
+    """Your sentences: a box to paste them in and a file picker that fills it (read in the browser)."""
+    with gr.Accordion("Your sentences", open=False, elem_id=f"{prefix}-yours-panel"):
+        gr.Markdown(OWN_NOTE, elem_classes="vm-dim")
+        box = gr.Textbox("", label=f"your sentences ({OWN_CAPS})", lines=4, max_lines=12, elem_id=f"{prefix}-yours")
+        gr.HTML(upload_control(f"{prefix}-yours"))
+    return box
 
 
 def build(ctx: Context, pair) -> None:
@@ -161,6 +274,8 @@ def build(ctx: Context, pair) -> None:
         split = gr.Dropdown(list(SPLITS), value=MAP_SPLIT, label="split", elem_id="map-split")
         n = number_box("map_n", MAP_N, label="sentences (the first N of the split)", elem_id="map-n")
         colour = gr.Dropdown(COLOURS, value="active unit #1", label="colour by", elem_id="map-colour")
+        search = gr.Textbox("", label="search: ring the sentences holding a word or phrase", elem_id="map-search", max_lines=1)
+    yours = own_box("map")
     go_ = gr.Button("Draw map", variant="primary", elem_id="map-go")
     status = gr.HTML(elem_id="map-status")
     with gr.Row():
@@ -168,16 +283,8 @@ def build(ctx: Context, pair) -> None:
             left_map, left_bars = gr.Plot(elem_id="map-left"), gr.Plot(elem_id="bars-left")
         with gr.Column():
             right_map, right_bars = gr.Plot(elem_id="map-right"), gr.Plot(elem_id="bars-right")
-    wire(ctx, go_.click, lambda left, right, split, n, colour, progress: latent_map(ctx, [left, right], split, n, colour, progress),
-         {"left": pair[0], "right": pair[1], "split": split, "n": n, "colour": colour},
+    wire(ctx, [go_.click, search.submit],
+         lambda left, right, split, n, colour, search, yours, progress: latent_map(
+             ctx, [left, right], split, n, colour, search, yours, progress),
+         {"left": pair[0], "right": pair[1], "split": split, "n": n, "colour": colour, "search": search, "yours": yours},
          [left_map, left_bars, right_map, right_bars, status], "latent_map", progress=True)
-    gr.Markdown(PROBE)
-    with gr.Row():
-        probe_text = gr.Textbox(label="sentence", value="a dog runs through the grass .", elem_id="probe-text", scale=3)
-        unit = gr.Dropdown(UNITS, value=UNITS[0], label="unit (each model's own ranking by variance)", elem_id="probe-unit")
-        probe_steps = number_box("steps", 7, label="steps", elem_id="probe-steps")
-    probe_go = gr.Button("Sweep the unit", elem_id="probe-go")
-    probe_out = gr.HTML(elem_id="probe-out")
-    wire(ctx, [probe_go.click, probe_text.submit], lambda **a: unit_probe(ctx, **a),
-         {"left": pair[0], "right": pair[1], "text": probe_text, "unit": unit, "steps": probe_steps}, probe_out,
-         "unit_probe")

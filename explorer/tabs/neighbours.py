@@ -4,11 +4,15 @@ from __future__ import annotations
 import gradio as gr
 from sklearn.neighbors import NearestNeighbors
 
-from core import check
+import numpy as np
+from sklearn.metrics.pairwise import cosine_distances
 
-from ..context import Context
+from core import check, own_sentences
+
+from ..context import Context, Unavailable
 from ..render import esc, message, table
-from .common import counting, input_notes, first_line, number_box, per_model, wire
+from .common import counting, input_notes, first_line, many_notes, number_box, per_model, wire
+from .latent_map import own_box
 
 SPLIT = "train"
 
@@ -25,28 +29,43 @@ def warm(ctx: Context, model) -> None:
         index(ctx, model)
 
 
-def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, progress=None) -> str:
+def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, yours: str | None = "", progress=None) -> str:
+    """The k nearest codes to the sentence's among the training split's and your sentences' (only
+    yours when the corpus is missing)."""
     sentence, several = first_line(text)
     k = check("k", k)
-
+    lines = own_sentences(yours) if yours and yours.strip() else []
     report = counting(progress, "encoding the training sentences for the index (once per checkpoint)")
 
     def panel(model) -> str:
-        nn = index(ctx, model, report)
-        sentences = ctx.sentences(model, SPLIT)
         mu, _ = model.encode([sentence])
-        dist, idx = nn.kneighbors(mu, n_neighbors=min(k, len(sentences)))
-        rows = [[str(r + 1), f"{d:.4f}", esc(sentences[i])] for r, (d, i) in enumerate(zip(dist[0], idx[0]))]
-        spread = "" if dist[0][-1] - dist[0][0] > 1e-3 else message(
+        found, notes = [], input_notes(model, model.prepare([sentence]))
+        try:
+            nn = index(ctx, model, report)
+            sentences = ctx.sentences(model, SPLIT)
+            dist, idx = nn.kneighbors(mu, n_neighbors=min(k, len(sentences)))
+            found += [(float(d), sentences[i], "training") for d, i in zip(dist[0], idx[0])]
+            notes += f'<p class="vm-dim">{len(sentences):,} {model.corpus} training sentences indexed</p>'
+        except Unavailable as e:
+            if not lines:
+                raise
+            notes += message(f"{ctx.public(str(e))}: only your sentences are searched")
+        if lines:
+            notes += many_notes(model, model.prepare(lines), "your sentences")
+            dist = cosine_distances(mu, model.encode(lines)[0])[0]
+            found += [(float(dist[i]), lines[i], "yours") for i in np.argsort(dist, kind="stable")[:k]]
+            notes += f'<p class="vm-dim">{len(lines):,} of your sentences searched too</p>'
+        found = sorted(found, key=lambda f: f[0])[:k]
+        spread = "" if found[-1][0] - found[0][0] > 1e-3 or len(found) < 2 else message(
             "all neighbours are at nearly the same distance: the posterior means barely depend on the sentence")
-        return (input_notes(model, model.prepare([sentence]))
-                + f'<p class="vm-dim">{len(sentences):,} {model.corpus} training sentences indexed</p>' + spread
-                + table(["#", "cosine distance", "training sentence"], rows, f"neighbours-{model.path.name}"))
+        rows = [[str(r + 1), f"{d:.4f}", esc(s), where] for r, (d, s, where) in enumerate(found)]
+        return notes + spread + table(["#", "cosine distance", "sentence", "from"], rows, f"neighbours-{model.path.name}")
 
     return several + per_model(ctx, [left, right], panel)
 
 
-INTRO = ("Your sentence and every training sentence are encoded; the list shows the training sentences whose codes "
+INTRO = ("Your sentence and every training sentence (and your own sentences, when you add some) are encoded; the list "
+         "shows the sentences whose codes "
          "(posterior means) point in the nearest direction (cosine distance: 0 is the same direction, 1 unrelated). "
          "When the codes carry meaning the neighbours are about the same thing; when every code is the same, all "
          "distances are about equal and the list is arbitrary.")
@@ -56,7 +75,8 @@ def build(ctx: Context, pair) -> None:
     gr.Markdown(INTRO, elem_classes="vm-intro")
     text = gr.Textbox(label="sentence", value="a black dog is running on the grass .", elem_id="nb-text")
     k = number_box("k", 10, elem_id="nb-k")
+    yours = own_box("nb")
     go = gr.Button("Find neighbours", variant="primary", elem_id="nb-go")
     out = gr.HTML(elem_id="nb-out")
     wire(ctx, [go.click, text.submit], lambda **a: neighbours(ctx, **a),
-         {"left": pair[0], "right": pair[1], "text": text, "k": k}, out, "neighbours", progress=True)
+         {"left": pair[0], "right": pair[1], "text": text, "k": k, "yours": yours}, out, "neighbours", progress=True)

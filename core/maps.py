@@ -1,0 +1,136 @@
+"""Maps of posterior means: a model's 2-D layout (UMAP), new sentences placed on a layout already
+drawn, two models' layouts aligned point for point, and where two models' neighbourhoods disagree.
+
+One set of UMAP settings (15 neighbours, min_dist 0.1, seed 0) for every layout, so a shipped
+map, a map drawn here and an aligned pair read the same way. umap-learn is imported inside the
+functions: numba's import takes seconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+from .errors import InputError
+
+UMAP_SETTINGS = dict(n_neighbors=15, min_dist=0.1, random_state=0)
+OVERLAP_K = 10  # neighbours compared per sentence
+OWN_MAX_LINES = 10_000  # your sentences: lines per request
+OWN_MAX_BYTES = 2 * 2**20  # and bytes (UTF-8) per request
+OWN_MIN_ALONE = 4  # sentences needed to draw a map of your sentences alone (no corpus)
+
+
+def umap_2d(mu: np.ndarray) -> np.ndarray:
+    """The latent map's layout of posterior means [N, z] -> [N, 2]. Fewer points than UMAP's 15
+    neighbours (a handful of your own sentences) get as many neighbours as there are other points."""
+    import umap
+
+    settings = UMAP_SETTINGS | {"n_neighbors": min(UMAP_SETTINGS["n_neighbors"], len(mu) - 1)}
+    return umap.UMAP(metric="euclidean", n_jobs=1, **settings).fit_transform(mu).astype(np.float32)
+
+
+def aligned_2d(mu_a: np.ndarray, mu_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two models' posterior means of the same N sentences laid out together by umap-learn's
+    AlignedUMAP (row i of each is sentence i): each map keeps its own model's neighbourhoods while
+    a sentence sits at about the same place in both, so what moved between them can be seen."""
+    import umap
+
+    if len(mu_a) != len(mu_b):
+        raise InputError(f"the two maps need the same sentences; got {len(mu_a)} and {len(mu_b)}")
+    fit = umap.AlignedUMAP(**UMAP_SETTINGS).fit([mu_a, mu_b], relations=[{i: i for i in range(len(mu_a))}])
+    return tuple(np.asarray(e, dtype=np.float32) for e in fit.embeddings_)
+
+
+class Placement:
+    """A layout already drawn (the atlas's, or one fitted here), with UMAP's neighbour graph built
+    around it so new sentences can be placed in it by UMAP's own `transform`. The graph is fitted
+    with the layout as its starting point and no optimisation epochs, so the layout itself is kept
+    (umap-learn rescales a given start to [0, 10] per axis; `place` maps back)."""
+
+    def __init__(self, mu: np.ndarray, coords: np.ndarray):
+        import umap
+
+        self._fit = umap.UMAP(metric="euclidean", n_jobs=1, init=coords, n_epochs=0, **UMAP_SETTINGS).fit(mu)
+        self._fit.n_epochs = None  # transform's own default (100 epochs for up to 10,000 points)
+        self._low, self._span = coords.min(0), np.maximum(coords.max(0) - coords.min(0), 1e-12)
+        self.nbytes = mu.nbytes * 4  # the data, its search index and graph, roughly (for the memory cache)
+
+    def place(self, mu_new: np.ndarray) -> np.ndarray:
+        """Coordinates [M, 2] of new posterior means in the layout's own frame."""
+        return (self._fit.transform(mu_new) / 10.0 * self._span + self._low).astype(np.float32)
+
+
+def nearest(mu: np.ndarray, k: int = OVERLAP_K) -> np.ndarray:
+    """For each row, the indices [N, k] of its k nearest other rows by cosine distance (itself left out)."""
+    k = min(k, len(mu) - 1)
+    idx = NearestNeighbors(metric="cosine", algorithm="brute").fit(mu).kneighbors(mu, n_neighbors=k + 1)[1]
+    out = np.empty((len(mu), k), dtype=np.int64)
+    for i, row in enumerate(idx):
+        others = row[row != i]  # a duplicate of sentence i may come first; i itself is dropped wherever it is
+        out[i] = others[:k]
+    return out
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """How far two models agree on each sentence's neighbours: `shared[i]` is the fraction of
+    sentence i's k nearest neighbours (cosine, posterior means) that both models name."""
+
+    shared: np.ndarray  # [N] in [0, 1]
+    left: np.ndarray  # [N, k] each model's neighbours
+    right: np.ndarray
+    k: int
+
+    @property
+    def mean(self) -> float:
+        return float(self.shared.mean())
+
+    @property
+    def chance(self) -> float:
+        """The expected overlap of two neighbour lists drawn at random: k / (N - 1)."""
+        return chance_overlap(len(self.shared), self.k)
+
+
+def chance_overlap(n: int, k: int = OVERLAP_K) -> float:
+    return min(k, n - 1) / (n - 1)
+
+
+def neighbour_overlap(mu_a: np.ndarray, mu_b: np.ndarray, k: int = OVERLAP_K) -> Overlap:
+    if len(mu_a) != len(mu_b) or len(mu_a) < 2:
+        raise InputError(f"the overlap needs the same two or more sentences under both models; got {len(mu_a)} and {len(mu_b)}")
+    a, b = nearest(mu_a, k), nearest(mu_b, k)
+    shared = np.array([len(set(x) & set(y)) for x, y in zip(a, b)], dtype=np.float32) / a.shape[1]
+    return Overlap(shared, a, b, a.shape[1])
+
+
+def own_sentences(text) -> list[str]:
+    """The non-empty lines of a text a visitor pasted or uploaded, checked against the caps
+    (OWN_MAX_BYTES, OWN_MAX_LINES): InputError saying what is wrong (empty, too large, binary)."""
+    if not isinstance(text, str):
+        raise InputError("your sentences must be text")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > OWN_MAX_BYTES:
+        raise InputError(f"your sentences are {size / 2**20:.1f} MB; at most {OWN_MAX_BYTES / 2**20:.0f} MB")
+    if "\x00" in text:
+        raise InputError("your sentences hold NUL bytes: that is a binary file, not text with one sentence a line")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise InputError("your sentences are empty: paste text or upload a .txt file with one sentence a line")
+    if len(lines) > OWN_MAX_LINES:
+        raise InputError(f"your sentences hold {len(lines):,} lines; at most {OWN_MAX_LINES:,}")
+    return lines
+
+
+def containing(sentences: Sequence[str], words: Sequence[str]) -> np.ndarray:
+    """A mask: which sentences (space-separated tokens) hold `words` as consecutive tokens."""
+    n = len(words)
+    if not n:
+        return np.zeros(len(sentences), dtype=bool)
+    words = list(words)
+    out = np.zeros(len(sentences), dtype=bool)
+    for i, s in enumerate(sentences):
+        tokens = s.split()
+        out[i] = any(tokens[j:j + n] == words for j in range(len(tokens) - n + 1))
+    return out
