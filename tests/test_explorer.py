@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 from html import unescape
+from urllib.parse import unquote
 import re
 import shutil
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 import core
 from explorer.app import status_line
 from explorer.context import Context, Memo, Unavailable
-from explorer.tabs import collapse, interpolate, latent_map, neighbours, probe, reconstruct, sample
+from explorer.tabs import collapse, compare, interpolate, latent_map, neighbours, probe, reconstruct, sample
 from explorer.tabs.common import guarded
 
 # The tab functions behind the error boundary that `wire` puts them behind in the app.
@@ -248,6 +249,53 @@ def test_without_corpus_every_tab_says_what_is_missing(tmp_path):
     assert "corpus file not found" in lmap(ctx, [COLLAPSED, MINE], "valid", 100)[4]
     assert "corpus file not found" in collapse.kl_per_dimension(ctx, [MINE])[1]
     assert smp(ctx, COLLAPSED, MINE, 3).count("distinct-1") == 2
+    # your sentences still work: mapped on their own, and searched as neighbours
+    yours = "a dog runs on the beach .\na girl jumps into a pool .\ntwo men play football .\na cat sleeps ."
+    out = lmap(ctx, ["flickr8k-lagging", MINE], "valid", 100, "sentence length", "", yours)
+    assert out[4].count("only your 4 sentences are mapped") == 2 and len(out[0].data[0].x) == 4
+    assert list(out[0].data[0].marker.color) == [7, 7, 5, 4]
+    assert "a map needs at least 4; got 2" in lmap(ctx, [MINE, MINE], "valid", 100, "sentence length", "",
+                                                    "a dog .\na cat .")[4]
+    html = nbs(ctx, "flickr8k-lagging", MINE, "a dog runs on the sand .", 3, yours)
+    assert html.count("only your sentences are searched") == 2 and html.count("<td>yours</td>") == 6
+    assert "the compare view maps corpus sentences" in guarded(compare.compare_maps, 2)(ctx, "flickr8k-lagging", MINE)[1]
+
+
+def test_compare_disagreement_and_selection(ctx):
+    cmp, dis, sel = guarded(compare.compare_maps, 2), guarded(compare.disagreement), guarded(compare.compare_selection)
+    live, mine = "flickr8k-lagging", "flickr8k-vae-mine-infonce"
+    fig, status = cmp(ctx, live, mine)
+    assert "aligned layout shipped in the checkpoints' atlases" in status
+    assert len(fig.data) == 2 and len(fig.data[0].x) == len(fig.data[1].x) == core.MAP_N
+    assert list(fig.data[1].customdata[:3]) == [0, 1, 2]  # point i is sentence i in both maps
+    found = latent_map.pair_overlap(ctx, [live, mine], "valid", core.MAP_N)
+    assert list(fig.data[0].marker.color) == pytest.approx(list(found.shared * 10))
+    html = dis(ctx, live, mine)
+    assert f"{found.mean * 10:.2f} of 10" in html and "Chance, two lists of 10" in html and "0.05 of 10" in html
+    worst = int(np.argmin(found.shared))
+    assert f"<td>{worst}</td>" in html.split("agree most")[0]
+    collapsed = latent_map.pair_overlap(ctx, [live, COLLAPSED], "valid", core.MAP_N)
+    assert collapsed.mean < found.mean / 2  # the classroom case: VAE-0.5's codes carry almost nothing, toward chance
+    # a search rings the sentences holding the words, in both maps
+    fig, status = cmp(ctx, live, mine, "valid", core.MAP_N, "the searched words", "dog")
+    sentences = ctx.sentences(ctx.model(live), "valid", core.MAP_N)
+    holding = sum(" dog " in f" {s} " for s in sentences)
+    assert len(fig.data) == 4 and len(fig.data[2].x) == holding and f"{holding:,} hold “dog”" in status
+    # a fresh pair (no shipped layout) is fitted, cached, and the second answer comes from the cache
+    fig, status = cmp(ctx, MINE, COLLAPSED, "valid", 200)
+    assert "computed" in status and len(fig.data[0].x) == 200
+    assert "from the cache" in cmp(ctx, MINE, COLLAPSED, "valid", 200)[1]
+    # the selection: both reconstructions and KL, with the map's coordinates
+    table = sel(ctx, live, mine, "valid", core.MAP_N, "7, 3 7")
+    rows = list(csv.reader(io.StringIO(unquote(re.search(r'href="data:text/csv;charset=utf-8,([^"]*)"', table).group(1)))))
+    assert [r[0] for r in rows[1:]] == ["7", "3"] and len(rows[0]) == 8
+    assert rows[1][1] == sentences[7]
+    xy = cmp(ctx, live, mine)[0].data[0]
+    assert rows[1][2] == f"{xy.x[7]:.2f}, {xy.y[7]:.2f}"
+    assert float(rows[1][6]) == pytest.approx(float(core.load(SHIPPED / live).kl([sentences[7]])[0]), abs=0.01)
+    for bad, wanted in (("", "nothing selected"), ("5 abc", "not sentence numbers"), ("2000", "from 0 to 1,999")):
+        assert wanted in sel(ctx, live, mine, "valid", core.MAP_N, bad)
+    assert "the compare view needs two models" in cmp(ctx, live, None)[1]
 
 
 def test_corrupt_and_missing_checkpoints_get_a_message(tmp_path, data_dir):

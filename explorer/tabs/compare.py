@@ -147,8 +147,8 @@ def disagreement(ctx: Context, left: str, right: str, split: str = MAP_SPLIT, n:
                f"{found.mean * k:.2f} of {k} ({found.mean:.1%})</b>. Chance, two lists of {k} drawn at random from the "
                f"other {len(sentences) - 1:,} sentences: {found.chance * k:.2f} of {k} ({found.chance:.2%}); "
                f"{k} of {k} means the same neighbours. Neighbours by cosine distance of posterior means, among these "
-               f"{len(sentences):,} {ml.corpus}/{split} sentences. A collapsed model's codes carry no sentence, so its "
-               "neighbours, and its overlap with any model, sit near chance.</p>")
+               f"{len(sentences):,} {ml.corpus}/{split} sentences. A collapsed model's codes carry almost nothing of "
+               "their sentence, so its overlap with any other model falls toward chance.</p>")
     return page(summary
                 + f"<h4>The {EXTREMES} sentences whose neighbourhoods differ most</h4>"
                 + table(header, rows(order[:EXTREMES]), "neighbourhoods-differ")

@@ -1,0 +1,90 @@
+"""core.maps on the shipped checkpoints and real Flickr8k sentences: the neighbour overlap checked
+against a plain re-count, its chance level, placement by UMAP's transform, the aligned layout the
+atlases ship, and the caps on a visitor's own sentences."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import core
+from core.atlas import add_aligned, load_all
+
+pytestmark = pytest.mark.usefixtures("corpora")
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+LIVE, MINE, COLLAPSED = "flickr8k-lagging", "flickr8k-vae-mine-infonce", "flickr8k-vae-0.5"
+
+
+@pytest.fixture(scope="module")
+def means(data_dir):
+    """Posterior means of the first 600 validation sentences under three shipped models."""
+    models = {n: core.load(SHIPPED / n) for n in (LIVE, MINE, COLLAPSED)}
+    sentences = core.read_sentences("flickr8k", "valid", str(data_dir), 600, models[LIVE].config.tokenizer)
+    return sentences, {n: m.encode(sentences)[0] for n, m in models.items()}
+
+
+def test_overlap_matches_a_plain_count_and_a_collapsed_model_sits_near_chance(means):
+    _, mu = means
+    found = core.neighbour_overlap(mu[LIVE], mu[MINE])
+    # the same figure counted by hand: cosine distances, self excluded, top 10 of each, shared
+    def top(m):
+        unit = m / np.linalg.norm(m, axis=1, keepdims=True)
+        dist = 1 - unit @ unit.T
+        np.fill_diagonal(dist, np.inf)
+        return np.argsort(dist, axis=1, kind="stable")[:, :10]
+    a, b = top(mu[LIVE]), top(mu[MINE])
+    by_hand = np.array([len(set(x) & set(y)) / 10 for x, y in zip(a, b)])
+    assert np.abs(found.shared - by_hand).mean() < 0.01  # ties among equal distances may order differently
+    assert found.chance == pytest.approx(10 / 599)
+    assert core.neighbour_overlap(mu[LIVE], mu[LIVE]).mean == 1.0
+    live = found.mean
+    collapsed = core.neighbour_overlap(mu[LIVE], mu[COLLAPSED]).mean
+    assert live > 5 * found.chance  # two models that read their sentences agree far above chance
+    assert collapsed < live / 2  # VAE-0.5's codes carry almost nothing of the sentence: toward chance
+
+
+def test_a_placed_sentence_lands_where_its_own_point_is(means):
+    sentences, mu = means
+    coords = core.umap_2d(mu[LIVE])
+    placed = core.Placement(mu[LIVE], coords)
+    xy = placed.place(mu[LIVE][:50])  # the map's own sentences, placed again
+    spread = np.linalg.norm(coords - coords.mean(0), axis=1).mean()
+    assert np.median(np.linalg.norm(xy - coords[:50], axis=1)) < 0.1 * spread
+    far = placed.place(mu[LIVE][::-1][:50])  # placed against other sentences' points: far off
+    assert np.median(np.linalg.norm(far - coords[:50], axis=1)) > 3 * np.median(np.linalg.norm(xy - coords[:50], axis=1))
+
+
+def test_the_atlases_ship_the_default_pairs_aligned_layout(data_dir, tmp_path):
+    live, mine = (core.load(SHIPPED / n) for n in (LIVE, MINE))
+    sentences = core.read_sentences("flickr8k", core.MAP_SPLIT, str(data_dir), None, live.config.tokenizer)
+    digest = core.split_digest(sentences)
+    left = live.atlas(core.aligned_kind(mine.fingerprint), core.MAP_SPLIT, core.MAP_N, digest)
+    right = mine.atlas(core.aligned_kind(live.fingerprint), core.MAP_SPLIT, core.MAP_N, digest)
+    assert left.shape == right.shape == (core.MAP_N, 2)
+    assert live.atlas(core.aligned_kind("0" * 64), core.MAP_SPLIT, core.MAP_N, digest) is None  # another partner: none
+    # add_aligned on copies writes each side and keeps what the atlas held
+    import shutil
+    copies = [shutil.copytree(SHIPPED / n, tmp_path / n) for n in (LIVE, COLLAPSED)]
+    before = set(load_all(copies[0]))
+    a, b = core.load(copies[0]), core.load(copies[1])
+    add_aligned(a, b, str(data_dir), "valid", 300)
+    after = load_all(copies[0])
+    assert before < set(after) and f"{core.aligned_kind(b.fingerprint)}/valid/300" in after
+    assert b.atlas(core.aligned_kind(a.fingerprint), "valid", 300, digest).shape == (300, 2)
+
+
+@pytest.mark.parametrize("text, wanted", [
+    ("", "empty"), ("\n  \n", "empty"), ("a dog .\x00\x01", "binary"), ("a dog .\n" * 10_001, "10,001 lines"),
+    ("x" * (2 * 2**20 + 1), "at most 2 MB"), (b"a dog", "must be text")])
+def test_your_sentences_are_refused_with_what_is_wrong(text, wanted):
+    with pytest.raises(core.InputError, match=wanted):
+        core.own_sentences(text)
+
+
+def test_your_sentences_keep_their_lines_and_the_search_matches_whole_words():
+    assert core.own_sentences("a dog .\r\n\n  two cats  \n") == ["a dog .", "two cats"]
+    found = core.containing(["a dog runs .", "the dogs run .", "a hot dog stand"], ["dog"])
+    assert found.tolist() == [True, False, True]
+    assert core.containing(["a hot dog stand", "a dog , hot"], ["hot", "dog"]).tolist() == [True, False]
