@@ -94,7 +94,19 @@ def defaults(inputs: Mapping[str, gr.components.Component], first_tab: str) -> d
 SCRIPT = """() => {
   const defaults = %s;
   const params = new URLSearchParams(location.search);
-  const write = () => { const q = params.toString(); history.replaceState(null, '', q ? '?' + q : location.pathname); };
+  // plotly draws colour bars and clip paths as url(<page address>#id) where the page has a <base>, as
+  // Gradio's does: a new address would leave those pointing nowhere (blank colour bars), so they follow it
+  const repoint = (before, after) => document.querySelectorAll('.js-plotly-plot').forEach(gd => {
+    if (gd._context && gd._context._baseUrl) gd._context._baseUrl = after;
+    gd.querySelectorAll('[style*="url("], [clip-path], [fill^="url("]').forEach(el => {
+      for (const name of ['style', 'clip-path', 'fill']) {
+        const v = el.getAttribute(name);
+        if (v && v.includes(before + '#')) el.setAttribute(name, v.split(before + '#').join(after + '#'));
+      } }); });
+  const write = () => { const before = location.href.split('#')[0];
+    const q = params.toString(); history.replaceState(null, '', q ? '?' + q : location.pathname);
+    const after = location.href.split('#')[0];
+    if (after !== before) repoint(before, after); };
   const same = (key, v) => key in defaults && String(defaults[key] ?? '') === String(v ?? '');
   window.vmShare = {
     set(key, v) { if (same(key, v)) params.delete(key); else params.set(key, String(v ?? '').slice(0, %d)); write(); },

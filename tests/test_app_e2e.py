@@ -483,3 +483,19 @@ def test_your_sentences_upload_onto_the_map_and_into_the_neighbours(page, tmp_pa
     expect(page.locator("#nb-out")).to_contain_text("2 of your sentences searched too", timeout=60_000)
     first = page.locator("#nb-out table").first.locator("tbody tr").first
     expect(first).to_contain_text("yours")  # the query itself, from your sentences, at distance 0
+
+
+def test_colour_bars_follow_the_address_when_the_link_changes(page):
+    """Plotly points colour bars and clip paths at url(<page address>#id); the link's updates change
+    that address, and a figure drawn before must keep its colour bar."""
+    open_tab(page, "Latent map")
+    page.click("#map-go")
+    expect(page.locator("#map-status")).to_contain_text("2,000 flickr8k/valid sentences", timeout=180_000)
+    refs = """() => [...document.querySelectorAll('#map-left [style*="url("], #map-left [clip-path]')]
+        .map(e => (e.getAttribute('style') || '') + (e.getAttribute('clip-path') || '')).filter(v => v.includes('url('))"""
+    page.wait_for_function(f"() => ({refs})().length > 0", timeout=30_000)
+    enter(page.locator("#map-search input, #map-search textarea").first, "guitar")  # the address changes
+    expect(page).to_have_url(re.compile("map-search=guitar"))
+    here = page.evaluate("() => location.href.split('#')[0]")
+    found = page.evaluate(refs)
+    assert found and all(here + "#" in v for v in found), (here, found[:3])
