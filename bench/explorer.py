@@ -10,10 +10,17 @@ Latencies are wall-clock times of `gradio_client` calls on the warm app, left/ri
 default pair, after 3 warm-up calls each: p50 / p95 / max in ms. Then a long scripted visit (every
 action of every tab for every checkpoint, at the largest sizes the controls allow) and
 the server's resident memory before it and after each of three runs of it.
+
+`--part compare` measures only the compare view and your sentences, on one app started cold (fresh
+caches and NUMBA_CACHE_DIR), and puts the figures under "compare_view" in `--out`, keeping the rest
+of that file: the default pair's aligned maps (shipped) first and warm, a pair whose layout is not
+shipped from a cold cache and warm, the disagreement figures, a listed selection of 50, and 1,000
+of your sentences (test captions) placed on the shipped default map, first and warm.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -67,6 +74,33 @@ def latencies(client: Client, pair: dict, repeats: int) -> dict:
     }
     out["latency_per_call_both_models"] = {name: timed(fn, repeats if "map" not in name else 10)
                                            for name, fn in actions.items()}
+    return out
+
+
+def seconds(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return round(time.perf_counter() - t, 2)
+
+
+def compare_view(client: Client, pair: dict, unshipped: dict, yours: str, repeats: int = 5) -> dict:
+    """Seconds of the compare view's and your sentences' answers: first (cold) and warm (median of repeats)."""
+    def warm(fn) -> float:
+        return round(statistics.median(seconds(fn) for _ in range(repeats)), 3)
+
+    maps = lambda p: lambda: client.predict(**p, split="valid", n=2000, api_name="/compare_maps")  # noqa: E731
+    overlap = lambda p: lambda: client.predict(**p, split="valid", n=2000, api_name="/disagreement")  # noqa: E731
+    placed = lambda: client.predict(**pair, split="valid", n=2000, colour="active unit #1", search="",  # noqa: E731
+                                    yours=yours, api_name="/latent_map")
+    listed = lambda: client.predict(**pair, split="valid", n=2000, ids=" ".join(map(str, range(0, 2000, 40))),  # noqa: E731
+                                    api_name="/compare_selection")
+    out = {"pair": list(pair.values()), "unshipped_pair": list(unshipped.values()),
+           "compare_2000_shipped_first_s": seconds(maps(pair)), "compare_2000_shipped_warm_s": warm(maps(pair)),
+           "disagreement_2000_first_s": seconds(overlap(pair)), "disagreement_2000_warm_s": warm(overlap(pair)),
+           "selection_50_listed_first_s": seconds(listed), "selection_50_listed_warm_s": warm(listed),
+           "compare_2000_unshipped_cold_s": seconds(maps(unshipped)),
+           "compare_2000_unshipped_warm_s": warm(maps(unshipped)),
+           "your_1000_sentences_placed_first_s": seconds(placed), "your_1000_sentences_placed_warm_s": warm(placed)}
     return out
 
 
@@ -156,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir")
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--out", type=Path)
+    p.add_argument("--part", choices=["all", "compare"], default="all")
     args = p.parse_args(argv)
+    if args.part == "compare":
+        return compare_part(args)
     result: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "repeats": args.repeats}
     with tempfile.TemporaryDirectory(prefix="explorer-bench-") as cache:
         cache = Path(cache)
@@ -183,6 +220,30 @@ def main(argv: list[str] | None = None) -> int:
             names = [c["props"]["choices"] for c in client.config["components"]
                      if c.get("props", {}).get("elem_id") == "left-model"][0]
             result.update(long_visit(client, [value for _, value in names], pid))
+    report(result, args.out)
+    return 0
+
+
+def compare_part(args) -> int:
+    from core import load, read_sentences
+
+    result = json.loads(args.out.read_text()) if args.out and args.out.is_file() else {}
+    with tempfile.TemporaryDirectory(prefix="explorer-bench-") as cache:
+        cache = Path(cache)
+        os.environ["NUMBA_CACHE_DIR"] = str(cache / "numba")
+        with running_app(cache / "app.log", cache / "c", args.data_dir, args.checkpoints) as (url, _, _):
+            client = Client(url, verbose=False)
+            values = {c.get("props", {}).get("elem_id"): c.get("props", {}).get("value") for c in client.config["components"]}
+            pair = {"left": values["left-model"], "right": values["right-model"]}
+            names = [v for _, v in [c["props"]["choices"] for c in client.config["components"]
+                                    if c.get("props", {}).get("elem_id") == "left-model"][0]]
+            others = [n for n in names if n not in pair.values()]
+            unshipped = {"left": pair["right"], "right": others[0]}  # only LaggingVAE's pairs are shipped
+            model = load(Path(args.checkpoints) / pair["left"])
+            yours = "\n".join(read_sentences(model.corpus, "test", args.data_dir, 1000, model.config.tokenizer))
+            warm_up_seconds(cache / "app.log")  # measured on the app at rest
+            result["compare_view"] = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                                      **compare_view(client, pair, unshipped, yours)}
     report(result, args.out)
     return 0
 

@@ -3,7 +3,9 @@
     .venv/bin/python scripts/screenshots.py --out docs/screenshots [--data-dir DIR]
 
 The Neighbours and Latent-map tabs show corpus sentences (the map on hover only), so
-`neighbours.png` is written to --private-out instead: corpora are never committed.
+`neighbours.png` is written to --private-out instead, and `compare.png` holds only the compare
+view's maps and status (its tables of corpus sentences go to --private-out as `compare-full.png`):
+corpora are never committed. The sentences typed as "your sentences" are this script's own.
 """
 from __future__ import annotations
 
@@ -17,6 +19,10 @@ from playwright.sync_api import expect, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explorer.launch import running_app  # noqa: E402
+
+
+OWN = ["my dog chases the ball across the garden .", "a child paints a picture at the kitchen table .",
+       "two friends ride their bikes down a hill .", "an old man reads a newspaper on a bench ."]
 
 
 def main() -> int:
@@ -63,11 +69,35 @@ def main() -> int:
             expect(page.locator("#nb-out table").first).to_be_visible(timeout=180_000)
             shot("neighbours", args.private_out)
             page.get_by_role("tab", name="Latent map").click()
+            page.locator("#map-yours-panel").get_by_text("Your sentences").first.click()
+            page.locator("#map-yours textarea").fill("\n".join(OWN))
+            page.locator("#map-search input, #map-search textarea").first.fill("guitar")
             page.click("#map-go")
-            expect(page.locator("#map-status")).to_contain_text("sentences", timeout=300_000)
+            expect(page.locator("#map-status")).to_contain_text("of your sentences placed", timeout=300_000)
             page.click("#probe-go")
             expect(page.locator("#probe-out table").first).to_be_visible(timeout=60_000)
             shot("latent-map")
+            page.click("#cmp-go")
+            expect(page.locator("#cmp-overlap")).to_contain_text("Mean overlap", timeout=300_000)
+            plot = page.locator("#cmp-map .js-plotly-plot")
+            plot.scroll_into_view_if_needed()
+            page.wait_for_function("() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
+                                   " return gd && gd._ev && gd._ev.vmLinked; }", timeout=30_000)
+            box = plot.locator(".nsewdrag").first.bounding_box()  # a box selection in the left map
+            page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55, steps=10)
+            page.mouse.up()
+            expect(page.locator("#cmp-selection table")).to_be_visible(timeout=120_000)
+            shot("compare-full", args.private_out)
+            page.locator("#cmp-go").scroll_into_view_if_needed()
+            page.evaluate("document.querySelector('#cmp-go').scrollIntoView({block: 'start'})")
+            page.wait_for_timeout(1500)  # a viewport shot: a full-page one resizes the page and plotly redraws
+            top, bottom = page.locator("#cmp-go").bounding_box(), plot.bounding_box()
+            page.screenshot(path=str(args.out / "compare.png"),
+                            clip={"x": 0, "y": max(0, top["y"] - 10), "width": 1500,
+                                  "height": bottom["y"] + bottom["height"] - top["y"] + 20})
+            print("wrote", args.out / "compare.png")
             page.get_by_role("tab", name="Posterior collapse").click()
             page.click("#kl-go")
             expect(page.locator("#kl-plot .js-plotly-plot")).to_be_visible(timeout=60_000)

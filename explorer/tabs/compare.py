@@ -80,7 +80,7 @@ def figure(coords, sentences, values, label, titles, hits) -> go.Figure:
         for col, xy in enumerate(coords):
             fig.add_trace(go.Scatter(x=xy[hits, 0], y=xy[hits, 1], mode="markers", hoverinfo="skip",
                                      name=f"holds the searched words ({int(hits.sum()):,})", showlegend=col == 0,
-                                     marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color="#e8432e", width=2))),
+                                     marker=dict(size=8, color="rgba(0,0,0,0)", line=dict(color="#e8432e", width=1.5))),
                           row=1, col=col + 1)
     fig.update_layout(height=520, margin=dict(l=10, r=10, t=60, b=10), dragmode="select", hovermode="closest",
                       legend=dict(orientation="h", y=-0.02, yanchor="top"), uirevision="compare")

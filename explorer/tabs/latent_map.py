@@ -131,7 +131,7 @@ def scatter(coords: np.ndarray, sentences: list[str], values: np.ndarray, label:
     if hits is not None:
         fig.add_trace(go.Scatter(x=coords[hits, 0], y=coords[hits, 1], mode="markers", hoverinfo="skip",
                                  name=f"holds the searched words ({int(hits.sum()):,})",
-                                 marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color="#e8432e", width=2))))
+                                 marker=dict(size=8, color="rgba(0,0,0,0)", line=dict(color="#e8432e", width=1.5))))
     if own is not None:
         xy, lines, own_vals = own
         grey = np.isnan(own_vals)
@@ -176,8 +176,12 @@ def placement(ctx: Context, model, split: str, n: int, progress=None) -> core.Pl
 def own_points(ctx: Context, model, split: str, n: int, lines: list[str], progress=None) -> tuple[np.ndarray, np.ndarray, str]:
     """(coordinates on the model's map, posterior means, a note) of your sentences."""
     mu = model.encode(lines)[0]
-    xy = placement(ctx, model, split, n, progress).place(mu)
-    return xy, mu, f"{len(lines):,} of your sentences placed by UMAP's transform"
+    start = time.perf_counter()
+    placed = placement(ctx, model, split, n, progress)
+    built = time.perf_counter() - start
+    xy = placed.place(mu)
+    first = f" (after building UMAP's graph around this map, once: {built:.0f} s)" if built > 1 else ""
+    return xy, mu, f"{len(lines):,} of your sentences placed by UMAP's transform{first}"
 
 
 def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colour: str = "active unit #1",
