@@ -99,3 +99,41 @@ def test_uploads_are_capped_in_size_and_rate(server):
     codes = [httpx.post(f"{url}gradio_api/upload", files={"files": ("s.txt", b"a dog .\n")}).status_code
              for _ in range(UPLOADS_PER_MINUTE + 3)]
     assert codes.count(429) >= 3 and 429 not in codes[: UPLOADS_PER_MINUTE - 1], codes
+
+
+def test_your_sentences_stay_in_their_request(server, tmp_path):
+    """Hostile "your sentences" and selections get a message; a visitor's sentences reach no file the
+    server writes (cache, log, Gradio's upload folder) and no other visitor's answer."""
+    url, audit, cache, data = server
+    client = Client(url, verbose=False)
+    pair = {"left": "flickr8k-lagging", "right": "flickr8k-vae-mine-infonce"}
+    mapped = {**pair, "split": "valid", "n": 300, "colour": "sentence length", "search": ""}
+    for yours, wanted in (("a dog .\n" * 300_000, "at most 2 MB"), ("a dog .\x00", "binary file"),
+                          ("a dog .\n" * 10_001, "at most 10,000"), ({"path": "/etc/passwd"}, "must be text"),
+                          (["a dog ."], "must be text")):
+        text = shown(client.predict(**mapped, yours=yours, api_name="/latent_map"))
+        assert wanted in text and not any(s in text for s in SECRETS), (wanted, text[:300])
+        text = shown(client.predict(**pair, text="a dog .", k=3, yours=yours, api_name="/neighbours"))
+        assert wanted in text, (wanted, text[:300])
+    for search, colour, wanted in (({"a": 1}, "sentence length", "must hold text"), ("dog", ["x"], "unknown colouring"),
+                                   ("x" * 50_000, "sentence length", "at most 200")):
+        for api, extra in (("/latent_map", {"yours": ""}), ("/compare_maps", {})):
+            args = {**mapped, "search": search, "colour": colour, **extra}
+            if api == "/compare_maps" and colour == "sentence length":
+                args["colour"] = "the searched words"
+            text = shown(client.predict(**args, api_name=api))
+            assert wanted in text and "Traceback" not in text and "internal error" not in text, (api, wanted, text[:300])
+    for ids in ("../../etc/passwd", "1 2 -3", "99999999999999999999", {"ids": 1}):
+        text = shown(client.predict(**pair, split="valid", n=300, ids=ids, api_name="/compare_selection"))
+        assert ("not sentence numbers" in text or "must be text" in text) and "Traceback" not in text, text[:300]
+
+    secret = "zyxwv quokka telescope marmalade"
+    mine = client.predict(**mapped, yours=f"{secret} .\na dog runs on the beach .", api_name="/latent_map")
+    assert "2 of your sentences placed" in shown(mine)
+    other = Client(url, verbose=False).predict(**mapped, yours="", api_name="/latent_map")
+    assert "your sentences" not in shown(other)
+    assert secret not in repr(other) and "zyxwv" not in repr(Client(url, verbose=False).predict(
+        **pair, text="a dog .", k=50, yours="", api_name="/neighbours"))
+    written = [p for p in cache.rglob("*") if p.is_file()] + [cache.parent / "app.log"] + \
+        [p for p in (Path(tempfile.gettempdir()) / "gradio").rglob("*") if p.is_file()]
+    assert not [p for p in written if b"zyxwv" in p.read_bytes()]

@@ -20,6 +20,7 @@ from .common import counting, for_model, input_notes, many_notes, number_box, wi
 
 log = logging.getLogger(__name__)
 MAX_KL = 10_000  # sentences per KL call (core's cap per call)
+MAX_SEARCH = 200  # characters of the search box
 
 
 # The fit's time for the progress estimate: this machine's last fit, else the 2-core benchmark's figure.
@@ -65,10 +66,17 @@ OWN_NOTE = ("Your sentences are tokenised by each model's own tokenizer, encoded
             "never written to the server's disk, logged or shown to anyone else, and left out of the page's link.")
 
 
+def your_lines(yours) -> list[str]:
+    """Your sentences from their box: [] when it is empty, else checked by core (caps, binary, type)."""
+    return [] if yours is None or (isinstance(yours, str) and not yours.strip()) else own_sentences(yours)
+
+
 def searched(model, search: str | None) -> list[str]:
     """The search box's words as the model's tokenizer reads them ([] for an empty box)."""
     if search is not None and not isinstance(search, str):
         raise InputError("the search box must hold text")
+    if search and len(search) > MAX_SEARCH:
+        raise InputError(f"the search box holds {len(search):,} characters; a word or phrase of at most {MAX_SEARCH}, please")
     return model.prepare([search])[0].tokens if search and search.strip() else []
 
 
@@ -194,7 +202,7 @@ def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colo
     n = check("map_n", n)
     if colour not in COLOURS:
         raise InputError(f"unknown colouring {str(colour)[:40]!r}; choose one of: {', '.join(COLOURS)}")
-    lines = own_sentences(yours) if yours and yours.strip() else []
+    lines = your_lines(yours)
     figures, notes = [], []
     for side, name in enumerate(names):
         other = names[1 - side] if len(names) == 2 else None

@@ -7,12 +7,12 @@ from sklearn.neighbors import NearestNeighbors
 import numpy as np
 from sklearn.metrics.pairwise import cosine_distances
 
-from core import check, own_sentences
+from core import check
 
 from ..context import Context, Unavailable
 from ..render import esc, message, table
 from .common import counting, input_notes, first_line, many_notes, number_box, per_model, wire
-from .latent_map import own_box
+from .latent_map import own_box, your_lines
 
 SPLIT = "train"
 
@@ -34,7 +34,7 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, your
     yours when the corpus is missing)."""
     sentence, several = first_line(text)
     k = check("k", k)
-    lines = own_sentences(yours) if yours and yours.strip() else []
+    lines = your_lines(yours)
     report = counting(progress, "encoding the training sentences for the index (once per checkpoint)")
 
     def panel(model) -> str:
