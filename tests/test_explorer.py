@@ -174,8 +174,8 @@ def test_neighbours_of_a_training_sentence_start_with_itself(ctx, tmp_path):
     query = train[1234]
     html = nbs(ctx, COLLAPSED, MINE, query, 5)
     mine_part = html.split("VAE-MINE")[1]
-    rows = re.findall(r"<tr><td>(\d+)</td><td>([0-9.]+)</td><td>(.*?)</td></tr>", mine_part)
-    assert len(rows) == 5 and float(rows[0][1]) < 1e-4
+    rows = re.findall(r"<tr><td>(\d+)</td><td>([0-9.]+)</td><td>(.*?)</td><td>(.*?)</td></tr>", mine_part)
+    assert len(rows) == 5 and float(rows[0][1]) < 1e-4 and {r[3] for r in rows} == {"training"}
     mine = core.load(SHIPPED / MINE)
     mu_q, _ = mine.encode([query])
     found = [unescape(r[2]) for r in rows]
