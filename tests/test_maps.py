@@ -45,15 +45,20 @@ def test_overlap_matches_a_plain_count_and_a_collapsed_model_sits_near_chance(me
     assert collapsed < live / 2  # VAE-0.5's codes carry almost nothing of the sentence: toward chance
 
 
-def test_a_placed_sentence_lands_where_its_own_point_is(means):
-    sentences, mu = means
-    coords = core.umap_2d(mu[LIVE])
-    placed = core.Placement(mu[LIVE], coords)
-    xy = placed.place(mu[LIVE][:50])  # the map's own sentences, placed again
+def test_a_placed_sentence_lands_where_its_own_point_is(data_dir):
+    live = core.load(SHIPPED / LIVE)
+    sentences = core.read_sentences("flickr8k", core.MAP_SPLIT, str(data_dir), None, live.config.tokenizer)
+    digest = core.split_digest(sentences)
+    mu = live.atlas("means", core.MAP_SPLIT, core.MAP_N, digest)
+    coords = live.atlas("umap", core.MAP_SPLIT, core.MAP_N, digest)  # the shipped map
+    placed = core.Placement(mu, coords)
+    own = live.encode(sentences[:50])[0]  # the map's own sentences, encoded again and placed
+    xy = placed.place(own)
     spread = np.linalg.norm(coords - coords.mean(0), axis=1).mean()
-    assert np.median(np.linalg.norm(xy - coords[:50], axis=1)) < 0.1 * spread
-    far = placed.place(mu[LIVE][::-1][:50])  # placed against other sentences' points: far off
-    assert np.median(np.linalg.norm(far - coords[:50], axis=1)) > 3 * np.median(np.linalg.norm(xy - coords[:50], axis=1))
+    near = np.median(np.linalg.norm(xy - coords[:50], axis=1))
+    assert near < 0.1 * spread
+    far = placed.place(own[::-1])  # placed against other sentences' points: far off
+    assert np.median(np.linalg.norm(far - coords[:50], axis=1)) > 3 * near
 
 
 def test_the_atlases_ship_the_default_pairs_aligned_layout(data_dir, tmp_path):
