@@ -282,9 +282,9 @@ def test_compare_disagreement_and_selection(ctx):
     holding = sum(" dog " in f" {s} " for s in sentences)
     assert len(fig.data) == 4 and len(fig.data[2].x) == holding and f"{holding:,} hold “dog”" in status
     # a fresh pair (no shipped layout) is fitted, cached, and the second answer comes from the cache
-    fig, status = cmp(ctx, MINE, COLLAPSED, "valid", 200)
-    assert "computed" in status and len(fig.data[0].x) == 200
-    assert "from the cache" in cmp(ctx, MINE, COLLAPSED, "valid", 200)[1]
+    fig, status = cmp(ctx, MINE, COLLAPSED, "valid", 60)
+    assert "computed" in status and len(fig.data[0].x) == 60
+    assert "from the cache" in cmp(ctx, MINE, COLLAPSED, "valid", 60)[1]
     # the selection: both reconstructions and KL, with the map's coordinates
     table = sel(ctx, live, mine, "valid", core.MAP_N, "7, 3 7")
     rows = list(csv.reader(io.StringIO(unquote(re.search(r'href="data:text/csv;charset=utf-8,([^"]*)"', table).group(1)))))

@@ -74,10 +74,10 @@ def test_the_atlases_ship_the_default_pairs_aligned_layout(data_dir, tmp_path):
     copies = [shutil.copytree(SHIPPED / n, tmp_path / n) for n in (LIVE, COLLAPSED)]
     before = set(load_all(copies[0]))
     a, b = core.load(copies[0]), core.load(copies[1])
-    add_aligned(a, b, str(data_dir), "valid", 300)
+    add_aligned(a, b, str(data_dir), "valid", 60)
     after = load_all(copies[0])
-    assert before < set(after) and f"{core.aligned_kind(b.fingerprint)}/valid/300" in after
-    assert b.atlas(core.aligned_kind(a.fingerprint), "valid", 300, digest).shape == (300, 2)
+    assert before < set(after) and f"{core.aligned_kind(b.fingerprint)}/valid/60" in after
+    assert b.atlas(core.aligned_kind(a.fingerprint), "valid", 60, digest).shape == (60, 2)
 
 
 @pytest.mark.parametrize("text, wanted", [
