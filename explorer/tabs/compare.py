@@ -11,12 +11,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core import MAP_N, MAP_SPLIT, InputError, aligned_2d, aligned_kind, check, containing
+from core import MAP_N, MAP_SPLIT, InputError, aligned_2d, aligned_kind, containing
 
 from ..context import SPLITS, Context, Unavailable
 from ..render import esc, message, page, table
 from .common import counting, number_box, wire
-from .latent_map import COLOURS, colour_values, pair_overlap, searched
+from .latent_map import COLOURS, colour_values, map_arguments, pair_overlap, rings, searched
 
 CMP_COLOURS = [COLOURS[-1], *COLOURS[:-1]]  # the overlap first: what this view is for
 LIST_MAX = 500  # selected sentences listed (and exported) with both models' reconstructions
@@ -31,19 +31,19 @@ def _pair(ctx: Context, left: str, right: str):
     return ctx.model(left), ctx.model(right)
 
 
-def _check(ctx: Context, split: str, n) -> int:
-    if split not in SPLITS:
-        raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    return check("map_n", n)
+def shipped_layout(ctx: Context, left, right, split: str, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pair's aligned maps of the first n sentences of split when both atlases ship them, else None."""
+    digest = ctx.split_digest(left, split)
+    shipped = [m.atlas(aligned_kind(o.fingerprint), split, n, digest) for m, o in ((left, right), (right, left))]
+    return None if any(s is None for s in shipped) else (shipped[0], shipped[1])
 
 
 def aligned(ctx: Context, left, right, split: str, n: int, progress=None) -> tuple[np.ndarray, np.ndarray, str]:
     """(left coords, right coords, where they came from) of the pair's aligned maps of the first n
     sentences of split: the atlases when both ship this pair's layout, else memory, disk or a fit."""
-    digest = ctx.split_digest(left, split)
-    shipped = [m.atlas(aligned_kind(o.fingerprint), split, n, digest) for m, o in ((left, right), (right, left))]
-    if all(s is not None for s in shipped):
-        return shipped[0], shipped[1], "shipped in the checkpoints' atlases"
+    shipped = shipped_layout(ctx, left, right, split, n)
+    if shipped is not None:
+        return *shipped, "shipped in the checkpoints' atlases"
     report = progress or (lambda frac, desc="": None)
     mu_l = ctx.posterior_means(left, split, n, counting(progress, "encoding (left)", 0, 0.15))
     mu_r = ctx.posterior_means(right, split, n, counting(progress, "encoding (right)", 0.15, 0.15))
@@ -78,10 +78,7 @@ def figure(coords, sentences, values, label, titles, hits) -> go.Figure:
                         colorbar=dict(title=dict(text=label)))), row=1, col=col + 1)
     if hits is not None:
         for col, xy in enumerate(coords):
-            fig.add_trace(go.Scatter(x=xy[hits, 0], y=xy[hits, 1], mode="markers", hoverinfo="skip",
-                                     name=f"holds the searched words ({int(hits.sum()):,})", showlegend=col == 0,
-                                     marker=dict(size=8, color="rgba(0,0,0,0)", line=dict(color="#e8432e", width=1.5))),
-                          row=1, col=col + 1)
+            fig.add_trace(rings(xy, hits, legend=col == 0), row=1, col=col + 1)
     fig.update_layout(height=520, margin=dict(l=10, r=10, t=60, b=10), dragmode="select", hovermode="closest",
                       legend=dict(orientation="h", y=-0.02, yanchor="top"), uirevision="compare")
     fig.update_xaxes(showticklabels=False)
@@ -92,7 +89,7 @@ def figure(coords, sentences, values, label, titles, hits) -> go.Figure:
 def compare_maps(ctx: Context, left: str, right: str, split: str = MAP_SPLIT, n: int = MAP_N,
                  colour: str = CMP_COLOURS[0], search: str | None = "", progress=None):
     """[figure, status html]: the two aligned maps, coloured alike, the searched sentences ringed."""
-    n = _check(ctx, split, n)
+    n = map_arguments(split, n)
     if colour not in CMP_COLOURS:
         raise InputError(f"unknown colouring {str(colour)[:40]!r}; choose one of: {', '.join(CMP_COLOURS)}")
     start = time.perf_counter()
@@ -125,7 +122,7 @@ def _neighbour_list(sentences, idx) -> str:
 def disagreement(ctx: Context, left: str, right: str, split: str = MAP_SPLIT, n: int = MAP_N) -> str:
     """The mean neighbour overlap against chance, and the sentences whose neighbourhoods the two
     models agree on least and most, each with both models' neighbours on a click."""
-    n = _check(ctx, split, n)
+    n = map_arguments(split, n)
     ml, mr = _pair(ctx, left, right)
     try:
         sentences = ctx.sentences(ml, split, n)
@@ -174,7 +171,7 @@ def compare_selection(ctx: Context, left: str, right: str, split: str = MAP_SPLI
                       progress=None) -> str:
     """The selected sentences with both maps' coordinates, both models' greedy reconstructions
     (from the posterior mean) and KL: a table with a CSV link."""
-    n = _check(ctx, split, n)
+    n = map_arguments(split, n)
     ml, mr = _pair(ctx, left, right)
     sentences = ctx.sentences(ml, split, n)
     picked = parse_ids(ids, len(sentences))
@@ -199,10 +196,8 @@ def compare_selection(ctx: Context, left: str, right: str, split: str = MAP_SPLI
 
 def warm_pair(ctx: Context, left, right) -> None:
     """At start-up: the default pair's aligned maps and overlap, when the atlases ship the layout."""
-    n = MAP_N
-    digest = ctx.split_digest(left, MAP_SPLIT)
-    if all(m.atlas(aligned_kind(o.fingerprint), MAP_SPLIT, n, digest) is not None for m, o in ((left, right), (right, left))):
-        pair_overlap(ctx, [left.path.name, right.path.name], MAP_SPLIT, n)
+    if shipped_layout(ctx, left, right, MAP_SPLIT, MAP_N) is not None:
+        pair_overlap(ctx, [left.path.name, right.path.name], MAP_SPLIT, MAP_N)
 
 
 INTRO = ("### Compare the two models' maps\n"

@@ -126,6 +126,20 @@ def own_values(model, lines: list[str], mu: np.ndarray, corpus_mu: np.ndarray | 
     return np.full(len(lines), np.nan)
 
 
+def rings(coords: np.ndarray, hits: np.ndarray, legend: bool = True) -> go.Scatter:
+    """Open red rings over the points whose sentences hold the searched words."""
+    return go.Scatter(x=coords[hits, 0], y=coords[hits, 1], mode="markers", hoverinfo="skip", showlegend=legend,
+                      name=f"holds the searched words ({int(hits.sum()):,})",
+                      marker=dict(size=8, color="rgba(0,0,0,0)", line=dict(color="#e8432e", width=1.5)))
+
+
+def map_arguments(split: str, n) -> int:
+    """n checked, after the split: the two arguments every map takes."""
+    if split not in SPLITS:
+        raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    return check("map_n", n)
+
+
 def scatter(coords: np.ndarray, sentences: list[str], values: np.ndarray, label: str, title: str,
             hits: np.ndarray | None = None, own: tuple | None = None) -> go.Figure:
     """The map: a dot per corpus sentence (hover reads it), rings on those the search found, and
@@ -137,9 +151,7 @@ def scatter(coords: np.ndarray, sentences: list[str], values: np.ndarray, label:
         hovertemplate="%{text}<extra></extra>", showlegend=own is not None or hits is not None,
         marker=dict(size=5, color=values, showscale=True, colorbar=dict(title=dict(text=label)), **colour)))
     if hits is not None:
-        fig.add_trace(go.Scatter(x=coords[hits, 0], y=coords[hits, 1], mode="markers", hoverinfo="skip",
-                                 name=f"holds the searched words ({int(hits.sum()):,})",
-                                 marker=dict(size=8, color="rgba(0,0,0,0)", line=dict(color="#e8432e", width=1.5))))
+        fig.add_trace(rings(coords, hits))
     if own is not None:
         xy, lines, own_vals = own
         grey = np.isnan(own_vals)
@@ -197,9 +209,7 @@ def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colo
     """(figures and a status note) for each model: [scatter, bars] * len(names) + [status html].
     `search` rings the sentences holding its words; `yours` (one sentence a line) are placed on
     each map, or mapped alone when the corpus is missing."""
-    if split not in SPLITS:
-        raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    n = check("map_n", n)
+    n = map_arguments(split, n)
     if colour not in COLOURS:
         raise InputError(f"unknown colouring {str(colour)[:40]!r}; choose one of: {', '.join(COLOURS)}")
     lines = your_lines(yours)
