@@ -8,7 +8,7 @@ import torch
 
 from core.config import PRESETS, RunConfig, TrainConfig
 from core.objectives import objective_class
-from core.train import fresh_model, optimizers
+from core.training import fresh_model, optimizers
 
 
 def report(result: dict, out: Path | None) -> None:

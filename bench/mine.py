@@ -22,7 +22,7 @@ from core import checkpoint as ckpt
 from core.batching import Dataset
 from core.corpora import read_split
 from core.tables import fmt, markdown
-from core.train import DIAGNOSTIC_BATCHES
+from core.training import DIAGNOSTIC_BATCHES
 
 SHOWN = ["bound", "mi", "kl", "grad_mu_rec", "grad_mu_kl", "grad_mu_mine", "grad_logvar_rec", "grad_logvar_kl",
          "grad_logvar_mine", "near_bound_joint", "near_bound_neg", "step_mi", "step_kl", "mi_per_kl"]

@@ -29,10 +29,10 @@ import torch
 from bench import fresh_training, report
 from core.batching import Batch, Dataset, on_device
 from core.checkpoint import build
-from core.config import PRESETS, RunConfig
+from core.config import PRESETS, ModelConfig, RunConfig
 from core.corpora import read_split
 from core.device import keep_freed_memory, pick_device, set_tf32
-from core.evaluate import evaluate_split
+from core.evaluation import evaluate_split
 from core.graphs import StepGraphs
 from core.models import Decoder
 from core.objectives import StepContext, objective_class
@@ -121,9 +121,9 @@ def matmul_gflops(device, size: int = 4096, repeats: int = 5) -> float:
 def iw_speed(sentences: list, vocab: Vocab, device, samples: int) -> dict:
     """Seconds per sentence of core.evaluate's IW-NLL at paper size (one timed pass) and the
     decoder's matrix-product work per sentence (the output layer at its padded width, as it runs)."""
-    cfg, data = PRESETS["paper"], Dataset(sentences, vocab)
+    mc, data = PRESETS["paper"], Dataset(sentences, vocab)
     torch.manual_seed(0)
-    model, _ = build(RunConfig(model=cfg, objective=objective_class("vae").config()), len(vocab))
+    model, _ = build(RunConfig(model=mc, objective=objective_class("vae").config()), len(vocab))
     model.to(device).eval()
     evaluate_split(model, Dataset(sentences[:4], vocab), batch_size=64, iw_samples=4)  # warm-up
     sync(device)
@@ -131,16 +131,16 @@ def iw_speed(sentences: list, vocab: Vocab, device, samples: int) -> dict:
     evaluate_split(model, data, batch_size=64, iw_samples=samples, seed=0)
     sync(device)
     seconds = (time.perf_counter() - t) / len(data)
-    work = forward_flops(cfg, len(data.vocab), encoder=False) * samples * data.n_tokens / len(data) / 1e9
+    work = forward_flops(mc, len(data.vocab), encoder=False) * samples * data.n_tokens / len(data) / 1e9
     return {"config": "paper", "samples": samples, "sentences": len(data), "seconds_per_sentence": round(seconds, 3),
             "gflop_per_sentence": round(work, 1), "gflops_achieved": round(work / seconds, 1)}
 
 
-def forward_flops(cfg, vocab_size: int, encoder: bool) -> int:
+def forward_flops(mc: ModelConfig, vocab_size: int, encoder: bool) -> int:
     """Matrix-product FLOPs of one word position's forward pass: the decoder's LSTM (input: word
     embedding and z) and output layer at its padded width, and with `encoder` the encoder's LSTM."""
-    h, e = cfg.hidden_dim, cfg.emb_dim
-    lstms = 4 * h * (e + cfg.z_dim + h) + (4 * h * (e + h) if encoder else 0)
+    h, e = mc.hidden_dim, mc.emb_dim
+    lstms = 4 * h * (e + mc.z_dim + h) + (4 * h * (e + h) if encoder else 0)
     return 2 * (lstms + h * Decoder.padded_width(vocab_size))
 
 

@@ -5,11 +5,13 @@ sample_prior / interpolate / analogy / posterior_samples / kl / encode_split; `c
 says what a bundle is without loading it; `core.read_sentences` reads a corpus split and
 `core.available_corpora` lists the data folder's; `core.MAP_SPLIT` / `core.MAP_N` name the latent map
 each bundle's atlas ships, and `core.maps` lays out, aligns, compares and extends maps;
-`core.active_units` and `core.diversity` are the AU and diversity figures everything reports;
+`core.active_units` and `core.diversity` are the AU and diversity figures everything reports, and
+`core.catalogue` names every evaluation figure and the tables that show it;
 `core.lab.live_training` trains small models side by side for the classroom. Errors a user can
 act on are `core.errors.VaeMineError`s; `core.LIMITS` is the one table of allowed ranges
 (`core.check(name, value)`), which the explorer's controls share.
 """
+from . import catalogue
 from .api import DECODING, LIMITS, MODES, STRATEGIES, BundleInfo, Decoding, Limit, Prepared, TextVAEModel, active_units, check, decoding, departure_text, describe, is_bundle, load, path_plane, read_sentences
 from .atlas import MAP_N, MAP_SPLIT, aligned_kind
 from .atlas import digest as split_digest
@@ -19,7 +21,7 @@ from .errors import CheckpointError, CorpusError, InputError, VaeMineError
 from .maps import OVERLAP_K, OWN_MAX_BYTES, OWN_MAX_LINES, OWN_MIN_ALONE, Overlap, Placement, aligned_2d, chance_overlap, containing, neighbour_overlap, own_sentences, umap_2d
 from .metrics import AU_THRESHOLD, diversity, word_f1
 
-__all__ = ["load", "describe", "path_plane", "read_sentences", "data_dir", "active_units", "diversity", "word_f1", "AU_THRESHOLD", "STRATEGIES",
+__all__ = ["catalogue", "load", "describe", "path_plane", "read_sentences", "data_dir", "active_units", "diversity", "word_f1", "AU_THRESHOLD", "STRATEGIES",
            "MODES", "LIMITS", "Limit", "check", "decoding", "Prepared", "BundleInfo", "TextVAEModel", "VaeMineError", "CheckpointError", "CorpusError", "InputError",
            "split_digest", "umap_2d", "MAP_N", "MAP_SPLIT", "available_corpora", "is_bundle", "DECODING", "Decoding", "departure_text",
            "aligned_kind", "aligned_2d", "Placement", "Overlap", "neighbour_overlap", "chance_overlap", "containing", "own_sentences",

@@ -26,6 +26,7 @@ from .corpora import resolve as resolve_corpus
 from .decoding import beam_decode, step_decode
 from .device import pick_device
 from .errors import CorpusError, InputError
+from .evaluation import evaluate_split
 from .metrics import active_units as _active_units
 from .models import evaluating
 from .objectives import objective_class
@@ -115,17 +116,26 @@ class Decoding:
     seed: int = 0
     max_len: int = 50
 
+    def options(self, given: dict) -> dict:
+        """max_len, temperature and beam_size: those given (no other names), the rest these defaults."""
+        allowed = {"max_len": self.max_len, "temperature": self.temperature, "beam_size": self.beam_size}
+        unknown = set(given) - set(allowed)
+        if unknown:
+            raise InputError(f"unknown decoding options: {', '.join(sorted(unknown))}")
+        return {**allowed, **given}
+
 
 DECODING = Decoding()
 
 
 def decoding(strategy: str = DECODING.strategy, temperature=DECODING.temperature, beam_size=DECODING.beam_size,
-             seed=DECODING.seed) -> dict:
+             seed=DECODING.seed, fresh_seed: bool = True) -> dict:
     """Decoding settings checked: only those the strategy uses (greedy ignores temperature and
-    beam size); seed None draws a fresh one."""
+    beam size); seed None draws a fresh one where fresh_seed allows it (the explorer's controls
+    refuse an empty seed box)."""
     if strategy not in STRATEGIES:
         raise InputError(f"unknown decoding strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    return {"strategy": strategy, "seed": _seed(seed),
+    return {"strategy": strategy, "seed": _seed(seed) if fresh_seed else check("seed", seed),
             "temperature": check("temperature", temperature) if strategy == "sample" else None,
             "beam_size": check("beam_size", beam_size) if strategy == "beam" else None}
 
@@ -304,9 +314,7 @@ class TextVAEModel:
         return np.concatenate(mus), np.concatenate(logvars)
 
     def evaluate(self, sentences: Sequence[str], seed: int = 0) -> dict[str, float]:
-        """core.evaluate's figures (NLL as the negative ELBO, KL, MI, AU, PPL, ...) on these sentences."""
-        from .evaluate import evaluate_split  # here, so that `python -m core.evaluate` imports it once
-
+        """core.evaluation's figures (NLL as the negative ELBO, KL, MI, AU, PPL, ...) on these sentences."""
         sentences = list(sentences)
         tokens = [p.tokens for start in range(0, len(sentences), MAX_SENTENCES)
                   for p in self.prepare(sentences[start : start + MAX_SENTENCES])]
@@ -402,14 +410,14 @@ class TextVAEModel:
         seed = _seed(seed)
         mu, logvar = self._posterior(sentences)
         z = mu if from_mean else self._model.sample_z(mu, logvar, 1, torch.Generator().manual_seed(seed or 0))[:, 0]
-        return self._generate(z, None, strategy, seed=seed, **_decode_defaults(decode_args))
+        return self._generate(z, None, strategy, seed=seed, **DECODING.options(decode_args))
 
     def sample_prior(self, n: int, seed: int | None = DECODING.seed, strategy: str = DECODING.strategy,
                      **decode_args) -> list[str]:
         """n sentences decoded from z ~ N(0, I) (or from the language model itself)."""
         n = check("n", n)
         z = self.prior_codes(n, seed) if self.latent else None
-        return self._generate(None if z is None else torch.as_tensor(z), n, strategy, seed=seed, **_decode_defaults(decode_args))
+        return self._generate(None if z is None else torch.as_tensor(z), n, strategy, seed=seed, **DECODING.options(decode_args))
 
     def prior_codes(self, n: int, seed: int | None = 0) -> np.ndarray:
         self._require_latent()
@@ -421,7 +429,7 @@ class TextVAEModel:
                     seed: int | None = 0, **decode_args) -> list[str]:
         """Sentences decoded along the path between the posterior means of a and b (both ends included)."""
         return self._generate(torch.as_tensor(self.interpolation_codes(a, b, steps, mode)), None, strategy,
-                              seed=seed, **_decode_defaults(decode_args))
+                              seed=seed, **DECODING.options(decode_args))
 
     def sweep_unit(self, sentence: str, dim: int, spread: float, steps: int = 7, strategy: str = DECODING.strategy,
                    seed: int | None = 0, **decode_args) -> list[tuple[float, float, str]]:
@@ -438,7 +446,7 @@ class TextVAEModel:
         offsets = torch.linspace(-3.0, 3.0, steps)
         z = mu.repeat(steps, 1)
         z[:, dim] = mu[0, dim] + offsets * spread
-        sentences = self._generate(z, None, strategy, seed=seed, **_decode_defaults(decode_args))
+        sentences = self._generate(z, None, strategy, seed=seed, **DECODING.options(decode_args))
         return list(zip(offsets.tolist(), z[:, dim].tolist(), sentences))
 
     def interpolation_codes(self, a: str, b: str, steps: int = 5, mode: str = "linear") -> np.ndarray:
@@ -456,14 +464,6 @@ class TextVAEModel:
             if float(omega.sin()) > 1e-6:
                 return ((torch.sin((1 - t) * omega) * za + torch.sin(t * omega) * zb) / omega.sin()).numpy()
         return ((1 - t) * za + t * zb).numpy()
-
-
-def _decode_defaults(args: dict) -> dict:
-    allowed = {"max_len": DECODING.max_len, "temperature": DECODING.temperature, "beam_size": DECODING.beam_size}
-    unknown = set(args) - set(allowed)
-    if unknown:
-        raise InputError(f"unknown decoding options: {', '.join(sorted(unknown))}")
-    return {**allowed, **args}
 
 
 @dataclass(frozen=True)

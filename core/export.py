@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from . import atlas
+from . import atlas, catalogue
 from .api import TextVAEModel, departure_text
 from .batching import Dataset
 from .checkpoint import (CONFIG, LOG, METRICS, VOCAB, WEIGHTS, copy_probe, load_bundle, load_tensors, read_config, save_tensors,
@@ -26,13 +26,12 @@ from .checkpoint import (CONFIG, LOG, METRICS, VOCAB, WEIGHTS, copy_probe, load_
 from .corpora import read_split
 from .cli import run_cli
 from .errors import VaeMineError
-from .evaluate import evaluate_split
+from .evaluation import evaluate_split
 from .objectives import objective_class
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 CARD = "README.md"
-SHOWN = ("nll", "reconstruction", "kl", "ppl", "mi", "mi_batch", "au")
 
 
 def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data_dir: str | None = None,
@@ -73,7 +72,7 @@ def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data
 
 
 def _row(name: str, m: dict) -> str:
-    cells = [f"{m[k]:.2f}" if isinstance(m.get(k), float) else str(m.get(k, "-")) for k in SHOWN]
+    cells = [metric.format(m.get(metric.key)) for metric in catalogue.metrics(catalogue.CARD)]
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
@@ -83,8 +82,8 @@ def model_card(cfg, metrics: dict, model, command: str, weights_bytes: int, atla
              f"load it with `core.load(\"<this folder>\")` or pick it in the explorer (`python app.py`).", "",
              "## Training", "", *training_facts(cfg, metrics, model, command, weights_bytes, atlas_bytes), "",
              "## Evaluation (`core.evaluate` figures; NLL and KL in nats per sentence, one posterior sample)", "",
-             "| weights / split | NLL | reconstruction | KL | PPL | MI | MI (batch) | AU |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| weights / split | " + " | ".join(m.short for m in catalogue.metrics(catalogue.CARD)) + " |",
+             "|---|" + "---|" * len(catalogue.metrics(catalogue.CARD))]
     for split in ("valid", "test"):
         if split in metrics:
             lines.append(_row(f"trained (fp32), {split}", metrics[split]))

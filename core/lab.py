@@ -19,7 +19,7 @@ from .api import check
 from .config import RunConfig, TrainConfig, model_config
 from .objectives import objective_class
 from .tokenize import default_for as default_tokenizer
-from .train import Trainer
+from .training import Trainer
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from .batching import Batch
 from .models import LOG_2PI, TextVAE
 
 AU_THRESHOLD = 0.01
+MI_BATCH = 50  # sentences per aggregate in the batch-wise (He et al.) MI estimate
 
 
 def _neg_entropy(logvar: torch.Tensor) -> torch.Tensor:

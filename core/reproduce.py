@@ -25,10 +25,11 @@ import logging
 import sys
 from pathlib import Path
 
+from . import catalogue
 from .checkpoint import CONFIG, EVALUATION, METRICS, OUTPUT, SAMPLES, WEIGHTS, read_config, write_json
 from .errors import VaeMineError
-from .evaluate import (add_eval_arguments, eval_settings, evaluate_argv, evaluate_checkpoint, kenlm_ppl, read_samples,
-                       weights_digest)
+from .evaluate import add_eval_arguments, eval_settings, evaluate_argv, evaluate_checkpoint
+from .evaluation import kenlm_ppl, read_samples, weights_digest
 from .cli import run_cli
 from .parallel import Job, run_jobs
 from .cluster import add_cluster_arguments, runner_for
@@ -36,19 +37,6 @@ from .objectives import display_name, table2
 from .tables import fmt, markdown, write_csv
 
 log = logging.getLogger(__name__)
-
-# Qian & Cheung (2019), Table 2, PTB, keyed by objective name: NLL (KL), PPL, MI, AU, FPPL, RPPL. None where the paper has "-".
-PAPER_PTB: dict[str, dict[str, float | None]] = {
-    "lstm-lm": dict(nll=102.85, kl=None, ppl=95.63, mi=None, au=None, fppl=461.44, rppl=472.86),
-    "vae-0.5": dict(nll=104.06, kl=0.03, ppl=100.90, mi=0.07, au=2, fppl=339.32, rppl=444.81),
-    "vae-bow": dict(nll=105.58, kl=4.35, ppl=107.94, mi=1.65, au=4, fppl=385.77, rppl=463.34),
-    "infovae": dict(nll=108.37, kl=0.02, ppl=122.15, mi=0.06, au=0, fppl=483.71, rppl=515.09),
-    "cyclical": dict(nll=104.36, kl=4.93, ppl=102.25, mi=2.84, au=10, fppl=419.61, rppl=464.78),
-    "lagging": dict(nll=100.93, kl=4.84, ppl=87.82, mi=2.84, au=13, fppl=12.64, rppl=842.02),
-    "vae-mine": dict(nll=100.91, kl=4.86, ppl=87.75, mi=3.01, au=13, fppl=13.34, rppl=400.21),
-}
-PAPER = {"ptb": PAPER_PTB}
-METRIC_KEYS = ["nll", "kl", "ppl", "mi", "au", "fppl", "rppl"]
 
 
 def find_bundles(root: Path, corpus: str) -> dict[str, Path]:
@@ -194,32 +182,42 @@ def diff(ours: dict, paper: dict | None, key: str) -> str | None:
     return f"{d:+d}" if isinstance(d, int) else f"{d:+.2f}"
 
 
+EXTRA = ("iw_nll", "iw_ppl", "mi_batch")  # core.evaluate's figures beside Table 2's, in the differences table
+
+
 def build_tables(results: dict[str, dict], corpus: str, iw: int) -> tuple[str, list[str], list[list]]:
-    """(markdown of the Table 2 layout and the differences, CSV headers, CSV rows)."""
-    paper = PAPER.get(corpus, {})
-    headers = ["model", "NLL (KL)", "paper", "PPL", "paper", "MI", "paper", "AU", "paper", "FPPL", "paper", "RPPL", "paper"]
+    """(markdown of the Table 2 layout and the differences, CSV headers, CSV rows); the columns are
+    the catalogue's Table 2 figures, NLL and KL in one cell as the paper prints them."""
+    paper = catalogue.paper_values(corpus)
+    shown = catalogue.metrics(catalogue.TABLE2)
+    rest = [m for m in shown if m.key not in ("nll", "kl")]
+    headers = ["model", "NLL (KL)", "paper", *(h for m in rest for h in (m.short, "paper"))]
     rows = []
     for name, m in results.items():
         p = paper.get(name)
         row = [display_name(name), nll_cell(m), nll_cell(p)]
-        for key in ("ppl", "mi", "au", "fppl", "rppl"):
-            row += [fmt(m.get(key)), fmt(p.get(key)) if p else None]
+        for metric in rest:
+            row += [fmt(m.get(metric.key), metric.digits), fmt(p.get(metric.key), metric.digits) if p else None]
         rows.append(row)
     text = markdown(headers, rows)
     if paper:
         text += "\nOurs minus the paper's, and the importance-weighted figures:\n\n" + difference_table(results, paper, iw)
     else:
         text += f"\nThe paper has no {corpus} numbers to compare with.\n"
-    csv_headers = ["system", "checkpoint", *METRIC_KEYS, "iw_nll", "iw_ppl", "mi_batch", *(f"paper_{k}" for k in METRIC_KEYS)]
-    csv_rows = [[n, m.get("checkpoint"), *(m.get(k) for k in METRIC_KEYS), m.get("iw_nll"), m.get("iw_ppl"), m.get("mi_batch"),
-                 *((paper.get(n) or {}).get(k) for k in METRIC_KEYS)] for n, m in results.items()]
+    keys = [m.key for m in shown]
+    csv_headers = ["system", "checkpoint", *keys, *EXTRA, *(f"paper_{k}" for k in keys)]
+    csv_rows = [[n, m.get("checkpoint"), *(m.get(k) for k in keys), *(m.get(k) for k in EXTRA),
+                 *((paper.get(n) or {}).get(k) for k in keys)] for n, m in results.items()]
     return text, csv_headers, csv_rows
 
 
 def difference_table(results: dict[str, dict], paper: dict, iw: int) -> str:
-    headers = ["model", "Δ NLL", "Δ KL", "Δ PPL", "Δ MI", "Δ AU", "Δ FPPL", "Δ RPPL", f"IW-NLL (k={iw})", "IW-PPL", "MI (batch-wise)"]
-    rows = [[display_name(n), *(diff(m, paper.get(n), k) for k in METRIC_KEYS), fmt(m.get("iw_nll")), fmt(m.get("iw_ppl")),
-             fmt(m.get("mi_batch"))] for n, m in results.items()]
+    shown = catalogue.metrics(catalogue.TABLE2)
+    extra = [catalogue.metric(k) for k in EXTRA]
+    headers = ["model", *(f"Δ {m.short}" for m in shown),
+               *(f"{m.short} (k={iw})" if m.key == "iw_nll" else m.short for m in extra)]
+    rows = [[display_name(n), *(diff(m, paper.get(n), k.key) for k in shown), *(fmt(m.get(k.key), k.digits) for k in extra)]
+            for n, m in results.items()]
     return markdown(headers, rows)
 
 
@@ -248,7 +246,7 @@ def reproduce(args: argparse.Namespace) -> None:
     write_csv(out / "table2.csv", csv_headers, csv_rows)
     write_json(out / "table2.json", {"corpus": args.corpus, "split": args.split,
                                      "settings": vars(args) | {"checkpoints": str(args.checkpoints), "out": str(out)},
-                                     "results": results, "paper": PAPER.get(args.corpus, {})})
+                                     "results": results, "paper": catalogue.paper_values(args.corpus)})
     print(title + text)
     print(f"written: {out / 'table2.md'}, table2.csv, table2.json")
 

@@ -18,16 +18,24 @@ import os
 import sys
 from pathlib import Path
 
+from . import catalogue
 from .checkpoint import LOG, METRICS, OUTPUT, write_json
 from .errors import Stopped, VaeMineError
 from .cli import run_cli
 from .cluster import add_cluster_arguments, runner_for
 from .parallel import Job, run_jobs
 from .tables import fmt, markdown, write_csv
-from .train import add_run_arguments, run_argv, run_config, train
+from .train import add_run_arguments, run_argv, run_config
+from .training import train
 
 log = logging.getLogger(__name__)
-COLUMNS = ["alpha", "val_nll", "val_kl", "val_mi", "val_au", "test_nll", "test_kl", "test_mi", "test_au", "best_epoch", "train_seconds", "run"]
+SPLITS = (("valid", "val"), ("test", "test"))
+
+
+def figure_columns() -> list[tuple[str, str, str, catalogue.Metric]]:
+    """(column, header, split, metric) of the catalogue's sweep figures, validation then test."""
+    return [(f"{prefix}_{m.key}", f"{prefix} {m.short}", split, m) for split, prefix in SPLITS
+            for m in catalogue.metrics(catalogue.SWEEP)]
 
 
 def parse_alphas(spec: str) -> list[float]:
@@ -97,9 +105,8 @@ def sweep(args: argparse.Namespace, alphas: list[float]) -> dict:
 def row_of(folder: Path, alpha: float) -> dict:
     m = json.loads((folder / METRICS).read_text())
     row = {"alpha": alpha, "best_epoch": m.get("best_epoch"), "train_seconds": m.get("train_seconds"), "run": str(folder)}
-    for split, prefix in (("valid", "val"), ("test", "test")):
-        for k in ("nll", "kl", "mi", "au"):
-            row[f"{prefix}_{k}"] = m.get(split, {}).get(k)
+    for column, _, split, metric in figure_columns():
+        row[column] = m.get(split, {}).get(metric.key)
     return row
 
 
@@ -107,9 +114,12 @@ def summarise(out: Path, alphas: list[float], corpus: str, config: str) -> dict:
     """The table of finished runs, the best on validation NLL, and the `best` link."""
     rows = [row_of(run_dir(out, a), a) for a in alphas]
     best = min(rows, key=lambda r: r["val_nll"])
-    write_csv(out / "sweep.csv", COLUMNS, [[r[c] for c in COLUMNS] for r in rows])
-    headers = ["alpha", "val NLL", "val KL", "val MI", "val AU", "test NLL", "test KL", "test MI", "test AU", "best epoch", ""]
-    table = [[f"{r['alpha']:g}", *(fmt(r[c]) for c in COLUMNS[1:9]), r["best_epoch"], "**best**" if r is best else ""] for r in rows]
+    figures = figure_columns()
+    columns = ["alpha", *(c for c, *_ in figures), "best_epoch", "train_seconds", "run"]
+    write_csv(out / "sweep.csv", columns, [[r[c] for c in columns] for r in rows])
+    headers = ["alpha", *(h for _, h, *_ in figures), "best epoch", ""]
+    table = [[f"{r['alpha']:g}", *(fmt(r[c], m.digits) for c, _, _, m in figures), r["best_epoch"], "**best**" if r is best else ""]
+             for r in rows]
     (out / "sweep.md").write_text(f"# VAE-MINE alpha sweep ({corpus}, config {config})\n\n"
                                   f"Best on validation NLL: alpha = {best['alpha']:g} ({best['run']}).\n\n" + markdown(headers, table))
     write_json(out / "best.json", best)

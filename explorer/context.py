@@ -117,7 +117,7 @@ class Context:
 
     # -- the boundary: every request argument that names something, checked before any path is built
 
-    def check_arguments(self, args: dict) -> dict:
+    def vet_arguments(self, args: dict) -> dict:
         """args with each argument that names a checkpoint, corpus or split checked: a clear
         InputError naming the allowed values otherwise, before any file is touched."""
         out = dict(args)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from core.config import PRESETS, RunConfig, TrainConfig  # noqa: E402
 from core.objectives import objective_class  # noqa: E402
 from core.tables import fmt, markdown  # noqa: E402
-from core.train import train  # noqa: E402
+from core.training import train  # noqa: E402
 
 VARIANTS = ("roll", "all-pairs", "queue")
 GRID = [("flickr8k", seed) for seed in (1, 2, 3)] + [("ptb", 1)]

@@ -17,7 +17,7 @@ import torch
 
 from core.config import PRESETS, RunConfig, TrainConfig
 from core.objectives import objective_class
-from core.train import train
+from core.training import train
 
 ENV_DATA = os.environ.get("VAE_MINE_DATA")
 DATA = Path(ENV_DATA).resolve() if ENV_DATA else Path("data").resolve()

@@ -1,5 +1,5 @@
-"""core.campaign: the Table 2 campaign's dry run on the CPU (--config tiny), its deadline and resume,
-its pack within a file budget, and core.reproduce's table from the unpacked pack."""
+"""core.campaign: the Table 2 campaign's dry run on the CPU (--config tiny), its deadline and resume;
+scripts/campaign_pack.py's pack within a file budget, and core.reproduce's table from the unpacked pack."""
 from __future__ import annotations
 
 import gzip
@@ -15,7 +15,7 @@ import pytest
 
 from conftest import DATA
 from core import campaign, reproduce
-from core.errors import EXIT_STOPPED, VaeMineError
+from core.errors import EXIT_STOPPED
 
 pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
 
@@ -24,6 +24,11 @@ RUN = ["--corpus", "ptb", "--config", "tiny", "--max-train", "300", "--seed", "3
        "--no-progress"]
 SMALL = ["--systems", "lstm-lm,lagging,vae-mine", "--alphas", "2,4", "--jobs", "2", "--iw-samples", "3", "--fppl-samples", "200"]
 PART = 0.25  # MiB: small enough that the pack needs several parts
+
+
+def campaign_pack(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "scripts/campaign_pack.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
 
 
 def run_campaign(*args: str) -> subprocess.CompletedProcess:
@@ -35,10 +40,11 @@ def run_campaign(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def done(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("campaign")
-    result = run_campaign("--out", str(root / "out"), "--pack", str(root / "pack"), "--pack-mib", str(PART), *SMALL,
-                          "--epochs", "1", *RUN)
+    result = run_campaign("--out", str(root / "out"), *SMALL, "--epochs", "1", *RUN)
     assert result.returncode == 0, result.stderr[-3000:]
     (root / "stdout.txt").write_text(result.stdout)
+    packed = campaign_pack("pack", str(root / "out"), str(root / "pack"), "--mib", str(PART))
+    assert packed.returncode == 0, packed.stderr[-3000:]
     return root
 
 
@@ -65,7 +71,8 @@ def test_every_run_trains_side_by_side_and_each_systems_best_is_evaluated(done):
 def test_the_pack_fits_its_file_budget_and_unpacks_for_reproduce_on_the_cpu(done, tmp_path, caplog, capsys):
     parts = sorted((done / "pack").iterdir())
     assert 2 <= len(parts) <= 8 and all(p.stat().st_size <= PART * 2**20 for p in parts)
-    dest = campaign.unpack(done / "pack", tmp_path / "back")
+    dest = tmp_path / "back"
+    assert campaign_pack("unpack", str(done / "pack"), str(dest)).returncode == 0
     best = [r["run"] for r in json.loads((dest / "campaign.json").read_text())["runs"] if r["best_of_system"]]
     for name in best:  # the best bundles come back as float16 copies that name the weights they came from
         ev = json.loads((done / "out" / name / "evaluation.json").read_text())
@@ -90,32 +97,32 @@ def test_the_pack_fits_its_file_budget_and_unpacks_for_reproduce_on_the_cpu(done
     assert "missing weights file" in capsys.readouterr().err
 
 
-def test_a_pack_too_small_for_a_bundle_leaves_it_out_and_says_so(done, tmp_path, capsys):
+def test_a_pack_too_small_for_a_bundle_leaves_it_out_and_says_so(done, tmp_path):
     out = done / "out"
-    runs = campaign.plan(out, ["lstm-lm", "lagging", "vae-mine"], [2.0, 4.0])
-    best = campaign.best_runs(runs)
-    paths = campaign.pack(out, tmp_path / "p", runs, best, int(0.5 * 2**20), 2)
+    best = {r["system"]: r["run"] for r in json.loads((out / "campaign.json").read_text())["runs"] if r["best_of_system"]}
+    packed = campaign_pack("pack", str(out), str(tmp_path / "p"), "--mib", "0.5", "--files", "2")
+    assert packed.returncode == 0, packed.stderr[-3000:]
+    paths = sorted((tmp_path / "p").iterdir())
     assert len(paths) <= 2 and all(p.stat().st_size <= 0.5 * 2**20 for p in paths)
-    said = capsys.readouterr().out
-    back = campaign.unpack(tmp_path / "p", tmp_path / "b")
-    shipped = [r for r in best.values() if (back / r.name / "model.safetensors").exists()]
+    assert campaign_pack("unpack", str(tmp_path / "p"), str(tmp_path / "b")).returncode == 0
+    shipped = [run for run in best.values() if (tmp_path / "b" / run / "model.safetensors").exists()]
     assert shipped[:1] == [best["vae-mine"]] and len(shipped) < 3  # VAE-MINE first; what did not fit is named
-    for r in best.values():
-        assert (r not in shipped) == (f"({r.name}," in said)
+    for run in best.values():
+        assert (run not in shipped) == (f"({run}," in packed.stdout)
     (tmp_path / "p" / "campaign.tar.gz.00").unlink()
-    with pytest.raises(VaeMineError, match="one is missing"):
-        campaign.unpack(tmp_path / "p", tmp_path / "c")
+    missing = campaign_pack("unpack", str(tmp_path / "p"), str(tmp_path / "c"))
+    assert missing.returncode == 2 and "one is missing" in missing.stderr
 
 
 def test_a_deadline_stops_the_runs_which_the_same_command_continues(tmp_path):
-    out, pack = tmp_path / "out", tmp_path / "pack"
-    args = ["--out", str(out), "--pack", str(pack), "--systems", "vae-mine", "--alphas", "2,3", "--jobs", "2",
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--systems", "vae-mine", "--alphas", "2,3", "--jobs", "2",
             "--iw-samples", "2", "--fppl-samples", "50", "--decay-from-epoch", "1000", *RUN]  # no schedule's end
     first = run_campaign(*args, "--epochs", "500", "--stop-after", "0.3")
     assert first.returncode == EXIT_STOPPED, first.stderr[-3000:]
     rows = json.loads((out / "campaign.json").read_text())["runs"]
     assert all(r["state"] == "stopped" and not r["finished"] for r in rows), rows
-    assert all((out / r["run"] / "resume").is_dir() for r in rows) and len(list(pack.iterdir())) >= 1
+    assert all((out / r["run"] / "resume").is_dir() for r in rows)
     epochs = {r["run"]: r["epochs"] for r in rows}
     second = run_campaign(*args, "--epochs", str(max(epochs.values()) + 1))
     assert second.returncode == 0, second.stderr[-3000:]
@@ -160,7 +167,7 @@ def test_a_run_dies_with_the_process_that_started_it_and_saves_first(tmp_path):
     assert json.loads(trainer.read_text())["loop"]["epoch"] >= 1
 
 
-@pytest.mark.parametrize("flag,value", [("--pack-mib", "0"), ("--jobs", "-1"), ("--stop-after", "-2"), ("--fppl-samples", "0"),
+@pytest.mark.parametrize("flag,value", [("--jobs", "-1"), ("--stop-after", "-2"), ("--fppl-samples", "0"),
                                         ("--systems", "vae,nonsense"), ("--alphas", "5:2:1"),
                                         ("--eval-minutes", "1")])
 def test_bad_flags_get_one_clear_line_and_touch_nothing(tmp_path, flag, value, capsys):
@@ -170,6 +177,10 @@ def test_bad_flags_get_one_clear_line_and_touch_nothing(tmp_path, flag, value, c
     assert not any((tmp_path / "out").glob("**/config.json"))
 
 
-def test_unpack_refuses_a_folder_without_parts(tmp_path, capsys):
-    assert campaign.main(["unpack", str(tmp_path), str(tmp_path / "dest")]) == 2
-    assert "no campaign.tar.gz.NN parts" in capsys.readouterr().err
+def test_the_pack_script_refuses_a_folder_without_parts_or_a_campaign_and_a_zero_size(tmp_path):
+    result = campaign_pack("unpack", str(tmp_path), str(tmp_path / "dest"))
+    assert result.returncode == 2 and "no campaign.tar.gz.NN parts" in result.stderr
+    result = campaign_pack("pack", str(tmp_path), str(tmp_path / "p"))
+    assert result.returncode == 2 and "holds no campaign.json" in result.stderr
+    result = campaign_pack("pack", str(tmp_path), str(tmp_path / "p"), "--mib", "0")
+    assert result.returncode == 2 and "--mib must be above 0" in result.stderr

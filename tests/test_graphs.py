@@ -10,12 +10,10 @@ from bench.graphs import CASES, compare, label, run_steps
 from core.batching import Dataset, on_device
 from core.corpora import read_split
 from core.graphs import StepGraphs, choose, graph_support
-from core.train import Trainer
+from core.training import Trainer
 from core.vocab import Vocab
 
-from conftest import DATA, tiny_config
-
-pytestmark = pytest.mark.usefixtures("corpora")
+from conftest import tiny_config
 
 
 def sgd(momentum: float = 0.0) -> dict[str, torch.optim.Optimizer]:
@@ -34,17 +32,17 @@ def test_steps_are_graphed_only_on_cuda_with_plain_sgd_and_graphed_mode_says_why
         choose("always", cuda, sgd())
 
 
-def test_a_cpu_run_trains_with_eager_steps_and_refuses_graphed_ones(tmp_path):
-    trainer = Trainer(tiny_config("vae", epochs=1, max_train=64), tmp_path / "a", str(DATA), "cpu", progress=False)
+def test_a_cpu_run_trains_with_eager_steps_and_refuses_graphed_ones(tmp_path, any_corpora):
+    trainer = Trainer(tiny_config("vae", epochs=1, max_train=64), tmp_path / "a", str(any_corpora), "cpu", progress=False)
     assert trainer.graphs is None
     with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
-        Trainer(tiny_config("vae", epochs=1, max_train=64), tmp_path / "b", str(DATA), "cpu", progress=False,
+        Trainer(tiny_config("vae", epochs=1, max_train=64), tmp_path / "b", str(any_corpora), "cpu", progress=False,
                 cuda_graphs="graphed")
 
 
 @pytest.fixture(scope="module")
-def ptb_slice() -> Dataset:
-    return Dataset(read_split("ptb", "train", DATA, 700), Vocab.build(read_split("ptb", "train", DATA, 5000)))
+def ptb_slice(any_corpora) -> Dataset:
+    return Dataset(read_split("ptb", "train", any_corpora, 700), Vocab.build(read_split("ptb", "train", any_corpora, 5000)))
 
 
 @pytest.mark.parametrize("case", CASES, ids=label)
@@ -82,9 +80,9 @@ def test_the_graphed_step_clips_as_the_eager_one(name, ptb_slice, monkeypatch):
     assert result["max_rel_loss_diff"] == 0 and result["max_rel_param_diff"] == 0
 
 
-def test_a_halving_captures_every_step_again(ptb_slice):
+def test_a_halving_captures_every_step_again(ptb_slice, any_corpora):
     """The lrs are constants of the graphs: after a halving each shape is captured anew."""
-    one_batch = Dataset(read_split("ptb", "train", DATA, 32), ptb_slice.vocab)  # every step has one shape
+    one_batch = Dataset(read_split("ptb", "train", any_corpora, 32), ptb_slice.vocab)  # every step has one shape
     _, _, graphs = run_steps(("vae", {}), "tiny", one_batch, torch.device("cpu"), True, steps=10, capture=False)
     assert graphs.captures == 2 and len(graphs.steps) == 1
 

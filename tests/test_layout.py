@@ -18,7 +18,7 @@ from core.errors import CheckpointError
 from core.export import export
 from core.objectives import objective_class, registry, table2
 from core.objectives.base import Objective
-from core.train import train
+from core.training import train
 from explorer.context import Context
 
 FIXTURES = Path(__file__).parent / "fixtures" / "format1"

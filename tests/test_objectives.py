@@ -16,7 +16,7 @@ from core.objectives.annealed import word_dropout
 from core.objectives.infovae import mmd2
 from core.objectives.lagging import InnerLoopStop, LaggingVAE
 from core.objectives.schedules import cyclical, linear_anneal
-from core.train import Trainer
+from core.training import Trainer
 from core.vocab import Vocab
 
 

@@ -12,7 +12,7 @@ from core.config import TrainConfig
 from core.models import TextVAE
 from core.objectives import objective_class
 from core.objectives.schedules import LoopState, PlateauRule, plateau_step
-from core.train import Trainer, train
+from core.training import Trainer, train
 
 
 def run_rule(nlls, rule):

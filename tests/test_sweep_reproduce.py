@@ -8,22 +8,25 @@ import shutil
 
 import pytest
 
-from conftest import DATA, tiny_config
+from conftest import tiny_config
 from core import reproduce, sweep
-from core.train import train
+from core.training import train
 
-pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
 
-TINY = ["--corpus", "ptb", "--config", "tiny", "--epochs", "1", "--max-train", "400", "--seed", "3",
-        "--data-dir", str(DATA), "--device", "cpu", "--no-progress"]
+
+
+def tiny(data) -> list[str]:
+    """core.train's flags for a one-epoch tiny run on the first 400 sentences of `data`'s PTB."""
+    return ["--corpus", "ptb", "--config", "tiny", "--epochs", "1", "--max-train", "400", "--seed", "3",
+            "--data-dir", str(data), "--device", "cpu", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, any_corpora):
     root = tmp_path_factory.mktemp("table2")
-    assert sweep.main(["--alphas", "2:4:2", "--out", str(root / "sweep"), *TINY]) == 0
+    assert sweep.main(["--alphas", "2:4:2", "--out", str(root / "sweep"), *tiny(any_corpora)]) == 0
     for name in ("lstm-lm", "vae-0.5"):
-        train(tiny_config(name, epochs=1, max_train=400, seed=3), root / name, str(DATA), "cpu", progress=False)
+        train(tiny_config(name, epochs=1, max_train=400, seed=3), root / name, str(any_corpora), "cpu", progress=False)
     return root
 
 
@@ -41,23 +44,23 @@ def test_sweep_trains_each_alpha_and_points_at_the_best_on_validation_nll(runs):
     assert "**best**" in (out / "sweep.md").read_text()
 
 
-def test_sweep_keeps_finished_runs_when_run_again(runs, caplog):
+def test_sweep_keeps_finished_runs_when_run_again(runs, caplog, any_corpora):
     out = runs / "sweep"
     stamp = (out / "alpha-2" / "model.safetensors").stat().st_mtime_ns
     with caplog.at_level(logging.INFO):
-        assert sweep.main(["--alphas", "2,4", "--out", str(out), *TINY]) == 0
+        assert sweep.main(["--alphas", "2,4", "--out", str(out), *tiny(any_corpora)]) == 0
     assert (out / "alpha-2" / "model.safetensors").stat().st_mtime_ns == stamp
     assert "finished earlier" in caplog.text
 
 
-def test_sweep_rejects_a_bad_grid(tmp_path, capsys):
-    assert sweep.main(["--alphas", "5:2:0.5", "--out", str(tmp_path / "s"), *TINY]) == 2
+def test_sweep_rejects_a_bad_grid(tmp_path, capsys, any_corpora):
+    assert sweep.main(["--alphas", "5:2:0.5", "--out", str(tmp_path / "s"), *tiny(any_corpora)]) == 2
     assert "START:STOP:STEP" in capsys.readouterr().err
 
 
-def test_reproduce_writes_table2_beside_the_papers_numbers(runs, capsys, caplog):
+def test_reproduce_writes_table2_beside_the_papers_numbers(runs, capsys, caplog, any_corpora):
     argv = ["--corpus", "ptb", "--checkpoints", str(runs), "--iw-samples", "5", "--fppl-samples", "300",
-            "--max-sentences", "200", "--data-dir", str(DATA), "--device", "cpu"]
+            "--max-sentences", "200", "--data-dir", str(any_corpora), "--device", "cpu"]
     assert reproduce.main(argv) == 0
     printed = capsys.readouterr().out
     table = json.loads((runs / "table2" / "table2.json").read_text())["results"]
@@ -79,13 +82,13 @@ def test_reproduce_writes_table2_beside_the_papers_numbers(runs, capsys, caplog)
     assert caplog.text.count("cached evaluation") == 3
 
 
-def test_reproduce_names_a_run_that_has_not_finished(runs, tmp_path, capsys):
+def test_reproduce_names_a_run_that_has_not_finished(runs, tmp_path, capsys, any_corpora):
     """A bundle without metrics.json (training, or stopped early) is used, and the table says so."""
     for name in ("lstm-lm", "vae-0.5"):
         shutil.copytree(runs / name, tmp_path / name)
     (tmp_path / "vae-0.5" / "metrics.json").unlink()
     argv = ["--corpus", "ptb", "--checkpoints", str(tmp_path), "--iw-samples", "0", "--no-fppl", "--max-sentences", "50",
-            "--data-dir", str(DATA), "--device", "cpu"]
+            "--data-dir", str(any_corpora), "--device", "cpu"]
     assert reproduce.main(argv) == 0
     md = (tmp_path / "table2" / "table2.md").read_text()
     line = next(ln for ln in md.splitlines() if ln.startswith("Unfinished (no metrics.json"))
@@ -93,16 +96,16 @@ def test_reproduce_names_a_run_that_has_not_finished(runs, tmp_path, capsys):
     assert "| LSTM-LM |" in md and "| VAE-0.5 |" in md
 
 
-def test_reproduce_says_clearly_when_there_is_nothing_to_evaluate(tmp_path, capsys):
-    assert reproduce.main(["--checkpoints", str(tmp_path), "--data-dir", str(DATA)]) == 2
+def test_reproduce_says_clearly_when_there_is_nothing_to_evaluate(tmp_path, capsys, any_corpora):
+    assert reproduce.main(["--checkpoints", str(tmp_path), "--data-dir", str(any_corpora)]) == 2
     assert "no ptb checkpoints" in capsys.readouterr().err
     assert reproduce.main(["--checkpoints", str(tmp_path / "missing")]) == 2
     assert "not found" in capsys.readouterr().err
 
 
-def test_sweep_with_jobs_trains_the_alphas_side_by_side_in_their_own_processes(runs, tmp_path):
+def test_sweep_with_jobs_trains_the_alphas_side_by_side_in_their_own_processes(runs, tmp_path, any_corpora):
     out = tmp_path / "side"
-    assert sweep.main(["--alphas", "2:4:2", "--out", str(out), "--jobs", "2", *TINY]) == 0
+    assert sweep.main(["--alphas", "2:4:2", "--out", str(out), "--jobs", "2", *tiny(any_corpora)]) == 0
     together = list(csv.DictReader(open(out / "sweep.csv")))
     alone = list(csv.DictReader(open(runs / "sweep" / "sweep.csv")))
     for a, b in zip(together, alone):  # the same runs as one after another (thread counts differ: not to the bit)
@@ -111,9 +114,9 @@ def test_sweep_with_jobs_trains_the_alphas_side_by_side_in_their_own_processes(r
         assert "python -m core.train --model vae-mine --alpha " + alpha in (out / f"alpha-{alpha}" / "train.out").read_text()
 
 
-def test_reproduce_with_jobs_evaluates_in_processes_and_gives_the_same_table(runs, tmp_path, caplog):
+def test_reproduce_with_jobs_evaluates_in_processes_and_gives_the_same_table(runs, tmp_path, caplog, any_corpora):
     argv = ["--corpus", "ptb", "--checkpoints", str(runs), "--iw-samples", "5", "--fppl-samples", "300",
-            "--max-sentences", "200", "--data-dir", str(DATA), "--device", "cpu"]
+            "--max-sentences", "200", "--data-dir", str(any_corpora), "--device", "cpu"]
     assert reproduce.main([*argv, "--out", str(tmp_path / "one")]) == 0
     with caplog.at_level(logging.INFO):
         assert reproduce.main([*argv, "--out", str(tmp_path / "spread"), "--jobs", "2"]) == 0

@@ -14,39 +14,38 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import DATA, tiny_config
+from conftest import tiny_config
 from core.batching import Dataset
 from core.checkpoint import load_bundle, run_config_from_dict
 from core.corpora import read_split
 from core.errors import CheckpointError, Stopped
-from core.evaluate import evaluate_split
-from core.train import Trainer, train
+from core.evaluation import evaluate_split
+from core.training import Trainer, train
 
-pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_importance_weighted_bound_is_above_the_elbo(mine_bundle):
+def test_importance_weighted_bound_is_above_the_elbo(mine_bundle, any_corpora):
     cfg, vocab, model, _ = load_bundle(mine_bundle)
-    data = Dataset(read_split("ptb", "valid", DATA, limit=300), vocab)
+    data = Dataset(read_split("ptb", "valid", any_corpora, limit=300), vocab)
     m = evaluate_split(model, data, batch_size=100, iw_samples=50, seed=3)
     # log p(x) >= IW_50 >= ELBO in expectation: the IW NLL must sit below the ELBO NLL.
     assert m["iw_nll"] < m["nll"]
     assert m["nll"] - m["iw_nll"] < m["kl"] + 1.0  # the gap cannot exceed what q(z|x) can explain
     assert m["iw_ppl"] < m["ppl"]
     assert m["ppl"] == pytest.approx(torch.tensor(m["nll"] * m["sentences"] / m["tokens"]).exp().item())
-    assert m["tokens"] == sum(len(s) + 1 for s in read_split("ptb", "valid", DATA, limit=300))
+    assert m["tokens"] == sum(len(s) + 1 for s in read_split("ptb", "valid", any_corpora, limit=300))
 
 
-def test_importance_weighting_by_length_gives_the_padded_estimate(mine_bundle):
+def test_importance_weighting_by_length_gives_the_padded_estimate(mine_bundle, any_corpora):
     """The length-grouped IW-NLL against the padded one it replaced (one sample per pass, the
     decoder's plain forward over the padded batch): same draws, same numbers."""
     from core.metrics import iw_log_likelihood
     from core.models import TextVAE, evaluating
 
     _, vocab, model, _ = load_bundle(mine_bundle)
-    batch = next(Dataset(read_split("ptb", "valid", DATA, limit=120), vocab).batches(120))
+    batch = next(Dataset(read_split("ptb", "valid", any_corpora, limit=120), vocab).batches(120))
     assert len(batch.lengths.unique()) > 10  # many lengths, so padding and grouping both matter
     with evaluating(model, 5) as (_, gen):
         _, mu, logvar = model.encode(batch)
@@ -65,14 +64,15 @@ def test_importance_weighting_by_length_gives_the_padded_estimate(mine_bundle):
         assert (value - reference).abs().max() < 1e-4, p
 
 
-def test_training_log_has_a_line_per_epoch_with_the_promised_fields(mine_bundle):
+def test_training_log_has_a_line_per_epoch_with_the_promised_fields(mine_bundle, any_corpora):
     lines = [json.loads(ln) for ln in (mine_bundle / "train_log.jsonl").read_text().splitlines()]
     assert [ln["epoch"] for ln in lines] == [1, 2]
     for key in ("loss", "reconstruction", "kl", "mi", "val_nll", "val_kl", "val_mi", "val_au", "xi", "mine_bound", "lr", "tokens_per_s", "seconds"):
         assert key in lines[-1], key
     assert lines[1]["val_nll"] < lines[0]["val_nll"] + 5  # it is learning, not diverging
     metrics = json.loads((mine_bundle / "metrics.json").read_text())
-    assert metrics["test"]["sentences"] == 3761 and metrics["valid"]["sentences"] == 3370
+    for split in ("test", "valid"):  # the whole split (PTB: 3,761 and 3,370 sentences)
+        assert metrics[split]["sentences"] == len(read_split("ptb", split, any_corpora))
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -93,11 +93,11 @@ def assert_same_weights(a: Path, b: Path) -> None:
     ("vae-0.5", {"anneal_epochs": 2.0}),  # the anneal and the word-dropout draws span the break
     ("lagging", {"aggressive_max_steps": 8, "aggressive_window": 3}),  # mode, previous MI, inner batches
 ])
-def test_resume_ends_with_the_same_parameters(tmp_path, model, settings):
+def test_resume_ends_with_the_same_parameters(tmp_path, model, settings, any_corpora):
     cfg = tiny_config(model, epochs=3, max_train=600, **settings)
-    train(cfg, tmp_path / "straight", str(DATA), "cpu", progress=False)
-    train(replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(DATA), "cpu", progress=False)
-    train(cfg, tmp_path / "stopped", str(DATA), "cpu", resume=True, progress=False)
+    train(cfg, tmp_path / "straight", str(any_corpora), "cpu", progress=False)
+    train(replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(any_corpora), "cpu", progress=False)
+    train(cfg, tmp_path / "stopped", str(any_corpora), "cpu", resume=True, progress=False)
     assert_same_weights(tmp_path / "straight", tmp_path / "stopped")
     log_a = (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()
     log_b = (tmp_path / "stopped" / "train_log.jsonl").read_text().splitlines()
@@ -109,21 +109,21 @@ KILL_ARGS = ["--corpus", "ptb", "--model", "vae-mine", "--config", "tiny", "--ep
              "--seed", "11", "--no-progress"]
 
 
-def train_cmd(*args: str) -> tuple[list[str], dict]:
-    return [sys.executable, "-m", "core.train", *args, "--data-dir", str(DATA)], {**os.environ, "PYTHONPATH": str(ROOT)}
+def train_cmd(data: Path, *args: str) -> tuple[list[str], dict]:
+    return [sys.executable, "-m", "core.train", *args, "--data-dir", str(data)], {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 @pytest.fixture(scope="module")
-def whole_run(tmp_path_factory) -> Path:
+def whole_run(tmp_path_factory, corpora) -> Path:
     """KILL_ARGS trained without a break."""
     out = tmp_path_factory.mktemp("whole") / "run"
-    cmd, env = train_cmd(*KILL_ARGS)
+    cmd, env = train_cmd(corpora, *KILL_ARGS)
     subprocess.run([*cmd, "--out", str(out)], cwd=ROOT, env=env, check=True, capture_output=True)
     return out
 
 
-def start_and_wait_for_epoch_1(out: Path) -> subprocess.Popen:
-    cmd, env = train_cmd(*KILL_ARGS)
+def start_and_wait_for_epoch_1(out: Path, data: Path) -> subprocess.Popen:
+    cmd, env = train_cmd(data, *KILL_ARGS)
     proc = subprocess.Popen([*cmd, "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.time() + 120
@@ -141,27 +141,27 @@ def resumable_epoch(out: Path) -> int:
         return 0
 
 
-def test_kill_9_mid_epoch_then_resume(tmp_path, whole_run):
+def test_kill_9_mid_epoch_then_resume(tmp_path, whole_run, corpora):
     """A real process killed by SIGKILL in its second epoch resumes and matches an unbroken run."""
     killed = tmp_path / "killed"
-    proc = start_and_wait_for_epoch_1(killed)
+    proc = start_and_wait_for_epoch_1(killed, corpora)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads((killed / "resume" / "trainer.json").read_text())["loop"]["epoch"] == 1
-    cmd, env = train_cmd(*KILL_ARGS)
+    cmd, env = train_cmd(corpora, *KILL_ARGS)
     subprocess.run([*cmd, "--out", str(killed), "--resume"], cwd=ROOT, env=env, check=True, capture_output=True)
     assert_same_weights(killed, whole_run)
     assert [json.loads(ln)["epoch"] for ln in (killed / "train_log.jsonl").read_text().splitlines()] == [1, 2, 3]
 
 
-def test_sigterm_saves_inside_the_epoch_exits_3_and_resumes_to_the_same_weights(tmp_path, whole_run):
+def test_sigterm_saves_inside_the_epoch_exits_3_and_resumes_to_the_same_weights(tmp_path, whole_run, corpora):
     """SIGTERM (a deadline's stop) loses no step: a checkpoint after the step in progress, exit
     status 3, and the resumed run continues at the next batch and ends as the unbroken run."""
     from safetensors import safe_open
 
     stopped = tmp_path / "stopped"
-    proc = start_and_wait_for_epoch_1(stopped)
-    cmd, env = train_cmd(*KILL_ARGS)
+    proc = start_and_wait_for_epoch_1(stopped, corpora)
+    cmd, env = train_cmd(corpora, *KILL_ARGS)
     second = subprocess.run([*cmd, "--out", str(stopped), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert second.returncode == 2 and "being trained by another process" in second.stderr  # one trainer a folder
     # the check above takes seconds (a second Python starting): stop just after the next epoch's start,
@@ -179,21 +179,21 @@ def test_sigterm_saves_inside_the_epoch_exits_3_and_resumes_to_the_same_weights(
     with safe_open(str(stopped / "resume" / "partial.safetensors"), "pt") as f:
         at = json.loads(f.metadata()["state"])
     assert at["epoch"] >= 2 and at["batch"] >= 1
-    cmd, env = train_cmd(*KILL_ARGS)
+    cmd, env = train_cmd(corpora, *KILL_ARGS)
     resumed = subprocess.run([*cmd, "--out", str(stopped), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"after epoch {at['epoch'] - 1}, at batch {at['batch'] + 1} of epoch {at['epoch']}" in resumed.stderr
     assert_same_weights(stopped, whole_run)
 
 
-def test_kill_9_inside_an_epoch_resumes_from_its_checkpoint_there(tmp_path):
+def test_kill_9_inside_an_epoch_resumes_from_its_checkpoint_there(tmp_path, any_corpora):
     """LaggingVAE saving a checkpoint after every step is killed inside an epoch; the resumed run
     starts at the saved batch (inner-loop batches, step counts and running sums included) and ends
     as a run that never stopped nor saved inside epochs."""
     from safetensors import safe_open
 
     args = ["--corpus", "ptb", "--model", "lagging", "--config", "tiny", "--epochs", "2", "--max-train", "1500",
-            "--seed", "5", "--set", "aggressive_max_steps=6", "--set", "aggressive_window=2", "--data-dir", str(DATA),
+            "--seed", "5", "--set", "aggressive_max_steps=6", "--set", "aggressive_window=2", "--data-dir", str(any_corpora),
             "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "core.train", *args]
@@ -230,27 +230,27 @@ def test_kill_9_inside_an_epoch_resumes_from_its_checkpoint_there(tmp_path):
     assert dict(lines(killed)[0])["inner_steps"] > 1  # the epoch's mean spans the break
 
 
-def test_a_damaged_mid_epoch_checkpoint_falls_back_to_the_last_epoch(tmp_path, caplog):
+def test_a_damaged_mid_epoch_checkpoint_falls_back_to_the_last_epoch(tmp_path, caplog, any_corpora):
     """A partial checkpoint that cannot be read (or a temporary file a kill left) costs that work,
     never the run: --resume warns, continues after the last finished epoch and ends as an unbroken run."""
     cfg = tiny_config("vae-mine", epochs=2, max_train=600)
-    train(cfg, tmp_path / "straight", str(DATA), "cpu", progress=False)
-    train(replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(DATA), "cpu", progress=False)
+    train(cfg, tmp_path / "straight", str(any_corpora), "cpu", progress=False)
+    train(replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(any_corpora), "cpu", progress=False)
     resume_dir = tmp_path / "stopped" / "resume"
     (resume_dir / "partial.safetensors").write_bytes(b"cut short by a power failure")
     (resume_dir / ".partial.safetensors.k1ll3d").write_bytes(b"\0" * 1000)
     with caplog.at_level("WARNING", logger="core.train"):
-        train(cfg, tmp_path / "stopped", str(DATA), "cpu", resume=True, progress=False)
+        train(cfg, tmp_path / "stopped", str(any_corpora), "cpu", resume=True, progress=False)
     assert "mid-epoch checkpoint" in caplog.text and "resuming after the last finished epoch" in caplog.text
     assert sorted(p.name for p in resume_dir.iterdir()) == ["last.safetensors", "trainer.json"]
     assert_same_weights(tmp_path / "straight", tmp_path / "stopped")
     with pytest.raises(ValueError, match="0 or more"):
-        Trainer(cfg, tmp_path / "other", str(DATA), "cpu", progress=False, checkpoint_minutes=-1)
+        Trainer(cfg, tmp_path / "other", str(any_corpora), "cpu", progress=False, checkpoint_minutes=-1)
 
 
-def test_lr_halves_after_two_epochs_without_improvement_and_reloads_the_best(tmp_path):
+def test_lr_halves_after_two_epochs_without_improvement_and_reloads_the_best(tmp_path, any_corpora):
     cfg = tiny_config("vae", epochs=4, max_train=200)
-    trainer = Trainer(cfg, tmp_path / "run", str(DATA), "cpu", progress=False)
+    trainer = Trainer(cfg, tmp_path / "run", str(any_corpora), "cpu", progress=False)
     epochs = trainer.epochs()
     trainer.out.mkdir(parents=True)
     trainer.save_best()
@@ -268,21 +268,21 @@ def test_lr_halves_after_two_epochs_without_improvement_and_reloads_the_best(tmp
     assert trainer.state.done  # 5 halvings: stop
 
 
-def test_energy_network_learns_at_a_tenth_of_the_model_lr(tmp_path):
-    trainer = Trainer(tiny_config("vae-mine", max_train=100), tmp_path / "r", str(DATA), "cpu", progress=False)
+def test_energy_network_learns_at_a_tenth_of_the_model_lr(tmp_path, any_corpora):
+    trainer = Trainer(tiny_config("vae-mine", max_train=100), tmp_path / "r", str(any_corpora), "cpu", progress=False)
     assert trainer.optimizers["model"].param_groups[0]["lr"] == 1.0
     assert trainer.optimizers["energy"].param_groups[0]["lr"] == pytest.approx(0.1)
 
 
-def test_existing_run_is_never_overwritten_and_resume_checks_settings(mine_bundle, tmp_path):
+def test_existing_run_is_never_overwritten_and_resume_checks_settings(mine_bundle, tmp_path, any_corpora):
     with pytest.raises(CheckpointError, match="already holds a run"):
-        train(tiny_config("vae-mine"), mine_bundle, str(DATA), "cpu", progress=False)
+        train(tiny_config("vae-mine"), mine_bundle, str(any_corpora), "cpu", progress=False)
     with pytest.raises(CheckpointError, match="different run"):
-        train(tiny_config("vae-mine", seed=99), mine_bundle, str(DATA), "cpu", resume=True, progress=False)
+        train(tiny_config("vae-mine", seed=99), mine_bundle, str(any_corpora), "cpu", resume=True, progress=False)
 
 
-def test_cli_train_and_evaluate_on_a_slice(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAE_MINE_DATA": str(DATA)}
+def test_cli_train_and_evaluate_on_a_slice(tmp_path, any_corpora):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VAE_MINE_DATA": str(any_corpora)}
     out = tmp_path / "cli"
     run = subprocess.run([sys.executable, "-m", "core.train", "--corpus", "ptb", "--model", "vae", "--config", "tiny",
                           "--epochs", "1", "--max-train", "300", "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -299,39 +299,39 @@ def test_cli_train_and_evaluate_on_a_slice(tmp_path):
     assert bad.returncode == 2 and "corpus file not found" in bad.stderr and "yahoo/train.txt" in bad.stderr
 
 
-def test_time_budget_ends_the_run_and_resume_may_extend_it(tmp_path):
+def test_time_budget_ends_the_run_and_resume_may_extend_it(tmp_path, any_corpora):
     cfg = tiny_config("vae", epochs=50, max_train=300)
     short = replace(cfg, train=replace(cfg.train, minutes=0.001))  # spent by the first epoch
-    out = train(short, tmp_path / "run", str(DATA), "cpu", progress=False)
+    out = train(short, tmp_path / "run", str(any_corpora), "cpu", progress=False)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and metrics["train_seconds"] >= 0.06
     longer = replace(cfg, train=replace(cfg.train, epochs=3, minutes=60.0))
-    train(longer, out, str(DATA), "cpu", resume=True, progress=False)
+    train(longer, out, str(any_corpora), "cpu", resume=True, progress=False)
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 3  # the epoch budget ends it now
     saved = json.loads((out / "config.json").read_text())["run"]["train"]
     assert (saved["epochs"], saved["minutes"]) == (3, 60.0)  # the bundle records the budgets it ended under
 
 
-def test_no_epoch_starts_that_would_end_past_the_time_budget(tmp_path):
+def test_no_epoch_starts_that_would_end_past_the_time_budget(tmp_path, any_corpora):
     cfg = tiny_config("vae", epochs=1, max_train=300)
-    out = train(cfg, tmp_path / "run", str(DATA), "cpu", progress=False)
+    out = train(cfg, tmp_path / "run", str(any_corpora), "cpu", progress=False)
     first = json.loads((out / "metrics.json").read_text())["train_seconds"]
     # 1.5 epochs' time: the budget is not spent, but a second epoch as long as the first would overrun it
     half_more = replace(cfg, train=replace(cfg.train, epochs=50, minutes=1.5 * first / 60))
-    train(half_more, out, str(DATA), "cpu", resume=True, progress=False)
+    train(half_more, out, str(any_corpora), "cpu", resume=True, progress=False)
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1
     room = replace(cfg, train=replace(cfg.train, epochs=2, minutes=60.0))
-    train(room, out, str(DATA), "cpu", resume=True, progress=False)
+    train(room, out, str(any_corpora), "cpu", resume=True, progress=False)
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
 
 
-def test_a_finished_run_given_more_epochs_is_not_finished_until_it_ends_again(tmp_path):
+def test_a_finished_run_given_more_epochs_is_not_finished_until_it_ends_again(tmp_path, any_corpora):
     """A campaign counts a run with metrics.json as finished: a resumed run stopped early must not
     keep the metrics of the budget it ended under before."""
     cfg = tiny_config("vae", epochs=1, max_train=300)
-    out = train(cfg, tmp_path / "run", str(DATA), "cpu", progress=False)
+    out = train(cfg, tmp_path / "run", str(any_corpora), "cpu", progress=False)
     assert (out / "metrics.json").is_file()
-    trainer = Trainer(replace(cfg, train=replace(cfg.train, epochs=3)), out, str(DATA), "cpu", progress=False)
+    trainer = Trainer(replace(cfg, train=replace(cfg.train, epochs=3)), out, str(any_corpora), "cpu", progress=False)
     assert trainer.load_resume()
     trainer.stop.set()  # as a SIGTERM would: save after the step in progress
     with pytest.raises(Stopped):
@@ -339,13 +339,13 @@ def test_a_finished_run_given_more_epochs_is_not_finished_until_it_ends_again(tm
     assert not (out / "metrics.json").exists()
 
 
-def test_the_fast_training_loss_has_the_plain_loss_and_gradients(mine_bundle):
+def test_the_fast_training_loss_has_the_plain_loss_and_gradients(mine_bundle, any_corpora):
     """The training path (output layer padded to a multiple of 64 rows, the lean softmax-NLL
     backward) against F.cross_entropy over the plain output layer, on a real batch, dropout off."""
     import torch.nn.functional as F
 
     _, vocab, model, _ = load_bundle(mine_bundle)
-    batch = next(Dataset(read_split("ptb", "valid", DATA, limit=64), vocab).batches(64))
+    batch = next(Dataset(read_split("ptb", "valid", any_corpora, limit=64), vocab).batches(64))
     model.train()
     model.decoder.drop_in.p = model.decoder.drop_out.p = 0.0
     z = torch.randn(len(batch), model.z_dim, generator=torch.Generator().manual_seed(0))
@@ -368,7 +368,7 @@ def test_the_fast_training_loss_has_the_plain_loss_and_gradients(mine_bundle):
 
 
 @pytest.mark.parametrize("clip", [0.5, 1e6])  # the gradient's norm is above the first, below the second
-def test_the_cpu_step_folds_clipping_into_sgd_and_updates_as_clip_then_step(mine_bundle, clip):
+def test_the_cpu_step_folds_clipping_into_sgd_and_updates_as_clip_then_step(mine_bundle, clip, any_corpora):
     """StepContext.update (on the CPU: the clipping factor taken into the lr) against torch's
     clip_grad_norm_ and SGD step on a copy of the same model, on a real batch."""
     from core.objectives import StepContext
@@ -379,7 +379,7 @@ def test_the_cpu_step_folds_clipping_into_sgd_and_updates_as_clip_then_step(mine
         _, vocab, model, _ = load_bundle(mine_bundle)
         model.eval()  # no dropout: both copies see the same loss
         models.append(model)
-        batch = batch or next(Dataset(read_split("ptb", "valid", DATA, limit=64), vocab).batches(64))
+        batch = batch or next(Dataset(read_split("ptb", "valid", any_corpora, limit=64), vocab).batches(64))
     z = torch.randn(len(batch), models[0].z_dim, generator=torch.Generator().manual_seed(0))
     ours, theirs = (torch.optim.SGD([{"params": m.decoder.project.parameters(), "lr": 0.07},  # two lrs,
                                      {"params": m.decoder.lstm.parameters(), "lr": 0.7}])  # as BOW's head

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core import AU_THRESHOLD, VaeMineError, check
+from core import AU_THRESHOLD, VaeMineError, catalogue, check
 from core.lab import LabConfig, live_training
 
 from ..context import Context, Unavailable
@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 CURVES = [("val_nll", "validation NLL (−ELBO)"), ("val_kl", "validation KL"), ("val_mi", "validation MI"),
           ("val_au", "active units")]
 KL_SENTENCES = 1000
+
+
+def shown_figures() -> list[catalogue.Metric]:
+    """The catalogue's figures this tab's table shows (read at each call: a metric may be added)."""
+    return catalogue.metrics(catalogue.COLLAPSE)
 
 
 EXPLAINED = f"""**Posterior collapse** is when a VAE's decoder learns to write good sentences without looking at z: the encoder
@@ -55,8 +60,8 @@ def figures_table(ctx: Context) -> pd.DataFrame:
         try:
             m = ctx.model(name).metrics
             test = m.get("shipped_test") or m.get("test") or {}
-            row.update({"NLL": test.get("nll"), "KL": test.get("kl"), "MI": test.get("mi"), "AU": test.get("au"),
-                        "PPL": test.get("ppl"), "epochs": m.get("epochs"),
+            row.update({f.short: test.get(f.key) for f in shown_figures()})
+            row.update({"epochs": m.get("epochs"),
                         "train min": round(m["train_seconds"] / 60, 1) if "train_seconds" in m else None})
         except VaeMineError as e:
             row["NLL"] = None

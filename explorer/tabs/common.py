@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import gradio as gr
 
-from core import DECODING, LIMITS, STRATEGIES, InputError, VaeMineError, check, decoding
+from core import DECODING, LIMITS, STRATEGIES, InputError, VaeMineError
 
 from ..context import Context
 from ..render import esc, message, page, side_by_side
@@ -110,14 +110,14 @@ def many_notes(model, prepared: Sequence, what: str) -> str:
 
 
 def guarded(fn: Callable, n_outputs: int = 1, redact: Callable[[str], str] = str,
-            check: Callable[[dict], dict] | None = None) -> Callable:
+            vet: Callable[[dict], dict] | None = None) -> Callable:
     """fn behind the error boundary: errors about the whole request (empty text, bad numbers) and
     bugs become a message in the last output (the status HTML), the others empty; never a
-    traceback in the page. `check` rewrites or refuses the keyword arguments first
-    (Context.check_arguments), `redact` a message before it is shown (Context.public).
+    traceback in the page. `vet` rewrites or refuses the keyword arguments first
+    (Context.vet_arguments), `redact` a message before it is shown (Context.public).
     Works for generator functions (streamed outputs) too."""
     def call(args: tuple, kwargs: dict):
-        return fn(*args, **(check(kwargs) if check else kwargs))
+        return fn(*args, **(vet(kwargs) if vet else kwargs))
 
     def failure(e: Exception):
         if isinstance(e, VaeMineError):
@@ -148,12 +148,12 @@ def wire(ctx: Context, triggers, fn: Callable, inputs: dict[str, gr.components.C
     """Run fn(**{name: value}) behind the error boundary when any trigger fires. The API endpoint
     takes the inputs by these names. Values reach fn as sent, unchecked by Gradio (which would snap
     or round numbers silently): arguments that name a checkpoint, corpus or split are checked here
-    (Context.check_arguments, before anything is opened), the rest by core, which says what is
+    (Context.vet_arguments, before anything is opened), the rest by core, which says what is
     allowed; an input a call left out arrives as None. With progress, fn also
     gets `progress(fraction, desc)`; with session, `session`, the id of the browser (or client)
     that called, and `visitor`, its network address. When the inputs hold the model pair, switching a model clears the outputs."""
     outputs = outputs if isinstance(outputs, list) else [outputs]
-    safe = guarded(fn, len(outputs), ctx.public, ctx.check_arguments)
+    safe = guarded(fn, len(outputs), ctx.public, ctx.vet_arguments)
     names = list(inputs)
 
     params = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD) for n in names]
@@ -238,9 +238,3 @@ def decoding_controls(prefix: str) -> dict[str, gr.components.Component]:
     strategy.change(lambda s: (gr.update(visible=s == "sample"), gr.update(visible=s == "beam")), strategy,
                     [temperature, beam], api_name=False, queue=False)
     return {"strategy": strategy, "temperature": temperature, "beam_size": beam, "seed": seed}
-
-
-def decode_options(strategy: str, temperature, beam_size, seed) -> dict:
-    """The decoding controls' values checked by core once for the whole request (not once per
-    model column); an empty seed box is refused, not drawn at random."""
-    return decoding(strategy, temperature, beam_size, check("seed", seed))

@@ -8,11 +8,11 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from core import DECODING, MAP_N, MAP_SPLIT, MODES, VaeMineError, check, path_plane, word_f1
+from core import DECODING, MAP_N, MAP_SPLIT, MODES, VaeMineError, check, decoding, path_plane, word_f1
 
 from ..context import Context
 from ..render import changed, esc, mark_changes, page, table
-from .common import decode_options, decoding_controls, for_model, input_notes, first_line, number_box, shown_text, wire
+from .common import decoding_controls, for_model, input_notes, first_line, number_box, shown_text, wire
 
 # The pair of the paper's Table 4 (SNLI sentences quoted in the paper).
 TABLE4 = ("this church choir sings to the masses as they sing joyous songs from the book at a church .",
@@ -38,7 +38,7 @@ def interpolate(ctx: Context, left: str, right: str, a: str, b: str, steps: int 
                 strategy: str = DECODING.strategy, temperature: float = DECODING.temperature, beam_size: int = DECODING.beam_size, seed: int = DECODING.seed) -> tuple[go.Figure | None, str]:
     """The decoded paths in aligned rows, each step scored, and both paths drawn in one chart."""
     (a, note_a), (b, note_b) = first_line(a, "the first sentence"), first_line(b, "the second sentence")
-    opts = decode_options(strategy, temperature, beam_size, seed)
+    opts = decoding(strategy, temperature, beam_size, seed, fresh_seed=False)
     steps = check("steps", steps)
     names = [left, right]
     paths, notes, ends, planes = [], [], [], []
@@ -114,7 +114,7 @@ def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strateg
             temperature: float = DECODING.temperature, beam_size: int = DECODING.beam_size, seed: int = DECODING.seed) -> str:
     """a : b :: c : ?  decoded from mu(c) + mu(b) - mu(a)."""
     (a, na), (b, nb), (c, nc) = (first_line(x, f"sentence {n}") for x, n in ((a, "a"), (b, "b"), (c, "c")))
-    opts = decode_options(strategy, temperature, beam_size, seed)
+    opts = decoding(strategy, temperature, beam_size, seed, fresh_seed=False)
     rows, header = [], None
     for name in (left, right):
         def solve(m):

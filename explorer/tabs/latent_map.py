@@ -1,5 +1,5 @@
 """Latent map: UMAP of posterior means, coloured by an active unit or sentence length, beside each
-dimension's variance of posterior means (the active-unit statistic, threshold 0.01)."""
+dimension's variance of posterior means (the active-unit statistic, threshold core.AU_THRESHOLD)."""
 from __future__ import annotations
 
 import logging

@@ -4,18 +4,18 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from core import DECODING, check
+from core import DECODING, check, decoding
 
 from ..context import Context
 from ..render import esc, mark_unknown, message, table
-from .common import decode_options, decoding_controls, input_notes, lines_of, number_box, per_model, wire
+from .common import decoding_controls, input_notes, lines_of, number_box, per_model, wire
 
 
 def reconstruct(ctx: Context, left: str, right: str, text: str, samples: int = 3, strategy: str = DECODING.strategy,
                 temperature: float = DECODING.temperature, beam_size: int = DECODING.beam_size, seed: int = DECODING.seed) -> str:
     lines = lines_of(text, "one or more sentences (one a line)")
     dropped = len([ln for ln in (text or "").splitlines() if ln.strip()]) - len(lines)
-    opts = decode_options(strategy, temperature, beam_size, seed)
+    opts = decoding(strategy, temperature, beam_size, seed, fresh_seed=False)
     k = check("samples", samples)
 
     def panel(model) -> str:

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core import DECODING, check, diversity
+from core import DECODING, check, decoding, diversity
 
 from ..context import Context
 from ..render import esc, table
-from .common import decode_options, decoding_controls, number_box, per_model, wire
+from .common import decoding_controls, number_box, per_model, wire
 
 
 def sample(ctx: Context, left: str, right: str, n: int = 10, seed: int = DECODING.seed, strategy: str = DECODING.strategy,
            temperature: float = DECODING.temperature, beam_size: int = DECODING.beam_size) -> str:
     n = check("n", n)
-    opts = decode_options(strategy, temperature, beam_size, seed)
+    opts = decoding(strategy, temperature, beam_size, seed, fresh_seed=False)
 
     def panel(model) -> str:
         sents = model.sample_prior(n, **opts)
