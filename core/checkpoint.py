@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 from .config import MODEL_UNRECORDED, TRAIN_LEGACY, ModelConfig, RunConfig, TrainConfig, build_dataclass
 from .errors import CheckpointError, InputError
 from .models import TextVAE
-from .objectives import Objective, build_objective, objective_class, parse_objective
+from .objectives import Objective, build, parse_objective
 from .tokenize import LEGACY
 from .tokenize import known_tokenizer
 from .vocab import Vocab
@@ -161,13 +161,6 @@ def as_version(cfg: RunConfig, version: int) -> RunConfig:
     d = cfg.to_dict()
     d["objective"] = {"name": cfg.objective.name, **d["objective"]["settings"]}
     return run_config_from_dict(d, "command line", version=1)
-
-
-def build(cfg: RunConfig, vocab_size: int) -> tuple[TextVAE, Objective]:
-    """A fresh model and objective for this config (weights not initialised)."""
-    latent = objective_class(cfg.objective.name).latent
-    model = TextVAE(vocab_size, cfg.model, latent=latent)
-    return model, build_objective(model, cfg.objective, vocab_size)
 
 
 def load_weights(path: Path, model: TextVAE, objective: Objective, tensors: dict[str, torch.Tensor] | None = None) -> None:

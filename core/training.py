@@ -6,7 +6,7 @@ are reloaded then; see schedules.plateau_step), stop after 5 halvings or the max
 epochs. The bundle's model.safetensors always holds the best weights on validation; resume/ holds
 the last finished epoch, and resume/partial.safetensors a checkpoint inside the epoch in progress,
 written every `checkpoint_minutes` (10 by default: an aggressive LaggingVAE epoch can take an hour
-on two cores). Killing a run loses at most that much work, and a resumed run ends with the same
+on a small CPU). Killing a run loses at most that much work, and a resumed run ends with the same
 parameters as one never stopped. SIGTERM or a first Ctrl-C loses none: the run saves a checkpoint
 after the step in progress and exits with status 3 (a second Ctrl-C stops at once).
 """
@@ -34,7 +34,7 @@ from .device import pick_device, set_tf32
 from .errors import CheckpointError, CorpusError, Stopped, VaeMineError
 from .evaluation import evaluate_split
 from .models import TextVAE, evaluating
-from .objectives import Objective, StepContext
+from .objectives import Objective, StepContext, build
 from .objectives.schedules import LoopState, PlateauRule, plateau_step
 from .tokenize import LEGACY
 from .vocab import Vocab
@@ -48,7 +48,7 @@ def fresh_model(cfg: RunConfig, vocab_size: int) -> tuple[TextVAE, Objective]:
     (seeded), the objective's own networks at PyTorch's default init under the same seed."""
     tc = cfg.train
     torch.manual_seed(tc.seed)
-    model, objective = ckpt.build(cfg, vocab_size)
+    model, objective = build(cfg, vocab_size)
     model.init_weights(tc.init_range, tc.emb_init_range, torch.Generator().manual_seed(tc.seed))
     return model, objective
 

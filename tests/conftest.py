@@ -63,7 +63,7 @@ def any_corpora(tmp_path_factory) -> Path:
         return DATA
     root = tmp_path_factory.mktemp("synthetic-data")
     rng = random.Random(0)
-    words = [f"w{i}" for i in range(300)] + ["the", "market", "fell", "a", "dog", "runs"]
+    words = [f"w{i}" for i in range(300)] + "the market fell a dog runs company said it would sell".split()
     (root / "ptb").mkdir()
     for split, n in (("train", 2000), ("valid", 300), ("test", 300)):
         lines = (" ".join(rng.choice(words) for _ in range(rng.randint(3, 15))) for _ in range(n))

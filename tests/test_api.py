@@ -9,7 +9,6 @@ import pytest
 import core
 from core.errors import InputError
 
-pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from playwright.sync_api import expect, sync_playwright
 
 from explorer.launch import running_app
 
-pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 

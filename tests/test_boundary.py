@@ -17,7 +17,6 @@ from gradio_client import Client
 
 from explorer.launch import running_app
 
-pytestmark = pytest.mark.usefixtures("corpora")  # the app reads the corpora (see conftest)
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMED = {"left", "right", "corpus", "split"}

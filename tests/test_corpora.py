@@ -12,7 +12,6 @@ from core.corpora import data_dir, read_split
 from core.errors import CorpusError
 from core.vocab import SPECIALS, Vocab
 
-pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
 
 
 def test_data_dir_precedence(monkeypatch, tmp_path):

@@ -22,7 +22,6 @@ from explorer.tabs.common import guarded
 rec, interp, analogy = guarded(reconstruct.reconstruct), guarded(interpolate.interpolate, 2), guarded(interpolate.analogy)
 smp, nbs, lmap = guarded(sample.sample), guarded(neighbours.neighbours), guarded(latent_map.latent_map, 5)
 
-pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "checkpoints"

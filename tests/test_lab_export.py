@@ -16,7 +16,6 @@ from core.lab import LabConfig, live_training
 from explorer.context import Context
 from explorer.tabs.collapse import Lab
 
-pytestmark = pytest.mark.usefixtures("corpora")  # reads the corpora (see conftest)
 
 LAB = LabConfig(corpus="flickr8k", max_train=256, max_valid=64, seconds=6)
 

@@ -11,7 +11,6 @@ import pytest
 import core
 from core.atlas import add_aligned, load_all
 
-pytestmark = pytest.mark.usefixtures("corpora")
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 LIVE, MINE, COLLAPSED = "flickr8k-lagging", "flickr8k-vae-mine-infonce", "flickr8k-vae-0.5"

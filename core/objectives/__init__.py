@@ -4,15 +4,18 @@
 """
 from __future__ import annotations
 
-from ..config import ObjectiveConfig
+from ..config import RunConfig
 from ..models import TextVAE
 from . import annealed, cyclical, infovae, lagging, lm, mine, vae  # noqa: F401  (defining registers)
 from .base import Objective, StepContext, display_name, objective_class, parse_objective, registry, table2
 
 
-def build_objective(model: TextVAE, oc: ObjectiveConfig, vocab_size: int) -> Objective:
-    return objective_class(oc.name)(model, oc.settings, vocab_size)
+def build(cfg: RunConfig, vocab_size: int) -> tuple[TextVAE, Objective]:
+    """A fresh model and its objective for this config (weights not initialised)."""
+    cls = objective_class(cfg.objective.name)
+    model = TextVAE(vocab_size, cfg.model, latent=cls.latent)
+    return model, cls(model, cfg.objective.settings, vocab_size)
 
 
-__all__ = ["Objective", "StepContext", "build_objective", "display_name", "objective_class", "parse_objective",
+__all__ = ["Objective", "StepContext", "build", "display_name", "objective_class", "parse_objective",
            "registry", "table2"]
