@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("corpora", "ray_installed")  # reads the co
 
 ROOT = Path(__file__).resolve().parents[1]
 # one thread a run on both paths: the same arithmetic, so the same figures to the bit
-RUN = ["--corpus", "ptb", "--config", "tiny", "--max-train", "2000", "--seed", "3", "--data-dir", str(DATA), "--device", "cpu",
+RUN = ["--corpus", "ptb", "--config", "tiny", "--max-train", "1000", "--seed", "3", "--data-dir", str(DATA), "--device", "cpu",
        "--no-progress"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
