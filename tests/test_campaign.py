@@ -99,7 +99,8 @@ def test_the_pack_fits_its_file_budget_and_unpacks_for_reproduce_on_the_cpu(done
     assert "missing weights file" in capsys.readouterr().err
 
 
-def test_a_pack_too_small_for_a_bundle_leaves_it_out_and_says_so(done, tmp_path):
+def test_a_pack_too_small_for_a_bundle_leaves_it_out_and_says_so(done, tmp_path, corpora):
+    """The 2 x 0.5 MiB budget is sized for PTB's vocabulary (the synthetic corpus's bundles all fit)."""
     out = done / "out"
     best = {r["system"]: r["run"] for r in json.loads((out / "campaign.json").read_text())["runs"] if r["best_of_system"]}
     packed = campaign_pack("pack", str(out), str(tmp_path / "p"), "--mib", "0.5", "--files", "2")
