@@ -83,10 +83,13 @@ def main() -> int:
             plot.scroll_into_view_if_needed()
             page.wait_for_function("() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
                                    " return gd && gd._ev && gd._ev.vmLinked; }", timeout=30_000)
-            box = plot.locator(".nsewdrag").first.bounding_box()  # a box selection in the left map
-            page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+            page.wait_for_timeout(500)
+            page.mouse.move(5, 5)
+            box = plot.locator(".nsewdrag").first.bounding_box()  # a box selection in the left map, as the e2e test drags
+            page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.35)
             page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.55, steps=10)
+            page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.5, steps=8)
+            page.mouse.move(box["x"] + box["width"] * 0.65, box["y"] + box["height"] * 0.65, steps=8)
             page.mouse.up()
             expect(page.locator("#cmp-selection table")).to_be_visible(timeout=120_000)
             shot("compare-full", args.private_out)
