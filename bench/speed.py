@@ -28,7 +28,7 @@ import torch
 
 from bench import fresh_training, report
 from core.batching import Batch, Dataset, on_device
-from core.checkpoint import build
+from core.objectives import build
 from core.config import PRESETS, ModelConfig, RunConfig
 from core.corpora import read_split
 from core.device import keep_freed_memory, pick_device, set_tf32
