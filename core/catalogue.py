@@ -4,7 +4,7 @@ and the paper's value where Table 2 has one.
 `core.evaluate` (its table and JSON), `core.reproduce` (Table 2), `core.sweep`, `core.campaign`,
 `core.training`'s epoch line, `core.export`'s model card and the explorer's collapse table all read it,
 so a figure is added here once. A figure that is a function of a split's posterior means and
-log-variances carries `compute`, and `core.evaluate` computes it on every split it evaluates.
+log-variances carries `compute`, and `core.evaluation` computes it on every split it evaluates.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from .metrics import AU_THRESHOLD, MI_BATCH
+from .tables import fmt
 
 # The tables a figure may appear in (Metric.tables).
 EVALUATE = "evaluate"  # core.evaluate's printed table (its JSON holds every figure computed)
@@ -25,7 +26,8 @@ COLLAPSE = "collapse"  # the explorer's "Posterior collapse" table (test split)
 CARD = "card"  # core.export's model card
 TABLES = (EVALUATE, TABLE2, SWEEP, CAMPAIGN, LOG, COLLAPSE, CARD)
 
-# The systems of Table 2 (Qian & Cheung 2019, PTB), in the order of Metric.paper's tuples.
+# The systems of Table 2 (Qian & Cheung 2019, PTB) as the paper prints them, in the order of Metric.paper's
+# tuples (the built-in objectives' table2_row gives the same order: tests/test_catalogue.py).
 PAPER_SYSTEMS = ("lstm-lm", "vae-0.5", "vae-bow", "infovae", "cyclical", "lagging", "vae-mine")
 PAPER_CORPUS = "ptb"
 
@@ -51,12 +53,8 @@ class Metric:
             raise ValueError(f"metric {self.key}: paper needs one value for each of {', '.join(PAPER_SYSTEMS)}")
 
     def format(self, value) -> str:
-        """The value as printed in a table; "-" where there is none."""
-        if value is None:
-            return "-"
-        if self.digits == 0:
-            return str(int(value))
-        return f"{value:.{self.digits}f}"
+        """The value as core.tables.fmt prints it at this figure's decimals; "-" where there is none."""
+        return "-" if value is None else fmt(int(value) if self.digits == 0 else value, self.digits)
 
 
 def _tables(*names: str) -> frozenset[str]:
@@ -96,10 +94,6 @@ def metrics(table: str | None = None) -> list[Metric]:
     return [m for m in _METRICS if table is None or table in m.tables]
 
 
-def keys(table: str) -> list[str]:
-    return [m.key for m in metrics(table)]
-
-
 def metric(key: str) -> Metric:
     for m in _METRICS:
         if m.key == key:
@@ -108,7 +102,7 @@ def metric(key: str) -> Metric:
 
 
 def computed() -> list[Metric]:
-    """The figures core.evaluate computes from a split's posteriors through their `compute`."""
+    """The figures core.evaluation computes from a split's posteriors through their `compute`."""
     return [m for m in _METRICS if m.compute is not None]
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from core import catalogue, load
 from core.evaluate import main as evaluate_main
+from core.objectives import table2
 from core.reproduce import main as reproduce_main
 from core.training import train
 from explorer.context import Context
@@ -76,3 +77,4 @@ def test_the_paper_values_are_table_2s():
     assert paper["vae-mine"] == dict(nll=100.91, kl=4.86, ppl=87.75, mi=3.01, au=13, fppl=13.34, rppl=400.21)
     assert paper["lstm-lm"]["kl"] is None and paper["lagging"]["rppl"] == 842.02
     assert catalogue.paper_values("flickr8k") == {}
+    assert table2() == list(catalogue.PAPER_SYSTEMS)  # the built-in objectives' row order is the paper's

@@ -25,11 +25,6 @@ CURVES = [("val_nll", "validation NLL (−ELBO)"), ("val_kl", "validation KL"), 
 KL_SENTENCES = 1000
 
 
-def shown_figures() -> list[catalogue.Metric]:
-    """The catalogue's figures this tab's table shows (read at each call: a metric may be added)."""
-    return catalogue.metrics(catalogue.COLLAPSE)
-
-
 EXPLAINED = f"""**Posterior collapse** is when a VAE's decoder learns to write good sentences without looking at z: the encoder
 then gives every sentence the same code (the prior), and z carries nothing. It happens because an LSTM decoder is
 strong enough on its own, and the training objective charges for every nat of information put into z. The figures
@@ -60,7 +55,7 @@ def figures_table(ctx: Context) -> pd.DataFrame:
         try:
             m = ctx.model(name).metrics
             test = m.get("shipped_test") or m.get("test") or {}
-            row.update({f.short: test.get(f.key) for f in shown_figures()})
+            row.update({f.short: test.get(f.key) for f in catalogue.metrics(catalogue.COLLAPSE)})
             row.update({"epochs": m.get("epochs"),
                         "train min": round(m["train_seconds"] / 60, 1) if "train_seconds" in m else None})
         except VaeMineError as e:
