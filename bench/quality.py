@@ -10,8 +10,11 @@ Per checkpoint, on the split (whole by default; `--limit N` for its first N sent
   * NLL (negative ELBO), KL, MI, AU: core's definitions (`TextVAEModel.evaluate`);
   * word-F1 between each sentence and its reconstruction from the posterior mean, greedy and beam 5
     (`core.word_f1`), and the share reconstructed exactly (greedy);
-  * the distinct share of 100 greedy prior samples, seed 0 (`core.diversity`, as the Sample tab);
+  * the distinct share of 100 greedy prior samples (`core.diversity`, as the Sample tab), the mean
+    over seeds 0-19 (one seed's share moves by about 0.02, as much as two models differ), and its sd;
   * the mean number of distinct sentences on 10-point linear paths between 20 random pairs, seed 0;
+  * decoder use of z (`decoder_use_of_z`, nats a word against a prior draw): on the explorer's example
+    sentence, the mean over prior draws at seeds 0-19; and over the split's first 500 sentences;
   * the mean word-F1 between each sentence and its top-5 cosine neighbours (posterior means) among
     the whole training split, beside the same figure for random training sentences.
 """
@@ -31,10 +34,13 @@ import core
 from bench import report
 from core.tables import fmt, markdown
 
-PAIRS, PATH_POINTS, PRIOR_SAMPLES, NEIGHBOURS = 20, 10, 100, 5
+PAIRS, PATH_POINTS, PRIOR_SAMPLES, PRIOR_SEEDS, NEIGHBOURS, USE_SENTENCES = 20, 10, 100, 20, 5, 500
+EXAMPLE = "a dog runs through the grass ."  # the Reconstruct, Probe and collapse tabs' first sentence
 COLUMNS = [("nll", "NLL"), ("kl", "KL"), ("mi", "MI"), ("au", "AU"), ("f1_greedy", "rec. F1 greedy"),
            ("f1_beam", "rec. F1 beam 5"), ("exact", "exact"), ("prior_distinct", "prior distinct"),
-           ("path_distinct", f"distinct / {PATH_POINTS}-pt path"), ("neighbour_f1", "neighbour F1"),
+           ("prior_distinct_sd", "sd"),
+           ("path_distinct", f"distinct / {PATH_POINTS}-pt path"), ("use_of_z", "use of z (example)"),
+           ("use_of_z_split", "use of z (split)"), ("neighbour_f1", "neighbour F1"),
            ("random_f1", "random-pair F1")]
 
 
@@ -50,6 +56,18 @@ def reconstruction(model, sentences: list[str], chunk: int = 500) -> dict:
         beam += model.reconstruct(part, strategy="beam", beam_size=5)
     exact = np.mean([core.word_f1(s, r) == 1.0 and len(s.split()) == len(r.split()) for s, r in zip(sentences, greedy)])
     return {"f1_greedy": mean_f1(sentences, greedy), "f1_beam": mean_f1(sentences, beam), "exact": float(exact)}
+
+
+def prior(model) -> dict:
+    shares = [core.diversity(model.sample_prior(PRIOR_SAMPLES, seed=s))["distinct"] for s in range(PRIOR_SEEDS)]
+    return {"prior_distinct": float(np.mean(shares)), "prior_distinct_sd": float(np.std(shares, ddof=1))}
+
+
+def use_of_z(model, sentences: list[str]) -> dict:
+    """One draw moves the example's figure by about 0.5-0.8 nats: hence the mean over draws."""
+    example = [model.decoder_use_of_z(EXAMPLE, seed=s)["mean_prior"] for s in range(PRIOR_SEEDS)]
+    split = [model.decoder_use_of_z(x, seed=i)["mean_prior"] for i, x in enumerate(sentences[:USE_SENTENCES])]
+    return {"use_of_z": float(np.mean(example)), "use_of_z_split": float(np.mean(split))}
 
 
 def paths(model, sentences: list[str]) -> float:
@@ -82,8 +100,9 @@ def measure(path: str, corpus: str | None, split: str, limit: int | None, data_d
     out = {"checkpoint": path, "model": model.name, "corpus": corpus, "split": split, "sentences": len(sentences),
            **{k: model.evaluate(sentences)[k] for k in ("nll", "kl", "mi", "au")}}
     out |= reconstruction(model, sentences)
-    out["prior_distinct"] = core.diversity(model.sample_prior(PRIOR_SAMPLES, seed=0))["distinct"]
+    out |= prior(model)
     out["path_distinct"] = paths(model, sentences)
+    out |= use_of_z(model, sentences)
     out |= neighbours(model, sentences, core.read_sentences(corpus, "train", data_dir))
     return out
 
@@ -106,7 +125,7 @@ def write_cards(results: list[dict], args) -> None:
         marked = [dict(x, checkpoint=f"**{Path(x['checkpoint']).name}**" if x is r else x["checkpoint"]) for x in results]
         card.write_text(f"{text}\n{CARD_HEADING}\n\n`python -m bench.quality {' '.join(x['checkpoint'] for x in results)} "
                         f"--split {args.split}` on {r['sentences']:,} {r['corpus']}/{args.split} sentences "
-                        f"(reconstruction F1: word overlap with the input; distinct: of {PRIOR_SAMPLES} prior samples and "
+                        f"(reconstruction F1: word overlap with the input; distinct: of {PRIOR_SAMPLES} prior samples, the mean over {PRIOR_SEEDS} seeds, and "
                         f"on {PATH_POINTS}-point paths; neighbour F1: with the top {NEIGHBOURS} training neighbours):\n\n"
                         f"{table(marked)}")
 

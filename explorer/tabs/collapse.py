@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core import AU_THRESHOLD, VaeMineError, catalogue, check
+from core import AU_THRESHOLD, VaeMineError, catalogue, check, departure_text
 from core.lab import LabConfig, live_training
 
 from ..context import Context, Unavailable
@@ -299,7 +299,8 @@ def build(ctx: Context, pair) -> None:
          [replay_left, replay_right, replay_status], "training_replay")
 
     gr.Markdown(f"### Live lab: a tiny plain VAE and a tiny VAE-MINE (alpha {LabConfig.alpha:g}), trained side by side on "
-                "this CPU\nThe two differ only in VAE-MINE's MI term. Within a minute the plain VAE's KL, MI and "
+                f"this CPU\nThe two differ only in VAE-MINE's MI term (estimated as the shipped right-hand model does, beyond "
+                f"the paper: {departure_text(dict(LabConfig.mine_settings))}). Within a minute the plain VAE's KL, MI and "
                 "active units fall to 0 (collapse) while VAE-MINE keeps its codes informative. One lab runs at a "
                 "time for everyone; after yours ends, you can start the next one after as long again.")
     lab = Lab(ctx)
