@@ -93,6 +93,17 @@ def add_aligned(model_a, model_b, data_dir: str | None = None, split: str = MAP_
         save(model.path, arrays)
 
 
+def drop_aligned(folder: Path, partners: Sequence[str]) -> list[str]:
+    """Remove from a bundle's atlas every aligned layout whose partner's fingerprint is not in
+    `partners` (a layout with a bundle no longer shipped is never read again); the keys removed."""
+    arrays = load_all(folder)
+    kept = {aligned_kind(f) for f in partners}
+    dropped = [k for k in arrays if k.startswith("aligned-") and k.split("/")[0] not in kept]
+    if dropped:
+        save(folder, {k: v for k, v in arrays.items() if k not in dropped})
+    return dropped
+
+
 def read(folder: Path, kind: str, split: str, limit: int | None, split_digest: str) -> np.ndarray | None:
     """The stored array (float32) for the first `limit` sentences of a split whose whole text has
     `split_digest`, or None: no atlas, no such array, or the atlas was built from another text."""

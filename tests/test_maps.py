@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import core
-from core.atlas import add_aligned, load_all
+from core.atlas import add_aligned, drop_aligned, load_all
 
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -77,6 +77,13 @@ def test_the_atlases_ship_the_default_pairs_aligned_layout(data_dir, tmp_path):
     after = load_all(copies[0])
     assert before < set(after) and f"{core.aligned_kind(b.fingerprint)}/valid/60" in after
     assert b.atlas(core.aligned_kind(a.fingerprint), "valid", 60, digest).shape == (60, 2)
+    # drop_aligned keeps the named partners' layouts and everything that is not a layout
+    ours = core.aligned_kind(b.fingerprint)
+    others = {k for k in after if k.startswith("aligned-") and not k.startswith(ours)}
+    assert others, "the shipped atlas pairs the live model with more than the collapsed one"
+    assert set(drop_aligned(copies[0], [b.fingerprint])) == others
+    assert set(load_all(copies[0])) == set(after) - others
+    assert drop_aligned(copies[0], [b.fingerprint]) == []
 
 
 @pytest.mark.parametrize("text, wanted", [
