@@ -19,6 +19,7 @@ from pathlib import Path
 from bench import report
 from core.lab import LabConfig, live_training
 from core.objectives import objective_class
+from core.precision import PRECISIONS
 
 
 def parse_settings(items: list[str]) -> dict:
@@ -27,9 +28,11 @@ def parse_settings(items: list[str]) -> dict:
     return {k: getattr(settings, k) for k in (i.partition("=")[0].strip().replace("-", "_") for i in items)}
 
 
-def run(seed: int, seconds: float, sentences: int, alpha: float, settings: dict, data_dir: str | None) -> dict:
+def run(seed: int, seconds: float, sentences: int, alpha: float, settings: dict, data_dir: str | None,
+        precision: str = "fp32") -> dict:
     last: dict[str, dict] = {}
-    lab = LabConfig(seed=seed, seconds=seconds, max_train=sentences, alpha=alpha, mine_settings=tuple(settings.items()))
+    lab = LabConfig(seed=seed, seconds=seconds, max_train=sentences, alpha=alpha, mine_settings=tuple(settings.items()),
+                    precision=precision)
     for line in live_training(lab, data_dir):
         last[line["model"]] = line
     return {m: {"epochs": ln["epoch"], "elapsed_s": ln["elapsed"], "kl": round(ln["val_kl"], 4),
@@ -45,16 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--faithful", action="store_true", help="VAE-MINE as the paper describes it (no settings beyond)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a VAE-MINE setting (as core.train's --set), e.g. estimator=infonce")
+    p.add_argument("--precision", choices=PRECISIONS, default=LabConfig.precision, help="core.precision's")
     p.add_argument("--data-dir")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     settings = {} if args.faithful else dict(LabConfig.mine_settings)
     settings |= parse_settings(args.set)
-    runs = {str(s): run(s, args.seconds, args.sentences, args.alpha, settings, args.data_dir) for s in args.seeds}
+    runs = {str(s): run(s, args.seconds, args.sentences, args.alpha, settings, args.data_dir, args.precision) for s in args.seeds}
     for seed, models in runs.items():
         print(f"seed {seed}: " + " · ".join(f"{m}: {v['epochs']} epochs, KL {v['kl']:.3f}, MI {v['mi']:.3f}, AU {v['au']}"
                                           for m, v in models.items()), file=sys.stderr)
-    report({"seconds": args.seconds, "sentences": args.sentences, "alpha": args.alpha, "settings": settings, "runs": runs},
+    report({"precision": args.precision, "seconds": args.seconds, "sentences": args.sentences, "alpha": args.alpha, "settings": settings, "runs": runs},
            args.out)
     return 0
 

@@ -4,7 +4,7 @@ figures from different machines or days as ratios to it), printed as JSON.
 
     VAE_MINE_DATA=../shared/data .venv/bin/python -m bench.speed [--parts train,eval,iw]
         [--iw-samples 500] [--iw-sentences 200] [--device cpu] [--steps graphed,eager] [--tf32]
-        [--out bench/results/cpu.json]
+        [--precisions fp32,bf16] [--out bench/results/cpu.json]
 
 Training and evaluation figures are medians over several timed windows after warm-up, on the
 first PTB training sentences (real text, real vocabulary of the whole training split), fresh
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -48,7 +49,7 @@ def sync(device: torch.device) -> None:
 
 
 def prepared_steps(config: str, objective: str, data: Dataset, device, bucketed: bool = True,
-                   graphed: bool = False) -> tuple[Callable[[Batch], object], list[Batch]]:
+                   graphed: bool = False, precision: str = "fp32") -> tuple[Callable[[Batch], object], list[Batch]]:
     """A fresh model's training step and the batches of `data` on `device`, warmed up: graphed
     steps (core/graphs.py) on every batch, so each shape is captured before anything is timed."""
     model, obj, opts = fresh_training(config, objective, {}, len(data.vocab), device)
@@ -57,7 +58,7 @@ def prepared_steps(config: str, objective: str, data: Dataset, device, bucketed:
     else:
         batches = [data.batch(idx) for idx in torch.randperm(len(data), generator=torch.Generator().manual_seed(0)).split(32)]
     batches = on_device(batches, device)
-    ctx = StepContext(opts, 5.0, None, StepGraphs(model, obj, opts, 5.0) if graphed else None)
+    ctx = StepContext(opts, 5.0, None, StepGraphs(model, obj, opts, 5.0, precision=precision) if graphed else None, precision)
     for b in batches if graphed else batches[:3]:
         obj.train_step(model, b, ctx)
     if graphed and ctx.graphs.eager:  # reported with the figures
@@ -66,9 +67,9 @@ def prepared_steps(config: str, objective: str, data: Dataset, device, bucketed:
 
 
 def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bool = True, windows: int = 5, steps: int = 8,
-                graphed: bool = False) -> float:
+                graphed: bool = False, precision: str = "fp32") -> float:
     """Median tokens/s of training steps over `windows` windows of `steps` steps, after warm-up."""
-    step, batches = prepared_steps(config, objective, data, device, bucketed, graphed)
+    step, batches = prepared_steps(config, objective, data, device, bucketed, graphed, precision)
     rates, i = [], 3
     for _ in range(windows):
         chunk = [batches[(i + k) % len(batches)] for k in range(steps)]
@@ -82,7 +83,7 @@ def train_speed(config: str, objective: str, data: Dataset, device, bucketed: bo
     return round(statistics.median(rates), 1)
 
 
-def eval_speed(config: str, data: Dataset, device, iw_samples: int, repeats: int = 3) -> float:
+def eval_speed(config: str, data: Dataset, device, iw_samples: int, repeats: int = 3, precision: str = "fp32") -> float:
     torch.manual_seed(0)
     model, _ = build(RunConfig(model=PRESETS[config], objective=objective_class("vae").config()), len(data.vocab))
     model.to(device).eval()
@@ -90,7 +91,7 @@ def eval_speed(config: str, data: Dataset, device, iw_samples: int, repeats: int
     for r in range(repeats):
         sync(device)
         t = time.perf_counter()
-        evaluate_split(model, data, batch_size=64, iw_samples=iw_samples, seed=r)
+        evaluate_split(model, data, batch_size=64, iw_samples=iw_samples, seed=r, precision=precision)
         sync(device)
         times.append(time.perf_counter() - t)
     return round(len(data) / statistics.median(times), 1)
@@ -104,9 +105,12 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
-def matmul_gflops(device, size: int = 4096, repeats: int = 5) -> float:
-    """The float32 rate of a square matrix product (median of `repeats`), the yardstick for the rest."""
-    a, b = (torch.randn(size, size, device=device) for _ in range(2))
+def matmul_gflops(device, size: int = 4096, repeats: int = 5, shape: tuple[int, int, int] | None = None,
+                  dtype: torch.dtype = torch.float32) -> float:
+    """The rate of a matrix product (median of `repeats`), the yardstick for the rest: square of
+    `size` by default, or [m, k] @ [k, n] for shape (m, k, n), in `dtype`."""
+    m, k, n = shape or (size, size, size)
+    a, b = torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype)
     a @ b
     rates = []
     for _ in range(repeats):
@@ -114,21 +118,21 @@ def matmul_gflops(device, size: int = 4096, repeats: int = 5) -> float:
         t = time.perf_counter()
         a @ b
         sync(device)
-        rates.append(2 * size**3 / (time.perf_counter() - t) / 1e9)
+        rates.append(2 * m * k * n / (time.perf_counter() - t) / 1e9)
     return round(statistics.median(rates), 1)
 
 
-def iw_speed(sentences: list, vocab: Vocab, device, samples: int) -> dict:
+def iw_speed(sentences: list, vocab: Vocab, device, samples: int, precision: str = "fp32") -> dict:
     """Seconds per sentence of core.evaluate's IW-NLL at paper size (one timed pass) and the
     decoder's matrix-product work per sentence (the output layer at its padded width, as it runs)."""
     mc, data = PRESETS["paper"], Dataset(sentences, vocab)
     torch.manual_seed(0)
     model, _ = build(RunConfig(model=mc, objective=objective_class("vae").config()), len(vocab))
     model.to(device).eval()
-    evaluate_split(model, Dataset(sentences[:4], vocab), batch_size=64, iw_samples=4)  # warm-up
+    evaluate_split(model, Dataset(sentences[:4], vocab), batch_size=64, iw_samples=4, precision=precision)  # warm-up
     sync(device)
     t = time.perf_counter()
-    evaluate_split(model, data, batch_size=64, iw_samples=samples, seed=0)
+    evaluate_split(model, data, batch_size=64, iw_samples=samples, seed=0, precision=precision)
     sync(device)
     seconds = (time.perf_counter() - t) / len(data)
     work = forward_flops(mc, len(data.vocab), encoder=False) * samples * data.n_tokens / len(data) / 1e9
@@ -154,6 +158,70 @@ def train_work(tokens_per_s: float, vocab_size: int, matmul_rate: float) -> dict
             "share_of_matmul_rate": round(gflops / matmul_rate, 3)}
 
 
+# the shapes of the project's largest products: the paper-size output layer (a batch of 32 sentences
+# of 20 words against PTB's padded 10,048 words) and a paper-size LSTM's input-to-gates product
+GEMM_SHAPES = {"output layer 640x512x10048": (640, 512, 10_048), "LSTM gates 640x704x2048": (640, 704, 2048)}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def measure(args, parts: set[str], kinds: list[str], device, vocab: Vocab, train_data: Dataset, valid: list,
+            precision: str, matmul_rate: float) -> dict:
+    """Every asked-for figure at one precision (core.precision), with the GEMM rate of the project's
+    shapes in that precision's type."""
+    result: dict = {"gemm_gflops": {name: matmul_gflops(device, shape=shape, dtype=DTYPES[precision])
+                                    for name, shape in GEMM_SHAPES.items()}}
+    for kind in kinds if "train" in parts else ():
+        # the first kind's figures under the plain keys, the others' with the kind added
+        graphed, suffix = kind == "graphed", "" if kind == kinds[0] else f"_{kind}"
+        steps = 8 if device.type == "cpu" else 50  # on a GPU a window of 8 steps lasts milliseconds
+        figures = result[f"train_tokens_per_s{suffix}"] = {}
+        for config in ("paper", "small"):
+            for objective in ("vae", "vae-mine"):
+                figures[f"{config}/{objective}"] = train_speed(config, objective, train_data, device, steps=steps,
+                                                               graphed=graphed, precision=precision)
+        unbucketed = train_speed("paper", "vae", train_data, device, bucketed=False, steps=steps, graphed=graphed,
+                                 precision=precision)
+        figures["paper/vae, random batches (no bucketing)"] = unbucketed
+        result[f"bucketed_speedup_paper_vae{suffix}"] = round(figures["paper/vae"] / unbucketed, 2)
+        result[f"train_paper_vae_work{suffix}"] = train_work(figures["paper/vae"], len(vocab), matmul_rate)
+        result[f"train_paper_vae_share_of_gemm{suffix}"] = round(
+            result[f"train_paper_vae_work{suffix}"]["gflops_achieved"] / max(result["gemm_gflops"].values()), 3)
+    if "eval" in parts:
+        result["eval_sentences_per_s"] = {
+            "small, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("small", Dataset(valid[:500], vocab), device, 0,
+                                                                            precision=precision),
+            "small, IW-NLL with 50 samples (PTB valid, 100 sentences)": eval_speed(
+                "small", Dataset(valid[:100], vocab), device, 50, repeats=2, precision=precision),
+            "paper, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("paper", Dataset(valid[:500], vocab), device, 0,
+                                                                            precision=precision),
+        }
+    if "iw" in parts:
+        test = read_split("ptb", "test", args.data_dir, args.iw_sentences)
+        result["iw_nll"] = iw_speed(test, vocab, device, args.iw_samples, precision)
+        result["iw_nll"]["share_of_gemm"] = round(result["iw_nll"]["gflops_achieved"]
+                                                  / result["gemm_gflops"]["output layer 640x512x10048"], 3)
+    return result
+
+
+def mean_figures(rounds: list[dict]):
+    """The mean of each number over rounds of the same figures (nested dicts kept)."""
+    first = rounds[0]
+    if isinstance(first, dict):
+        return {k: mean_figures([r[k] for r in rounds]) for k in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return round(statistics.mean(rounds), 3)
+    return first
+
+
+def ratios(a, b):
+    """a / b for each number of two figure sets (nested dicts kept)."""
+    if isinstance(a, dict):
+        return {k: ratios(a[k], b[k]) for k in a if k in b}
+    if isinstance(a, (int, float)) and not isinstance(a, bool) and b:
+        return round(a / b, 2)
+    return None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")
@@ -164,6 +232,8 @@ def main() -> None:
     p.add_argument("--iw-sentences", type=int, default=200, help="the first N PTB test sentences")
     p.add_argument("--steps", help="training steps to time: eager, graphed or both (default: both on CUDA, eager elsewhere)")
     p.add_argument("--tf32", action="store_true", help="on CUDA, TF32 matrix products (default: full float32)")
+    p.add_argument("--precisions", default="fp32",
+                   help="fp32, bf16, or both comma-separated: each figure in each, alternating (core.precision)")
     args = p.parse_args()
     parts = set(args.parts.split(","))
     device = pick_device(args.device)
@@ -190,27 +260,20 @@ def main() -> None:
     }
     if "train" in parts:
         result["train_steps"] = kinds
-    for kind in kinds if "train" in parts else ():
-        # the first kind's figures under the plain keys, the others' with the kind added
-        graphed, suffix = kind == "graphed", "" if kind == kinds[0] else f"_{kind}"
-        steps = 8 if device.type == "cpu" else 50  # on a GPU a window of 8 steps lasts milliseconds
-        figures = result[f"train_tokens_per_s{suffix}"] = {}
-        for config in ("paper", "small"):
-            for objective in ("vae", "vae-mine"):
-                figures[f"{config}/{objective}"] = train_speed(config, objective, train_data, device, steps=steps, graphed=graphed)
-        unbucketed = train_speed("paper", "vae", train_data, device, bucketed=False, steps=steps, graphed=graphed)
-        figures["paper/vae, random batches (no bucketing)"] = unbucketed
-        result[f"bucketed_speedup_paper_vae{suffix}"] = round(figures["paper/vae"] / unbucketed, 2)
-        result[f"train_paper_vae_work{suffix}"] = train_work(figures["paper/vae"], len(vocab), result["matmul_gflops_float32"])
-    if "eval" in parts:
-        result["eval_sentences_per_s"] = {
-            "small, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("small", Dataset(valid[:500], vocab), device, 0),
-            "small, IW-NLL with 50 samples (PTB valid, 100 sentences)": eval_speed("small", Dataset(valid[:100], vocab), device, 50, repeats=2),
-            "paper, ELBO + MI + AU (PTB valid, 500 sentences)": eval_speed("paper", Dataset(valid[:500], vocab), device, 0),
-        }
-    if "iw" in parts:
-        test = read_split("ptb", "test", args.data_dir, args.iw_sentences)
-        result["iw_nll"] = iw_speed(test, vocab, device, args.iw_samples)
+    precisions = args.precisions.split(",")
+    if len(precisions) == 1:
+        result["precision"] = precisions[0]
+        result |= measure(args, parts, kinds, device, vocab, train_data, valid, precisions[0], result["matmul_gflops_float32"])
+    else:  # alternating, a, b, b, a: the host's rate drifts within minutes
+        rounds: dict[str, list[dict]] = {p: [] for p in precisions}
+        for p in [*precisions, *reversed(precisions)]:
+            print(f"[bench.speed] {p}", file=sys.stderr)
+            rounds[p].append(measure(args, parts, kinds, device, vocab, train_data, valid, p, result["matmul_gflops_float32"]))
+        result["by_precision"] = {p: mean_figures(r) for p, r in rounds.items()}
+        result["rounds"] = rounds
+        first = precisions[0]
+        result["speedup_over_" + first] = {p: ratios(result["by_precision"][p], result["by_precision"][first])
+                                          for p in precisions[1:]}
     if FALLBACKS:
         result["graphed_steps_run_eagerly"] = FALLBACKS
     result["matmul_gflops_float32_after"] = matmul_gflops(device)

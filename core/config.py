@@ -69,6 +69,9 @@ class TrainConfig:
     max_len: int = 200
     init_range: float = 0.01
     emb_init_range: float = 0.1
+    # What the forward passes compute in (core.precision): "fp32", or "bf16" matrix products with
+    # float32 weights, optimiser state and loss sums. Configs that record none trained in fp32.
+    precision: str = "fp32"
 
 
 # What format-1 bundles (written before these fields existed) did, so that they resume unchanged.

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import catalogue
+from . import catalogue, precision
 from .batching import Dataset
 from .checkpoint import EVALUATION, SAMPLES, load_bundle
 from .cli import given_flags, run_cli
@@ -31,7 +31,7 @@ from .evaluation import draw_samples, evaluate_split, kenlm_ppl, weights_digest,
 def eval_settings(args: argparse.Namespace) -> dict:
     """What an evaluation's figures depend on besides the weights (the key of saved evaluations)."""
     return {"split": args.split, "iw": args.iw_samples, "fppl": args.fppl_samples if args.fppl else 0,
-            "seed": args.seed, "max_sentences": args.max_sentences}
+            "seed": args.seed, "max_sentences": args.max_sentences, "precision": args.precision}
 
 
 def add_eval_arguments(p: argparse.ArgumentParser, splits: tuple[str, ...] = ("train", "valid", "test")) -> None:
@@ -46,6 +46,8 @@ def add_eval_arguments(p: argparse.ArgumentParser, splits: tuple[str, ...] = ("t
     p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=precision.CHOICES, default="fp32",
+                   help="fp32, or bf16 matrix products with float32 sums (auto: bf16 where native); docs/cpu-notes.md")
 
 
 def eval_defaults(**given) -> argparse.Namespace:
@@ -67,12 +69,14 @@ def evaluate_argv(folder: Path, args: argparse.Namespace, place: Path, corpus: s
 def evaluate_checkpoint(folder: str | Path, args: argparse.Namespace, corpus: str | None = None) -> tuple[RunConfig, str, dict]:
     """Load a bundle and evaluate it as add_eval_arguments' flags say: (its config, the corpus
     used, the figures). The corpus defaults to the one the bundle was trained on."""
-    cfg, vocab, model, _ = load_bundle(folder, pick_device(args.device))
+    device = pick_device(args.device)
+    cfg, vocab, model, _ = load_bundle(folder, device)
     corpus = corpus or cfg.corpus
     data = Dataset(read_split(corpus, args.split, args.data_dir, args.max_sentences, cfg.train.max_len, cfg.tokenizer), vocab)
     start = time.perf_counter()
     metrics = evaluate_split(model, data, args.batch_size, args.iw_samples if model.latent else 0, seed=args.seed,
-                             progress=True, desc=f"{cfg.objective.name} on {corpus}/{args.split}")
+                             progress=True, desc=f"{cfg.objective.name} on {corpus}/{args.split}",
+                             precision=precision.resolve(args.precision, device))
     metrics["seconds"] = round(time.perf_counter() - start, 2)
     keep = getattr(args, "samples", None)  # core.evaluate's flag; core.reproduce has none
     if args.fppl or keep:

@@ -22,6 +22,7 @@ from .decoding import prior_samples
 from .metrics import MI_BATCH, active_units, aggregate_mi, batch_mi, iw_log_likelihood
 from .models import TextVAE, evaluating
 from .ngram import perplexity, train_ngram
+from .precision import autocast
 from .tokenize import LEGACY
 
 def evaluate_split(
@@ -32,15 +33,17 @@ def evaluate_split(
     seed: int = 0,
     progress: bool = False,
     desc: str = "evaluate",
+    precision: str = "fp32",
 ) -> dict[str, float]:
     """Figures per sentence (NLLs, KL) and per token (PPL: tokens count </s>, not <s>).
 
     One posterior sample per sentence for the ELBO, `iw_samples` for the importance-weighted NLL.
     A fixed-seed generator is used, so evaluation is repeatable and leaves the global RNG alone.
+    `precision` is what the forward passes compute in (core.precision); the sums stay float32.
     """
     sums = {"rec": 0.0, "kl": 0.0, "iw": 0.0}
     mus, logvars = [], []
-    with evaluating(model, seed) as (device, gen):
+    with evaluating(model, seed) as (device, gen), autocast(precision, device):
         for batch in tqdm(list(data.batches(batch_size)), desc=desc, disable=not progress, leave=False):
             batch = batch.to(device)
             z = None

@@ -113,7 +113,9 @@ def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int, 
         f"{tc.decay_patience} epochs without improvement, from epoch {tc.decay_from_epoch}; budget {tc.epochs} epochs"
         + (f" or {tc.minutes:g} minutes of training (no epoch starts after that)" if tc.minutes else "") + ".",
         f"- Trained {metrics.get('epochs')} epochs (best: epoch {metrics.get('best_epoch')}) in "
-        f"{metrics.get('train_seconds', 0) / 60:.0f} min on {metrics.get('device', '?')}.",
+        f"{metrics.get('train_seconds', 0) / 60:.0f} min on {metrics.get('device', '?')}, in "
+        + ("bfloat16 mixed precision (bf16 products, float32 weights and sums; core.precision)."
+           if tc.precision == "bf16" else "float32."),
         f"- Weights: `{WEIGHTS}`, {weights_bytes / 2**20:.1f} MiB"
         + (f", stored as {metrics['shipped_test']['dtype']}" if "shipped_test" in metrics else "") + ".",
     ] + ([f"- Atlas: `{atlas.ATLAS}`, {atlas_bytes / 2**20:.1f} MiB: float16 posterior means of the whole training "

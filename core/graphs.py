@@ -31,6 +31,7 @@ from torch import nn
 
 from .batching import Batch
 from .objectives.base import LossFn, Objective, clip_factor, plain_sgd
+from .precision import autocast
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +89,9 @@ class StepGraphs:
     """
 
     def __init__(self, model: nn.Module, objective: Objective, optimizers: dict[str, torch.optim.Optimizer],
-                 clip: float, capture: bool = True):
+                 clip: float, capture: bool = True, precision: str = "fp32"):
         self.model, self.objective, self.optimizers, self.clip, self.capture = model, objective, optimizers, clip, capture
+        self.precision = precision  # the forward pass's (core.precision), captured into the graph
         self.params = {name: [p for g in opt.param_groups for p in g["params"]] for name, opt in optimizers.items()}
         self.kl_weight = torch.zeros((), device=next(model.parameters()).device)
         self._kl_filled: float | None = None  # what kl_weight holds
@@ -152,7 +154,8 @@ class StepGraphs:
     def _body(self, loss_fn: LossFn, batch: Batch, groups: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         self.objective.live = {"kl_weight": self.kl_weight}
         try:
-            loss, stats = loss_fn(batch)
+            with autocast(self.precision, batch.tokens.device):
+                loss, stats = loss_fn(batch)
         finally:
             self.objective.live = None
         self._update(loss, groups)

@@ -32,6 +32,7 @@ class LabConfig:
     seconds: float = 60.0
     seed: int = 1
     batch_size: int = 32
+    precision: str = "fp32"  # core.precision's; the tiny models' products are too small to gain from bf16
     # VAE-MINE's weight of the MI bound, the paper's default, and the settings of the shipped right-hand
     # model beyond the paper (docs/mine-variants.md; its KL anneal left out, so that the MI term stays the
     # models' only difference). With the paper's DV estimator alpha 3 left the tiny VAE-MINE at MI 0.14
@@ -53,7 +54,7 @@ class LabConfig:
     def run_config(self, model: str) -> RunConfig:
         name, mc = model_config(self.config)
         tc = TrainConfig(batch_size=self.batch_size, epochs=10_000, seed=self.seed, max_train=self.max_train,
-                         max_valid=self.max_valid)
+                         max_valid=self.max_valid, precision=self.precision)
         objective = self.mine_config() if model == "vae-mine" else objective_class(model).config()
         return RunConfig(corpus=self.corpus, config_name=name, model=mc, objective=objective, train=tc,
                          tokenizer=default_tokenizer(self.corpus))

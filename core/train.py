@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 from . import checkpoint as ckpt
-from . import graphs
+from . import graphs, precision
 from .cli import given_flags, run_cli
 from .config import RunConfig, TrainConfig, model_config
 from .corpora import resolve as resolve_corpus
+from .device import pick_device
 from .objectives import objective_class, registry
 from .tokenize import TOKENIZERS
 from .tokenize import default_for as default_tokenizer
@@ -57,6 +58,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tf32", action="store_true",
                    help="on CUDA, multiply float32 matrices in TF32 (cuBLAS and cuDNN): faster, about 1e-3 relative "
                         "error per product; without it every product is full float32")
+    p.add_argument("--precision", choices=precision.CHOICES, default="fp32",
+                   help="fp32, or bf16 matrix products with float32 weights and loss sums (mixed precision; auto: bf16 "
+                        "where the CPU or GPU multiplies it natively); see docs/cpu-notes.md")
     p.add_argument("--checkpoint-minutes", type=non_negative, default=10.0,
                    help="inside an epoch, save a checkpoint for --resume every this many minutes (0: at epoch ends only)")
 
@@ -79,7 +83,8 @@ def run_config(args: argparse.Namespace, model: str, alpha: float | None = None)
         model=mc,
         objective=cls.settings_from_strings([*args.set, *([f"alpha={alpha}"] if alpha is not None else [])]),
         train=TrainConfig(epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, max_train=args.max_train, seed=args.seed,
-                          decay_from_epoch=args.decay_from_epoch),
+                          decay_from_epoch=args.decay_from_epoch,
+                          precision=precision.resolve(args.precision, pick_device(args.device))),
     )
 
 

@@ -36,6 +36,7 @@ from .evaluation import evaluate_split
 from .models import TextVAE, evaluating
 from .objectives import Objective, StepContext, build
 from .objectives.schedules import LoopState, PlateauRule, plateau_step
+from .precision import PRECISIONS, autocast
 from .tokenize import LEGACY
 from .vocab import Vocab
 
@@ -79,6 +80,9 @@ class Trainer:
         if self.device.type == "cuda":
             set_tf32(tf32)
         self.cfg = cfg = with_corpus_digest(cfg, self.out, data_dir)
+        self.precision = cfg.train.precision
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS} (resolve 'auto' first), not {self.precision!r}")
         tc = cfg.train
         train_sents = read_split(cfg.corpus, "train", data_dir, tc.max_train, tc.max_len, cfg.tokenizer)
         vocab_path = self.out / ckpt.VOCAB
@@ -95,7 +99,8 @@ class Trainer:
                                 tc.max_halvings)
         self.optimizers = optimizers(self.model, self.objective, tc.lr)
         graphed, why = graphs.choose(cuda_graphs, self.device, self.optimizers)
-        self.graphs = graphs.StepGraphs(self.model, self.objective, self.optimizers, tc.clip) if graphed else None
+        self.graphs = (graphs.StepGraphs(self.model, self.objective, self.optimizers, tc.clip, precision=self.precision)
+                       if graphed else None)
         if self.device.type == "cuda":
             log.info(why)
         torch.manual_seed(tc.seed)
@@ -180,7 +185,7 @@ class Trainer:
         """The probe set's posterior means after this epoch, for the explorer's training replay."""
         if self.probe is None or not self.model.latent:
             return
-        with evaluating(self.model) as (device, _):
+        with evaluating(self.model) as (device, _), autocast(self.precision, device):
             _, mu, _ = self.model.encode(self.probe.batch(torch.arange(len(self.probe))).to(device))
         ckpt.append_probe(self.out, epoch, mu)
 
@@ -211,7 +216,7 @@ class Trainer:
             start = time.perf_counter() - (self.partial["seconds"] if self.partial else 0.0)
             train, n_tok, train_seconds = self.train_epoch(epoch, start)
             valid = evaluate_split(self.model, self.valid_data, self.cfg.train.eval_batch_size, seed=self.cfg.train.seed,
-                                   progress=self.progress, desc=f"epoch {epoch} validation")
+                                   progress=self.progress, desc=f"epoch {epoch} validation", precision=self.precision)
             yield self.end_epoch(epoch, train, valid, n_tok / train_seconds, start, self.diagnostics())
             if self.stop.is_set() and not self.finished:
                 raise Stopped(f"{self.out}: stopped after epoch {epoch}, its state saved; continue with --resume")
@@ -246,7 +251,7 @@ class Trainer:
             drawn += 1
             return next(extra)
 
-        ctx = StepContext(self.optimizers, tc.clip, next_batch, self.graphs)
+        ctx = StepContext(self.optimizers, tc.clip, next_batch, self.graphs, self.precision)
         batches = on_device(list(self.train_data.batches(tc.batch_size, self.batch_generator(epoch))), self.device)
         postfix = Postfix(bar := tqdm(range(first, len(batches)), desc=f"epoch {epoch}", initial=first, total=len(batches),
                                       disable=not self.progress, leave=False, dynamic_ncols=True))
@@ -285,7 +290,8 @@ class Trainer:
         probe = self.probe.batch(torch.arange(len(self.probe))).to(self.device)
         gen = torch.Generator().manual_seed(self.cfg.train.seed)
         batches = [b.to(self.device) for b in self.probe.batches(self.cfg.train.batch_size, gen)][:DIAGNOSTIC_BATCHES]
-        return self.objective.diagnostics(self.model, probe, batches)
+        with autocast(self.precision, self.device):
+            return self.objective.diagnostics(self.model, probe, batches)
 
     def end_epoch(self, epoch: int, train: dict, valid: dict, tokens_per_s: float, start: float,
                   diagnostics: dict[str, float] | None = None) -> dict:
@@ -302,6 +308,7 @@ class Trainer:
         self.state.last_epoch_seconds = time.perf_counter() - start
         self.state.seconds += self.state.last_epoch_seconds
         line = epoch_line(epoch, self.state, train, valid, self.objective.logged(), tokens_per_s, self.state.last_epoch_seconds)
+        line["precision"] = self.precision
         line |= {f"diag_{k}": v for k, v in (diagnostics or {}).items()}
         ckpt.append_log(self.out, line)
         self.save_probe(epoch)
@@ -315,7 +322,8 @@ class Trainer:
         ckpt.load_weights(self.out / ckpt.WEIGHTS, self.model, self.objective)
         ckpt.save_config(self.out, self.cfg, self.vocab)
         metrics = {"model": self.cfg.objective.name, "corpus": self.cfg.corpus, "best_epoch": self.state.best_epoch,
-                   "epochs": self.state.epoch, "train_seconds": round(self.state.seconds, 1), "device": str(self.device)}
+                   "epochs": self.state.epoch, "train_seconds": round(self.state.seconds, 1), "device": str(self.device),
+                   "precision": self.precision}
         if self.device.type == "cuda":
             metrics |= {"gpu": torch.cuda.get_device_name(self.device), "tf32": self.tf32, "cuda_graphs": self.graphs is not None}
         for split in ("valid", "test"):
@@ -327,7 +335,7 @@ class Trainer:
                 log.warning("no %s metrics: %s", split, e)
                 continue
             metrics[split] = evaluate_split(self.model, data, self.cfg.train.eval_batch_size, seed=self.cfg.train.seed,
-                                            progress=self.progress, desc=f"best weights on {split}")
+                                            progress=self.progress, desc=f"best weights on {split}", precision=self.precision)
         ckpt.write_json(self.out / ckpt.METRICS, metrics)
         return metrics
 

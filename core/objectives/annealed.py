@@ -86,7 +86,7 @@ class VAEBow(Annealed):
 
     def bow_loss(self, z: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Per sentence [B]: the negative log-likelihood of the sentence's words as a bag, given z."""
-        logp = F.log_softmax(self.bow(z), dim=-1)
+        logp = F.log_softmax(self.bow(z).float(), dim=-1)
         return -(logp.gather(1, targets) * (targets != Vocab.pad)).sum(-1)
 
     def loss(self, model: TextVAE, batch: Batch):

@@ -23,6 +23,7 @@ from ..config import ObjectiveConfig, build_dataclass, parse_value
 from ..errors import CheckpointError
 from ..metrics import batch_mi
 from ..models import TextVAE
+from ..precision import autocast
 
 _REGISTRY: dict[str, type["Objective"]] = {}
 
@@ -43,6 +44,7 @@ class StepContext:
     clip: float
     next_batch: Callable[[], Batch] | None  # a fresh training batch, for objectives with inner loops
     graphs: Any = None  # core.graphs.StepGraphs where steps run as CUDA graphs
+    precision: str = "fp32"  # what each loss's forward pass computes in (core.precision)
 
     def step(self, loss_fn: LossFn, batch: Batch, groups: Iterable[str] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One training step: `loss_fn(batch)`, then `update` on the named groups (default: all).
@@ -52,7 +54,8 @@ class StepContext:
             done = self.graphs.run(loss_fn, batch, list(self.optimizers) if groups is None else list(groups))
             if done is not None:
                 return done
-        loss, stats = loss_fn(batch)
+        with autocast(self.precision, batch.tokens.device):
+            loss, stats = loss_fn(batch)
         self.update(loss, groups)
         return loss.detach(), stats
 

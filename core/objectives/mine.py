@@ -116,14 +116,14 @@ class EnergyFunction(nn.Module):
         spread of the means alone. matrix (separable only): f for every (h_i, z_j), [len(h), len(z)]."""
         if self.separable:
             a, b = self.x_net(h), self.z_net(z)
-            raw = (a @ b.T if matrix else (a * b).sum(-1)) / math.sqrt(self.hidden)
+            raw = (a @ b.T if matrix else (a * b).sum(-1)).float() / math.sqrt(self.hidden)
             return self.bound * torch.tanh(raw / self.bound)
         if self.reads_posterior:
             z_dim = self.z_dim
             h, mu, logvar = h[..., : -2 * z_dim], h[..., -2 * z_dim : -z_dim], h[..., -z_dim:]
             read, raw = z[..., :z_dim], z[..., z_dim:]
             z = torch.cat([read, (raw - mu) * (-0.5 * logvar).exp()], -1)
-        raw = self.net(torch.cat([h, z], dim=-1)).squeeze(-1)
+        raw = self.net(torch.cat([h, z], dim=-1)).squeeze(-1).float()  # log-mean-exp in float32 (core.precision)
         return self.bound * torch.tanh(raw / self.bound)
 
 
