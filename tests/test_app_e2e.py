@@ -110,7 +110,33 @@ def test_every_tab_produces_its_output(page):
     expect(page.locator("#use-out")).to_contain_text("mean per word", timeout=60_000)
     page.click("#replay-go")
     expect(page.locator("#replay-status")).to_contain_text("saved epochs", timeout=60_000)
-    expect(page.locator("#replay-left .js-plotly-plot .slider-container")).to_be_visible()
+    expect(page.locator("#replay-left-epoch")).to_be_visible()
+
+
+def drawn_points(page, plot: str) -> list:
+    return page.evaluate(f"() => {{ const d = document.querySelector('{plot} .js-plotly-plot')._fullData[0];"
+                         " return Array.from(d.x, (x, i) => [x, d.y[i]]); }")
+
+
+def test_the_training_replay_redraws_the_chosen_epoch_and_a_collapsing_model_shrinks(page):
+    page.locator("#right-model input").click()
+    page.get_by_role("option", name=re.compile("VAE-0.5")).click()
+    open_tab(page, "Posterior collapse")
+    expect(page.locator("#replay-status")).to_contain_text("the models changed")  # the switch's own update is in
+    page.click("#replay-go")
+    expect(page.locator("#replay-status")).to_contain_text("saved epochs", timeout=60_000)
+    expect(page.locator("#replay-right .js-plotly-plot")).to_contain_text("after epoch", timeout=30_000)
+    last = drawn_points(page, "#replay-right")
+    slider = page.locator("#replay-right-epoch input[type=number]")
+    first_epoch = slider.get_attribute("min")
+    slider.fill(first_epoch)
+    slider.press("Tab")  # a slider's number box answers on leaving it, as the range does on release
+    expect(page.locator("#replay-right .js-plotly-plot")).to_contain_text(f"after epoch {first_epoch}", timeout=30_000)
+    first = drawn_points(page, "#replay-right")
+    assert len(first) == len(last) and first != last  # the points moved
+    reach = lambda pts: max(max(abs(x), abs(y)) for x, y in pts)  # noqa: E731
+    assert reach(last) < 0.5 * reach(first)  # VAE-0.5's codes shrank onto the centre as it collapsed
+    expect(page.locator("#replay-status")).to_contain_text(f"after epoch {first_epoch}")
 
 
 def test_markup_is_shown_as_text_and_bad_input_gets_a_message(page):
@@ -320,7 +346,7 @@ def test_api_has_one_named_endpoint_per_action(app_url):
     api = client.view_api(return_format="dict", print_info=False)
     endpoints = api["named_endpoints"]
     assert set(endpoints) == {"/reconstruct", "/interpolate", "/analogy", "/sample", "/neighbours", "/latent_map",
-                              "/kl_per_dimension", "/decoder_use", "/unit_probe", "/training_replay",
+                              "/kl_per_dimension", "/decoder_use", "/unit_probe", "/training_replay", "/training_replay_epoch",
                               "/lab", "/lab_stop", "/compare_maps", "/disagreement", "/compare_selection"}
     names = lambda e: [p["parameter_name"] for p in endpoints[e]["parameters"]]  # noqa: E731
     assert names("/reconstruct") == ["left", "right", "text", "samples", "strategy", "temperature", "beam_size", "seed"]

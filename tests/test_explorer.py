@@ -352,16 +352,23 @@ def test_the_unit_probe_changes_a_live_unit_and_nothing_for_a_collapsed_one(ctx)
         probe.unit_probe(ctx, COLLAPSED, MINE, "a dog .", "least active unit", 1)
 
 
-def test_training_replay_shows_the_collapsed_codes_shrinking_onto_the_centre(ctx):
-    left, right, status = collapse.training_replay(ctx, "flickr8k-lagging", COLLAPSED)
+def test_training_replay_redraws_the_chosen_epoch_and_the_collapsed_codes_shrink(ctx):
     epochs, coords = core.load(SHIPPED / COLLAPSED).training_replay()
-    assert len(right.frames) == len(epochs) >= 2 and right.layout.sliders[0].active == len(epochs) - 1
-    assert np.abs(coords[-1]).max() < 0.05 < np.abs(coords[0]).max()  # the collapsed model's means shrink
+    left, right, left_slider, right_slider, status = collapse.training_replay(ctx, "flickr8k-lagging", COLLAPSED)
+    assert len(epochs) >= 2 and (right_slider["minimum"], right_slider["maximum"], right_slider["value"]) == (
+        epochs[0], epochs[-1], epochs[-1])
+    _, first, _, _, said = collapse.training_replay(ctx, "flickr8k-lagging", COLLAPSED, None, int(epochs[0]))
+    drawn = lambda fig: np.c_[fig.data[0].x, fig.data[0].y]  # noqa: E731
+    assert np.allclose(drawn(right), coords[-1]) and np.allclose(drawn(first), coords[0])
+    assert np.abs(drawn(right)).max() < 0.05 < np.abs(drawn(first)).max()  # the collapsed model's means shrink
+    assert tuple(right.layout.xaxis.range) == tuple(first.layout.xaxis.range)  # one frame of reference
     assert tuple(right.layout.xaxis.range) == (-1.0, 1.0)  # fixed axes, at least the prior's sd
-    assert "saved epochs" in status and len(left.frames) >= 2
+    assert "saved epochs" in status and f"after epoch {int(epochs[0])}" in said and left is not None
+    *_, bad = collapse.training_replay(ctx, "flickr8k-lagging", COLLAPSED, None, "1e9")
+    assert f"epoch must be a whole number between {int(epochs[0])} and {int(epochs[-1])}" in bad
     fixture = ROOT / "tests" / "fixtures" / "format1"
     old = Context(fixture, ctx.data_dir, ctx.cache_dir)
-    _, _, said = collapse.training_replay(old, "vae-mine", "lagging")
+    *_, said = collapse.training_replay(old, "vae-mine", "lagging")
     assert "saved no posterior means" in said
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core import AU_THRESHOLD, VaeMineError, catalogue, check, departure_text
+from core import AU_THRESHOLD, InputError, VaeMineError, catalogue, check, departure_text
 from core.lab import LabConfig, live_training
 
 from ..context import Context, Unavailable
@@ -157,51 +157,65 @@ REPLAY = ("### Training replay\n"
           "The codes (posterior means) of the probe sentences (the first validation sentences, as many as the run's "
           "probe_sentences setting), saved after training epochs, drawn in one "
           "fixed 2-D projection (PCA fitted on the last saved epoch; axes at least ±1, the prior's standard "
-          "deviation). Drag the slider: a model that uses z spreads its sentences out; a collapsing one shrinks "
-          "them onto the centre, the prior's mean.")
+          "deviation). Move a model's epoch slider and its points are redrawn as they stood after that epoch: a "
+          "model that uses z spreads its sentences out; a collapsing one shrinks them onto the centre, the prior's mean.")
 
 
-def replay_figure(epochs, coords, sentences: list[str] | None, title: str) -> go.Figure:
-    """One frame per saved epoch, with a slider, in fixed axes."""
-    reach = max(1.0, float(np.abs(coords).max()) * 1.05)
+def replay_figure(coords: np.ndarray, reach: float, sentences: list[str] | None, title: str) -> go.Figure:
+    """The probe set's codes after one epoch, in axes fixed over the whole replay (±reach)."""
     text = [esc(s) for s in sentences] if sentences else None
-
-    def scatter(c):
-        return go.Scatter(x=c[:, 0], y=c[:, 1], mode="markers", text=text, marker=dict(size=5, color="#2a7de1"),
-                          hovertemplate="%{text}<extra></extra>" if text else "(%{x:.2f}, %{y:.2f})<extra></extra>")
-
-    frames = [go.Frame(data=[scatter(c)], name=str(int(e))) for e, c in zip(epochs, coords)]
-    steps = [dict(method="animate", label=str(int(e)), args=[[str(int(e))], dict(mode="immediate", frame=dict(
-        duration=0, redraw=True), transition=dict(duration=0))]) for e in epochs]
-    fig = go.Figure(data=[scatter(coords[-1])], frames=frames)
+    fig = go.Figure(go.Scatter(x=coords[:, 0], y=coords[:, 1], mode="markers", text=text,
+                               marker=dict(size=5, color="#2a7de1"),
+                               hovertemplate="%{text}<extra></extra>" if text else "(%{x:.2f}, %{y:.2f})<extra></extra>"))
     fig.update_layout(title=dict(text=esc(title)), height=440, margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis=dict(range=[-reach, reach], title="PC 1"), yaxis=dict(range=[-reach, reach], title="PC 2"),
-                      sliders=[dict(active=len(steps) - 1, steps=steps, currentvalue=dict(prefix="epoch "))])
+                      xaxis=dict(range=[-reach, reach], title="PC 1"), yaxis=dict(range=[-reach, reach], title="PC 2"))
     return fig
 
 
-def training_replay(ctx: Context, left: str, right: str):
-    """[left figure, right figure, status html]."""
-    figures, notes = [], []
-    for name in (left, right):
+def saved_epoch(epochs: np.ndarray, epoch) -> int:
+    """The index of the saved epoch to draw: the last for None, else the latest saved at or before
+    `epoch` (a whole number within the saved range; InputError otherwise)."""
+    if epoch is None:
+        return len(epochs) - 1
+    first, last = int(epochs[0]), int(epochs[-1])
+    try:
+        number = float(epoch)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (first <= number <= last) or number != int(number):
+        raise InputError(f"epoch must be a whole number between {first} and {last}; got {str(epoch)[:40]!r}")
+    return int(np.searchsorted(epochs, int(number), side="right")) - 1
+
+
+def training_replay(ctx: Context, left: str, right: str, left_epoch=None, right_epoch=None):
+    """[left figure, right figure, left slider, right slider, status html]: each model's probe codes
+    after the chosen epoch (default: the last saved), its slider spanning the saved epochs."""
+    figures, notes, sliders = [], [], []
+    for name, epoch in ((left, left_epoch), (right, right_epoch)):
         def replay(model):
             found = model.training_replay()
             if found is None:
-                return None, "this bundle saved no posterior means during training (it predates the probe set)"
+                return None, "this bundle saved no posterior means during training (it predates the probe set)", None
             epochs, coords = found
+            i = saved_epoch(epochs, epoch)
             try:
                 sentences = ctx.sentences(model, "valid", coords.shape[1])
             except Unavailable:
                 sentences = None
-            spread = float(np.abs(coords[-1]).max())
-            return (replay_figure(epochs, coords, sentences, ctx.title(name)),
-                    f"{len(epochs)} saved epochs ({int(epochs[0])} to {int(epochs[-1])}); at the last, the codes "
-                    f"reach {spread:.2f} from the centre")
+            reach = max(1.0, float(np.abs(coords).max()) * 1.05)
+            spread = [float(np.abs(c).max()) for c in coords]
+            slider = gr.update(minimum=int(epochs[0]), maximum=int(epochs[-1]), value=int(epochs[i]), step=1, visible=True,
+                               interactive=len(epochs) > 1, label=f"epoch ({ctx.title(name)})")
+            return (replay_figure(coords[i], reach, sentences, f"{ctx.title(name)} · after epoch {int(epochs[i])}"),
+                    f"{len(epochs)} saved epochs ({int(epochs[0])} to {int(epochs[-1])}); the codes reach "
+                    f"{spread[i]:.2f} from the centre after epoch {int(epochs[i])} (first saved {spread[0]:.2f}, "
+                    f"last {spread[-1]:.2f})", slider)
 
         result, err = for_model(ctx, name, replay)
         figures.append(result[0] if result else None)
         notes.append(f"{esc(ctx.title(name))}: {err or esc(result[1])}")
-    return [*figures, page("<br>".join(notes))]
+        sliders.append(result[2] if result and result[2] is not None else gr.update(visible=False))
+    return [*figures, *sliders, page("<br>".join(notes))]
 
 
 class Lab:
@@ -294,9 +308,18 @@ def build(ctx: Context, pair) -> None:
     replay_go = gr.Button("Replay training (left and right models)", elem_id="replay-go")
     replay_status = gr.HTML(elem_id="replay-status")
     with gr.Row():
-        replay_left, replay_right = gr.Plot(elem_id="replay-left"), gr.Plot(elem_id="replay-right")
-    wire(ctx, replay_go.click, lambda left, right: training_replay(ctx, left, right), {"left": pair[0], "right": pair[1]},
-         [replay_left, replay_right, replay_status], "training_replay")
+        with gr.Column():
+            left_epoch = gr.Slider(1, 2, value=2, step=1, label="epoch (left)", visible=False, elem_id="replay-left-epoch")
+            replay_left = gr.Plot(elem_id="replay-left")
+        with gr.Column():
+            right_epoch = gr.Slider(1, 2, value=2, step=1, label="epoch (right)", visible=False, elem_id="replay-right-epoch")
+            replay_right = gr.Plot(elem_id="replay-right")
+    replay_inputs = {"left": pair[0], "right": pair[1], "left_epoch": left_epoch, "right_epoch": right_epoch}
+    replay_outputs = [replay_left, replay_right, left_epoch, right_epoch, replay_status]  # the status last (wire)
+    wire(ctx, replay_go.click, lambda left, right, **_: training_replay(ctx, left, right),
+         replay_inputs, replay_outputs, "training_replay")
+    wire(ctx, [left_epoch.release, right_epoch.release], lambda **a: training_replay(ctx, **a),
+         replay_inputs, replay_outputs, "training_replay_epoch")
 
     gr.Markdown(f"### Live lab: a tiny plain VAE and a tiny VAE-MINE (alpha {LabConfig.alpha:g}), trained side by side on "
                 f"this CPU\nThe two differ only in VAE-MINE's MI term (estimated as the shipped right-hand model does, beyond "
