@@ -42,7 +42,7 @@ def evaluate_split(
     `precision` is what the forward passes compute in (core.precision); the sums stay float32.
     """
     sums = {"rec": 0.0, "kl": 0.0, "iw": 0.0}
-    mus, logvars = [], []
+    mus, logvars, lengths = [], [], []
     with evaluating(model, seed) as (device, gen), autocast(precision, device):
         for batch in tqdm(list(data.batches(batch_size)), desc=desc, disable=not progress, leave=False):
             batch = batch.to(device)
@@ -52,6 +52,7 @@ def evaluate_split(
                 z = model.sample_z(mu, logvar, 1, gen)[:, 0]
                 sums["kl"] += float(model.kl(mu, logvar).sum())
                 mus.append(mu.float().cpu())
+                lengths.append(batch.lengths.cpu())
                 logvars.append(logvar.float().cpu())
                 if iw_samples:
                     sums["iw"] += float(iw_log_likelihood(model, batch, mu, logvar, iw_samples, gen).sum())
@@ -61,27 +62,37 @@ def evaluate_split(
     out: dict[str, float] = {"sentences": n, "tokens": tokens, "nll": nll, "reconstruction": sums["rec"] / n,
                              "ppl": math.exp(nll * n / tokens)}
     if model.latent:
-        out.update(latent_figures(torch.cat(mus), torch.cat(logvars), sums, n, tokens, iw_samples, seed))
+        out.update(latent_figures(torch.cat(mus), torch.cat(logvars), sums, n, tokens, iw_samples, seed, torch.cat(lengths)))
     return out
 
 
 def latent_figures(mu: torch.Tensor, logvar: torch.Tensor, sums: dict, n: int, tokens: int, iw_samples: int,
-                   seed: int) -> dict[str, float]:
+                   seed: int, lengths: torch.Tensor) -> dict[str, float]:
     """KL, IW-NLL/PPL, MI (two estimates), AU and the catalogue's computed figures of a split's posteriors."""
     out: dict[str, float] = {"kl": sums["kl"] / n}
     if iw_samples:
         out.update(iw_nll=-sums["iw"] / n, iw_ppl=math.exp(-sums["iw"] / tokens), iw_samples=iw_samples)
     out["mi"] = aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(seed))
-    out["mi_batch"] = _batchwise_mi(mu, logvar, torch.Generator().manual_seed(seed))
+    out["mi_batch"] = batchwise_mi(mu, logvar, lengths, torch.Generator().manual_seed(seed))
     out["au"] = active_units(mu)[0]
     for m in catalogue.computed():
         out[m.key] = m.compute(mu, logvar)
     return out
 
 
-def _batchwise_mi(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator) -> float:
-    """He et al.'s estimate over a split: the mean over consecutive batches of MI_BATCH posteriors."""
-    total = sum(float(batch_mi(m, lv, generator)) * len(m) for m, lv in zip(mu.split(MI_BATCH), logvar.split(MI_BATCH)) if len(m) > 1)
+def batchwise_mi(mu: torch.Tensor, logvar: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator) -> float:
+    """He et al.'s calc_mi over a split: its posteriors in batches of up to MI_BATCH sentences of one
+    length (as their create_data_batch groups a split: sorted by length, cut where the length changes
+    and every MI_BATCH), the batch-wise estimate of each, weighted by batch size (a batch of one
+    counts 0). Bounded by log MI_BATCH; LaggingVAE's aggressive phase ends on it (objectives/lagging.py)."""
+    order = torch.sort(lengths, stable=True).indices
+    mu, logvar, lengths = mu[order], logvar[order], lengths[order]
+    _, counts = torch.unique_consecutive(lengths, return_counts=True)
+    total = 0.0
+    for m, lv in zip(mu.split(counts.tolist()), logvar.split(counts.tolist())):
+        for mb, lb in zip(m.split(MI_BATCH), lv.split(MI_BATCH)):
+            if len(mb) > 1:
+                total += float(batch_mi(mb, lb, generator)) * len(mb)
     return total / len(mu)
 
 

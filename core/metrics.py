@@ -16,7 +16,7 @@ from .batching import Batch
 from .models import LOG_2PI, TextVAE
 
 AU_THRESHOLD = 0.01
-MI_BATCH = 50  # sentences per aggregate in the batch-wise (He et al.) MI estimate
+MI_BATCH = 32  # sentences per aggregate in the batch-wise (He et al.) MI estimate: their text.py's batch size
 
 
 def _neg_entropy(logvar: torch.Tensor) -> torch.Tensor:

@@ -119,7 +119,8 @@ def test_inner_loop_runs_at_most_max_steps_while_the_loss_keeps_falling():
 
 
 def test_lagging_leaves_aggressive_mode_for_good_once_validation_mi_stops_increasing(tmp_path, corpora):
-    trainer = Trainer(tiny_config("lagging", epochs=1, max_train=64), tmp_path / "lag", str(DATA), "cpu", progress=False)
+    trainer = Trainer(tiny_config("lagging", epochs=1, max_train=64, aggressive_stop="aggregate-mi"), tmp_path / "lag",
+                      str(DATA), "cpu", progress=False)
     obj: LaggingVAE = trainer.objective
     modes = []
     for mi in (0.1, 0.4, 0.9, 0.9, 2.0, 3.0):  # 0.9 -> 0.9 is not an increase
@@ -129,6 +130,60 @@ def test_lagging_leaves_aggressive_mode_for_good_once_validation_mi_stops_increa
     restored = LaggingVAE(trainer.model, obj.settings, 10)
     restored.load_extra_state(json.loads(json.dumps(obj.extra_state())))
     assert restored.aggressive is False and restored.previous_mi == 0.9
+
+
+def test_lagging_stops_on_he_et_al_s_batch_mi_as_their_text_py_does(tmp_path, corpora):
+    """Their rule: cur_mi - pre_mi < 0 ends the phase (pre_mi starts at 0), on calc_mi's batch-wise estimate."""
+    trainer = Trainer(tiny_config("lagging", epochs=1, max_train=64), tmp_path / "lag", str(DATA), "cpu", progress=False)
+    obj: LaggingVAE = trainer.objective
+    assert (obj.settings.aggressive_stop, obj.settings.clip) == ("batch-mi", "joint")  # He et al.'s, the defaults
+    modes = []
+    for mi in (3.2, 3.4, 3.4, 3.39, 3.5):  # equal is not a decrease; 3.39 < 3.4 is
+        obj.end_epoch(1, {"mi": 99.0, "mi_batch": mi})
+        modes.append(obj.aggressive)
+    assert modes == [True, True, True, False, False]
+
+
+def test_he_et_al_s_batch_mi_groups_a_split_by_length_in_batches_of_32():
+    from core.evaluation import batchwise_mi
+    from core.metrics import batch_mi
+
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([5] * 40 + [7] * 3 + [9] * 1)[torch.randperm(44, generator=g)]
+    mu, logvar = torch.randn(44, 4, generator=g) * 2, torch.full((44, 4), -1.0)
+    order = torch.sort(lengths, stable=True).indices
+    m, lv = mu[order], logvar[order]
+    expected = 0.0
+    gen = torch.Generator().manual_seed(1)
+    for part in (slice(0, 32), slice(32, 40), slice(40, 43)):  # 32 + 8 of length 5, 3 of length 7, 1 of 9 (0)
+        expected += float(batch_mi(m[part], lv[part], gen)) * (part.stop - part.start)
+    assert batchwise_mi(mu, logvar, lengths, torch.Generator().manual_seed(1)) == pytest.approx(expected / 44)
+
+
+def test_lagging_joint_clip_steps_the_encoder_as_clip_grad_norm_over_the_whole_vae(tmp_path, corpora):
+    """He et al.'s encoder step: backward through the whole VAE, clip_grad_norm_(vae.parameters()), then
+    only the encoder's optimiser steps."""
+    trainer = Trainer(tiny_config("lagging", epochs=1, max_train=64), tmp_path / "lag", str(DATA), "cpu", progress=False)
+    model, obj = trainer.model, trainer.objective
+    batch = next(trainer.train_data.batches(32, torch.Generator().manual_seed(0)))
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(3)
+    loss, _ = obj.loss(model, batch)
+    model.zero_grad()
+    loss.backward()
+    clip = 0.5  # below the fresh model's norm, so the decoder's gradient shortens the encoder's step
+    assert torch.nn.utils.clip_grad_norm_(model.parameters(), clip) > clip
+    assert torch.nn.utils.get_total_norm([p.grad for p in model.encoder.parameters()]) < clip  # alone it would not
+    expected = {n: (p - p.grad).detach() for n, p in model.named_parameters() if n.startswith("encoder")}
+    model.load_state_dict(start)
+    torch.manual_seed(3)
+    ctx = StepContext(trainer.optimizers, clip, None)
+    ctx.step(lambda b: obj.loss(model, b), batch, ["encoder"], clip_with=["encoder", "decoder"])
+    for n, p in model.named_parameters():
+        if n.startswith("encoder"):
+            assert torch.allclose(p, expected[n], atol=1e-6), n
+        else:
+            assert torch.equal(p, start[n]), n  # the decoder did not move
 
 
 def test_lagging_inner_loop_updates_only_the_encoder_on_fresh_batches(tmp_path, corpora):

@@ -46,46 +46,60 @@ class StepContext:
     graphs: Any = None  # core.graphs.StepGraphs where steps run as CUDA graphs
     precision: str = "fp32"  # what each loss's forward pass computes in (core.precision)
 
-    def step(self, loss_fn: LossFn, batch: Batch, groups: Iterable[str] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def step(self, loss_fn: LossFn, batch: Batch, groups: Iterable[str] | None = None,
+             clip_with: Iterable[str] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One training step: `loss_fn(batch)`, then `update` on the named groups (default: all).
         Returns the loss and statistics, detached. With `graphs` it replays a CUDA graph of the
-        whole step where it can (see core/graphs.py), else it runs here."""
-        if self.graphs is not None:
+        whole step where it can (see core/graphs.py; not for a step clipped `clip_with` other
+        groups), else it runs here."""
+        if self.graphs is not None and clip_with is None:
             done = self.graphs.run(loss_fn, batch, list(self.optimizers) if groups is None else list(groups))
             if done is not None:
                 return done
         with autocast(self.precision, batch.tokens.device):
             loss, stats = loss_fn(batch)
-        self.update(loss, groups)
+        self.update(loss, groups, clip_with)
         return loss.detach(), stats
 
-    def update(self, loss: torch.Tensor, groups: Iterable[str] | None = None) -> None:
+    def update(self, loss: torch.Tensor, groups: Iterable[str] | None = None, clip_with: Iterable[str] | None = None) -> None:
         """Backpropagate `loss` and take one clipped SGD step on the named groups (default: all).
 
         With groups named, only their gradients are computed: autograd skips e.g. the decoder's
-        weight gradients in LaggingVAE's encoder-only steps, which would be thrown away.
+        weight gradients in LaggingVAE's encoder-only steps, which would be thrown away. Each
+        group's gradient is clipped by its own norm, unless `clip_with` names groups whose gradients
+        make one norm with theirs (He et al.'s clip over the whole VAE): those are computed too,
+        but only `groups` step.
         """
         names = list(self.optimizers) if groups is None else list(groups)
-        params = {name: [p for g in self.optimizers[name].param_groups for p in g["params"]] for name in names}
+        normed = names if clip_with is None else list(dict.fromkeys([*names, *clip_with]))
+        params = {name: [p for g in self.optimizers[name].param_groups for p in g["params"]] for name in normed}
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
-        if groups is None:
+        if groups is None and clip_with is None:
             loss.backward()
         else:
-            loss.backward(inputs=[p for name in names for p in params[name]])
+            loss.backward(inputs=[p for name in normed for p in params[name]])
+        if clip_with is None:
+            for name in names:
+                self._clipped_step(self.optimizers[name], params[name])
+            return
+        factor = clip_factor([p.grad for name in normed for p in params[name] if p.grad is not None], self.clip)
         for name in names:
-            self._clipped_step(self.optimizers[name], params[name])
+            self._clipped_step(self.optimizers[name], params[name], factor)
 
-    def _clipped_step(self, opt: torch.optim.Optimizer, params: list[torch.Tensor]) -> None:
-        """clip_grad_norm_, then opt.step(). On the CPU, where reading the norm costs nothing, a plain
-        SGD step takes the clipping factor in its learning rate (the same update) and skips the pass
-        that rescales every gradient (what that saves: docs/cpu-notes.md)."""
+    def _clipped_step(self, opt: torch.optim.Optimizer, params: list[torch.Tensor], factor: torch.Tensor | None = None) -> None:
+        """clip_grad_norm_ (or the given clipping `factor`), then opt.step(). On the CPU, where reading
+        the norm costs nothing, a plain SGD step takes the clipping factor in its learning rate (the
+        same update) and skips the pass that rescales every gradient (what that saves: docs/cpu-notes.md)."""
         grads = [p.grad for p in params if p.grad is not None]
         if not grads or grads[0].device.type != "cpu" or not plain_sgd(opt):
-            torch.nn.utils.clip_grad_norm_(params, self.clip)
+            if factor is None:
+                torch.nn.utils.clip_grad_norm_(params, self.clip)
+            elif grads:
+                torch._foreach_mul_(grads, factor)
             opt.step()
             return
-        scale = float(clip_factor(grads, self.clip))
+        scale = float(clip_factor(grads, self.clip) if factor is None else factor)
         lrs = [g["lr"] for g in opt.param_groups]
         for g in opt.param_groups:
             g["lr"] *= scale
@@ -121,6 +135,8 @@ class Objective(nn.Module):
     # Settings that bundles of format 1 (one flat settings object for every objective) did not
     # have, or meant differently, with the value that reproduces what those runs did.
     legacy: ClassVar[dict[str, Any]] = {}
+    # Settings added later, with the value that configs which do not record them trained with.
+    unrecorded: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -326,7 +342,7 @@ def parse_objective(d: dict[str, Any], source: str, legacy: bool = False) -> Obj
     if legacy:
         return cls.settings_from_legacy(d)
     try:
-        return ObjectiveConfig(cls.name, build_dataclass(cls.Settings, d.get("settings") or {}, source))
+        return ObjectiveConfig(cls.name, build_dataclass(cls.Settings, {**cls.unrecorded, **(d.get("settings") or {})}, source))
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{source}: bad settings for {cls.name} ({e})") from None
 
