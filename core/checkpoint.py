@@ -22,6 +22,7 @@ saving leaves the previous file intact.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -31,7 +32,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import MODEL_UNRECORDED, TRAIN_LEGACY, ModelConfig, RunConfig, TrainConfig, build_dataclass
+from .config import MODEL_UNRECORDED, TRAIN_LEGACY, ModelConfig, RunConfig, TrainConfig, build_dataclass, check_fields
 from .errors import CheckpointError, InputError
 from .models import TextVAE
 from .objectives import Objective, build, parse_objective
@@ -39,6 +40,7 @@ from .tokenize import LEGACY
 from .tokenize import known_tokenizer
 from .vocab import Vocab
 
+log = logging.getLogger(__name__)
 FORMAT = "vae-mine-bundle"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -49,6 +51,7 @@ PROBE = "probe_means.safetensors"
 EVALUATION = "evaluation.json"  # a bundle's own test evaluation (core.evaluate --json), made where it was trained
 SAMPLES = "samples.txt.gz"  # beside it: the prior samples FPPL / RPPL score (core.evaluate --samples)
 OUTPUT = "train.out"  # a run's terminal output when core.parallel started it
+MAX_VOCAB = 10_000_000  # the most words a bundle's config may claim
 
 
 def atomic_write(path: Path, write) -> None:
@@ -58,6 +61,7 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o644)  # as a plain write would leave it (mkstemp makes 0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -108,6 +112,48 @@ def read_json(path: Path, what: str) -> Any:
         raise CheckpointError(f"corrupt {what} {path}: {e}") from None
 
 
+def check_metrics(d: Any, path: Path) -> dict:
+    """A bundle's metrics.json as the explorer reads it: an object of numbers, text, true/false or
+    null, or objects of those (a split's figures); the counts and times numbers. CheckpointError
+    naming the file and field otherwise."""
+    def plain(v) -> bool:
+        return v is None or isinstance(v, (bool, int, float, str))
+
+    if not isinstance(d, dict):
+        raise CheckpointError(f"{path}: must be a JSON object, not {type(d).__name__}")
+    for key, value in d.items():
+        inner = value.values() if isinstance(value, dict) else [value]
+        if not all(plain(v) for v in inner):
+            raise CheckpointError(f"{path}: field {str(key)[:40]!r} must hold numbers or text")
+    for key in ("epochs", "best_epoch", "train_seconds"):
+        if key in d and (not isinstance(d[key], (int, float)) or isinstance(d[key], bool)):
+            raise CheckpointError(f"{path}: field {key!r} must be a number, not {str(d[key])[:40]!r}")
+    for split in ("valid", "test", "shipped_test"):
+        if split in d and not isinstance(d[split], dict):
+            raise CheckpointError(f"{path}: field {split!r} must be an object of figures")
+    return d
+
+
+def read_log(path: Path) -> list[dict]:
+    """The JSON-object lines of a train_log.jsonl (others skipped); CheckpointError when the file is
+    not UTF-8 text. A torn last line (a run killed while appending) is skipped like any other."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CheckpointError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise CheckpointError(f"{path}: unreadable ({e.strerror})") from None
+    lines = []
+    for ln in text.splitlines():
+        try:
+            line = json.loads(ln)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(line, dict):
+            lines.append(line)
+    return lines
+
+
 def save_bundle(folder: Path, cfg: RunConfig, vocab: Vocab, model: TextVAE, objective: Objective, dtype=None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write(folder / VOCAB, vocab.save)
@@ -119,20 +165,29 @@ def run_config_from_dict(d: dict[str, Any], source: str = "config", version: int
     """A run's config from the "run" section of a bundle's config.json (format 1 or 2): here, not in
     core.config, because the objective's settings are parsed by the objective registry."""
     try:
+        if not isinstance(d, dict):
+            raise CheckpointError(f"{source}: the run section must be a JSON object")
         train = d["train"] if version >= 2 else {**d["train"], **TRAIN_LEGACY}
-        return RunConfig(
-            corpus=d["corpus"],
-            config_name=d.get("config_name", "custom"),
+        corpus, name, digest = d["corpus"], d.get("config_name", "custom"), d.get("corpus_sha256")
+        if not isinstance(corpus, str) or not corpus.strip() or not isinstance(name, str) or not (
+                digest is None or isinstance(digest, str)):
+            raise CheckpointError(f"{source}: corpus, config_name and corpus_sha256 must be text")
+        cfg = RunConfig(
+            corpus=corpus,
+            config_name=name,
             model=build_dataclass(ModelConfig, {**MODEL_UNRECORDED, **d["model"]}, source),
             objective=parse_objective(d["objective"], source, legacy=version < 2),
             train=build_dataclass(TrainConfig, train, source),
             tokenizer=known_tokenizer(d.get("tokenizer", LEGACY)),
-            corpus_sha256=d.get("corpus_sha256"),
+            corpus_sha256=digest,
         )
+        check_fields(cfg.model, f"{source}: model")
+        check_fields(cfg.train, f"{source}: train")
+        return cfg
     except KeyError as e:
         raise CheckpointError(f"{source}: missing section {e}") from None
-    except InputError as e:
-        raise CheckpointError(f"{source}: {e}") from None
+    except (InputError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{source}: {e}" if not str(e).startswith(source) else str(e)) from None
 
 
 def read_config(folder: Path) -> tuple[RunConfig, int]:
@@ -143,8 +198,13 @@ def read_config(folder: Path) -> tuple[RunConfig, int]:
         raise CheckpointError(f"{path} is not a {FORMAT} config")
     if d.get("version") not in READABLE_VERSIONS:
         raise CheckpointError(f"{path}: bundle version {d.get('version')} is not one of the supported {READABLE_VERSIONS}")
+    size = d.get("vocab_size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 4 <= size <= MAX_VOCAB:
+        raise CheckpointError(f"{path}: vocab_size must be a whole number between 4 and {MAX_VOCAB:,}, not {str(size)[:40]!r}")
     try:
-        return run_config_from_dict(d["run"], str(path), d["version"]), int(d["vocab_size"])
+        return run_config_from_dict(d["run"], str(path), d["version"]), size
+    except CheckpointError:
+        raise
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: bad config ({e})") from None
 
@@ -182,6 +242,29 @@ def load_weights(path: Path, model: TextVAE, objective: Objective, tensors: dict
             v.copy_(tensors[k].to(v.dtype))
 
 
+def check_header(path: Path, cfg: RunConfig, vocab_size: int) -> None:
+    """The weights file's tensor names and shapes against those the config implies, read from its
+    header before anything is allocated (the model is built on the meta device): a config that
+    names huge sizes fails here, not after allocating them."""
+    try:
+        with torch.device("meta"):
+            model, objective = build(cfg, vocab_size)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path.parent / CONFIG}: the model it describes cannot be built ({e})") from None
+    expected = {k: tuple(v.shape) for k, v in weights_of(model, objective).items()}
+    if not path.is_file():
+        raise CheckpointError(f"missing weights file: {path}")
+    try:
+        with safe_open(str(path), "pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"corrupt weights file {path}: {e}") from None
+    bad = sorted(k for k in expected if found.get(k) not in (None, expected[k]))
+    if bad:
+        raise CheckpointError(f"weights file {path} does not match its config.json (wrong shape: "
+                              f"{', '.join(f'{k} {found[k]} for {expected[k]}' for k in bad[:3])})")
+
+
 def load_bundle(folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[RunConfig, Vocab, TextVAE, Objective]:
     folder = Path(folder)
     if not folder.is_dir():
@@ -190,8 +273,13 @@ def load_bundle(folder: str | os.PathLike, device: str | torch.device = "cpu") -
     vocab = Vocab.load(folder / VOCAB)
     if len(vocab) != vocab_size:
         raise CheckpointError(f"{folder / VOCAB} has {len(vocab)} words but {folder / CONFIG} says {vocab_size}")
+    check_header(folder / WEIGHTS, cfg, vocab_size)
     model, objective = build(cfg, vocab_size)
-    load_weights(folder / WEIGHTS, model, objective)
+    tensors = load_tensors(folder / WEIGHTS)
+    load_weights(folder / WEIGHTS, model, objective, tensors)
+    broken = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise CheckpointError(f"weights file {folder / WEIGHTS} holds NaN or infinite values ({', '.join(broken[:3])})")
     return cfg, vocab, model.to(device).eval(), objective.to(device).eval()
 
 
@@ -273,14 +361,19 @@ def truncate_log(folder: Path, last_epoch: int) -> None:
     resume state repeats that epoch."""
     path = folder / LOG
     if path.exists():
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-        kept = [ln for ln in lines if json.loads(ln)["epoch"] <= last_epoch]
-        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(ln + "\n" for ln in kept)))
+        lines = read_log(path)
+        torn = len([ln for ln in path.read_bytes().splitlines() if ln.strip()]) - len(lines)
+        if torn:  # a run killed while appending leaves a partial last line
+            log.warning("%s: dropped %d line(s) that were not whole JSON objects (a write cut short)", path, torn)
+        kept = [ln for ln in lines if isinstance(ln.get("epoch"), int) and ln["epoch"] <= last_epoch]
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(json.dumps(ln) + "\n" for ln in kept)))
 
 
 def append_log(folder: Path, line: dict) -> None:
-    with open(folder / LOG, "a") as f:
-        f.write(json.dumps(line) + "\n")
+    """Add an epoch's line: the whole log is rewritten atomically, so a kill never tears a line."""
+    path = folder / LOG
+    old = path.read_bytes() if path.exists() else b""
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(old + (json.dumps(line) + "\n").encode()))
 
 
 def append_probe(folder: Path, epoch: int, means: torch.Tensor) -> None:

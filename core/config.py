@@ -117,6 +117,43 @@ def parse_value(kind: type, raw: str, what: str):
         raise ValueError(f"{what} must be a {kind.__name__}") from None
 
 
+# What a config may hold, field by field (a bundle is untrusted input: core.checkpoint checks every
+# config it reads against these before anything is allocated or any path is built).
+RANGES: dict[str, tuple[float, float]] = {
+    "emb_dim": (1, 4096), "hidden_dim": (1, 4096), "z_dim": (0, 1024), "energy_hidden": (1, 4096),
+    "dec_dropout_in": (0, 1), "dec_dropout_out": (0, 1),
+    "batch_size": (1, 65_536), "eval_batch_size": (1, 65_536), "lr": (0, 1e3), "clip": (0, 1e6), "lr_decay": (0, 1),
+    "decay_patience": (0, 10_000), "decay_from_epoch": (0, 1_000_000), "max_halvings": (0, 1_000), "epochs": (0, 1_000_000),
+    "minutes": (0, 1e9), "seed": (0, 2**63 - 1), "max_train": (1, 10**9), "max_valid": (1, 10**9),
+    "probe_sentences": (0, 1_000_000), "max_vocab": (4, 10_000_000), "max_len": (2, 100_000), "init_range": (0, 10),
+    "emb_init_range": (0, 10),
+}
+CHOICES = {"dropout_masks": DROPOUT_MASKS, "precision": ("fp32", "bf16")}
+_KINDS = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def check_fields(obj, source: str) -> None:
+    """Each field of a config dataclass of the type its annotation names (an int is a float; a bool
+    is not an int), finite, within RANGES and among CHOICES: ValueError naming the field otherwise."""
+    import math
+    for f in fields(obj):
+        value, kinds = getattr(obj, f.name), str(f.type).replace(" ", "").split("|")
+        if value is None and "None" in kinds:
+            continue
+        allowed = tuple(t for k in kinds for t in _KINDS.get(k, ()))
+        if not allowed:
+            continue
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise ValueError(f"{source}: {f.name} must be {' or '.join(kinds)}, not {type(value).__name__} {value!r:.40}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{source}: {f.name} must be finite, not {value}")
+        low, high = RANGES.get(f.name, (-math.inf, math.inf))
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not low <= value <= high:
+            raise ValueError(f"{source}: {f.name} must be between {low:g} and {high:g}, not {value!r:.40}")
+        if f.name in CHOICES and value not in CHOICES[f.name]:
+            raise ValueError(f"{source}: {f.name} must be one of {CHOICES[f.name]}, not {value!r:.40}")
+
+
 # Named presets. `paper` is the paper's architecture; `small` trains in minutes on a laptop CPU;
 # `tiny` is for tests.
 PRESETS: dict[str, ModelConfig] = {
