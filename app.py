@@ -4,10 +4,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import tempfile
 import time
 
 START = time.perf_counter()
 MAX_UPLOAD = "2mb"  # Gradio refuses larger uploads (the explorer takes none larger: a sentence file's cap)
+# Browser sessions whose last inputs and outputs Gradio keeps in memory (its default, 10,000, let the
+# server grow by ~0.25-6 MiB a call or visit); the oldest go first, a classroom's worth stays.
+SESSIONS = 256
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,19 +27,26 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    # Gradio's temporary files in a folder of this server's own, removed at exit: /tmp/gradio is shared by
+    # every Gradio app on the machine, and Gradio serves any file in its temp folder
+    private = tempfile.TemporaryDirectory(prefix="vae-mine-explorer-")
+    os.environ["GRADIO_TEMP_DIR"] = private.name
     import torch
 
     torch.set_num_threads(args.threads)
     from starlette.middleware import Middleware
 
     from explorer.app import build_app, start_warm_up
-    from explorer.guards import LinkGuard, UploadGuard
+    from explorer.guards import LinkGuard, RouteGuard
 
     app = build_app(args.checkpoints, args.data_dir, args.cache_dir)
     app.queue(default_concurrency_limit=4)
     try:
+        # run_history off: Gradio would keep every call's inputs, a visitor's own sentences among them, in
+        # the browser and list them at /gradio_api/runs for the next user of a shared computer
         app.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
-                   max_file_size=MAX_UPLOAD, app_kwargs={"middleware": [Middleware(LinkGuard), Middleware(UploadGuard)]})
+                   max_file_size=MAX_UPLOAD, run_history=False, state_session_capacity=SESSIONS,
+                   app_kwargs={"middleware": [Middleware(LinkGuard), Middleware(RouteGuard)]})
     except OSError as e:
         raise SystemExit(f"error: cannot serve on {args.host}:{args.port} ({e}); is another app using it? Try --port.")
     start_warm_up(app)

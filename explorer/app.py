@@ -92,7 +92,8 @@ class Explorer(gr.Blocks):
 def build_app(checkpoints: str | Path = "checkpoints", data_dir: str | None = None, cache_dir: str | Path | None = None) -> gr.Blocks:
     ctx = Context(Path(checkpoints), data_dir, **({"cache_dir": Path(cache_dir)} if cache_dir else {}))
     left0, right0 = ctx.default_pair()
-    with Explorer(title="VAE-MINE latent-space explorer") as app:
+    # Gradio's temporary files (plots and CSVs it serves) older than an hour are deleted every 10 minutes
+    with Explorer(title="VAE-MINE latent-space explorer", delete_cache=(600, 3600)) as app:
         gr.Markdown("# Text VAE latent-space explorer\nVAE-MINE (Qian & Cheung, 2019) and its baselines. "
                     + status_line(ctx))
         with gr.Row(equal_height=True):

@@ -1,13 +1,7 @@
 """ASGI middleware in front of Gradio's routes: what the server refuses before Gradio sees it."""
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
-
 from .share import MAX_LINK, TOO_LONG
-
-UPLOADS_PER_MINUTE = 30  # uploads one address may send a minute (Gradio's upload route takes them from anyone)
-
 
 async def _answer(send, status: int, text: str, headers: list | None = None) -> None:
     body = text.encode()
@@ -33,24 +27,30 @@ class LinkGuard:
         await self.app(scope, receive, send)
 
 
-class UploadGuard:
-    """At most UPLOADS_PER_MINUTE uploads a minute from one address (429 beyond); their size is
-    capped by Gradio's max_file_size (app.py)."""
+class RouteGuard:
+    """What the explorer never serves: uploads (the page reads a sentence file in the browser, so
+    Gradio's upload route and its component server, which reads every part of a multipart body into
+    memory first, are closed), writes from another site's page (a POST whose Origin is not this
+    server: a form on any page the operator visits could otherwise send one), and over-long /config
+    queries (414, where Gradio answered 500)."""
 
     def __init__(self, app):
         self.app = app
-        self.recent: dict[str, deque] = defaultdict(deque)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope.get("method") == "POST" and scope.get("path", "").endswith("/upload"):
-            who = (scope.get("client") or ("?", 0))[0]
-            now, times = time.monotonic(), self.recent[who]
-            while times and now - times[0] > 60:
-                times.popleft()
-            if len(times) >= UPLOADS_PER_MINUTE:
-                await _answer(send, 429, f"at most {UPLOADS_PER_MINUTE} uploads a minute; try again shortly")
-                return
-            times.append(now)
-            for idle in [k for k, v in self.recent.items() if not v]:
-                del self.recent[idle]
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path, method = scope.get("path", ""), scope.get("method")
+        headers = dict(scope.get("headers") or [])
+        if method == "POST" and (path.rstrip("/").endswith("/upload") or "/component_server" in path):
+            await _answer(send, 403, "this explorer takes no uploads: a sentence file is read in your browser")
+            return
+        origin, host = headers.get(b"origin"), headers.get(b"host")
+        if method not in ("GET", "HEAD", "OPTIONS") and origin and origin.split(b"://", 1)[-1] != host:
+            await _answer(send, 403, "requests from another site's page are refused")
+            return
+        if path.rstrip("/").endswith("/config") and len(scope.get("query_string", b"")) > MAX_LINK:
+            await _answer(send, 414, f"the query is over {MAX_LINK:,} bytes")
+            return
         await self.app(scope, receive, send)
