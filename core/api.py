@@ -8,7 +8,6 @@ words the vocabulary lacks are read as <unk> and reported, and anything unusable
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import torch
 
 from . import atlas
 from .batching import Dataset
-from .checkpoint import CONFIG, LOG, METRICS, WEIGHTS, load_bundle, read_config, read_probe
+from .checkpoint import CONFIG, LOG, METRICS, WEIGHTS, check_metrics, load_bundle, read_config, read_json, read_log, read_probe
 from .corpora import read_sentences
 from .corpora import resolve as resolve_corpus
 from .decoding import beam_decode, step_decode
@@ -80,6 +79,8 @@ def _number(value) -> float | None:
         return None
     return number if math.isfinite(number) else None
 
+
+EXAMPLE = "a dog runs through the grass ."  # the explorer's first sentence, and the use-of-z figure's
 
 # Every range the API checks, in one table: core's methods check their arguments against it and
 # the explorer builds its number boxes from it.
@@ -159,7 +160,7 @@ class TextVAEModel:
         self.config, self.vocab, self._model, _ = load_bundle(self.path, self.device)
         self.max_len = self.config.train.max_len
         metrics_path = self.path / METRICS
-        self.metrics: dict = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+        self.metrics: dict = check_metrics(read_json(metrics_path, "metrics file"), metrics_path) if metrics_path.is_file() else {}
 
     # -- facts ------------------------------------------------------------------------------------
 
@@ -219,15 +220,7 @@ class TextVAEModel:
     def train_log(self) -> list[dict]:
         """The per-epoch lines of train_log.jsonl (empty when the bundle has none)."""
         path = self.path / LOG
-        if not path.is_file():
-            return []
-        out = []
-        for ln in path.read_text().splitlines():
-            try:
-                out.append(json.loads(ln))
-            except json.JSONDecodeError:
-                log.warning("%s: skipped a line that is not JSON", path)
-        return out
+        return read_log(path) if path.is_file() else []
 
     def __repr__(self) -> str:
         return f"TextVAEModel({self.name} on {self.corpus}, z={self.z_dim}, vocab={len(self.vocab)}, {self.path})"
@@ -349,6 +342,12 @@ class TextVAEModel:
                 kl = (own.exp() * (own - other)).sum(-1).clamp(min=0)
                 out[name], out[f"mean_{name}"] = kl.cpu().tolist(), float(kl.mean())
         return out
+
+    def use_of_z(self, sentence: str = EXAMPLE, draws: int = 20) -> float:
+        """decoder_use_of_z's mean KL per word against a prior draw, averaged over `draws` draws
+        (seeds 0..draws-1: one draw moves the figure by about 0.5-0.8 nats). Near 0: the decoder
+        ignores z, whatever AU says about the encoder."""
+        return float(np.mean([self.decoder_use_of_z(sentence, seed=s)["mean_prior"] for s in range(draws)]))
 
     def posterior_samples(self, sentences: str | Sequence[str], k: int, seed: int | None = 0) -> np.ndarray:
         """k reparameterised draws z ~ q(z|x) per sentence, [k, N, z_dim] (repeatable for a seed)."""

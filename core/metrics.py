@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .batching import Batch
@@ -64,6 +66,56 @@ def active_units(mu: torch.Tensor, threshold: float = AU_THRESHOLD) -> tuple[int
     """(number of dimensions whose posterior mean varies by >= threshold over x, the variances)."""
     var = mu.double().var(dim=0, unbiased=True) if mu.size(0) > 1 else torch.zeros(mu.size(-1), dtype=torch.float64)
     return int((var >= threshold).sum()), var
+
+
+SHARED_DISTANCE = 1e-4  # cosine distance under which two sentences' codes count as one point
+
+
+@dataclass(frozen=True)
+class CodeState:
+    """How a split's posterior means spread, in the terms a collapsed code is told apart by.
+
+    `active`: AU (dimensions whose means vary with variance >= AU_THRESHOLD, i.e. a standard deviation
+    of 0.1, a tenth of the prior's); `spread`: the largest standard deviation of the means over any
+    dimension; `shared`: the share of sentences whose nearest other code (cosine) is within
+    SHARED_DISTANCE, i.e. that the encoder maps onto the same point as another sentence.
+    Collapsed: no active unit. Then every code sits within `spread` of one point, far inside the
+    prior's unit spread, and any picture of their differences (UMAP, neighbours) is of that noise."""
+
+    active: int
+    spread: float
+    shared: float
+    sentences: int
+
+    @property
+    def collapsed(self) -> bool:
+        return self.active == 0
+
+    def verdict(self) -> str:
+        """The state in a sentence a first-year student reads."""
+        if self.collapsed:
+            return (f"collapsed: over {self.sentences:,} sentences the codes vary by at most {self.spread:.2g} (standard "
+                    f"deviation) in any direction, against the prior's 1; every sentence gets nearly the same code, "
+                    f"so where a sentence lands says nothing about it")
+        if self.shared >= 0.1:
+            return (f"{self.shared:.0%} of {self.sentences:,} sentences share their code with another sentence (cosine "
+                    f"distance under {SHARED_DISTANCE:g}): the encoder maps many different sentences onto the same few "
+                    f"points, although the codes do vary ({self.active} active units)")
+        return f"{self.active} active units; the codes spread up to {self.spread:.2f} (standard deviation) in a direction"
+
+
+def code_state(mu: torch.Tensor, sample: int = 2000) -> CodeState:
+    """CodeState of posterior means [N, Z] (the nearest-code share on the first `sample`)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    mu = torch.as_tensor(mu).double()
+    count, var = active_units(mu)
+    part = mu[:sample].numpy()
+    shared = 0.0
+    if len(part) > 1 and np.abs(part).sum() > 0:
+        dist, _ = NearestNeighbors(n_neighbors=2, metric="cosine").fit(part).kneighbors(part)
+        shared = float((dist[:, 1] < SHARED_DISTANCE).mean())
+    return CodeState(count, float(var.max().sqrt()) if len(var) else 0.0, shared, len(mu))
 
 
 IW_POSITIONS = 8192  # (sample, word) positions per decoder pass: bounds its memory (below)

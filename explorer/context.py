@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import threading
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +30,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PAIR = (("lagging",), ("vae-mine-infonce", "vae-mine"))
 MEMO_BYTES = 256 * 2**20
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # what a checkpoint or corpus name may look like
-LAB_CORPORA = ("flickr8k", "ptb")  # offered by the lab even where missing (it then says what to fetch)
 SPLITS = ("valid", "test", "train")
+SURROGATE = re.compile("[\ud800-\udfff]")
 MODEL_ARGUMENTS = ("left", "right")  # request arguments that name a checkpoint
 
 
@@ -110,10 +111,11 @@ class Context:
     # -- checkpoints ------------------------------------------------------------------------------
 
     def names(self) -> list[str]:
-        """Checkpoint folders (any sub-folder holding a config.json), sorted."""
+        """Checkpoint folders (any sub-folder holding a config.json, its name one a request may
+        give), sorted."""
         if not self.checkpoints.is_dir():
             return []
-        return sorted(p.name for p in self.checkpoints.iterdir() if is_bundle(p))
+        return sorted(p.name for p in self.checkpoints.iterdir() if NAME.fullmatch(p.name) and is_bundle(p))
 
     # -- the boundary: every request argument that names something, checked before any path is built
 
@@ -122,6 +124,8 @@ class Context:
         InputError naming the allowed values otherwise, before any file is touched."""
         out = dict(args)
         for key, value in args.items():
+            if isinstance(value, str) and SURROGATE.search(value):  # not Unicode text: no answer could carry it back
+                raise InputError(f"{key} holds an unpaired surrogate (U+D800-U+DFFF), which is not valid text")
             if key in MODEL_ARGUMENTS:
                 out[key] = self.check_model(key, value)
             elif key == "corpus":
@@ -148,9 +152,10 @@ class Context:
         return text
 
     def lab_corpora(self) -> list[str]:
-        """The corpora the classroom lab offers (and accepts): the two it is built for, and any other
-        the data folder holds."""
-        return sorted({*LAB_CORPORA, *self.corpora()})
+        """The corpora the classroom lab offers (and accepts): those in the data folder it can train on
+        (a training split present: SNLI and Yahoo ship without one here), the checkpoints' own among them."""
+        root = core.data_dir(self.data_dir)
+        return [c for c in self.corpora() if (root / c / "train.txt").is_file()]
 
     def info(self, name: str) -> core.BundleInfo | None:
         """What a checkpoint is (from its config.json), or None when that is unreadable."""
@@ -171,7 +176,9 @@ class Context:
         """Checkpoint name -> ("missing" or "differs", message) for each checkpoint whose corpus is not
         the one it trained on (hashing each training file once)."""
         infos = {name: info for name, info in ((n, self.info(n)) for n in self.names()) if info}
-        return {name: problem for name, info in infos.items()
+        outside = {name: ("missing", f"its corpus is a path ({Path(info.corpus).name!r}); the explorer reads corpora only "
+                                     f"from its data folder") for name, info in infos.items() if not NAME.fullmatch(info.corpus)}
+        return outside | {name: problem for name, info in infos.items() if name not in outside
                 if (problem := self.memo(("corpus problem", info.corpus, info.corpus_sha256),
                                          lambda info=info: info.corpus_problem(self.data_dir)))}
 
@@ -234,10 +241,18 @@ class Context:
                 self._memo.put(key, value)
                 return value
 
+    def code_state(self, model: core.TextVAEModel, progress=None) -> core.CodeState:
+        """How the model's codes spread over the training split (core.code_state), once per checkpoint."""
+        return self.memo(("code state", model.fingerprint),
+                         lambda: core.code_state(self.posterior_means(model, "train", None, progress)))
+
     def sentences(self, model: core.TextVAEModel, split: str, limit: int | None = None) -> list[str]:
         """The first `limit` sentences of a split of the model's corpus, read with the model's
         tokenizer (the split is read once and kept, not once per limit)."""
         corpus, tokenizer = model.corpus, model.config.tokenizer
+        if not NAME.fullmatch(corpus):  # a bundle is untrusted: its corpus is never a path the server opens
+            raise Unavailable(f"this model's corpus is a path ({Path(corpus).name!r} on the machine it trained on); the "
+                              f"explorer reads corpora only from its data folder, by name")
         try:
             return self.memo(("sentences", corpus, tokenizer, split),
                              lambda: core.read_sentences(corpus, split, self.data_dir, None, tokenizer))[:limit]
@@ -291,8 +306,8 @@ def _load_npz(path: Path, rows: int) -> np.ndarray | None:
     try:
         with np.load(path) as f:
             array = f["array"]
-    except (OSError, ValueError, KeyError) as e:
-        log.warning("ignoring unreadable cache %s: %s", path, e)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:  # a torn or emptied file: rebuilt
+        log.warning("ignoring unreadable cache %s (%s: %s); it is rebuilt", path, type(e).__name__, e)
         return None
     return array if len(array) == rows else None
 
@@ -301,5 +316,8 @@ def save_npz(path: Path, **arrays) -> None:
     """Write then rename, so a crash never leaves a half-written cache file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())  # whole on disk before it replaces the old one
     os.replace(tmp, path)

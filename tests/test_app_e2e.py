@@ -139,6 +139,30 @@ def test_the_training_replay_redraws_the_chosen_epoch_and_a_collapsing_model_shr
     expect(page.locator("#replay-status")).to_contain_text(f"after epoch {first_epoch}")
 
 
+def test_a_visitors_sentences_are_kept_nowhere_after_the_request(browser, page, app_url):
+    secret = "zebra quartz secret sentence"
+    open_tab(page, "Neighbours")
+    page.locator("#nb-yours-panel").get_by_text("Your sentences").first.click()
+    page.locator("#nb-yours textarea").fill(secret)
+    page.click("#nb-go")
+    expect(page.locator("#nb-out")).to_contain_text("quartz", timeout=120_000)  # it was used for the request
+    stored = ("() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+    assert secret not in page.evaluate(stored)
+    assert "quartz" not in page.locator("#share-link textarea, #share-link input").first.input_value()
+    page.reload()
+    page.wait_for_selector("#nb-go")  # the link reopens the Neighbours tab
+    assert "quartz" not in page.content() and secret not in page.evaluate(stored)
+    dbs = page.evaluate("async () => (await indexedDB.databases()).map(d => d.name)")
+    assert not dbs, dbs  # no run history or other store in the browser
+    runs = page.request.get(app_url + "gradio_api/runs")
+    assert "quartz" not in runs.text()
+    other = browser.new_context().new_page()
+    other.goto(app_url)
+    other.wait_for_selector("#rec-go")
+    assert "quartz" not in other.content()
+    other.context.close()
+
+
 def test_markup_is_shown_as_text_and_bad_input_gets_a_message(page):
     page.on("dialog", lambda d: pytest.fail(f"a script ran: {d.message}"))
     box = page.locator("#rec-text textarea")

@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core import AU_THRESHOLD, InputError, VaeMineError, catalogue, check, departure_text
+from core import AU_THRESHOLD, EXAMPLE, InputError, VaeMineError, catalogue, check, departure_text
 from core.lab import LabConfig, live_training
 
 from ..context import Context, Unavailable
@@ -37,7 +37,11 @@ in the table (on each checkpoint's test split) tell a collapsed model from a liv
 - **MI**: mutual information between a sentence and its code, in nats: how much knowing z tells you about which
   sentence it came from. Near 0 means collapse; at most about log(number of sentences).
 - **AU**, active units: how many of the latent dimensions change with the sentence (variance of their mean over
-  the split above {AU_THRESHOLD:g}). 0 means collapse.
+  the split above {AU_THRESHOLD:g}). 0 means collapse. AU counts what the encoder does, not whether the decoder
+  listens: read it with the next column.
+- **use of z**: does the decoder read the code? The mean, over the words of "{EXAMPLE}" and 20 draws, of how far
+  (KL, nats) the next-word prediction moves when the sentence's own code is swapped for a draw from the prior (as in
+  "Does the decoder use z?" below). Near 0: the decoder ignores z, whatever AU says.
 
 A collapsed model's interpolations are flat (every point decodes to the same sentence, see Interpolate), its prior
 samples repeat, and its neighbours are arbitrary. "train min" is the training time in minutes; the curves below
@@ -56,6 +60,7 @@ def figures_table(ctx: Context) -> pd.DataFrame:
             m = ctx.model(name).metrics
             test = m.get("shipped_test") or m.get("test") or {}
             row.update({f.short: test.get(f.key) for f in catalogue.metrics(catalogue.COLLAPSE)})
+            row["use of z"] = ctx.memo(("use of z", ctx.model(name).fingerprint), lambda: ctx.model(name).use_of_z())
             row.update({"epochs": m.get("epochs"),
                         "train min": round(m["train_seconds"] / 60, 1) if "train_seconds" in m else None})
         except VaeMineError as e:
@@ -199,17 +204,17 @@ def training_replay(ctx: Context, left: str, right: str, left_epoch=None, right_
             epochs, coords = found
             i = saved_epoch(epochs, epoch)
             try:
-                sentences = ctx.sentences(model, "valid", coords.shape[1])
-            except Unavailable:
-                sentences = None
+                sentences, unread = ctx.sentences(model, "valid", coords.shape[1]), ""
+            except Unavailable as e:  # the points are drawn without their sentences, and the page says why
+                sentences, unread = None, f"; no sentences on hover: {ctx.public(str(e))}"
             reach = max(1.0, float(np.abs(coords).max()) * 1.05)
             spread = [float(np.abs(c).max()) for c in coords]
             slider = gr.update(minimum=int(epochs[0]), maximum=int(epochs[-1]), value=int(epochs[i]), step=1, visible=True,
                                interactive=len(epochs) > 1, label=f"epoch ({ctx.title(name)})")
             return (replay_figure(coords[i], reach, sentences, f"{ctx.title(name)} · after epoch {int(epochs[i])}"),
-                    f"{len(epochs)} saved epochs ({int(epochs[0])} to {int(epochs[-1])}); the codes reach "
+                    f"{len(epochs)} saved epoch{'s' * (len(epochs) != 1)} ({int(epochs[0])} to {int(epochs[-1])}); the codes reach "
                     f"{spread[i]:.2f} from the centre after epoch {int(epochs[i])} (first saved {spread[0]:.2f}, "
-                    f"last {spread[-1]:.2f})", slider)
+                    f"last {spread[-1]:.2f}){unread}", slider)
 
         result, err = for_model(ctx, name, replay)
         figures.append(result[0] if result else None)
@@ -267,7 +272,7 @@ class Lab:
                 why = "time is up"
             yield (curves(logs, "elapsed", f"tiny models on {sentences} {corpus} sentences") if logs else None,
                    page(message(f"finished ({why}) after {time.monotonic() - self.started:.0f} s · "
-                                + " · ".join(f"{m}, {len(v)} epochs: {verdict(v)}" for m, v in logs.items()))))
+                                + " · ".join(f"{m}, {len(v)} epoch{'s' * (len(v) != 1)}: {verdict(v)}" for m, v in logs.items()))))
         except VaeMineError as e:
             yield None, page(message(self.ctx.public(str(e)), error=True))
         finally:
@@ -328,8 +333,11 @@ def build(ctx: Context, pair) -> None:
                 "time for everyone; after yours ends, you can start the next one after as long again.")
     lab = Lab(ctx)
     with gr.Row():
-        corpus = gr.Dropdown(ctx.lab_corpora(), value=LabConfig.corpus, label="corpus", elem_id="lab-corpus",
-                             info="the corpora in the data folder (one with a training split)")
+        trainable = ctx.lab_corpora()
+        corpus = gr.Dropdown(trainable, value=LabConfig.corpus if LabConfig.corpus in trainable else next(iter(trainable), None),
+                             label="corpus", elem_id="lab-corpus",
+                             info="the data folder's corpora with a training split" if trainable else
+                             "none here: the data folder holds no corpus with a training split (python -m core.data get ptb)")
         seconds = number_box("lab_seconds", LabConfig.seconds, label="seconds", elem_id="lab-seconds")
         sentences = number_box("lab_sentences", LabConfig.max_train, label="training sentences", elem_id="lab-sentences")
     with gr.Row():

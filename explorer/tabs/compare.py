@@ -160,7 +160,8 @@ def parse_ids(ids, n: int) -> list[int]:
     parts = [p for p in re.split(r"[\s,]+", ids or "") if p]
     if not parts:
         raise InputError("nothing selected: select points in a map (box or lasso), or type sentence numbers")
-    bad = [p for p in parts if not p.isdigit() or int(p) >= n]
+    # ASCII digits only, at most 9 of them: str.isdigit takes "²", and int() of 5,000 digits is refused
+    bad = [p for p in parts if not re.fullmatch(r"[0-9]{1,9}", p) or int(p) >= n]
     if bad:
         raise InputError(f"the selection holds {len(bad):,} entries that are not sentence numbers from 0 to {n - 1:,} "
                          f"(first: {bad[0][:20]!r})")

@@ -15,7 +15,7 @@ from core import (AU_THRESHOLD, MAP_N, MAP_SPLIT, OWN_MAX_BYTES, OWN_MAX_LINES, 
 
 from ..context import SPLITS, Context, Unavailable
 from ..browser import upload_control
-from ..render import esc, page
+from ..render import esc, message, page
 from .common import counting, for_model, input_notes, many_notes, number_box, wire
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,19 @@ def scatter(coords: np.ndarray, sentences: list[str], values: np.ndarray, label:
     return fig
 
 
+def true_scale(mu: np.ndarray, sentences: list[str], values: np.ndarray, label: str, title: str,
+               hits: np.ndarray | None, own: tuple | None) -> go.Figure:
+    """A collapsed model's codes as they are: their two most varying dimensions, in axes of ±1 (the
+    prior's standard deviation), so the whole split shows as the dot it is; `own` holds your
+    sentences' codes (not map coordinates)."""
+    dims = np.argsort(-mu.var(0))[:2]
+    fig = scatter(mu[:, dims], sentences, values, label, f"{title} · collapsed: codes at their true scale", hits,
+                  None if own is None else (np.asarray(own[0])[:, dims], *own[1:]))
+    fig.update_layout(xaxis=dict(range=[-1, 1], showticklabels=True, title=f"z[{dims[0]}]"),
+                      yaxis=dict(range=[-1, 1], showticklabels=True, title=f"z[{dims[1]}]"))
+    return fig
+
+
 def variance_bars(mu: np.ndarray, title: str) -> go.Figure:
     count, var = active_units(mu)
     active = var >= AU_THRESHOLD
@@ -235,7 +248,7 @@ def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colo
             values, label = colour_values(ctx, model, sentences, mu, colour, words,
                                           lambda: pair_overlap(ctx, [name, other], split, n))
             hits = containing(sentences, words) if words else None
-            own, own_note = None, ""
+            own, own_note, own_mu = None, "", None
             if lines:
                 xy, own_mu, own_note = own_points(ctx, model, split, n, lines, progress)
                 own = (xy, lines, own_values(model, lines, own_mu, mu, colour, words))
@@ -243,8 +256,17 @@ def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colo
             found = f"; {int(hits.sum()):,} hold “{esc(' '.join(words))}”" if words else ""
             note = (f"{esc(title)}: {len(mu):,} {model.corpus}/{split} sentences, "
                     f"{'from the cache' if cached else 'computed'} in {time.perf_counter() - start:.1f} s{found}{own_note}")
-            return [scatter(coords, sentences, values, label, title, hits, own), variance_bars(mu, title)], \
-                "".join(notes_here) + note
+            state = core.code_state(mu)
+            if state.collapsed:  # UMAP would stretch noise of 1e-5 into clusters: draw the codes as they are
+                fig = true_scale(mu, sentences, values, label, title, hits, own and (own_mu, *own[1:]))
+                note = message(f"{title}: its codes are {state.verdict()}. The map draws them at their true scale "
+                               f"(the two most varying dimensions, axes ±1, the prior's spread), not a UMAP layout, "
+                               f"which would stretch those differences into clusters that mean nothing.") + note
+            else:
+                fig = scatter(coords, sentences, values, label, title, hits, own)
+                if state.shared >= 0.1:
+                    note = message(f"{title}: {state.verdict()}.") + note
+            return [fig, variance_bars(mu, title)], "".join(notes_here) + note
 
         result, err = for_model(ctx, name, draw)
         figures += result[0] if result else [None, None]

@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.metrics.pairwise import cosine_distances
 
 from core import check
+from core.metrics import SHARED_DISTANCE
 
 from ..context import Context, Unavailable
 from ..render import esc, message, table
@@ -56,8 +57,16 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, your
             found += [(float(dist[i]), lines[i], "yours") for i in np.argsort(dist, kind="stable")[:k]]
             notes += f'<p class="vm-dim">{len(lines):,} of your sentences searched too</p>'
         found = sorted(found, key=lambda f: f[0])[:k]
-        spread = "" if found[-1][0] - found[0][0] > 1e-3 or len(found) < 2 else message(
-            "all neighbours are at nearly the same distance: the posterior means barely depend on the sentence")
+        spread = ""
+        try:
+            state = ctx.code_state(model, report)
+            if state.collapsed or state.shared >= 0.1:  # the list below cannot mean what it seems to
+                spread = message(f"This model's code is {state.verdict()}; this list is in effectively arbitrary order."
+                                 if state.collapsed else f"Read this list with care: {state.verdict()}.")
+        except Unavailable:
+            pass
+        if not spread and len(found) > 1 and found[-1][0] < SHARED_DISTANCE:
+            spread = message("every sentence listed has the same code as yours: the encoder maps them onto one point")
         rows = [[str(r + 1), f"{d:.4f}", esc(s), where] for r, (d, s, where) in enumerate(found)]
         return notes + spread + table(["#", "cosine distance", "sentence", "from"], rows, f"neighbours-{model.path.name}")
 
@@ -67,8 +76,9 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, your
 INTRO = ("Your sentence and every training sentence (and your own sentences, when you add some) are encoded; the list "
          "shows the sentences whose codes "
          "(posterior means) point in the nearest direction (cosine distance: 0 is the same direction, 1 unrelated). "
-         "When the codes carry meaning the neighbours are about the same thing; when every code is the same, all "
-         "distances are about equal and the list is arbitrary.")
+         "When the codes carry meaning the neighbours are about the same thing. Two ways they do not, which the page "
+         "names when it sees them: a collapsed model gives every sentence nearly the same code, so the order is "
+         "noise; an encoder that maps many sentences onto the same few points lists unrelated sentences at distance 0.")
 
 
 def build(ctx: Context, pair) -> None:
