@@ -18,6 +18,7 @@ from typing import Iterator
 from .api import check
 from .config import RunConfig, TrainConfig, model_config
 from .objectives import objective_class
+from .objectives.mine import RECIPES
 from .tokenize import default_for as default_tokenizer
 from .training import Trainer
 
@@ -39,8 +40,7 @@ class LabConfig:
     # within the minute (alpha 10 was needed); with these, alpha 3 reaches MI 0.6-0.8 and AU 5-8 on 3
     # seeds while the plain VAE collapses (bench/results/lab-infonce-a3-cpu-2core.json).
     alpha: float = 3.0
-    mine_settings: tuple[tuple[str, object], ...] = (("energy_standardize_z", True), ("estimator", "infonce"),
-                                                     ("negatives", "re-encoded"), ("queue_size", 160))
+    mine_settings: tuple[tuple[str, object], ...] = RECIPES["reads-code"]
 
     def mine_config(self):
         """VAE-MINE's ObjectiveConfig in the lab."""

@@ -19,6 +19,7 @@ from .config import RunConfig, TrainConfig, model_config
 from .corpora import resolve as resolve_corpus
 from .device import pick_device
 from .objectives import objective_class, registry
+from .objectives.mine import RECIPES
 from .tokenize import TOKENIZERS
 from .tokenize import default_for as default_tokenizer
 from .training import train
@@ -93,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="vae-mine", choices=list(registry()), help="objective / system")
     p.add_argument("--out", required=True, type=Path, help="folder for the checkpoint bundle")
     p.add_argument("--alpha", type=float, help="VAE-MINE weight of the MI bound (same as --set alpha=A)")
+    p.add_argument("--recipe", choices=sorted(RECIPES),
+                   help="VAE-MINE: a named group of settings beyond the paper; reads-code: "
+                        + ", ".join(f"{k}={v}" for k, v in RECIPES["reads-code"]) + " (the paper's settings without it)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_run_arguments(p)
     return p
@@ -100,12 +104,32 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     def body(args):
+        if args.recipe:
+            if args.model != "vae-mine":
+                raise ValueError(f"--recipe {args.recipe} is a group of VAE-MINE settings; --model is {args.model}")
+            args.set = [*(f"{k}={v}" for k, v in RECIPES[args.recipe]), *args.set]
         train(run_config(args, args.model, args.alpha), args.out, args.data_dir, args.device, args.resume,
               progress=not args.no_progress, checkpoint_minutes=args.checkpoint_minutes, cuda_graphs=args.cuda_graphs,
               tf32=args.tf32)
-        print(json.dumps(json.loads((args.out / ckpt.METRICS).read_text()), indent=2))
+        metrics = json.loads((args.out / ckpt.METRICS).read_text())
+        print(json.dumps(metrics, indent=2))
+        warning = collapse_warning(metrics, args.model)
+        if warning:
+            print(warning, file=sys.stderr)
 
     return run_cli(parser(), body, argv)
+
+
+def collapse_warning(metrics: dict, model: str) -> str | None:
+    """One line when the trained model's code collapsed (no active unit on validation), saying what to try."""
+    valid = metrics.get("valid") or {}
+    if "au" not in valid or valid["au"] > 0:
+        return None
+    hint = ("--recipe reads-code (the settings that kept VAE-MINE's code in use here) or a larger --alpha"
+            if model == "vae-mine" else "--model vae-mine --recipe reads-code, or --model lagging")
+    return (f"warning: the code collapsed (validation AU 0, MI {valid.get('mi', float('nan')):.2f}, KL "
+            f"{valid.get('kl', float('nan')):.2f}): the decoder ignores z, so the explorer will show every sentence "
+            f"alike; try {hint}")
 
 
 if __name__ == "__main__":

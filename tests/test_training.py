@@ -461,3 +461,33 @@ def test_the_training_nll_is_exact_where_a_target_probability_underflows():
     (nll, grad), (ref, ref_grad) = results
     assert 190 < nll[0] < 220 and 95 < nll[1] < 110 and nll[2] == 0
     assert torch.allclose(nll, ref, rtol=1e-6, atol=1e-5) and torch.allclose(grad, ref_grad, atol=1e-6)
+
+
+def test_a_torn_last_log_line_is_dropped_on_resume_and_bundle_files_are_readable(tmp_path, any_corpora, caplog):
+    cfg = tiny_config("vae", epochs=1, max_train=300)
+    out = tmp_path / "run"
+    train(cfg, out, str(any_corpora), "cpu", progress=False)
+    with open(out / "train_log.jsonl", "ab") as f:
+        f.write(b'{"epoch": 2, "loss": 12')  # killed while appending
+    train(replace(cfg, train=replace(cfg.train, epochs=2)), out, str(any_corpora), "cpu", resume=True, progress=False)
+    assert [json.loads(x)["epoch"] for x in (out / "train_log.jsonl").read_text().splitlines()] == [1, 2]
+    assert "not whole JSON objects" in caplog.text
+    for name in ("model.safetensors", "config.json", "vocab.txt", "metrics.json", "train_log.jsonl"):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_recipe_sets_vae_mine_settings_and_a_collapsed_run_says_so(tmp_path, any_corpora):
+    from core.train import collapse_warning
+
+    out = tmp_path / "run"
+    cmd, env = train_cmd(any_corpora, "--corpus", "ptb", "--model", "vae-mine", "--recipe", "reads-code", "--config", "tiny",
+                         "--epochs", "1", "--max-train", "200", "--no-progress", "--out", str(out))
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    settings = json.loads((out / "config.json").read_text())["run"]["objective"]["settings"]
+    assert (settings["estimator"], settings["negatives"], settings["energy_standardize_z"]) == ("infonce", "re-encoded", True)
+    said = collapse_warning({"valid": {"au": 0, "mi": 0.02, "kl": 0.09}}, "vae-mine")
+    assert said.startswith("warning: the code collapsed") and "--recipe reads-code" in said
+    assert collapse_warning({"valid": {"au": 3, "mi": 1.0, "kl": 2.0}}, "vae-mine") is None
+    bad = subprocess.run([*train_cmd(any_corpora, "--model", "vae", "--recipe", "reads-code", "--out", str(tmp_path / "x"))[0]],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "group of VAE-MINE settings" in bad.stderr
