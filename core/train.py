@@ -113,23 +113,45 @@ def main(argv: list[str] | None = None) -> int:
               tf32=args.tf32)
         metrics = json.loads((args.out / ckpt.METRICS).read_text())
         print(json.dumps(metrics, indent=2))
-        warning = collapse_warning(metrics, args.model)
+        warning = collapse_warning(metrics, args.model, decoder_use(args.out, args.data_dir))
         if warning:
             print(warning, file=sys.stderr)
 
     return run_cli(parser(), body, argv)
 
 
-def collapse_warning(metrics: dict, model: str) -> str | None:
-    """One line when the trained model's code collapsed (no active unit on validation), saying what to try."""
-    valid = metrics.get("valid") or {}
-    if "au" not in valid or valid["au"] > 0:
+USE_FLOOR = 0.05  # nats a word: a decoder whose prediction moves less when z is swapped ignores z
+
+
+def decoder_use(out: Path, data_dir: str | None) -> float | None:
+    """The trained model's use of z (TextVAEModel.use_of_z) on its first validation sentence, or None."""
+    from .api import load, read_sentences
+    from .errors import VaeMineError
+
+    try:
+        model = load(out)
+        if not model.latent:
+            return None
+        first = read_sentences(model.corpus, "valid", data_dir, 1, model.config.tokenizer)
+        return model.use_of_z(*first[:1])
+    except VaeMineError:
         return None
-    hint = ("--recipe reads-code (the settings that kept VAE-MINE's code in use here) or a larger --alpha"
-            if model == "vae-mine" else "--model vae-mine --recipe reads-code, or --model lagging")
-    return (f"warning: the code collapsed (validation AU 0, MI {valid.get('mi', float('nan')):.2f}, KL "
-            f"{valid.get('kl', float('nan')):.2f}): the decoder ignores z, so the explorer will show every sentence "
-            f"alike; try {hint}")
+
+
+def collapse_warning(metrics: dict, model: str, use: float | None = None) -> str | None:
+    """One line when the trained model's code collapsed (no active unit on validation) or its decoder
+    ignores z (use of z under USE_FLOOR nats a word), saying what to try."""
+    valid = metrics.get("valid") or {}
+    if "au" not in valid:
+        return None
+    collapsed, ignored = valid["au"] == 0, use is not None and use < USE_FLOOR
+    if not (collapsed or ignored):
+        return None
+    hint = ("--recipe reads-code (the settings that kept VAE-MINE's code in use here), more --epochs or --max-train, "
+            "or a larger --alpha" if model == "vae-mine" else "--model vae-mine --recipe reads-code, or --model lagging")
+    what = (f"the code collapsed (validation AU 0, MI {valid.get('mi', float('nan')):.2f}, KL {valid.get('kl', float('nan')):.2f})"
+            if collapsed else f"the decoder ignores z (use of z {use:.3f} nats a word, although AU is {valid['au']})")
+    return f"warning: {what}, so the explorer will show every sentence alike; try {hint}"
 
 
 if __name__ == "__main__":

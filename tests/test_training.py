@@ -487,7 +487,8 @@ def test_recipe_sets_vae_mine_settings_and_a_collapsed_run_says_so(tmp_path, any
     assert (settings["estimator"], settings["negatives"], settings["energy_standardize_z"]) == ("infonce", "re-encoded", True)
     said = collapse_warning({"valid": {"au": 0, "mi": 0.02, "kl": 0.09}}, "vae-mine")
     assert said.startswith("warning: the code collapsed") and "--recipe reads-code" in said
-    assert collapse_warning({"valid": {"au": 3, "mi": 1.0, "kl": 2.0}}, "vae-mine") is None
+    assert collapse_warning({"valid": {"au": 3, "mi": 1.0, "kl": 2.0}}, "vae-mine", 0.8) is None
+    assert "the decoder ignores z (use of z 0.020" in collapse_warning({"valid": {"au": 22, "mi": 0.46}}, "vae-mine", 0.02)
     bad = subprocess.run([*train_cmd(any_corpora, "--model", "vae", "--recipe", "reads-code", "--out", str(tmp_path / "x"))[0]],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "group of VAE-MINE settings" in bad.stderr
