@@ -29,6 +29,9 @@ class ModelConfig:
     # How dropout draws its masks (core.models.Dropout): "uniform" (the default) or "bernoulli", which
     # configs that record none trained with.
     dropout_masks: str = "uniform"
+    # False: no bias in the encoder's output layer, the decoder's initial-state layer or its output layer,
+    # as He et al.'s code builds them (docs/lagging-reference.md); True: this project's layers until then.
+    layer_biases: bool = True
 
     def __post_init__(self):
         if self.dropout_masks not in DROPOUT_MASKS:

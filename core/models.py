@@ -22,7 +22,7 @@ class Encoder(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, mc.emb_dim)
         self.lstm = nn.LSTM(mc.emb_dim, mc.hidden_dim, batch_first=True)
-        self.to_gaussian = nn.Linear(mc.hidden_dim, 2 * mc.z_dim)
+        self.to_gaussian = nn.Linear(mc.hidden_dim, 2 * mc.z_dim, bias=mc.layer_biases)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (h_x, mu, logvar). Padding is on the right, so the state at each sentence's
@@ -69,10 +69,10 @@ class Decoder(nn.Module):
         self.z_dim = z_dim
         self.embed = nn.Embedding(vocab_size, mc.emb_dim)
         self.lstm = nn.LSTM(mc.emb_dim + z_dim, mc.hidden_dim, batch_first=True)
-        self.init_state = nn.Linear(z_dim, mc.hidden_dim) if z_dim else None
+        self.init_state = nn.Linear(z_dim, mc.hidden_dim, bias=mc.layer_biases) if z_dim else None
         self.drop_in = Dropout(mc.dec_dropout_in, mc.dropout_masks)
         self.drop_out = Dropout(mc.dec_dropout_out, mc.dropout_masks)
-        self.project = nn.Linear(mc.hidden_dim, vocab_size)
+        self.project = nn.Linear(mc.hidden_dim, vocab_size, bias=mc.layer_biases)
 
     def initial_state(self, z: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
         if self.init_state is None:
@@ -100,12 +100,17 @@ class Decoder(nn.Module):
     def padded_output(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The output layer's (weights [V', hidden], bias [V']) with V' = padded_width(V), the extra
         words scored -inf (no probability changes; differentiable)."""
-        weight, bias = self.project.weight, self.project.bias
+        weight, bias = self.project.weight, self.output_bias()
         extra = self.padded_width(len(bias)) - len(bias)
         if not extra:
             return weight, bias
         return (torch.cat([weight, weight.new_zeros(extra, weight.size(1))]),
                 torch.cat([bias, bias.new_full((extra,), -math.inf)]))
+
+    def output_bias(self) -> torch.Tensor:
+        """The output layer's bias, or zeros where the model has none (layer_biases=False)."""
+        bias = self.project.bias
+        return bias if bias is not None else self.project.weight.new_zeros(self.project.out_features)
 
     def evaluation_head(self, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """padded_output with the weights transposed once to [hidden, V']: the faster layout for
@@ -149,7 +154,7 @@ class Decoder(nn.Module):
     def step(self, tokens: torch.Tensor, z: torch.Tensor | None, state):
         """One decoding step for [N] tokens: (log-probabilities [N, V], new state)."""
         out, state = self.lstm(self._inputs(tokens.unsqueeze(1), z), state)
-        return F.log_softmax(output_scores(self.drop_out(out[:, 0]), self.project.weight, self.project.bias), dim=-1), state
+        return F.log_softmax(output_scores(self.drop_out(out[:, 0]), self.project.weight, self.output_bias()), dim=-1), state
 
 
 class TextVAE(nn.Module):

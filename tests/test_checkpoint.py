@@ -94,3 +94,19 @@ def test_weights_of_another_objective_are_refused(bundle):
 def test_missing_folder_is_named(tmp_path):
     with pytest.raises(CheckpointError, match=f"checkpoint folder not found: {tmp_path / 'nope'}"):
         core.load(tmp_path / "nope")
+
+
+def test_a_model_without_layer_biases_trains_saves_and_loads(tmp_path, any_corpora):
+    """layer_biases=False builds the three layers as He et al.'s code does (no bias), end to end."""
+    from dataclasses import replace
+
+    from conftest import tiny_config
+    from core.training import train
+
+    cfg = tiny_config("vae", epochs=1, max_train=100)
+    cfg = replace(cfg, model=replace(cfg.model, layer_biases=False))
+    train(cfg, tmp_path / "run", str(any_corpora), "cpu", progress=False)
+    cfg2, _, model, _ = load_bundle(tmp_path / "run")
+    assert cfg2.model.layer_biases is False
+    assert model.encoder.to_gaussian.bias is None and model.decoder.init_state.bias is None
+    assert model.decoder.project.bias is None and not model.decoder.output_bias().any()
