@@ -104,8 +104,10 @@ class StepGraphs:
             self.pool = torch.cuda.graph_pool_handle()
             self.side = torch.cuda.Stream(self.kl_weight.device)
 
-    def run(self, loss_fn: LossFn, batch: Batch, groups: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
-        """The step on `batch` updating `groups`: (loss, statistics), or None where it must run
+    def run(self, loss_fn: LossFn, batch: Batch, groups: list[str], clip_with: tuple[str, ...] = ()
+            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
+        """The step on `batch` updating `groups`, clipped by one norm with the `clip_with` groups'
+        gradients where it names any (StepContext.update): (loss, statistics), or None where it must run
         eagerly (a batch not moved by on_device, an objective that says so, graphs given up)."""
         if self.failed or batch.device_lengths is None or not self.objective.graphable(batch):
             return None
@@ -116,13 +118,14 @@ class StepGraphs:
             self.lrs = lrs
             if self.capture:  # a pool whose graphs are all gone cannot take new ones
                 self.pool = torch.cuda.graph_pool_handle()
-        key = (loss_key(loss_fn), self.model.training, self.objective.training, tuple(groups), tuple(batch.tokens.shape))
+        key = (loss_key(loss_fn), self.model.training, self.objective.training, tuple(groups), tuple(clip_with),
+               tuple(batch.tokens.shape))
         step = self.steps.get(key)
         if step is None:
             if key in self.eager:
                 return None
             try:
-                step = self.steps[key] = self._make(loss_fn, batch, groups)
+                step = self.steps[key] = self._make(loss_fn, batch, groups, clip_with)
             except RuntimeError as e:  # an op that cannot be captured (a host read, say)
                 why = self.eager[key] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
                 log.warning("the training step on batches of shape %s (groups %s) could not be captured as a CUDA "
@@ -134,7 +137,7 @@ class StepGraphs:
         step.batch.tokens.copy_(batch.tokens)
         step.batch.lengths.copy_(batch.device_lengths)
         if step.graph is None:
-            loss, stats = self._body(loss_fn, step.batch, groups)
+            loss, stats = self._body(loss_fn, step.batch, groups, clip_with)
             step.keys = step.keys or list(stats)
             step.out = self._outputs(loss, stats, step.keys)
         else:
@@ -151,29 +154,34 @@ class StepGraphs:
             self.kl_weight.fill_(value)
             self._kl_filled = value
 
-    def _body(self, loss_fn: LossFn, batch: Batch, groups: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _body(self, loss_fn: LossFn, batch: Batch, groups: list[str], clip_with: tuple[str, ...] = ()
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         self.objective.live = {"kl_weight": self.kl_weight}
         try:
             with autocast(self.precision, batch.tokens.device):
                 loss, stats = loss_fn(batch)
         finally:
             self.objective.live = None
-        self._update(loss, groups)
+        self._update(loss, groups, clip_with)
         return loss, stats
 
-    def _update(self, loss: torch.Tensor, groups: list[str]) -> None:
-        """StepContext.update on CUDA, kernel for kernel: clip_grad_norm_'s, then SGD's foreach step."""
-        params = [p for name in groups for p in self.params[name]]
+    def _update(self, loss: torch.Tensor, groups: list[str], clip_with: tuple[str, ...] = ()) -> None:
+        """StepContext.update on CUDA, kernel for kernel: clip_grad_norm_'s (one norm over `groups`
+        and `clip_with` where it names any), then SGD's foreach step on `groups`."""
+        normed = list(dict.fromkeys([*groups, *clip_with]))
+        params = [p for name in normed for p in self.params[name]]
         grads = torch.autograd.grad(loss, params, allow_unused=True)
-        start = 0
-        for name in groups:
-            pairs = [(p, g) for p, g in zip(self.params[name], grads[start:]) if g is not None]
+        found, start = {}, 0
+        for name in normed:
+            found[name] = [(p, g) for p, g in zip(self.params[name], grads[start:]) if g is not None]
             start += len(self.params[name])
-            if not pairs:
+        joint = clip_factor([g for name in normed for _, g in found[name]], self.clip) if clip_with else None
+        for name in groups:
+            if not found[name]:
                 continue
-            ps, gs = [p for p, _ in pairs], [g for _, g in pairs]
+            ps, gs = [p for p, _ in found[name]], [g for _, g in found[name]]
             with torch.no_grad():
-                torch._foreach_mul_(gs, clip_factor(gs, self.clip))
+                torch._foreach_mul_(gs, clip_factor(gs, self.clip) if joint is None else joint)
                 torch._foreach_add_(ps, gs, alpha=-self.lrs[name])
 
     @staticmethod
@@ -182,7 +190,7 @@ class StepGraphs:
 
     # -- capturing ------------------------------------------------------------------------------------
 
-    def _make(self, loss_fn: LossFn, batch: Batch, groups: list[str]) -> _Step:
+    def _make(self, loss_fn: LossFn, batch: Batch, groups: list[str], clip_with: tuple[str, ...] = ()) -> _Step:
         lengths = batch.device_lengths.clone()  # on the device: a loss must not read n_tokens (a host sync)
         static = Batch(batch.tokens.clone(), lengths, batch.index, lengths)
         self.captures += 1
@@ -192,13 +200,13 @@ class StepGraphs:
         try:
             self.side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(self.side):  # the warm-up
-                keys = list(self._body(loss_fn, static, groups)[1])
+                keys = list(self._body(loss_fn, static, groups, clip_with)[1])
             torch.cuda.current_stream().wait_stream(self.side)
             self._restore(*saved)
             out = torch.empty(1 + len(keys), device=static.tokens.device)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=self.pool):
-                out.copy_(self._outputs(*self._body(loss_fn, static, groups), keys))
+                out.copy_(self._outputs(*self._body(loss_fn, static, groups, clip_with), keys))
         finally:
             self._restore(*saved)
         return _Step(static, graph, out, keys)

@@ -88,7 +88,7 @@ def test_a_halving_captures_every_step_again(ptb_slice, any_corpora):
 
 
 def test_steps_whose_capture_fails_run_eagerly_and_graphs_are_given_up_after_enough(ptb_slice, monkeypatch, caplog):
-    def refuse(self, loss_fn, batch, groups):
+    def refuse(self, loss_fn, batch, groups, clip_with=()):
         raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
     monkeypatch.setattr(StepGraphs, "_make", refuse)
     monkeypatch.setattr("core.graphs.MAX_FAILED", 3)

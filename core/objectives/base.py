@@ -50,10 +50,10 @@ class StepContext:
              clip_with: Iterable[str] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One training step: `loss_fn(batch)`, then `update` on the named groups (default: all).
         Returns the loss and statistics, detached. With `graphs` it replays a CUDA graph of the
-        whole step where it can (see core/graphs.py; not for a step clipped `clip_with` other
-        groups), else it runs here."""
-        if self.graphs is not None and clip_with is None:
-            done = self.graphs.run(loss_fn, batch, list(self.optimizers) if groups is None else list(groups))
+        whole step where it can (see core/graphs.py), else it runs here."""
+        if self.graphs is not None:
+            done = self.graphs.run(loss_fn, batch, list(self.optimizers) if groups is None else list(groups),
+                                   tuple(clip_with or ()))
             if done is not None:
                 return done
         with autocast(self.precision, batch.tokens.device):
