@@ -292,6 +292,7 @@ def test_compare_disagreement_and_selection(ctx):
     table = sel(ctx, live, mine, "valid", core.MAP_N, "7, 3 7")
     rows = list(csv.reader(io.StringIO(unquote(re.search(r'href="data:text/csv;charset=utf-8,([^"]*)"', table).group(1)))))
     assert [r[0] for r in rows[1:]] == ["7", "3"] and len(rows[0]) == 8
+    assert rows[0][4:6] == [f"reconstruction ({live})", f"reconstruction ({mine})"]  # headers name the checkpoint
     assert rows[1][1] == sentences[7]
     xy = cmp(ctx, live, mine)[0].data[0]
     assert rows[1][2] == f"{xy.x[7]:.2f}, {xy.y[7]:.2f}"

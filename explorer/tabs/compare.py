@@ -183,7 +183,7 @@ def compare_selection(ctx: Context, left: str, right: str, split: str = MAP_SPLI
         progress(0.5, desc=f"reconstructing {len(chosen):,} sentences with both models")
     recs = [m.reconstruct(chosen) for m in (ml, mr)]
     kls = [m.kl(chosen) for m in (ml, mr)]
-    short = [ctx.title(x).split(" (")[0] for x in (left, right)]
+    short = [x or "no model" for x in (left, right)]  # the checkpoint: two VAE-MINEs share a display name
     header = ["#", "sentence", f"x, y ({esc(short[0])})", f"x, y ({esc(short[1])})", f"reconstruction ({esc(short[0])})",
               f"reconstruction ({esc(short[1])})", f"KL ({esc(short[0])})", f"KL ({esc(short[1])})"]
     rows = [[str(i), esc(s), f"{xy_l[i, 0]:.2f}, {xy_l[i, 1]:.2f}", f"{xy_r[i, 0]:.2f}, {xy_r[i, 1]:.2f}",
