@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--checkpoints", default="checkpoints", help="folder of checkpoint bundles (default: ./checkpoints)")
     p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
+    p.add_argument("--corpus", action="append", default=[], metavar="PATH",
+                   help="a corpus folder or file outside the data folder that a checkpoint was trained on (repeatable): "
+                        "the explorer reads a checkpoint's corpus path only when it is given here")
     p.add_argument("--cache-dir", help="disk cache for indexes and maps (default: ~/.cache/vae-mine/explorer)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: localhost only)")
     p.add_argument("--port", type=int, default=7860)
@@ -39,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     from explorer.app import build_app, start_warm_up
     from explorer.guards import LinkGuard, RouteGuard
 
-    app = build_app(args.checkpoints, args.data_dir, args.cache_dir)
+    app = build_app(args.checkpoints, args.data_dir, args.cache_dir, args.corpus)
     app.queue(default_concurrency_limit=4)
     try:
         # run_history off: Gradio would keep every call's inputs, a visitor's own sentences among them, in

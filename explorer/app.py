@@ -89,8 +89,10 @@ class Explorer(gr.Blocks):
         super().validate_inputs(block_fn, inputs)
 
 
-def build_app(checkpoints: str | Path = "checkpoints", data_dir: str | None = None, cache_dir: str | Path | None = None) -> gr.Blocks:
-    ctx = Context(Path(checkpoints), data_dir, **({"cache_dir": Path(cache_dir)} if cache_dir else {}))
+def build_app(checkpoints: str | Path = "checkpoints", data_dir: str | None = None, cache_dir: str | Path | None = None,
+              own_corpora: tuple = ()) -> gr.Blocks:
+    ctx = Context(Path(checkpoints), data_dir, **({"cache_dir": Path(cache_dir)} if cache_dir else {}),
+                  own_corpora=tuple(own_corpora))
     left0, right0 = ctx.default_pair()
     # Gradio's temporary files (plots and CSVs it serves) older than an hour are deleted every 10 minutes
     with Explorer(title="VAE-MINE latent-space explorer", delete_cache=(600, 3600)) as app:

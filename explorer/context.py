@@ -107,6 +107,16 @@ class Context:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _memo: Memo = field(default_factory=Memo, repr=False)
     compute_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # one heavy build at a time
+    # corpus folders or files outside the data folder that the operator allows (app.py --corpus): a
+    # bundle whose corpus is one of these paths is read; any other path a bundle names is not
+    own_corpora: tuple = ()
+
+    def __post_init__(self):
+        self.own_corpora = tuple(Path(p).resolve() for p in self.own_corpora)
+
+    def readable_corpus(self, corpus: str) -> bool:
+        """A corpus a bundle names may be read: a name in the data folder, or a path the operator allowed."""
+        return bool(NAME.fullmatch(corpus)) or Path(corpus).resolve() in self.own_corpora
 
     # -- checkpoints ------------------------------------------------------------------------------
 
@@ -177,7 +187,8 @@ class Context:
         the one it trained on (hashing each training file once)."""
         infos = {name: info for name, info in ((n, self.info(n)) for n in self.names()) if info}
         outside = {name: ("missing", f"its corpus is a path ({Path(info.corpus).name!r}); the explorer reads corpora only "
-                                     f"from its data folder") for name, info in infos.items() if not NAME.fullmatch(info.corpus)}
+                                     f"from its data folder or a folder given with --corpus")
+                   for name, info in infos.items() if not self.readable_corpus(info.corpus)}
         return outside | {name: problem for name, info in infos.items() if name not in outside
                 if (problem := self.memo(("corpus problem", info.corpus, info.corpus_sha256),
                                          lambda info=info: info.corpus_problem(self.data_dir)))}
@@ -250,9 +261,10 @@ class Context:
         """The first `limit` sentences of a split of the model's corpus, read with the model's
         tokenizer (the split is read once and kept, not once per limit)."""
         corpus, tokenizer = model.corpus, model.config.tokenizer
-        if not NAME.fullmatch(corpus):  # a bundle is untrusted: its corpus is never a path the server opens
+        if not self.readable_corpus(corpus):  # a bundle is untrusted: it names no path the server opens
             raise Unavailable(f"this model's corpus is a path ({Path(corpus).name!r} on the machine it trained on); the "
-                              f"explorer reads corpora only from its data folder, by name")
+                              f"explorer reads corpora only from its data folder, by name, or from a folder given to "
+                              f"app.py with --corpus")
         try:
             return self.memo(("sentences", corpus, tokenizer, split),
                              lambda: core.read_sentences(corpus, split, self.data_dir, None, tokenizer))[:limit]

@@ -145,17 +145,19 @@ def test_training_on_a_folder_records_it_and_the_explorer_warns_when_it_changes(
     assert model.prepare("My neighbour's CAT didn't fix the kite!")[0].tokens == [
         "my", "neighbour", "'s", "cat", "did", "n't", "fix", "the", "kite", "!"]
     assert model.encode_split("valid")[0][0] == "a tired pilot painted a blue kite ."
-    ctx = Context(out.parent, None, tmp_path / "cache")
+    ctx = Context(out.parent, None, tmp_path / "cache")  # a bundle's corpus path is not read unless allowed
+    assert "corpus data missing" in status_line(ctx)
+    ctx = Context(out.parent, None, tmp_path / "cache", own_corpora=(folder,))  # app.py --corpus FOLDER
     assert "differs" not in status_line(ctx) and "missing" not in status_line(ctx)
 
     (folder / "train.txt").write_text("\n".join(invented(61)) + "\n")  # one sentence more
     capsys.readouterr()
     assert train_main([*args[:7], "2", *args[8:], "--resume"]) == 2
     assert "has changed since" in capsys.readouterr().err
-    ctx = Context(out.parent, None, tmp_path / "cache")
+    ctx = Context(out.parent, None, tmp_path / "cache", own_corpora=(folder,))
     assert "mine**: its corpus" in status_line(ctx) and "differs from the one it was trained on" in status_line(ctx)
     (folder / "train.txt").unlink()
-    ctx = Context(out.parent, None, tmp_path / "cache")
+    ctx = Context(out.parent, None, tmp_path / "cache", own_corpora=(folder,))
     assert f"corpus data missing for {folder.resolve()}" in status_line(ctx)
 
 
