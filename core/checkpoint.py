@@ -143,14 +143,18 @@ def read_log(path: Path) -> list[dict]:
         raise CheckpointError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise CheckpointError(f"{path}: unreadable ({e.strerror})") from None
-    lines = []
-    for ln in text.splitlines():
+    lines, skipped = [], 0
+    for ln in filter(str.strip, text.splitlines()):
         try:
             line = json.loads(ln)
         except json.JSONDecodeError:
-            continue
+            line = None
         if isinstance(line, dict):
             lines.append(line)
+        else:
+            skipped += 1
+    if skipped:  # a run killed while appending leaves a partial last line
+        log.warning("%s: dropped %d line(s) that were not whole JSON objects (a write cut short)", path, skipped)
     return lines
 
 
@@ -361,11 +365,7 @@ def truncate_log(folder: Path, last_epoch: int) -> None:
     resume state repeats that epoch."""
     path = folder / LOG
     if path.exists():
-        lines = read_log(path)
-        torn = len([ln for ln in path.read_bytes().splitlines() if ln.strip()]) - len(lines)
-        if torn:  # a run killed while appending leaves a partial last line
-            log.warning("%s: dropped %d line(s) that were not whole JSON objects (a write cut short)", path, torn)
-        kept = [ln for ln in lines if isinstance(ln.get("epoch"), int) and ln["epoch"] <= last_epoch]
+        kept = [ln for ln in read_log(path) if isinstance(ln.get("epoch"), int) and ln["epoch"] <= last_epoch]
         atomic_write(path, lambda tmp: Path(tmp).write_text("".join(json.dumps(ln) + "\n" for ln in kept)))
 
 
