@@ -36,8 +36,9 @@ MODEL_ARGUMENTS = ("left", "right")  # request arguments that name a checkpoint
 
 
 def size_of(value) -> int:
-    """Bytes a memoised value holds, roughly: arrays, sentence lists, fitted indexes (their data)."""
-    if isinstance(value, np.ndarray):
+    """Bytes a memoised value holds, roughly: arrays and anything else that counts its own (`nbytes`:
+    core.Placement), sentence lists, fitted indexes (their data)."""
+    if isinstance(getattr(value, "nbytes", None), int):
         return value.nbytes
     if isinstance(value, list):
         return sum(sys.getsizeof(v) + 8 for v in value)
@@ -106,7 +107,8 @@ class Context:
     _errors: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _memo: Memo = field(default_factory=Memo, repr=False)
-    compute_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # one heavy build at a time
+    _building: dict = field(default_factory=dict, repr=False)  # key -> the lock its one build holds
+    _building_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # corpus folders or files outside the data folder that the operator allows (app.py --corpus): a
     # bundle whose corpus is one of these paths is read; any other path a bundle names is not
     own_corpora: tuple = ()
@@ -239,18 +241,25 @@ class Context:
     # -- corpora and memoised results --------------------------------------------------------------
 
     def memo(self, key, build):
-        """build() for key, kept in the bounded memory cache (one build at a time)."""
+        """build() for key, kept in the bounded memory cache. One build per key at a time (a second
+        visitor asking for the same map waits for the first's); builds of different keys run side by
+        side, so one visitor's new map size never holds up another's first map."""
         try:
             return self._memo.get(key)  # no lock: a build in progress must not hold up cached answers
         except KeyError:
             pass
-        with self.compute_lock:
+        with self._building_lock:
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
             try:
                 return self._memo.get(key)
             except KeyError:
                 value = build()
                 self._memo.put(key, value)
                 return value
+            finally:
+                with self._building_lock:
+                    self._building.pop(key, None)
 
     def code_state(self, model: core.TextVAEModel, progress=None) -> core.CodeState:
         """How the model's codes spread over the training split (core.code_state), once per checkpoint."""

@@ -7,6 +7,7 @@ from html import unescape
 from urllib.parse import unquote
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +234,30 @@ def test_memory_cache_is_bounded_least_recently_used_first():
     assert 1 not in memo and {0, 2, 3} <= {k for k in range(4) if k in memo} and memo.bytes <= memo.max_bytes
     memo.put("huge", np.zeros(10_000))  # larger than the whole bound: not kept
     assert "huge" not in memo and memo.bytes == 3 * 8000
+
+
+def test_one_slow_build_holds_up_only_the_callers_of_its_own_key(tmp_path):
+    """A visitor's new map size (a UMAP fit of seconds) must not hold up another visitor's map: builds
+    of different keys run side by side, a second caller of the same key waits for the first build."""
+    ctx = Context(tmp_path)
+    release, started, builds = threading.Event(), threading.Event(), []
+
+    def slow():
+        builds.append("slow")
+        started.set()
+        release.wait(30)
+        return np.zeros(3)
+
+    first = threading.Thread(target=ctx.memo, args=("new size", slow))
+    second = threading.Thread(target=ctx.memo, args=("new size", slow))
+    first.start()
+    assert started.wait(10)
+    second.start()
+    assert ctx.memo("first map", lambda: np.ones(2)).sum() == 2  # answered while the fit runs
+    assert first.is_alive() and second.is_alive()
+    release.set()
+    first.join(10), second.join(10)
+    assert builds == ["slow"]  # the second caller got the first build's value
 
 
 def test_neighbours_and_analogy_report_unknown_and_cut_input(ctx):

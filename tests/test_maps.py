@@ -60,6 +60,21 @@ def test_a_placed_sentence_lands_where_its_own_point_is(data_dir):
     assert np.median(np.linalg.norm(far - coords[:50], axis=1)) > 3 * near
 
 
+def test_a_placement_counts_the_memory_it_holds():
+    """The explorer's memory bound counts a placement by `nbytes`: what a fit holds, measured."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    mu, coords = rng.normal(size=(3000, 32)).astype(np.float32), rng.normal(size=(3000, 2)).astype(np.float32)
+    core.Placement(mu[:100], coords[:100])  # umap-learn's and numba's one-off allocations, not the placement's
+    tracemalloc.start()
+    placed = core.Placement(mu, coords)
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert held > 3000 ** 2 * 4  # the distance matrix at least
+    assert 0.8 * held < placed.nbytes < 1.25 * held
+
+
 def test_the_atlases_ship_the_default_pairs_aligned_layout(data_dir, tmp_path):
     live, mine = (core.load(SHIPPED / n) for n in (LIVE, MINE))
     sentences = core.read_sentences("flickr8k", core.MAP_SPLIT, str(data_dir), None, live.config.tokenizer)
