@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import MODEL_UNRECORDED, TRAIN_LEGACY, ModelConfig, RunConfig, TrainConfig, build_dataclass, check_fields
 from .errors import CheckpointError, InputError
+from .files import atomic_write
 from .models import TextVAE
 from .objectives import Objective, build, parse_objective
 from .tokenize import LEGACY
@@ -52,20 +52,6 @@ EVALUATION = "evaluation.json"  # a bundle's own test evaluation (core.evaluate 
 SAMPLES = "samples.txt.gz"  # beside it: the prior samples FPPL / RPPL score (core.evaluate --samples)
 OUTPUT = "train.out"  # a run's terminal output when core.parallel started it
 MAX_VOCAB = 10_000_000  # the most words a bundle's config may claim
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path), then rename tmp_path onto path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # as a plain write would leave it (mkstemp makes 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, obj: Any) -> None:

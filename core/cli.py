@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
 
 from .device import keep_freed_memory
-from .errors import EXIT_STOPPED, Stopped, VaeMineError
+from .errors import EXIT_STOPPED, Stopped, VaeMineError, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,12 @@ def run_cli(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace]
         return EXIT_STOPPED
     except (VaeMineError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if not is_disk_full(e):
+            raise
+        where = f" writing {e.filename}" if e.filename else ""
+        print(f"error: no space left on the disk{where}: free space there and run the command again", file=sys.stderr)
         return 2
 
 

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from .cli import run_cli
 from .corpora import available, data_dir, file_sha256
 from .errors import CorpusError
+from .files import drop_stale
 
 CHUNK = 1 << 16
 TIMEOUT_S = 60
@@ -103,6 +104,7 @@ def fetch(source: Source, folder: Path, base_url: str | None = None, force: bool
 def download(url: str, target: Path, sha256: str, progress: bool = True) -> None:
     """url -> target through a temporary file, renamed into place only when complete and its
     sha256 is `sha256`; CorpusError otherwise (the temporary file is removed)."""
+    drop_stale(target.parent, f".{target.name}.*.part")  # a killed download's
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:

@@ -2,6 +2,7 @@
 
 The explorer catches these and shows their text; anything else is a bug.
 """
+import errno
 
 
 class VaeMineError(Exception):
@@ -18,6 +19,18 @@ class CheckpointError(VaeMineError, ValueError):
 
 class InputError(VaeMineError, ValueError):
     """Text or arguments given to the public API cannot be used."""
+
+
+class DiskFull(VaeMineError):
+    """A write found no space left (or the quota spent); the message names the folder and how much to free."""
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """An OSError for a full disk or spent quota, or safetensors' or numpy's wrapping of one."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(e)
+    return "No space left on device" in text or "StorageFull" in text or "os error 28" in text
 
 
 class Stopped(VaeMineError):

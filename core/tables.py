@@ -5,7 +5,7 @@ import csv
 from pathlib import Path
 from typing import Sequence
 
-from .checkpoint import atomic_write
+from .files import atomic_write
 
 
 def markdown(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

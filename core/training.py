@@ -31,7 +31,7 @@ from .config import MODEL_UNRECORDED, RunConfig
 from .corpora import read_split
 from .corpora import resolve as resolve_corpus
 from .device import pick_device, set_tf32
-from .errors import CheckpointError, CorpusError, Stopped, VaeMineError
+from .errors import CheckpointError, CorpusError, DiskFull, Stopped, VaeMineError
 from .evaluation import evaluate_split
 from .models import TextVAE, evaluating
 from .objectives import Objective, StepContext, build
@@ -441,7 +441,10 @@ def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: 
             log.info("nothing to resume in %s: starting a new run", out)
         if stop.is_set():
             raise Stopped(f"{out}: stopped before training began; continue with --resume")
-        trainer.run()
+        try:
+            trainer.run()
+        except DiskFull as e:
+            raise DiskFull(f"{e}. The run's state as of its last save is kept: free space and continue with --resume") from None
     return out
 
 

@@ -76,16 +76,17 @@ def start_warm_up(app: gr.Blocks) -> threading.Thread:
 
 
 class Explorer(gr.Blocks):
-    """gr.Blocks whose API answers a call that sent too few inputs with a message naming them, where
-    Gradio would log a traceback and answer {"error": null}."""
+    """gr.Blocks whose API answers a call that sent too few or too many inputs with a message naming
+    them, where Gradio would log a traceback and answer {"error": null} (too few) or drop the extra
+    ones silently (too many)."""
 
     def validate_inputs(self, block_fn, inputs: list) -> None:
         wanted = len(block_fn.inputs)
-        if len(inputs) < wanted:
+        if len(inputs) != wanted:
             names = [n for n in inspect.signature(block_fn.fn).parameters if n not in ("progress_bar", "request")]
             what = f"/{block_fn.api_name}" if block_fn.api_name else "this event"
-            raise gr.Error(f"{what} takes {wanted} inputs ({', '.join(names[:wanted])}); this call sent {len(inputs)}",
-                           print_exception=False)
+            raise gr.Error(f"{what} takes {wanted} inputs ({', '.join(names[:wanted]) or 'none'}); this call sent "
+                           f"{len(inputs)}", print_exception=False)
         super().validate_inputs(block_fn, inputs)
 
 

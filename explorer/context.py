@@ -23,6 +23,7 @@ import numpy as np
 
 import core
 from core import InputError, VaeMineError, available_corpora, is_bundle, split_digest
+from core.files import atomic_write
 
 log = logging.getLogger(__name__)
 # the default pair, each side's preferences in order: the shipped VAE-MINE with the named settings that make
@@ -33,6 +34,10 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # what a checkpoint or co
 SPLITS = ("valid", "test", "train")
 SURROGATE = re.compile("[\ud800-\udfff]")
 MODEL_ARGUMENTS = ("left", "right")  # request arguments that name a checkpoint
+# characters of a text argument, checked before anything reads it: a sentence box's 20 lines of up to
+# 1,000 characters (a model reads at most a few hundred words of each); `yours` has its own cap in bytes
+MAX_TEXT = 20_000
+TEXT_CAPS = {"yours": core.OWN_MAX_BYTES}
 
 
 def size_of(value) -> int:
@@ -136,6 +141,9 @@ class Context:
         InputError naming the allowed values otherwise, before any file is touched."""
         out = dict(args)
         for key, value in args.items():
+            cap = TEXT_CAPS.get(key, MAX_TEXT)
+            if isinstance(value, str) and len(value) > cap:  # refused before it is split, tokenised or searched
+                raise InputError(f"{key} holds {len(value):,} characters; at most {cap:,} are read")
             if isinstance(value, str) and SURROGATE.search(value):  # not Unicode text: no answer could carry it back
                 raise InputError(f"{key} holds an unpaired surrogate (U+D800-U+DFFF), which is not valid text")
             if key in MODEL_ARGUMENTS:
@@ -297,7 +305,7 @@ class Context:
                      build) -> tuple[np.ndarray, bool]:
         """(an array with a row per sentence of a split's first `limit`, whether it was cached):
         from memory, else the checkpoint's atlas, else the disk cache, else build() and save it.
-        One build at a time."""
+        Builds of one key one at a time."""
         cached = True
 
         def load_or_build() -> np.ndarray:
@@ -309,7 +317,10 @@ class Context:
             array = _load_npz(path, len(self.sentences(model, split, limit)))
             if array is None:
                 cached, array = False, build()
-                save_npz(path, array=array)
+                try:
+                    save_npz(path, array=array)
+                except (OSError, VaeMineError) as e:  # a full or read-only disk: the answer stands, uncached
+                    log.warning("cache not written: %s", e)
             return array
 
         return self.memo((kind, model.fingerprint, split, limit), load_or_build), cached
@@ -334,11 +345,9 @@ def _load_npz(path: Path, rows: int) -> np.ndarray | None:
 
 
 def save_npz(path: Path, **arrays) -> None:
-    """Write then rename, so a crash never leaves a half-written cache file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())  # whole on disk before it replaces the old one
-    os.replace(tmp, path)
+    """Write then rename (core.files), so a crash never leaves a half-written cache file."""
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    atomic_write(path, write)

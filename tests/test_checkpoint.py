@@ -110,3 +110,21 @@ def test_a_model_without_layer_biases_trains_saves_and_loads(tmp_path, any_corpo
     assert cfg2.model.layer_biases is False
     assert model.encoder.to_gaussian.bias is None and model.decoder.init_state.bias is None
     assert model.decoder.project.bias is None and not model.decoder.output_bias().any()
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    """atomic_write leaves no torn target; what a kill leaves (its temporary file) goes at the next
+    write of that target once it is STALE_S old, while a live writer's younger one is left alone."""
+    import os
+    import time
+
+    from core.files import STALE_S, atomic_write
+
+    target = tmp_path / "model.safetensors"
+    stale, live = tmp_path / ".model.safetensors.abc123", tmp_path / ".model.safetensors.def456"
+    stale.write_bytes(b"torn"), live.write_bytes(b"being written")
+    old = time.time() - STALE_S - 5
+    os.utime(stale, (old, old))
+    atomic_write(target, lambda tmp: open(tmp, "w").write("whole"))
+    assert target.read_text() == "whole" and oct(target.stat().st_mode & 0o777) == "0o644"
+    assert not stale.exists() and live.exists()

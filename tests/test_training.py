@@ -492,3 +492,36 @@ def test_recipe_sets_vae_mine_settings_and_a_collapsed_run_says_so(tmp_path, any
     bad = subprocess.run([*train_cmd(any_corpora, "--model", "vae", "--recipe", "reads-code", "--out", str(tmp_path / "x"))[0]],
                          cwd=ROOT, env=env, capture_output=True, text=True)
     assert bad.returncode != 0 and "group of VAE-MINE settings" in bad.stderr
+
+
+def test_a_full_disk_stops_training_with_one_line_and_loses_nothing(tmp_path, whole_run, corpora):
+    """The disk fills in epoch 2 (a real tmpfs, filled to the last byte): training stops with one line
+    naming the folder and what to free (exit 2, no traceback), every file already written stays
+    whole, and once space is freed --resume ends as the unbroken run."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(disk)], capture_output=True, text=True)
+    assert mounted.returncode == 0, f"this test mounts a small tmpfs and needs root: {mounted.stderr}"
+    try:
+        run, filler = disk / "run", disk / "filler"
+        proc = start_and_wait_for_epoch_1(run, corpora)
+        with open(filler, "wb") as f:  # every byte left, while epoch 2 trains
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 2, err[-2000:]
+        assert "Traceback" not in err, err[-2000:]
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"error: no space left on the disk holding {run}") and "free at least" in last, last
+        assert "continue with --resume" in last and not list(run.rglob(".*.*")), sorted(run.rglob("*"))
+        filler.unlink()
+        cmd, env = train_cmd(corpora, *KILL_ARGS)
+        resumed = subprocess.run([*cmd, "--out", str(run), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert_same_weights(run, whole_run)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

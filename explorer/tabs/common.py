@@ -235,6 +235,8 @@ def decoding_controls(prefix: str) -> dict[str, gr.components.Component]:
                                  elem_id=f"{prefix}-temperature")
         beam = number_box("beam_size", DECODING.beam_size, visible=False, elem_classes="vm-beam", elem_id=f"{prefix}-beam")
         seed = number_box("seed", DECODING.seed, elem_classes="vm-seed", elem_id=f"{prefix}-seed")
+    # preprocess off: Gradio's check of a radio value would log a traceback for a bad one sent to this
+    # handler's fn_index; any value just hides both boxes
     strategy.change(lambda s: (gr.update(visible=s == "sample"), gr.update(visible=s == "beam")), strategy,
-                    [temperature, beam], api_name=False, queue=False)
+                    [temperature, beam], api_name=False, queue=False, preprocess=False)
     return {"strategy": strategy, "temperature": temperature, "beam_size": beam, "seed": seed}
