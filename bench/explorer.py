@@ -17,6 +17,12 @@ of that file: the default pair's aligned maps (shipped) first and warm, a pair w
 shipped from a cold cache and warm, a second such pair (umap-learn's code compiled by the first),
 the disagreement figures, a listed selection of 50, and 1,000
 of your sentences (test captions) placed on the shipped default map, first and warm.
+
+`--part load` puts the server under load and reads its memory, under "load" in `--out`: 50 identical
+visits in headless Chromium (a fresh browser context each: the page, then Reconstruct), the server's
+resident memory after each; 1,000 API calls (every endpoint but the lab, in turn, default inputs)
+with the memory every 100; then 16 and 32 clients, each its own gradio_client, calling those
+endpoints in turn for `--seconds` each: p50 / p95 per endpoint (queueing included) and errors.
 """
 from __future__ import annotations
 
@@ -187,16 +193,131 @@ def visit(client: Client, names: list[str]) -> int:
     return len(pairs)
 
 
+def endpoint_calls(client: Client) -> dict:
+    """Every named endpoint but the lab's, with the inputs its page shows first (a selection of 5)."""
+    specs = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    calls = {}
+    for name, spec in specs.items():
+        if name.startswith("/lab"):
+            continue
+        args = {p["parameter_name"]: p["parameter_default"] for p in spec["parameters"]}
+        if "ids" in args:
+            args["ids"] = "0 1 2 3 4"
+        calls[name] = args
+    return calls
+
+
+def browser_visits(url: str, pid: int, visits: int) -> dict:
+    """The server's resident memory after each of `visits` identical visits in Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    after, seconds = [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        for _ in range(visits):
+            start = time.perf_counter()
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(url)
+            page.locator("#rec-go").click()
+            page.locator("#rec-out table").first.wait_for(timeout=60_000)
+            context.close()
+            seconds.append(round(time.perf_counter() - start, 2))
+            after.append(rss_mib(pid))
+        browser.close()
+    return {"visits": visits, "seconds_p50": statistics.median(seconds), "server_rss_mib_after_each": after,
+            "growth_mib_visits_10_to_last": round(after[-1] - after[min(9, len(after) - 1)], 1)}
+
+
+def api_calls(client: Client, calls: dict, pid: int, total: int) -> dict:
+    """The server's resident memory every 100 of `total` calls, the endpoints in turn."""
+    names, rss = list(calls), [rss_mib(pid)]
+    for i in range(total):
+        name = names[i % len(names)]
+        client.predict(**calls[name], api_name=name)
+        if (i + 1) % 100 == 0:
+            rss.append(rss_mib(pid))
+    return {"calls": total, "server_rss_mib_every_100": rss, "growth_mib_call_200_to_last": round(rss[-1] - rss[min(2, len(rss) - 1)], 1)}
+
+
+def concurrent(url: str, calls: dict, clients: int, seconds: float, pid: int) -> dict:
+    """`clients` threads, each its own client, calling the endpoints in turn (each from another
+    start) for `seconds`: p50 / p95 per endpoint in seconds, errors, and the server's memory after."""
+    import threading
+
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+    names = list(calls)
+
+    def work(k: int) -> None:
+        client = Client(url, verbose=False)
+        i = k
+        while time.monotonic() < stop:
+            name = names[i % len(names)]
+            start = time.perf_counter()
+            try:
+                client.predict(**calls[name], api_name=name)
+                times[name].append(time.perf_counter() - start)
+            except Exception as e:  # noqa: BLE001 (counted and reported)
+                errors.append(f"{name}: {type(e).__name__}")
+            i += 1
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    def pct(xs: list[float], q: float) -> float:
+        xs = sorted(xs)
+        return round(xs[int(q * (len(xs) - 1))], 2) if xs else float("nan")
+
+    every = [x for xs in times.values() for x in xs]
+    return {"clients": clients, "seconds": seconds, "calls": len(every), "errors": len(errors), "error_kinds": sorted(set(errors)),
+            "p50_s": pct(every, 0.5), "p95_s": pct(every, 0.95),
+            "per_endpoint": {name: {"calls": len(xs), "p50_s": pct(xs, 0.5), "p95_s": pct(xs, 0.95)} for name, xs in times.items()},
+            "server_rss_mib_after": rss_mib(pid)}
+
+
+def load_part(args) -> int:
+    result = json.loads(args.out.read_text()) if args.out and args.out.is_file() else {}
+    with tempfile.TemporaryDirectory(prefix="explorer-bench-") as cache:
+        cache = Path(cache)
+        with running_app(cache / "app.log", cache / "c", args.data_dir, args.checkpoints) as (url, _, pid):
+            warm_up_seconds(cache / "app.log")
+            client = Client(url, verbose=False)
+            calls = endpoint_calls(client)
+            for name, call in calls.items():  # each endpoint's first answer (caches filled) before measuring
+                client.predict(**call, api_name=name)
+            load = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "server_rss_mib_start": rss_mib(pid),
+                    "browser": browser_visits(url, pid, args.visits), "api": api_calls(client, calls, pid, args.calls)}
+            for clients in (16, 32):
+                load[f"clients_{clients}"] = concurrent(url, calls, clients, args.seconds, pid)
+            rss = [load["server_rss_mib_start"], *load["browser"]["server_rss_mib_after_each"],
+                   *load["api"]["server_rss_mib_every_100"], load["clients_16"]["server_rss_mib_after"],
+                   load["clients_32"]["server_rss_mib_after"]]
+            load["server_rss_mib_peak_sampled"] = max(rss)
+            result["load"] = load
+    report(result, args.out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.explorer", description=__doc__.splitlines()[0])
     p.add_argument("--checkpoints", default="checkpoints")
     p.add_argument("--data-dir")
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--out", type=Path)
-    p.add_argument("--part", choices=["all", "compare"], default="all")
+    p.add_argument("--part", choices=["all", "compare", "load"], default="all")
+    p.add_argument("--visits", type=int, default=50, help="--part load: browser visits")
+    p.add_argument("--calls", type=int, default=1000, help="--part load: API calls")
+    p.add_argument("--seconds", type=float, default=60, help="--part load: seconds of each concurrency level")
     args = p.parse_args(argv)
     if args.part == "compare":
         return compare_part(args)
+    if args.part == "load":
+        return load_part(args)
     result: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "repeats": args.repeats}
     with tempfile.TemporaryDirectory(prefix="explorer-bench-") as cache:
         cache = Path(cache)

@@ -464,6 +464,12 @@ def test_views_of_a_collapsed_or_code_sharing_model_say_so(ctx):
     assert tuple(left.layout.xaxis.range) == (-1, 1) and "true scale" in left.layout.title.text
     assert max(np.ptp(left.data[0].x), np.ptp(left.data[0].y)) < 0.01  # the whole split is the dot it is
     assert right.layout.xaxis.range is None and "codes are collapsed" in status and "true scale" in status
+    compared = compare.compare_maps(ctx, COLLAPSED, MINE, "valid", 300, "sentence length")[1]
+    assert "codes are collapsed" in compared and "mean nothing" in compared and "share their code" in compared
+    healthy = compare.compare_maps(ctx, "flickr8k-lagging", "flickr8k-vae-mine-infonce", "valid", 300, "sentence length")[1]
+    assert "collapsed" not in healthy and "share their code" not in healthy
+    probed = probe.unit_probe(ctx, COLLAPSED, "flickr8k-vae-mine-infonce", "a dog runs through the grass .")
+    assert probed.count("code is collapsed") == 1 and probed.index("code is collapsed") < probed.index("vae-mine-infonce")
     table = collapse.figures_table(ctx).set_index("checkpoint")
     use = {name: table.loc[ctx.label(name), "use of z"] for name in (COLLAPSED, MINE, "flickr8k-vae-mine-infonce")}
     assert use[COLLAPSED] < 0.05 < use[MINE] < 1.0 < use["flickr8k-vae-mine-infonce"]

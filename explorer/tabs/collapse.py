@@ -116,8 +116,9 @@ def kl_per_dimension(ctx: Context, names) -> tuple[go.Figure | None, str]:
     notes = []
     for name in names:
         def mean_kl(model):
-            sentences = ctx.sentences(model, "valid", KL_SENTENCES)
-            return model.kl(sentences, per_dimension=True).mean(0), len(sentences)
+            sentences = ctx.sentences(model, "valid", KL_SENTENCES)  # the same for every visitor: computed once
+            return ctx.memo(("kl per dimension", model.fingerprint, len(sentences)),
+                            lambda: model.kl(sentences, per_dimension=True).mean(0)), len(sentences)
 
         result, err = for_model(ctx, name, mean_kl)
         if err:

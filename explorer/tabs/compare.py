@@ -112,7 +112,22 @@ def compare_maps(ctx: Context, left: str, right: str, split: str = MAP_SPLIT, n:
     status = (f"{len(sentences):,} {ml.corpus}/{split} sentences under both models, aligned layout {source}, "
               f"{time.perf_counter() - start:.1f} s{found}. Select with the box or lasso (toolbar above the maps) "
               "in either map: the same sentences light up in the other and are listed below.")
-    return [fig, page(f'<p class="vm-dim">{status}</p>')]
+    return [fig, page(code_notes(ctx, (ml, mr), (left, right)) + f'<p class="vm-dim">{status}</p>')]
+
+
+def code_notes(ctx: Context, models, names) -> str:
+    """A warning for each model of the pair whose codes are collapsed or shared (core.code_state over
+    its training split): UMAP draws clusters out of noise, and the alignment follows the other map."""
+    notes = []
+    for model, name in zip(models, names):
+        state = ctx.code_state(model)
+        if state.collapsed:
+            notes.append(message(f"{ctx.title(name)}: its codes are {state.verdict()}. Its map here is UMAP's "
+                                 f"layout of that noise, pulled toward the other model's map by the alignment: its "
+                                 f"clusters mean nothing (the Latent map tab draws it at its true scale)."))
+        elif state.shared >= 0.1:
+            notes.append(message(f"{ctx.title(name)}: {state.verdict()}; such sentences sit on one spot of its map."))
+    return "".join(notes)
 
 
 def _neighbour_list(sentences, idx) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 from core import AU_THRESHOLD, InputError, active_units, check
 
 from ..context import Context
-from ..render import esc, mark_changes, page, table
+from ..render import esc, mark_changes, message, page, table
 from .common import first_line, input_notes, number_box, per_model, wire
 
 UNITS = [f"most active unit #{r}" for r in range(1, 11)] + ["least active unit"]
@@ -37,7 +37,11 @@ def unit_probe(ctx: Context, left: str, right: str, text: str, unit: str = UNITS
         note = (f"z[{dim}]: variance of its posterior means {var[dim]:.3g} over the training split, "
                 + ("an active unit; steps of its standard deviation" if active else
                    "NOT an active unit; steps of the prior's standard deviation, 1.0"))
-        return (input_notes(model, model.prepare([sentence])) + f'<p class="vm-dim">{esc(note)}</p>'
+        state = ctx.code_state(model)
+        warning = (message(f"This model's code is {state.verdict()}. Moving one unit of such a code changes little "
+                           f"or nothing of what the decoder writes: that is what a collapsed model looks like here.")
+                   if state.collapsed else "")
+        return (warning + input_notes(model, model.prepare([sentence])) + f'<p class="vm-dim">{esc(note)}</p>'
                 + table(["sd", f"z[{dim}]", "decoded (greedy; changes highlighted)"], rows,
                               f"unit-probe-{model.path.name}"))
 
