@@ -18,6 +18,10 @@ shipped from a cold cache and warm, a second such pair (umap-learn's code compil
 the disagreement figures, a listed selection of 50, and 1,000
 of your sentences (test captions) placed on the shipped default map, first and warm.
 
+`--part overlap` writes, under "neighbour_overlap", the compare view's mean neighbour overlap (of 10)
+of the first checkpoint against each other one on the map's sentences (the first 2,000 validation
+sentences), with chance: the figures docs/explorer.md quotes.
+
 `--part load` puts the server under load and reads its memory, under "load" in `--out`: 50 identical
 visits in headless Chromium (a fresh browser context each: the page, then Reconstruct), the server's
 resident memory after each; 1,000 API calls (every endpoint but the lab, in turn, default inputs)
@@ -280,6 +284,24 @@ def concurrent(url: str, calls: dict, clients: int, seconds: float, pid: int) ->
             "server_rss_mib_after": rss_mib(pid)}
 
 
+def overlap_part(args) -> int:
+    import core
+
+    result = json.loads(args.out.read_text()) if args.out and args.out.is_file() else {}
+    names = sorted(p.name for p in Path(args.checkpoints).iterdir() if core.is_bundle(p))
+    first = next(n for n in names if n.endswith("lagging"))
+    base = core.load(Path(args.checkpoints) / first)
+    sentences, mu, _ = base.encode_split(core.MAP_SPLIT, core.MAP_N, args.data_dir)
+    out = {"split": core.MAP_SPLIT, "sentences": len(sentences), "of": first, "k": core.OVERLAP_K, "pairs": {}}
+    for name in names:
+        if name != first:
+            found = core.neighbour_overlap(mu, core.load(Path(args.checkpoints) / name).encode_many(sentences)[0])
+            out["pairs"][name] = {"shared_of_k": round(found.mean * found.k, 2), "chance_of_k": round(found.chance * found.k, 3)}
+    result["neighbour_overlap"] = out
+    report(result, args.out)
+    return 0
+
+
 def load_part(args) -> int:
     result = json.loads(args.out.read_text()) if args.out and args.out.is_file() else {}
     with tempfile.TemporaryDirectory(prefix="explorer-bench-") as cache:
@@ -309,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir")
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--out", type=Path)
-    p.add_argument("--part", choices=["all", "compare", "load"], default="all")
+    p.add_argument("--part", choices=["all", "compare", "load", "overlap"], default="all")
     p.add_argument("--visits", type=int, default=50, help="--part load: browser visits")
     p.add_argument("--calls", type=int, default=1000, help="--part load: API calls")
     p.add_argument("--seconds", type=float, default=60, help="--part load: seconds of each concurrency level")
@@ -318,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         return compare_part(args)
     if args.part == "load":
         return load_part(args)
+    if args.part == "overlap":
+        return overlap_part(args)
     result: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "repeats": args.repeats}
     with tempfile.TemporaryDirectory(prefix="explorer-bench-") as cache:
         cache = Path(cache)

@@ -81,6 +81,7 @@ def test_every_tab_produces_its_output(page):
     expect(page.locator("#int-out tbody tr").nth(10)).to_contain_text("1.00")
     page.click("#int-preset")
     expect(page.locator("#int-a textarea, #int-a input").first).to_have_value(re.compile("^this church choir"))
+    expect(page.locator("#int-out")).to_contain_text(re.compile(r"reads \d+ of their \d+ words as <unk>"))  # before it runs
 
     open_tab(page, "Sample")
     page.click("#smp-go")

@@ -129,6 +129,16 @@ def test_interpolate_rows_run_from_one_reconstruction_to_the_other(ctx):
     assert "steps must be" in interp(ctx, COLLAPSED, MINE, a, b, 1)[1]
 
 
+def test_the_table4_preset_says_before_it_runs_how_many_words_are_unknown(ctx):
+    a, b, note = interpolate.table4_preset(ctx, "flickr8k-lagging", MINE)
+    assert (a, b) == interpolate.TABLE4
+    counts = re.findall(r"reads (\d+) of their (\d+) words as &lt;unk&gt;", note)
+    model = ctx.model(MINE)
+    unknown = sum(len(p.unknown) for p in model.prepare(list(interpolate.TABLE4)))
+    assert len(counts) == 2 and unknown > 0 and int(counts[1][0]) == unknown, note
+    assert interpolate.table4_preset(ctx, "../etc", {"x": 1})[2] == ""  # garbage sent to the private handler
+
+
 def test_both_interpolation_paths_are_drawn_to_scale_in_one_chart(ctx):
     a, b = interpolate.START
     figure, _ = interp(ctx, COLLAPSED, MINE, a, b, 6, "slerp")

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from core import DECODING, MAP_N, MAP_SPLIT, MODES, VaeMineError, check, decoding, path_plane, word_f1
 
 from ..context import Context
-from ..render import changed, esc, mark_changes, page, table
+from ..render import changed, esc, mark_changes, message, page, table
 from .common import decoding_controls, for_model, input_notes, first_line, number_box, shown_text, wire
 
 # The pair of the paper's Table 4 (SNLI sentences quoted in the paper).
@@ -128,6 +128,27 @@ def analogy(ctx: Context, left: str, right: str, a: str, b: str, c: str, strateg
     return page(na + nb + nc + table(["model", header or "a : b :: c : ?"], rows, "analogy"))
 
 
+def table4_preset(ctx: Context, left, right) -> tuple[str, str, str]:
+    """The paper's Table 4 pair for the boxes, and before it runs, a note saying how many of its words
+    each chosen model reads as <unk> (it is an SNLI pair; the shipped models read Flickr8k)."""
+    notes = []
+    for name in (left, right) if left != right else (left,):
+        try:
+            model = ctx.model(ctx.check_model("model", name))
+        except VaeMineError:
+            continue
+        prepared = model.prepare(list(TABLE4))
+        unknown = [w for p in prepared for w in p.unknown]
+        words = sum(len(p.tokens) for p in prepared)
+        notes.append(f"{ctx.title(name)} ({model.corpus}) reads {len(unknown)} of their {words} words as <unk>"
+                     + (f": {', '.join(unknown)}" if unknown else ""))
+    if not notes:
+        return *TABLE4, ""
+    return *TABLE4, page(message("The paper's Table 4 pair is two SNLI sentences. " + "; ".join(notes) + ". A word read "
+                                 "as <unk> carries nothing of its meaning into the code, so the path runs between what "
+                                 "the model read, not the sentences as written."))
+
+
 INTRO = ("Both sentences are encoded, and the decoder writes a sentence at each of the evenly spaced points on the "
          "path between their codes. In a model that uses z the sentences change step by step from one end to the other; "
          "in a collapsed model every point decodes to the same sentence, because the decoder ignores z.")
@@ -151,7 +172,9 @@ def build(ctx: Context, pair) -> None:
                 "dotted circle is one standard deviation of the prior, the faint dots are posterior means of "
                 f"validation sentences (the first {CLOUD}). A collapsed model's path is a dot at the origin.",
                 elem_classes="vm-dim")
-    preset.click(lambda: TABLE4, None, [a, b], api_name=False)
+    # private (no API name) and fed the page's own dropdowns: preprocess off, the names checked in table4_preset
+    preset.click(lambda left, right: table4_preset(ctx, left, right), list(pair), [a, b, out], api_name=False,
+                 preprocess=False)
     models = {"left": pair[0], "right": pair[1]}
     wire(ctx, go.click, lambda **x: interpolate(ctx, **x), {**models, "a": a, "b": b, "steps": steps, "mode": mode, **decoding},
          [plot, out], "interpolate")
