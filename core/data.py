@@ -91,13 +91,19 @@ def fetch(source: Source, folder: Path, base_url: str | None = None, force: bool
         raise CorpusError(f"{source.name} cannot be downloaded by this tool.\n  Where: {source.manual}\n"
                           f"  Licence: {source.licence}")
     base = (base_url or os.environ.get("VAE_MINE_DATA_URL") or source.base_url).rstrip("/") + "/"
+    made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    for dest, (remote, sha) in source.files.items():
-        target = folder / dest
-        if target.is_file() and not force and file_sha256(target) == sha:
-            print(f"{target}: present, sha256 checked", file=sys.stderr)
-            continue
-        download(base + remote, target, sha, progress)
+    try:
+        for dest, (remote, sha) in source.files.items():
+            target = folder / dest
+            if target.is_file() and not force and file_sha256(target) == sha:
+                print(f"{target}: present, sha256 checked", file=sys.stderr)
+                continue
+            download(base + remote, target, sha, progress)
+    except BaseException:
+        if made and not any(folder.iterdir()):  # a folder this call made and filled with nothing: an empty
+            folder.rmdir()                       # corpus folder would be listed as a corpus
+        raise
     return folder
 
 

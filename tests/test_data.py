@@ -105,7 +105,9 @@ def test_a_missing_file_and_an_unreachable_host_are_named(tmp_path, serve):
         data.fetch(source, tmp_path / "data" / "mini", serve(tmp_path / "mirror") + "elsewhere/", progress=False)
     with pytest.raises(CorpusError, match=r"cannot reach http://127.0.0.1:9/.*--url BASE"):
         data.fetch(source, tmp_path / "data" / "mini", "http://127.0.0.1:9/", progress=False)
-    assert leftovers(tmp_path / "data" / "mini") == []
+    assert not (tmp_path / "data" / "mini").exists()  # no empty corpus folder left to be listed
+    assert data.main(["get", "ptb", "--data-dir", str(tmp_path / "data"), "--url", "http://127.0.0.1:9/"]) == 2
+    assert not (tmp_path / "data" / "ptb").exists()
 
 
 def test_corpora_that_cannot_be_fetched_say_where_licence_and_layout(tmp_path, capsys):
