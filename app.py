@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     from starlette.middleware import Middleware
 
-    from explorer.app import build_app, start_warm_up
+    from explorer.app import CSS, THEME, build_app, start_warm_up
     from explorer.guards import LinkGuard, RouteGuard
 
     app = build_app(args.checkpoints, args.data_dir, args.cache_dir, args.corpus)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
         # run_history off: Gradio would keep every call's inputs, a visitor's own sentences among them, in
         # the browser and list them at /gradio_api/runs for the next user of a shared computer
         app.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
-                   max_file_size=MAX_UPLOAD, run_history=False, state_session_capacity=SESSIONS,
+                   max_file_size=MAX_UPLOAD, run_history=False, state_session_capacity=SESSIONS, theme=THEME, css=CSS,
                    app_kwargs={"middleware": [Middleware(LinkGuard), Middleware(RouteGuard)]})
     except OSError as e:
         raise SystemExit(f"error: cannot serve on {args.host}:{args.port} ({e}); is another app using it? Try --port.")

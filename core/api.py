@@ -29,6 +29,7 @@ from .evaluation import evaluate_split
 from .metrics import active_units as _active_units
 from .models import evaluating
 from .objectives import objective_class
+from .objectives.schedules import how_training_ended
 from .tokenize import LEGACY, tokenize
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,18 @@ class TextVAEModel:
         """The per-epoch lines of train_log.jsonl (empty when the bundle has none)."""
         path = self.path / LOG
         return read_log(path) if path.is_file() else []
+
+    def training_facts(self) -> str:
+        """One line of how it was trained, for the page beside its name: epochs, how training ended
+        (its schedule, or a budget first), time, seed."""
+        tc, m = self.config.train, self.metrics
+        log_lines = self.train_log()
+        ended = how_training_ended(tc.lr, tc.lr_decay, tc.max_halvings, tc.epochs, tc.minutes,
+                                   log_lines[-1] if log_lines else None)
+        epochs = m.get("epochs", len(log_lines))
+        return (f"{epochs} epoch{'s' * (epochs != 1)} (best {m.get('best_epoch', '?')}), {ended}, "
+                f"{m.get('train_seconds', 0) / 60:.0f} min on {m.get('device', '?')}, seed {tc.seed}"
+                + (f", first {tc.max_train:,} training sentences" if tc.max_train else ""))
 
     def __repr__(self) -> str:
         return f"TextVAEModel({self.name} on {self.corpus}, z={self.z_dim}, vocab={len(self.vocab)}, {self.path})"

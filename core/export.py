@@ -21,13 +21,14 @@ import torch
 from . import atlas, catalogue
 from .api import TextVAEModel, departure_text
 from .batching import Dataset
-from .checkpoint import (CONFIG, LOG, METRICS, VOCAB, WEIGHTS, copy_probe, load_bundle, load_tensors, read_config, save_tensors,
+from .checkpoint import (CONFIG, LOG, METRICS, VOCAB, WEIGHTS, copy_probe, load_bundle, load_tensors, read_config, read_log, save_tensors,
                          write_json)
 from .corpora import read_split
 from .cli import run_cli
 from .errors import VaeMineError
 from .evaluation import evaluate_split
 from .objectives import objective_class
+from .objectives.schedules import how_training_ended
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -64,7 +65,9 @@ def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data
         except VaeMineError as e:
             log.warning("no atlas: %s", e)
     write_json(tmp / METRICS, metrics)
-    card = model_card(cfg, metrics, model, command, (tmp / WEIGHTS).stat().st_size, atlas.size(tmp))
+    log_lines = read_log(tmp / LOG) if (tmp / LOG).is_file() else []
+    card = model_card(cfg, metrics, model, command, (tmp / WEIGHTS).stat().st_size, atlas.size(tmp),
+                      log_lines[-1] if log_lines else None)
     (tmp / CARD).write_text(card + (f"\n## Notes\n\n{note.strip()}\n" if note.strip() else ""))
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
@@ -76,11 +79,12 @@ def _row(name: str, m: dict) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
-def model_card(cfg, metrics: dict, model, command: str, weights_bytes: int, atlas_bytes: int = 0) -> str:
+def model_card(cfg, metrics: dict, model, command: str, weights_bytes: int, atlas_bytes: int = 0,
+               last_log_line: dict | None = None) -> str:
     lines = [f"# {objective_class(cfg.objective.name).display_name} on {cfg.corpus}", "",
              f"A `{cfg.objective.name}` text VAE (LSTM encoder and decoder) trained with this project's `core.train`; "
              f"load it with `core.load(\"<this folder>\")` or pick it in the explorer (`python app.py`).", "",
-             "## Training", "", *training_facts(cfg, metrics, model, command, weights_bytes, atlas_bytes), "",
+             "## Training", "", *training_facts(cfg, metrics, model, command, weights_bytes, atlas_bytes, last_log_line), "",
              "## Evaluation (`core.evaluate` figures; NLL and KL in nats per sentence, one posterior sample)", "",
              "| weights / split | " + " | ".join(m.short for m in catalogue.metrics(catalogue.CARD)) + " |",
              "|---|" + "---|" * len(catalogue.metrics(catalogue.CARD))]
@@ -94,7 +98,8 @@ def model_card(cfg, metrics: dict, model, command: str, weights_bytes: int, atla
     return "\n".join(lines)
 
 
-def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int, atlas_bytes: int = 0) -> list[str]:
+def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int, atlas_bytes: int = 0,
+                   last_log_line: dict | None = None) -> list[str]:
     """The card's Training section: command, data, model, objective settings, optimiser, time, size."""
     mc, tc, oc = cfg.model, cfg.train, cfg.objective
     cls = objective_class(oc.name)
@@ -112,7 +117,8 @@ def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int, 
         f"- Optimiser: SGD lr {tc.lr}, clip {tc.clip}, batch {tc.batch_size}, seed {tc.seed}; lr halved after "
         f"{tc.decay_patience} epochs without improvement, from epoch {tc.decay_from_epoch}; budget {tc.epochs} epochs"
         + (f" or {tc.minutes:g} minutes of training (no epoch starts after that)" if tc.minutes else "") + ".",
-        f"- Trained {metrics.get('epochs')} epochs (best: epoch {metrics.get('best_epoch')}) in "
+        f"- Trained {metrics.get('epochs')} epochs (best: epoch {metrics.get('best_epoch')}; "
+        f"{how_training_ended(tc.lr, tc.lr_decay, tc.max_halvings, tc.epochs, tc.minutes, last_log_line)}) in "
         f"{metrics.get('train_seconds', 0) / 60:.0f} min on {metrics.get('device', '?')}, in "
         + ("bfloat16 mixed precision (bf16 products, float32 weights and sums; core.precision)."
            if tc.precision == "bf16" else "float32."),

@@ -9,15 +9,33 @@ from pathlib import Path
 
 import gradio as gr
 
-from core import departure_text
+from core import VaeMineError, departure_text
 
 from . import browser, share
 from .context import Context
+from .render import esc
 from .tabs import collapse, compare, interpolate, latent_map, neighbours, probe, reconstruct, sample
 
 log = logging.getLogger(__name__)
+# the machine's own sans-serif: Gradio's default web font drew the "A" of "VAE" in headings small
+THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+# a dropdown's long choice ends in "…" clear of its arrow, not under it
+CSS = ".wrap-inner input {text-overflow: ellipsis; padding-right: 28px;}"
 TABS = [("Reconstruct", (reconstruct,)), ("Interpolate", (interpolate,)), ("Sample", (sample,)),
         ("Neighbours", (neighbours,)), ("Latent map", (latent_map, compare, probe)), ("Posterior collapse", (collapse,))]
+
+
+def model_facts(ctx: Context, left, right) -> str:
+    """Under the model pair: how each chosen model was trained (epochs, whether its schedule ended or a
+    budget stopped it, time, seed), so a reader knows whether the pair was trained on equal terms."""
+    lines = []
+    for side, name in (("left", left), ("right", right)):
+        try:
+            model = ctx.model(ctx.check_model(side, name))
+        except VaeMineError:
+            continue
+        lines.append(f"<b>{esc(side)}</b> {esc(name)}: {esc(model.training_facts())}")
+    return f'<p class="vm-dim" id="model-facts-text">{"<br>".join(lines)}</p>' if lines else ""
 
 
 def status_line(ctx: Context) -> str:
@@ -67,6 +85,12 @@ def warm_up(ctx: Context) -> None:
     except ImportError as e:
         log.info("warm-up: umap-learn not loaded: %s", e)
     log.info("warm-up done in %.1f s", time.perf_counter() - start)
+    for name in dict.fromkeys([left, right]):  # then UMAP's graph around the default maps, so a visitor's
+        try:                                   # first "your sentences" on them is placed at once (20-35 s otherwise)
+            latent_map.warm_placement(ctx, ctx.model(name))
+        except Exception as e:  # noqa: BLE001
+            log.info("warm-up of the placement for %s skipped: %s", name, e)
+    log.info("warm-up: placements ready in %.1f s", time.perf_counter() - start)
 
 
 def start_warm_up(app: gr.Blocks) -> threading.Thread:
@@ -106,6 +130,10 @@ def build_app(checkpoints: str | Path = "checkpoints", data_dir: str | None = No
                 link_button = gr.Button("Link to this view", size="sm", elem_id="share-button")
                 link = gr.Textbox(label="link (copied; the address bar holds it too)", elem_id="share-link",
                                   interactive=False, max_lines=1, buttons=["copy"])
+        facts = gr.HTML(model_facts(ctx, left0, right0), elem_id="model-facts")
+        # private, fed the page's own dropdowns: preprocess off, the names checked in model_facts
+        gr.on([left.change, right.change], lambda a, b: model_facts(ctx, a, b), [left, right], facts, api_name=False,
+              queue=False, preprocess=False)
         note = gr.HTML(elem_id="share-note")
         items = {}
         with gr.Tabs() as tabs:

@@ -17,6 +17,7 @@ STYLE = """
 .vm-panel h3 {margin:0 0 .4rem 0;}
 .vm-grid, .vm-table {overflow-wrap:anywhere;}
 .vm-table td:first-child {overflow-wrap:normal; white-space:nowrap; width:1%;}
+.vm-table th {overflow-wrap:normal; word-break:normal;}
 .vm-msg {padding:.5rem .75rem; border-radius:6px; border:1px solid #e0a800; background:#fff8e1; color:#5f4b00;}
 .vm-err {border-color:#d9534f; background:#fdecea; color:#7a1c1a;}
 .vm-table {border-collapse:collapse; width:100%; font-size:.92rem;}

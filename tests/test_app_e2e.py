@@ -82,6 +82,7 @@ def test_every_tab_produces_its_output(page):
     page.click("#int-preset")
     expect(page.locator("#int-a textarea, #int-a input").first).to_have_value(re.compile("^this church choir"))
     expect(page.locator("#int-out")).to_contain_text(re.compile(r"reads \d+ of their \d+ words as <unk>"))  # before it runs
+    expect(page.locator("#model-facts")).to_contain_text("inside its aggressive phase")  # the shipped LaggingVAE
 
     open_tab(page, "Sample")
     page.click("#smp-go")

@@ -55,6 +55,19 @@ def test_shipped_checkpoints_are_small_and_documented():
     assert total <= 35 * 2**20  # the project's limit for checkpoints/ (29 MiB now)
 
 
+def test_the_page_says_how_each_model_of_the_pair_was_trained(ctx):
+    """Beside the pair: epochs, whether the schedule ended or a budget stopped it, time and seed, read
+    from each bundle's config and train_log (the shipped LaggingVAE stopped in its aggressive phase)."""
+    from explorer.app import model_facts
+
+    shown = model_facts(ctx, "flickr8k-lagging", "flickr8k-vae-mine-infonce")
+    left, right = shown.split("<br>")
+    assert "2 epochs" in left and "stopped by its 50-minute budget before its schedule ended" in left
+    assert "inside its aggressive phase" in left and "seed 1" in left
+    assert "40 epochs" in right and "its schedule ended (lr halved 5 times)" in right
+    assert model_facts(ctx, "../etc/passwd", {"x": 1}) == ""  # garbage sent to the private handler
+
+
 def test_default_pair_is_lagging_against_vae_mine(ctx):
     """VAE-MINE with the named settings that make its decoder read its code, labelled as beyond the
     paper wherever it is shown; the paper's own VAE-MINE stays in the list, labelled plainly."""
@@ -327,7 +340,7 @@ def test_compare_disagreement_and_selection(ctx):
     table = sel(ctx, live, mine, "valid", core.MAP_N, "7, 3 7")
     rows = list(csv.reader(io.StringIO(unquote(re.search(r'href="data:text/csv;charset=utf-8,([^"]*)"', table).group(1)))))
     assert [r[0] for r in rows[1:]] == ["7", "3"] and len(rows[0]) == 8
-    assert rows[0][4:6] == [f"reconstruction ({live})", f"reconstruction ({mine})"]  # headers name the checkpoint
+    assert rows[0][4:6] == [f"reconstruction (left: {live})", f"reconstruction (right: {mine})"]  # headers name the checkpoint
     assert rows[1][1] == sentences[7]
     xy = cmp(ctx, live, mine)[0].data[0]
     assert rows[1][2] == f"{xy.x[7]:.2f}, {xy.y[7]:.2f}"

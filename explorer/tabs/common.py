@@ -103,7 +103,7 @@ def many_notes(model, prepared: Sequence, what: str) -> str:
     read as <unk> (the first 20) and the sentences cut, not a line per sentence."""
     unknown = sorted({w for p in prepared for w in p.unknown})
     cut = sum(1 for p in prepared if p.truncated)
-    notes = ([f"{esc(what)}: {len(unknown):,} distinct words read as &lt;unk&gt;: {esc(', '.join(unknown[:20]))}"
+    notes = ([f"{esc(what)}: {len(unknown):,} distinct word{'s' * (len(unknown) != 1)} read as &lt;unk&gt;: {esc(', '.join(unknown[:20]))}"
               + (" …" if len(unknown) > 20 else "")] if unknown else [])
     notes += [f"{esc(what)}: {cut:,} sentences longer than the model's {model.max_len} words were cut"] if cut else []
     return "".join(f'<p class="vm-dim vm-note">{n}</p>' for n in notes)

@@ -199,14 +199,16 @@ def compare_selection(ctx: Context, left: str, right: str, split: str = MAP_SPLI
     recs = [m.reconstruct(chosen) for m in (ml, mr)]
     kls = [m.kl(chosen) for m in (ml, mr)]
     short = [x or "no model" for x in (left, right)]  # the checkpoint: two VAE-MINEs share a display name
-    header = ["#", "sentence", f"x, y ({esc(short[0])})", f"x, y ({esc(short[1])})", f"reconstruction ({esc(short[0])})",
-              f"reconstruction ({esc(short[1])})", f"KL ({esc(short[0])})", f"KL ({esc(short[1])})"]
+    # the narrow columns say left / right (a checkpoint's name wrapped a few letters a line there)
+    header = ["#", "sentence", "x, y (left)", "x, y (right)", f"reconstruction (left: {esc(short[0])})",
+              f"reconstruction (right: {esc(short[1])})", "KL (left)", "KL (right)"]
     rows = [[str(i), esc(s), f"{xy_l[i, 0]:.2f}, {xy_l[i, 1]:.2f}", f"{xy_r[i, 0]:.2f}, {xy_r[i, 1]:.2f}",
              esc(recs[0][j]), esc(recs[1][j]), f"{kls[0][j]:.2f}", f"{kls[1][j]:.2f}"]
             for j, (i, s) in enumerate(zip(shown, chosen))]
     more = (message(f"{len(picked):,} sentences selected; the first {LIST_MAX} are listed and exported")
             if len(picked) > LIST_MAX else "")
-    return page(f'<p class="vm-dim">{len(picked):,} selected sentences (greedy reconstructions from the posterior mean)</p>'
+    return page(f'<p class="vm-dim">{len(picked):,} selected sentences (greedy reconstructions from the posterior mean); '
+                f'left: {esc(short[0])}, right: {esc(short[1])}</p>'
                 + more + table(header, rows, "compare-selection"))
 
 

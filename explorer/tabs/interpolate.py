@@ -104,9 +104,10 @@ def path_figure(titles: list[str], paths: list, planes: list) -> go.Figure:
                                  textposition="top center", textfont=dict(color=colour), hoverinfo="skip"))
     fig.update_layout(title=dict(text="Both paths in latent units: large dots are points whose sentence differs from the point before"),
                       height=460, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.12),
-                      xaxis=dict(title=dict(text="along the path (from → to)"), zeroline=True),
+                      # constrain="domain": equal scales narrow the plot rather than widen the x range past the paths
+                      xaxis=dict(title=dict(text="along the path (from → to)"), zeroline=True, constrain="domain"),
                       yaxis=dict(title=dict(text="across (towards the start's offset from the origin)"), scaleanchor="x",
-                                 scaleratio=1, zeroline=True))
+                                 scaleratio=1, zeroline=True, constrain="domain"))
     return fig
 
 

@@ -187,10 +187,17 @@ def variance_bars(mu: np.ndarray, title: str) -> go.Figure:
                            marker_color=np.where(active, "#2a7de1", "#bbbbbb"),
                            hovertemplate="z[%{x}]: variance %{y:.3g}<extra></extra>"))
     fig.add_hline(y=AU_THRESHOLD, line_dash="dash", line_color="#d9534f", annotation_text=f"{AU_THRESHOLD} (active unit)")
-    fig.update_layout(title=dict(text=esc(f"{title}: {count} of {len(var)} units active")),
-                      yaxis_type="log", yaxis_title="Var_x E[z|x]", xaxis_title="dimension", height=300,
-                      margin=dict(l=10, r=10, t=50, b=10))
+    # the model's name on a line of its own: one line with the count was cut at half the page's width
+    fig.update_layout(title=dict(text=f"{esc(title)}<br>{count} of {len(var)} units active", font=dict(size=14)),
+                      yaxis_type="log", yaxis_title="Var_x E[z|x]", xaxis_title="dimension", height=320,
+                      margin=dict(l=60, r=10, t=70, b=10))
     return fig
+
+
+def warm_placement(ctx: Context, model) -> None:
+    """After start-up: UMAP's graph around the default map, when the atlas ships that map."""
+    if model.latent and model.atlas("umap", MAP_SPLIT, MAP_N, ctx.split_digest(model, MAP_SPLIT)) is not None:
+        placement(ctx, model, MAP_SPLIT, MAP_N)
 
 
 def placement(ctx: Context, model, split: str, n: int, progress=None) -> core.Placement:
