@@ -69,11 +69,14 @@ class Limit:
 
 
 def _number(value) -> float | None:
-    """value as a finite float (numbers, or text such as "2.5"), else None."""
+    """value as a finite float (numbers, or text such as "2.5"), else None. Text must be ASCII:
+    Python's float() reads other scripts' digits ("١٢" is 12), which no box on the page offers."""
     if isinstance(value, bool):
         return None
     if isinstance(value, str):
         value = value.strip()
+        if not value.isascii():
+            return None
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):

@@ -91,6 +91,7 @@ def test_bad_arguments_are_refused_clearly(model):
     ("seed", -1), ("seed", 1e30), ("seed", 2.5), ("seed", "abc"), ("seed", None), ("seed", True),
     ("temperature", 0), ("temperature", "nan"), ("temperature", 2.5), ("beam_size", 11), ("beam_size", 2.5),
     ("steps", 1), ("steps", 51), ("samples", -5), ("n", 0), ("n", 1e9), ("k", ""), ("map_n", 49),
+    ("seed", "١٢"), ("k", "５"),
 ])
 def test_every_limit_refuses_bad_values_naming_its_range(name, bad):
     limit = core.LIMITS[name]
