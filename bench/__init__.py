@@ -1,4 +1,5 @@
 """Benchmarks that print figures; they assert nothing."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ def report(result: dict, out: Path | None) -> None:
 def fresh_training(config: str, objective: str, settings: dict, vocab_size: int, device: torch.device, seed: int = 0):
     """A freshly initialised model and objective of a preset, in train mode on `device`, and their
     optimisers at training's lr (1.0 times each group's scale): (model, objective, optimisers)."""
-    cfg = RunConfig(model=PRESETS[config], objective=objective_class(objective).config(**settings), train=TrainConfig(seed=seed))
+    cfg = RunConfig(
+        model=PRESETS[config], objective=objective_class(objective).config(**settings), train=TrainConfig(seed=seed)
+    )
     model, obj = fresh_model(cfg, vocab_size)
     model.to(device).train()
     obj.to(device).train()

@@ -8,6 +8,7 @@ The figures decide whether `--jobs` (core.parallel) earns its place beside `--ra
 Memory: the resident set of every process Ray started (its GCS, raylet, agents, idle workers),
 read from /proc after the first task has run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,6 +54,7 @@ def ray_start_up() -> dict:
     """One local cluster in this process: import, init, first task, memory, shutdown."""
     t0 = time.perf_counter()
     import ray
+
     t1 = time.perf_counter()
     ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     t2 = time.perf_counter()
@@ -62,18 +64,51 @@ def ray_start_up() -> dict:
     memory = rss_mib(pids)
     ray.shutdown()
     t4 = time.perf_counter()
-    return {"import_s": round(t1 - t0, 2), "init_s": round(t2 - t1, 2), "first_task_s": round(t3 - t2, 2),
-            "shutdown_s": round(t4 - t3, 2), "processes": len(pids), "rss_mib": memory}
+    return {
+        "import_s": round(t1 - t0, 2),
+        "init_s": round(t2 - t1, 2),
+        "first_task_s": round(t3 - t2, 2),
+        "shutdown_s": round(t4 - t3, 2),
+        "processes": len(pids),
+        "rss_mib": memory,
+    }
 
 
 def sweep_seconds(flags: list[str], alphas: str, data: str) -> float:
     out = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
-    argv = [sys.executable, "-m", "core.sweep", "--alphas", alphas, "--out", str(out / "s"), *flags, "--corpus", "ptb",
-            "--config", "tiny", "--epochs", "1", "--max-train", "400", "--seed", "3",
-            "--data-dir", data, "--device", "cpu", "--no-progress"]
+    argv = [
+        sys.executable,
+        "-m",
+        "core.sweep",
+        "--alphas",
+        alphas,
+        "--out",
+        str(out / "s"),
+        *flags,
+        "--corpus",
+        "ptb",
+        "--config",
+        "tiny",
+        "--epochs",
+        "1",
+        "--max-train",
+        "400",
+        "--seed",
+        "3",
+        "--data-dir",
+        data,
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     start = time.perf_counter()
-    result = subprocess.run(argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        argv,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     shutil.rmtree(out, ignore_errors=True)
     if result.returncode != 0:
@@ -88,18 +123,36 @@ def main() -> None:
     p.add_argument("--out", type=Path)
     args = p.parse_args()
     data = os.environ.get("VAE_MINE_DATA", "data")
-    start_up = [subprocess.run([sys.executable, "-c", "import json, bench.cluster as b; print(json.dumps(b.ray_start_up()))"],
-                               cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
-                for _ in range(args.repeats)]
+    start_up = [
+        subprocess.run(
+            [sys.executable, "-c", "import json, bench.cluster as b; print(json.dumps(b.ray_start_up()))"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+        )
+        for _ in range(args.repeats)
+    ]
     import json
+
     start_up = [json.loads(r.stdout.strip().splitlines()[-1]) for r in start_up]
     processes, ray = [], []
     for _ in range(args.repeats):  # alternated, so a change in the host's load falls on both
         processes.append(sweep_seconds(["--jobs", "0"], args.alphas, data))
         ray.append(sweep_seconds(["--ray"], args.alphas, data))
-    report({"machine": f"{os.cpu_count()} CPUs", "ray_local_cluster": start_up,
-            "sweep": {"alphas": args.alphas, "config": "tiny, 1 epoch, 400 sentences",
-                      "processes_s": processes, "ray_s": ray}}, args.out)
+    report(
+        {
+            "machine": f"{os.cpu_count()} CPUs",
+            "ray_local_cluster": start_up,
+            "sweep": {
+                "alphas": args.alphas,
+                "config": "tiny, 1 epoch, 400 sentences",
+                "processes_s": processes,
+                "ray_s": ray,
+            },
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ resident memory after each; 1,000 API calls (every endpoint but the lab, in turn
 with the memory every 100; then 16 and 32 clients, each its own gradio_client, calling those
 endpoints in turn for `--seconds` each: p50 / p95 per endpoint (queueing included) and errors.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,10 @@ from bench import report
 from core import LIMITS, STRATEGIES
 from explorer.launch import running_app
 
-TABLE4 = ("this church choir sings to the masses as they sing joyous songs from the book at a church .",
-          "a woman with a green headscarf , blue shirt and a very big grin .")
+TABLE4 = (
+    "this church choir sings to the masses as they sing joyous songs from the book at a church .",
+    "a woman with a green headscarf , blue shirt and a very big grin .",
+)
 
 
 def timed(fn, repeats: int) -> dict:
@@ -61,8 +64,12 @@ def timed(fn, repeats: int) -> dict:
         fn()
         ms.append((time.perf_counter() - t) * 1000)
     ms.sort()
-    return {"p50_ms": round(statistics.median(ms), 1), "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 1),
-            "max_ms": round(ms[-1], 1), "calls": repeats}
+    return {
+        "p50_ms": round(statistics.median(ms), 1),
+        "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 1),
+        "max_ms": round(ms[-1], 1),
+        "calls": repeats,
+    }
 
 
 def latencies(client: Client, pair: dict, repeats: int) -> dict:
@@ -73,18 +80,26 @@ def latencies(client: Client, pair: dict, repeats: int) -> dict:
     greedy = {"strategy": "greedy", "temperature": 1.0, "beam_size": 5, "seed": 0}
     actions = {
         "reconstruct (2 sentences, mean + 3 posterior samples, greedy)": lambda: client.predict(
-            **pair, text="a dog runs through the grass .\ntwo children are playing on the beach .", samples=3, **greedy,
-            api_name="/reconstruct"),
+            **pair,
+            text="a dog runs through the grass .\ntwo children are playing on the beach .",
+            samples=3,
+            **greedy,
+            api_name="/reconstruct",
+        ),
         "interpolate (10 points, Table 4 pair, greedy)": lambda: client.predict(
-            **pair, a=TABLE4[0], b=TABLE4[1], steps=10, mode="linear", **greedy, api_name="/interpolate"),
+            **pair, a=TABLE4[0], b=TABLE4[1], steps=10, mode="linear", **greedy, api_name="/interpolate"
+        ),
         "sample (10 prior sentences, greedy)": lambda: client.predict(**pair, n=10, **greedy, api_name="/sample"),
         "neighbours (top 10 over the whole training split)": lambda: client.predict(
-            **pair, text="a black dog is running on the grass .", k=10, api_name="/neighbours"),
+            **pair, text="a black dog is running on the grass .", k=10, api_name="/neighbours"
+        ),
         "latent map (2,000 sentences, cached)": lambda: client.predict(
-            **pair, split="valid", n=2000, colour="active unit #1", api_name="/latent_map"),
+            **pair, split="valid", n=2000, colour="active unit #1", api_name="/latent_map"
+        ),
     }
-    out["latency_per_call_both_models"] = {name: timed(fn, repeats if "map" not in name else 10)
-                                           for name, fn in actions.items()}
+    out["latency_per_call_both_models"] = {
+        name: timed(fn, repeats if "map" not in name else 10) for name, fn in actions.items()
+    }
     return out
 
 
@@ -96,24 +111,44 @@ def seconds(fn) -> float:
 
 def compare_view(client: Client, pair: dict, unshipped: dict, unshipped2: dict, yours: str, repeats: int = 5) -> dict:
     """Seconds of the compare view's and your sentences' answers: first (cold) and warm (median of repeats)."""
+
     def warm(fn) -> float:
         return round(statistics.median(seconds(fn) for _ in range(repeats)), 3)
 
     maps = lambda p: lambda: client.predict(**p, split="valid", n=2000, api_name="/compare_maps")  # noqa: E731
     overlap = lambda p: lambda: client.predict(**p, split="valid", n=2000, api_name="/disagreement")  # noqa: E731
-    placed = lambda: client.predict(**pair, split="valid", n=2000, colour="active unit #1", search="",  # noqa: E731
-                                    yours=yours, api_name="/latent_map")
-    listed = lambda: client.predict(**pair, split="valid", n=2000, ids=" ".join(map(str, range(0, 2000, 40))),  # noqa: E731
-                                    api_name="/compare_selection")
-    out = {"pair": list(pair.values()), "unshipped_pair": list(unshipped.values()),
-           "compare_2000_shipped_first_s": seconds(maps(pair)), "compare_2000_shipped_warm_s": warm(maps(pair)),
-           "disagreement_2000_first_s": seconds(overlap(pair)), "disagreement_2000_warm_s": warm(overlap(pair)),
-           "selection_50_listed_first_s": seconds(listed), "selection_50_listed_warm_s": warm(listed),
-           "compare_2000_unshipped_cold_s": seconds(maps(unshipped)),
-           "compare_2000_unshipped_warm_s": warm(maps(unshipped)),
-           "second_unshipped_pair": list(unshipped2.values()),
-           "compare_2000_second_unshipped_not_cached_s": seconds(maps(unshipped2)),
-           "your_1000_sentences_placed_first_s": seconds(placed), "your_1000_sentences_placed_warm_s": warm(placed)}
+    placed = lambda: client.predict(
+        **pair,
+        split="valid",
+        n=2000,
+        colour="active unit #1",
+        search="",  # noqa: E731
+        yours=yours,
+        api_name="/latent_map",
+    )
+    listed = lambda: client.predict(
+        **pair,
+        split="valid",
+        n=2000,
+        ids=" ".join(map(str, range(0, 2000, 40))),  # noqa: E731
+        api_name="/compare_selection",
+    )
+    out = {
+        "pair": list(pair.values()),
+        "unshipped_pair": list(unshipped.values()),
+        "compare_2000_shipped_first_s": seconds(maps(pair)),
+        "compare_2000_shipped_warm_s": warm(maps(pair)),
+        "disagreement_2000_first_s": seconds(overlap(pair)),
+        "disagreement_2000_warm_s": warm(overlap(pair)),
+        "selection_50_listed_first_s": seconds(listed),
+        "selection_50_listed_warm_s": warm(listed),
+        "compare_2000_unshipped_cold_s": seconds(maps(unshipped)),
+        "compare_2000_unshipped_warm_s": warm(maps(unshipped)),
+        "second_unshipped_pair": list(unshipped2.values()),
+        "compare_2000_second_unshipped_not_cached_s": seconds(maps(unshipped2)),
+        "your_1000_sentences_placed_first_s": seconds(placed),
+        "your_1000_sentences_placed_warm_s": warm(placed),
+    }
     return out
 
 
@@ -122,15 +157,23 @@ def first_answers(client: Client, pair: dict) -> dict:
     after the app said it was ready (its warm-up still running)."""
     greedy = {"strategy": "greedy", "temperature": 1.0, "beam_size": 5, "seed": 0}
     asks = {
-        "reconstruct": lambda: client.predict(**pair, text="a dog runs through the grass .\ntwo children are playing "
-                                              "on the beach .", samples=3, **greedy, api_name="/reconstruct"),
-        "interpolate": lambda: client.predict(**pair, a=TABLE4[0], b=TABLE4[1], steps=10, mode="linear", **greedy,
-                                              api_name="/interpolate"),
+        "reconstruct": lambda: client.predict(
+            **pair,
+            text="a dog runs through the grass .\ntwo children are playing on the beach .",
+            samples=3,
+            **greedy,
+            api_name="/reconstruct",
+        ),
+        "interpolate": lambda: client.predict(
+            **pair, a=TABLE4[0], b=TABLE4[1], steps=10, mode="linear", **greedy, api_name="/interpolate"
+        ),
         "sample": lambda: client.predict(**pair, n=10, **greedy, api_name="/sample"),
-        "neighbours": lambda: client.predict(**pair, text="a black dog is running on the grass .", k=10,
-                                             api_name="/neighbours"),
-        "latent_map": lambda: client.predict(**pair, split="valid", n=2000, colour="active unit #1",
-                                             api_name="/latent_map"),
+        "neighbours": lambda: client.predict(
+            **pair, text="a black dog is running on the grass .", k=10, api_name="/neighbours"
+        ),
+        "latent_map": lambda: client.predict(
+            **pair, split="valid", n=2000, colour="active unit #1", api_name="/latent_map"
+        ),
         "kl_per_dimension": lambda: client.predict(**pair, api_name="/kl_per_dimension"),
     }
     out = {}
@@ -172,8 +215,16 @@ def long_visit(client: Client, names: list[str], pid: int, visits: int = 3) -> d
         pairs = visit(client, names)
         seconds.append(round(time.perf_counter() - start, 1))
         after.append(rss_mib(pid))
-    return {"long_visit": {"pairs": pairs, "visits": visits, "seconds": seconds, "server_rss_mib_before": before,
-                           "server_rss_mib_after_each": after, "server_rss_mib_peak": max(after)}}
+    return {
+        "long_visit": {
+            "pairs": pairs,
+            "visits": visits,
+            "seconds": seconds,
+            "server_rss_mib_before": before,
+            "server_rss_mib_after_each": after,
+            "server_rss_mib_peak": max(after),
+        }
+    }
 
 
 def visit(client: Client, names: list[str]) -> int:
@@ -184,11 +235,19 @@ def visit(client: Client, names: list[str]) -> int:
         pair = {"left": left, "right": right}
         for strategy in STRATEGIES:
             dec = {"strategy": strategy, "temperature": 1.0, "beam_size": big["beam_size"], "seed": 1}
-            client.predict(**pair, text="\n".join([f"a dog runs number {i} ." for i in range(20)]),
-                           samples=big["samples"], **dec, api_name="/reconstruct")
-            client.predict(**pair, a=TABLE4[0], b=TABLE4[1], steps=big["steps"], mode="slerp", **dec,
-                           api_name="/interpolate")
-            client.predict(**pair, a="a man rides .", b="a woman rides .", c="a man sings .", **dec, api_name="/analogy")
+            client.predict(
+                **pair,
+                text="\n".join([f"a dog runs number {i} ." for i in range(20)]),
+                samples=big["samples"],
+                **dec,
+                api_name="/reconstruct",
+            )
+            client.predict(
+                **pair, a=TABLE4[0], b=TABLE4[1], steps=big["steps"], mode="slerp", **dec, api_name="/interpolate"
+            )
+            client.predict(
+                **pair, a="a man rides .", b="a woman rides .", c="a man sings .", **dec, api_name="/analogy"
+            )
             client.predict(**pair, n=big["n"], **dec, api_name="/sample")
         client.predict(**pair, text="a black dog is running on the grass .", k=big["k"], api_name="/neighbours")
         for split in ("valid", "test", "train"):
@@ -229,8 +288,12 @@ def browser_visits(url: str, pid: int, visits: int) -> dict:
             seconds.append(round(time.perf_counter() - start, 2))
             after.append(rss_mib(pid))
         browser.close()
-    return {"visits": visits, "seconds_p50": statistics.median(seconds), "server_rss_mib_after_each": after,
-            "growth_mib_visits_10_to_last": round(after[-1] - after[min(9, len(after) - 1)], 1)}
+    return {
+        "visits": visits,
+        "seconds_p50": statistics.median(seconds),
+        "server_rss_mib_after_each": after,
+        "growth_mib_visits_10_to_last": round(after[-1] - after[min(9, len(after) - 1)], 1),
+    }
 
 
 def api_calls(client: Client, calls: dict, pid: int, total: int) -> dict:
@@ -241,7 +304,11 @@ def api_calls(client: Client, calls: dict, pid: int, total: int) -> dict:
         client.predict(**calls[name], api_name=name)
         if (i + 1) % 100 == 0:
             rss.append(rss_mib(pid))
-    return {"calls": total, "server_rss_mib_every_100": rss, "growth_mib_call_200_to_last": round(rss[-1] - rss[min(2, len(rss) - 1)], 1)}
+    return {
+        "calls": total,
+        "server_rss_mib_every_100": rss,
+        "growth_mib_call_200_to_last": round(rss[-1] - rss[min(2, len(rss) - 1)], 1),
+    }
 
 
 def concurrent(url: str, calls: dict, clients: int, seconds: float, pid: int) -> dict:
@@ -278,10 +345,19 @@ def concurrent(url: str, calls: dict, clients: int, seconds: float, pid: int) ->
         return round(xs[int(q * (len(xs) - 1))], 2) if xs else float("nan")
 
     every = [x for xs in times.values() for x in xs]
-    return {"clients": clients, "seconds": seconds, "calls": len(every), "errors": len(errors), "error_kinds": sorted(set(errors)),
-            "p50_s": pct(every, 0.5), "p95_s": pct(every, 0.95),
-            "per_endpoint": {name: {"calls": len(xs), "p50_s": pct(xs, 0.5), "p95_s": pct(xs, 0.95)} for name, xs in times.items()},
-            "server_rss_mib_after": rss_mib(pid)}
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "calls": len(every),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "p50_s": pct(every, 0.5),
+        "p95_s": pct(every, 0.95),
+        "per_endpoint": {
+            name: {"calls": len(xs), "p50_s": pct(xs, 0.5), "p95_s": pct(xs, 0.95)} for name, xs in times.items()
+        },
+        "server_rss_mib_after": rss_mib(pid),
+    }
 
 
 def overlap_part(args) -> int:
@@ -296,7 +372,10 @@ def overlap_part(args) -> int:
     for name in names:
         if name != first:
             found = core.neighbour_overlap(mu, core.load(Path(args.checkpoints) / name).encode_many(sentences)[0])
-            out["pairs"][name] = {"shared_of_k": round(found.mean * found.k, 2), "chance_of_k": round(found.chance * found.k, 3)}
+            out["pairs"][name] = {
+                "shared_of_k": round(found.mean * found.k, 2),
+                "chance_of_k": round(found.chance * found.k, 3),
+            }
     result["neighbour_overlap"] = out
     report(result, args.out)
     return 0
@@ -312,13 +391,21 @@ def load_part(args) -> int:
             calls = endpoint_calls(client)
             for name, call in calls.items():  # each endpoint's first answer (caches filled) before measuring
                 client.predict(**call, api_name=name)
-            load = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "server_rss_mib_start": rss_mib(pid),
-                    "browser": browser_visits(url, pid, args.visits), "api": api_calls(client, calls, pid, args.calls)}
+            load = {
+                "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                "server_rss_mib_start": rss_mib(pid),
+                "browser": browser_visits(url, pid, args.visits),
+                "api": api_calls(client, calls, pid, args.calls),
+            }
             for clients in (16, 32):
                 load[f"clients_{clients}"] = concurrent(url, calls, clients, args.seconds, pid)
-            rss = [load["server_rss_mib_start"], *load["browser"]["server_rss_mib_after_each"],
-                   *load["api"]["server_rss_mib_every_100"], load["clients_16"]["server_rss_mib_after"],
-                   load["clients_32"]["server_rss_mib_after"]]
+            rss = [
+                load["server_rss_mib_start"],
+                *load["browser"]["server_rss_mib_after_each"],
+                *load["api"]["server_rss_mib_every_100"],
+                load["clients_16"]["server_rss_mib_after"],
+                load["clients_32"]["server_rss_mib_after"],
+            ]
             load["server_rss_mib_peak_sampled"] = max(rss)
             result["load"] = load
     report(result, args.out)
@@ -350,7 +437,9 @@ def main(argv: list[str] | None = None) -> int:
             result["ready_cold_s"] = round(ready, 2)
             client = Client(url, verbose=False)
             # the default pair, read from the app's own dropdowns
-            values = {c.get("props", {}).get("elem_id"): c.get("props", {}).get("value") for c in client.config["components"]}
+            values = {
+                c.get("props", {}).get("elem_id"): c.get("props", {}).get("value") for c in client.config["components"]
+            }
             pair = {"left": values["left-model"], "right": values["right-model"]}
             result["pair"] = list(pair.values())
             result["first_answer_cold_s"] = first_answers(client, pair)
@@ -359,14 +448,18 @@ def main(argv: list[str] | None = None) -> int:
         with ExitStack() as stack:
             for _ in range(2):  # restart twice on the warm cache; the second app serves the latencies
                 stack.close()
-                url, ready, pid = stack.enter_context(running_app(cache / "app.log", cache / "c", args.data_dir,
-                                                                  args.checkpoints))
+                url, ready, pid = stack.enter_context(
+                    running_app(cache / "app.log", cache / "c", args.data_dir, args.checkpoints)
+                )
                 readies.append(round(ready, 2))
             result["ready_warm_s"] = readies
             client = Client(url, verbose=False)
             result.update(latencies(client, pair, args.repeats))
-            names = [c["props"]["choices"] for c in client.config["components"]
-                     if c.get("props", {}).get("elem_id") == "left-model"][0]
+            names = [
+                c["props"]["choices"]
+                for c in client.config["components"]
+                if c.get("props", {}).get("elem_id") == "left-model"
+            ][0]
             result.update(long_visit(client, [value for _, value in names], pid))
     report(result, args.out)
     return 0
@@ -381,18 +474,28 @@ def compare_part(args) -> int:
         os.environ["NUMBA_CACHE_DIR"] = str(cache / "numba")
         with running_app(cache / "app.log", cache / "c", args.data_dir, args.checkpoints) as (url, _, _):
             client = Client(url, verbose=False)
-            values = {c.get("props", {}).get("elem_id"): c.get("props", {}).get("value") for c in client.config["components"]}
+            values = {
+                c.get("props", {}).get("elem_id"): c.get("props", {}).get("value") for c in client.config["components"]
+            }
             pair = {"left": values["left-model"], "right": values["right-model"]}
-            names = [v for _, v in [c["props"]["choices"] for c in client.config["components"]
-                                    if c.get("props", {}).get("elem_id") == "left-model"][0]]
+            names = [
+                v
+                for _, v in [
+                    c["props"]["choices"]
+                    for c in client.config["components"]
+                    if c.get("props", {}).get("elem_id") == "left-model"
+                ][0]
+            ]
             others = [n for n in names if n not in pair.values()]
             unshipped = {"left": pair["right"], "right": others[0]}  # only LaggingVAE's pairs are shipped
             unshipped2 = {"left": pair["right"], "right": others[1]}  # a fit with umap-learn's code compiled
             model = load(Path(args.checkpoints) / pair["left"])
             yours = "\n".join(read_sentences(model.corpus, "test", args.data_dir, 1000, model.config.tokenizer))
             warm_up_seconds(cache / "app.log")  # measured on the app at rest
-            result["compare_view"] = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-                                      **compare_view(client, pair, unshipped, unshipped2, yours)}
+            result["compare_view"] = {
+                "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                **compare_view(client, pair, unshipped, unshipped2, yours),
+            }
     report(result, args.out)
     return 0
 

@@ -11,6 +11,7 @@ is what tests/test_graphs.py checks. The KL weight moves every step and the lr i
 so the device scalars a graph reads are exercised; LaggingVAE's inner loop draws from one fixed
 stream of batches on both sides.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,23 @@ from core.objectives import StepContext, registry
 from core.vocab import Vocab
 
 # every objective with its defaults, and VAE-MINE's other two kinds of negatives
-CASES = [(name, {}) for name in registry()] + [("vae-mine", {"negatives": "all-pairs"}), ("vae-mine", {"negatives": "queue"})]
+CASES = [(name, {}) for name in registry()] + [
+    ("vae-mine", {"negatives": "all-pairs"}),
+    ("vae-mine", {"negatives": "queue"}),
+]
 
 
-def run_steps(case: tuple[str, dict], config: str, data: Dataset, device: torch.device, graphed: bool,
-              steps: int = 10, seed: int = 0, capture: bool = True, clip: float = 5.0):
+def run_steps(
+    case: tuple[str, dict],
+    config: str,
+    data: Dataset,
+    device: torch.device,
+    graphed: bool,
+    steps: int = 10,
+    seed: int = 0,
+    capture: bool = True,
+    clip: float = 5.0,
+):
     """Train a fresh model `steps` steps: (losses, final parameters on the CPU, the StepGraphs or None)."""
     name, settings = case
     model, obj, opts = fresh_training(config, name, settings, len(data.vocab), device, seed)
@@ -50,6 +63,7 @@ def run_steps(case: tuple[str, dict], config: str, data: Dataset, device: torch.
             if obj.live is not None:
                 raise AssertionError("kl_weight() read inside a graphed step, where a capture freezes it")
             return schedule()
+
         obj.kl_weight = kl_weight
     ctx = StepContext(opts, clip, lambda: next(extra), graphs)
     torch.manual_seed(seed + 1)
@@ -64,16 +78,29 @@ def run_steps(case: tuple[str, dict], config: str, data: Dataset, device: torch.
     return losses, params, graphs
 
 
-def compare(case: tuple[str, dict], config: str, data: Dataset, device: torch.device, steps: int = 10,
-            capture: bool = True, clip: float = 5.0) -> dict:
+def compare(
+    case: tuple[str, dict],
+    config: str,
+    data: Dataset,
+    device: torch.device,
+    steps: int = 10,
+    capture: bool = True,
+    clip: float = 5.0,
+) -> dict:
     """Largest relative differences between the eager and the graphed run of one case."""
     eager_losses, eager_params, _ = run_steps(case, config, data, device, False, steps, clip=clip)
     losses, params, graphs = run_steps(case, config, data, device, True, steps, capture=capture, clip=clip)
     loss_diff = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(losses, eager_losses))
     param_diff = max(float((a - b).norm() / b.norm().clamp(min=1e-12)) for a, b in zip(params, eager_params))
-    return {"losses": losses, "eager_losses": eager_losses, "max_rel_loss_diff": loss_diff,
-            "max_rel_param_diff": param_diff, "graphs": len(graphs.steps), "captures": graphs.captures,
-            "graphs_failed": graphs.failed or (list(graphs.eager.values())[:3] if graphs.eager else None)}
+    return {
+        "losses": losses,
+        "eager_losses": eager_losses,
+        "max_rel_loss_diff": loss_diff,
+        "max_rel_param_diff": param_diff,
+        "graphs": len(graphs.steps),
+        "captures": graphs.captures,
+        "graphs_failed": graphs.failed or (list(graphs.eager.values())[:3] if graphs.eager else None),
+    }
 
 
 def label(case: tuple[str, dict]) -> str:
@@ -96,10 +123,19 @@ def main() -> None:
         set_tf32(args.tf32)
     train = read_split("ptb", "train", args.data_dir, 2000)
     data = Dataset(train, Vocab.build(read_split("ptb", "train", args.data_dir)))
-    result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "torch": torch.__version__,
-              "config": args.config, "steps": args.steps, "clip": args.clip, "tf32": args.tf32 and device.type == "cuda", "cases": {}}
+    result = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "config": args.config,
+        "steps": args.steps,
+        "clip": args.clip,
+        "tf32": args.tf32 and device.type == "cuda",
+        "cases": {},
+    }
     for case in CASES:
-        result["cases"][label(case)] = compare(case, args.config, data, device, args.steps, device.type == "cuda", args.clip)
+        result["cases"][label(case)] = compare(
+            case, args.config, data, device, args.steps, device.type == "cuda", args.clip
+        )
     result["max_rel_loss_diff"] = max(c["max_rel_loss_diff"] for c in result["cases"].values())
     result["max_rel_param_diff"] = max(c["max_rel_param_diff"] for c in result["cases"].values())
     report(result, args.out)

@@ -8,6 +8,7 @@ the bound's estimate against the probe's MI; the median norm of each term's grad
 posterior means and log-variances; the share of energies near the energy's bound; the probe's MI and
 KL after --steps encoder-only SGD steps along alpha x the bound, and MI gained per nat of KL.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,22 @@ from core.corpora import read_split
 from core.tables import fmt, markdown
 from core.training import DIAGNOSTIC_BATCHES
 
-SHOWN = ["bound", "mi", "kl", "grad_mu_rec", "grad_mu_kl", "grad_mu_mine", "grad_logvar_rec", "grad_logvar_kl",
-         "grad_logvar_mine", "near_bound_joint", "near_bound_neg", "step_mi", "step_kl", "mi_per_kl"]
+SHOWN = [
+    "bound",
+    "mi",
+    "kl",
+    "grad_mu_rec",
+    "grad_mu_kl",
+    "grad_mu_mine",
+    "grad_logvar_rec",
+    "grad_logvar_kl",
+    "grad_logvar_mine",
+    "near_bound_joint",
+    "near_bound_neg",
+    "step_mi",
+    "step_kl",
+    "mi_per_kl",
+]
 
 
 def measure(path: str, split: str, limit: int, steps: int, data_dir: str | None) -> dict:
@@ -34,7 +49,9 @@ def measure(path: str, split: str, limit: int, steps: int, data_dir: str | None)
         raise SystemExit(f"{path}: a {cfg.objective.name} checkpoint; bench.mine measures VAE-MINE's bound")
     data = Dataset(read_split(cfg.corpus, split, data_dir, limit, cfg.train.max_len, cfg.tokenizer), vocab)
     probe = data.batch(torch.arange(len(data)))
-    batches = list(data.batches(cfg.train.batch_size, torch.Generator().manual_seed(cfg.train.seed)))[:DIAGNOSTIC_BATCHES]
+    batches = list(data.batches(cfg.train.batch_size, torch.Generator().manual_seed(cfg.train.seed)))[
+        :DIAGNOSTIC_BATCHES
+    ]
     figures = objective.diagnostics(model, probe, batches, steps=steps)
     log = Path(path) / ckpt.LOG
     epochs = []
@@ -57,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     results = [measure(c, args.split, args.limit, args.steps, args.data_dir) for c in args.checkpoints]
     report({"results": results}, args.out)
-    print(markdown(["checkpoint", *SHOWN], [[Path(r["checkpoint"]).name, *(fmt(r[k], 3) for k in SHOWN)] for r in results]))
+    print(
+        markdown(
+            ["checkpoint", *SHOWN], [[Path(r["checkpoint"]).name, *(fmt(r[k], 3) for k in SHOWN)] for r in results]
+        )
+    )
     for r in results:
         if r["epochs"]:
             print(f"\n{r['checkpoint']}, by epoch (train_log.jsonl):")

@@ -18,6 +18,7 @@ Per checkpoint, on the split (whole by default; `--limit N` for its first N sent
   * the mean word-F1 between each sentence and its top-5 cosine neighbours (posterior means) among
     the whole training split, beside the same figure for random training sentences.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,12 +37,22 @@ from core.tables import fmt, markdown
 
 PAIRS, PATH_POINTS, PRIOR_SAMPLES, PRIOR_SEEDS, NEIGHBOURS, USE_SENTENCES = 20, 10, 100, 20, 5, 500
 EXAMPLE = core.EXAMPLE  # the Reconstruct, Probe and collapse tabs' first sentence
-COLUMNS = [("nll", "NLL"), ("kl", "KL"), ("mi", "MI"), ("au", "AU"), ("f1_greedy", "rec. F1 greedy"),
-           ("f1_beam", "rec. F1 beam 5"), ("exact", "exact"), ("prior_distinct", "prior distinct"),
-           ("prior_distinct_sd", "sd"),
-           ("path_distinct", f"distinct / {PATH_POINTS}-pt path"), ("use_of_z", "use of z (example)"),
-           ("use_of_z_split", "use of z (split)"), ("neighbour_f1", "neighbour F1"),
-           ("random_f1", "random-pair F1")]
+COLUMNS = [
+    ("nll", "NLL"),
+    ("kl", "KL"),
+    ("mi", "MI"),
+    ("au", "AU"),
+    ("f1_greedy", "rec. F1 greedy"),
+    ("f1_beam", "rec. F1 beam 5"),
+    ("exact", "exact"),
+    ("prior_distinct", "prior distinct"),
+    ("prior_distinct_sd", "sd"),
+    ("path_distinct", f"distinct / {PATH_POINTS}-pt path"),
+    ("use_of_z", "use of z (example)"),
+    ("use_of_z_split", "use of z (split)"),
+    ("neighbour_f1", "neighbour F1"),
+    ("random_f1", "random-pair F1"),
+]
 
 
 def mean_f1(a: list[str], b: list[str]) -> float:
@@ -88,7 +99,9 @@ def neighbours(model, sentences: list[str], train: list[str]) -> dict:
         top = np.argpartition(-sims, NEIGHBOURS, axis=1)[:, :NEIGHBOURS]
         for q, idx in enumerate(top, start):
             near.append(np.mean([core.word_f1(sentences[q], train[i]) for i in idx]))
-            rand.append(np.mean([core.word_f1(sentences[q], train[i]) for i in rng.integers(len(train), size=NEIGHBOURS)]))
+            rand.append(
+                np.mean([core.word_f1(sentences[q], train[i]) for i in rng.integers(len(train), size=NEIGHBOURS)])
+            )
     return {"neighbour_f1": float(np.mean(near)), "random_f1": float(np.mean(rand))}
 
 
@@ -96,8 +109,14 @@ def measure(path: str, corpus: str | None, split: str, limit: int | None, data_d
     model = core.load(path)
     corpus = corpus or model.corpus
     sentences = core.read_sentences(corpus, split, data_dir, limit)
-    out = {"checkpoint": path, "model": model.name, "corpus": corpus, "split": split, "sentences": len(sentences),
-           **{k: model.evaluate(sentences)[k] for k in ("nll", "kl", "mi", "au")}}
+    out = {
+        "checkpoint": path,
+        "model": model.name,
+        "corpus": corpus,
+        "split": split,
+        "sentences": len(sentences),
+        **{k: model.evaluate(sentences)[k] for k in ("nll", "kl", "mi", "au")},
+    }
     out |= reconstruction(model, sentences)
     out |= prior(model)
     out["path_distinct"] = paths(model, sentences)
@@ -107,8 +126,13 @@ def measure(path: str, corpus: str | None, split: str, limit: int | None, data_d
 
 
 def table(results: list[dict]) -> str:
-    rows = [[r["checkpoint"] if r["checkpoint"].startswith("**") else Path(r["checkpoint"]).name, *(fmt(r[k], 3 if k not in ("nll", "au") else 2) for k, _ in COLUMNS)]
-            for r in results]
+    rows = [
+        [
+            r["checkpoint"] if r["checkpoint"].startswith("**") else Path(r["checkpoint"]).name,
+            *(fmt(r[k], 3 if k not in ("nll", "au") else 2) for k, _ in COLUMNS),
+        ]
+        for r in results
+    ]
     return markdown(["checkpoint", *(label for _, label in COLUMNS)], rows)
 
 
@@ -121,12 +145,17 @@ def write_cards(results: list[dict], args) -> None:
         if not card.is_file():
             continue
         text = card.read_text().split("\n" + CARD_HEADING)[0].rstrip() + "\n"
-        marked = [dict(x, checkpoint=f"**{Path(x['checkpoint']).name}**" if x is r else x["checkpoint"]) for x in results]
-        card.write_text(f"{text}\n{CARD_HEADING}\n\n`python -m bench.quality {' '.join(x['checkpoint'] for x in results)} "
-                        f"--split {args.split}` on {r['sentences']:,} {r['corpus']}/{args.split} sentences "
-                        f"(reconstruction F1: word overlap with the input; distinct: of {PRIOR_SAMPLES} prior samples, the mean over {PRIOR_SEEDS} seeds, and "
-                        f"on {PATH_POINTS}-point paths; neighbour F1: with the top {NEIGHBOURS} training neighbours):\n\n"
-                        f"{table(marked)}")
+        marked = [
+            dict(x, checkpoint=f"**{Path(x['checkpoint']).name}**" if x is r else x["checkpoint"]) for x in results
+        ]
+        card.write_text(
+            f"{text}\n{CARD_HEADING}\n\n`python -m bench.quality {' '.join(x['checkpoint'] for x in results)} "
+            f"--split {args.split}` on {r['sentences']:,} {r['corpus']}/{args.split} sentences "
+            f"(reconstruction F1: word overlap with the input; distinct: of {PRIOR_SAMPLES} prior "
+            f"samples, the mean over {PRIOR_SEEDS} seeds, and "
+            f"on {PATH_POINTS}-point paths; neighbour F1: with the top {NEIGHBOURS} training neighbours):\n\n"
+            f"{table(marked)}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,8 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="write the figures here as JSON")
     p.add_argument("--cards", action="store_true", help="put the table into each checkpoint's model card")
     p.add_argument("--jobs", type=int, default=1, help="checkpoints measured side by side, one process each")
-    p.add_argument("--from-json", type=Path, help="take the figures from an earlier --out file instead of measuring "
-                   "(to rewrite the cards after an export replaced them)")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        help="take the figures from an earlier --out file instead of measuring "
+        "(to rewrite the cards after an export replaced them)",
+    )
     args = p.parse_args(argv)
     one = partial(measure, corpus=args.corpus, split=args.split, limit=args.limit, data_dir=args.data_dir)
     if args.from_json:

@@ -6,6 +6,7 @@ Compares, in one run on the same codes, core's sampler (inverse-CDF draws, finis
 the batch) with the textbook loop (torch.multinomial, every sentence decoded to the longest).
 Medians over repeats; sentences/s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,11 +61,24 @@ def main() -> None:
     device = pick_device(args.device)
     cfg, vocab, model, _ = load_bundle(args.checkpoint, device)
     ours = rate(lambda r: prior_samples(model, vocab, args.n, 1000, 100, seed=r), args.n, args.repeats)
-    base = rate(lambda r: textbook(model, vocab, args.n, 1000, 100, seed=r), args.n, args.repeats) if device.type == "cpu" else None
-    result = {"checkpoint": str(args.checkpoint), "config": cfg.config_name, "vocab": len(vocab), "device": str(device),
-              "torch_threads": torch.get_num_threads(), "sentences": args.n, "batch_size": 1000, "max_len": 100,
-              "core_sentences_per_s": ours, "textbook_multinomial_sentences_per_s": base,
-              "speedup": round(ours / base, 2) if base else None}
+    base = (
+        rate(lambda r: textbook(model, vocab, args.n, 1000, 100, seed=r), args.n, args.repeats)
+        if device.type == "cpu"
+        else None
+    )
+    result = {
+        "checkpoint": str(args.checkpoint),
+        "config": cfg.config_name,
+        "vocab": len(vocab),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "sentences": args.n,
+        "batch_size": 1000,
+        "max_len": 100,
+        "core_sentences_per_s": ours,
+        "textbook_multinomial_sentences_per_s": base,
+        "speedup": round(ours / base, 2) if base else None,
+    }
     report(result, args.out)
 
 

@@ -9,6 +9,7 @@ long a campaign of ten runs takes. Each process builds its model and warms up (c
 batch shape, with graphed steps); all start timing together and train for --seconds on the first
 PTB training sentences, as bench.speed does.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,7 @@ from core.device import pick_device, set_tf32
 from core.vocab import Vocab
 
 
-def worker(args: argparse.Namespace, start: "mp.synchronize.Barrier", results: "mp.Queue") -> None:
+def worker(args: argparse.Namespace, start: mp.synchronize.Barrier, results: mp.Queue) -> None:
     device = pick_device(args.device)
     if device.type == "cuda":
         set_tf32(args.tf32)
@@ -72,10 +73,17 @@ def main() -> None:
     args = p.parse_args()
     device = pick_device(args.device)
     args.graphed = args.graphed and device.type == "cuda"
-    result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "torch": torch.__version__,
-              "config": args.config, "model": args.model, "steps": "graphed" if args.graphed else "eager",
-              "tf32": args.tf32 and device.type == "cuda", "batch_size": 32, "seconds": args.seconds,
-              "side_by_side": [side_by_side(args, int(n)) for n in args.runs.split(",")]}
+    result = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "config": args.config,
+        "model": args.model,
+        "steps": "graphed" if args.graphed else "eager",
+        "tf32": args.tf32 and device.type == "cuda",
+        "batch_size": 32,
+        "seconds": args.seconds,
+        "side_by_side": [side_by_side(args, int(n)) for n in args.runs.split(",")],
+    }
     report(result, args.out)
 
 

@@ -5,21 +5,33 @@ Input goes through the bundle's own tokenizer (core.tokenize, the one its corpus
 words the vocabulary lacks are read as <unk> and reported, and anything unusable raises
 `InputError` with a message meant for people.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from . import atlas
 from .batching import Dataset
-from .checkpoint import CONFIG, LOG, METRICS, WEIGHTS, check_metrics, load_bundle, read_config, read_json, read_log, read_probe
+from .checkpoint import (
+    CONFIG,
+    LOG,
+    METRICS,
+    WEIGHTS,
+    check_metrics,
+    load_bundle,
+    read_config,
+    read_json,
+    read_log,
+    read_probe,
+)
 from .corpora import read_sentences
 from .corpora import resolve as resolve_corpus
 from .decoding import beam_decode, step_decode
@@ -115,6 +127,7 @@ def _seed(seed) -> int | None:
 @dataclass(frozen=True)
 class Decoding:
     """The decoding defaults, in one place: the API's methods and the explorer's controls use them."""
+
     strategy: str = "greedy"
     temperature: float = 1.0
     beam_size: int = 5
@@ -133,16 +146,24 @@ class Decoding:
 DECODING = Decoding()
 
 
-def decoding(strategy: str = DECODING.strategy, temperature=DECODING.temperature, beam_size=DECODING.beam_size,
-             seed=DECODING.seed, fresh_seed: bool = True) -> dict:
+def decoding(
+    strategy: str = DECODING.strategy,
+    temperature=DECODING.temperature,
+    beam_size=DECODING.beam_size,
+    seed=DECODING.seed,
+    fresh_seed: bool = True,
+) -> dict:
     """Decoding settings checked: only those the strategy uses (greedy ignores temperature and
     beam size); seed None draws a fresh one where fresh_seed allows it (the explorer's controls
     refuse an empty seed box)."""
     if strategy not in STRATEGIES:
         raise InputError(f"unknown decoding strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    return {"strategy": strategy, "seed": _seed(seed) if fresh_seed else check("seed", seed),
-            "temperature": check("temperature", temperature) if strategy == "sample" else None,
-            "beam_size": check("beam_size", beam_size) if strategy == "beam" else None}
+    return {
+        "strategy": strategy,
+        "seed": _seed(seed) if fresh_seed else check("seed", seed),
+        "temperature": check("temperature", temperature) if strategy == "sample" else None,
+        "beam_size": check("beam_size", beam_size) if strategy == "beam" else None,
+    }
 
 
 @dataclass
@@ -164,7 +185,9 @@ class TextVAEModel:
         self.config, self.vocab, self._model, _ = load_bundle(self.path, self.device)
         self.max_len = self.config.train.max_len
         metrics_path = self.path / METRICS
-        self.metrics: dict = check_metrics(read_json(metrics_path, "metrics file"), metrics_path) if metrics_path.is_file() else {}
+        self.metrics: dict = (
+            check_metrics(read_json(metrics_path, "metrics file"), metrics_path) if metrics_path.is_file() else {}
+        )
 
     # -- facts ------------------------------------------------------------------------------------
 
@@ -231,12 +254,15 @@ class TextVAEModel:
         (its schedule, or a budget first), time, seed."""
         tc, m = self.config.train, self.metrics
         log_lines = self.train_log()
-        ended = how_training_ended(tc.lr, tc.lr_decay, tc.max_halvings, tc.epochs, tc.minutes,
-                                   log_lines[-1] if log_lines else None)
+        ended = how_training_ended(
+            tc.lr, tc.lr_decay, tc.max_halvings, tc.epochs, tc.minutes, log_lines[-1] if log_lines else None
+        )
         epochs = m.get("epochs", len(log_lines))
-        return (f"{epochs} epoch{'s' * (epochs != 1)} (best {m.get('best_epoch', '?')}), {ended}, "
-                f"{m.get('train_seconds', 0) / 60:.0f} min on {m.get('device', '?')}, seed {tc.seed}"
-                + (f", first {tc.max_train:,} training sentences" if tc.max_train else ""))
+        return (
+            f"{epochs} epoch{'s' * (epochs != 1)} (best {m.get('best_epoch', '?')}), {ended}, "
+            f"{m.get('train_seconds', 0) / 60:.0f} min on {m.get('device', '?')}, seed {tc.seed}"
+            + (f", first {tc.max_train:,} training sentences" if tc.max_train else "")
+        )
 
     def __repr__(self) -> str:
         return f"TextVAEModel({self.name} on {self.corpus}, z={self.z_dim}, vocab={len(self.vocab)}, {self.path})"
@@ -299,8 +325,9 @@ class TextVAEModel:
         mu, logvar = self._posterior(sentences)
         return mu.numpy(), logvar.numpy()
 
-    def encode_split(self, split: str = "train", limit: int | None = None, data_dir: str | None = None,
-                     progress=None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    def encode_split(
+        self, split: str = "train", limit: int | None = None, data_dir: str | None = None, progress=None
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(sentences, mu, logvar) for the first `limit` sentences of a split of this model's corpus.
 
         Raises CorpusError when the corpus is missing.
@@ -325,8 +352,11 @@ class TextVAEModel:
     def evaluate(self, sentences: Sequence[str], seed: int = 0) -> dict[str, float]:
         """core.evaluation's figures (NLL as the negative ELBO, KL, MI, AU, PPL, ...) on these sentences."""
         sentences = list(sentences)
-        tokens = [p.tokens for start in range(0, len(sentences), MAX_SENTENCES)
-                  for p in self.prepare(sentences[start : start + MAX_SENTENCES])]
+        tokens = [
+            p.tokens
+            for start in range(0, len(sentences), MAX_SENTENCES)
+            for p in self.prepare(sentences[start : start + MAX_SENTENCES])
+        ]
         data = Dataset(tokens, self.vocab)
         return evaluate_split(self._model, data, CHUNK, seed=seed)
 
@@ -395,14 +425,28 @@ class TextVAEModel:
 
     # -- text out ---------------------------------------------------------------------------------
 
-    def decode(self, z, strategy: str = DECODING.strategy, max_len: int = DECODING.max_len,
-               temperature: float = DECODING.temperature, beam_size: int = DECODING.beam_size,
-               seed: int | None = DECODING.seed) -> list[str]:
+    def decode(
+        self,
+        z,
+        strategy: str = DECODING.strategy,
+        max_len: int = DECODING.max_len,
+        temperature: float = DECODING.temperature,
+        beam_size: int = DECODING.beam_size,
+        seed: int | None = DECODING.seed,
+    ) -> list[str]:
         """Sentences for latent codes z [N, z_dim] (or one code [z_dim])."""
         return self._generate(self._codes(z), None, strategy, max_len, temperature, beam_size, seed)
 
-    def _generate(self, z: torch.Tensor | None, n: int | None, strategy: str, max_len: int, temperature: float,
-                  beam_size: int, seed: int | None = 0) -> list[str]:
+    def _generate(
+        self,
+        z: torch.Tensor | None,
+        n: int | None,
+        strategy: str,
+        max_len: int,
+        temperature: float,
+        beam_size: int,
+        seed: int | None = 0,
+    ) -> list[str]:
         _, seed, temperature, beam_size = decoding(strategy, temperature, beam_size, seed).values()
         max_len = Limit("max_len", 1, self.max_len).check(max_len)
         gen = torch.Generator(device=self.device)
@@ -419,20 +463,29 @@ class TextVAEModel:
             out.extend(" ".join(self.vocab.words(seq)) for seq in ids)
         return out
 
-    def reconstruct(self, sentences: str | Sequence[str], from_mean: bool = True, strategy: str = DECODING.strategy,
-                    seed: int | None = DECODING.seed, **decode_args) -> list[str]:
+    def reconstruct(
+        self,
+        sentences: str | Sequence[str],
+        from_mean: bool = True,
+        strategy: str = DECODING.strategy,
+        seed: int | None = DECODING.seed,
+        **decode_args,
+    ) -> list[str]:
         """Encode then decode: from the posterior mean, or from one posterior sample per sentence."""
         seed = _seed(seed)
         mu, logvar = self._posterior(sentences)
         z = mu if from_mean else self._model.sample_z(mu, logvar, 1, torch.Generator().manual_seed(seed or 0))[:, 0]
         return self._generate(z, None, strategy, seed=seed, **DECODING.options(decode_args))
 
-    def sample_prior(self, n: int, seed: int | None = DECODING.seed, strategy: str = DECODING.strategy,
-                     **decode_args) -> list[str]:
+    def sample_prior(
+        self, n: int, seed: int | None = DECODING.seed, strategy: str = DECODING.strategy, **decode_args
+    ) -> list[str]:
         """n sentences decoded from z ~ N(0, I) (or from the language model itself)."""
         n = check("n", n)
         z = self.prior_codes(n, seed) if self.latent else None
-        return self._generate(None if z is None else torch.as_tensor(z), n, strategy, seed=seed, **DECODING.options(decode_args))
+        return self._generate(
+            None if z is None else torch.as_tensor(z), n, strategy, seed=seed, **DECODING.options(decode_args)
+        )
 
     def prior_codes(self, n: int, seed: int | None = 0) -> np.ndarray:
         self._require_latent()
@@ -440,14 +493,35 @@ class TextVAEModel:
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
         return torch.randn(n, self.z_dim, generator=gen).numpy()
 
-    def interpolate(self, a: str, b: str, steps: int = 5, mode: str = "linear", strategy: str = DECODING.strategy,
-                    seed: int | None = 0, **decode_args) -> list[str]:
+    def interpolate(
+        self,
+        a: str,
+        b: str,
+        steps: int = 5,
+        mode: str = "linear",
+        strategy: str = DECODING.strategy,
+        seed: int | None = 0,
+        **decode_args,
+    ) -> list[str]:
         """Sentences decoded along the path between the posterior means of a and b (both ends included)."""
-        return self._generate(torch.as_tensor(self.interpolation_codes(a, b, steps, mode)), None, strategy,
-                              seed=seed, **DECODING.options(decode_args))
+        return self._generate(
+            torch.as_tensor(self.interpolation_codes(a, b, steps, mode)),
+            None,
+            strategy,
+            seed=seed,
+            **DECODING.options(decode_args),
+        )
 
-    def sweep_unit(self, sentence: str, dim: int, spread: float, steps: int = 7, strategy: str = DECODING.strategy,
-                   seed: int | None = 0, **decode_args) -> list[tuple[float, float, str]]:
+    def sweep_unit(
+        self,
+        sentence: str,
+        dim: int,
+        spread: float,
+        steps: int = 7,
+        strategy: str = DECODING.strategy,
+        seed: int | None = 0,
+        **decode_args,
+    ) -> list[tuple[float, float, str]]:
         """What one latent dimension does: the sentence's posterior mean with dimension `dim` moved by
         -3 ... +3 times `spread` (e.g. that dimension's standard deviation of posterior means over
         the training split) in `steps` even steps, each decoded: [(offset in spreads, value of z[dim],
@@ -511,8 +585,10 @@ class BundleInfo:
         except CorpusError as e:
             return "missing", f"its corpus {self.corpus} is missing ({e})"
         if self.corpus_sha256 and digest != self.corpus_sha256:
-            return "differs", (f"its corpus {self.corpus} differs from the one it was trained on (training file sha256 "
-                               f"{digest[:12]}... here, {self.corpus_sha256[:12]}... then): neighbours and maps show other text")
+            return "differs", (
+                f"its corpus {self.corpus} differs from the one it was trained on (training file sha256 "
+                f"{digest[:12]}... here, {self.corpus_sha256[:12]}... then): neighbours and maps show other text"
+            )
         return None
 
 
@@ -525,14 +601,25 @@ def describe(path: str | Path) -> BundleInfo:
     """A bundle's objective, display name, corpus and settings; CheckpointError when unreadable."""
     cfg, _ = read_config(Path(path))
     cls = objective_class(cfg.objective.name)
-    return BundleInfo(Path(path), cls.name, cls.display_name, cfg.corpus, cfg.config_name, cls.latent,
-                      cls.describe_settings(cfg.objective.settings), cfg.tokenizer, cfg.corpus_sha256,
-                      cls.departures(cfg.objective.settings))
+    return BundleInfo(
+        Path(path),
+        cls.name,
+        cls.display_name,
+        cfg.corpus,
+        cfg.config_name,
+        cls.latent,
+        cls.describe_settings(cfg.objective.settings),
+        cfg.tokenizer,
+        cfg.corpus_sha256,
+        cls.departures(cfg.objective.settings),
+    )
 
 
 def departure_text(departures: dict) -> str:
     """'estimator=infonce, energy_standardize_z, word_dropout=0.3' (a flag set on by its name alone)."""
-    return ", ".join(k if v is True else f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in departures.items())
+    return ", ".join(
+        k if v is True else f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in departures.items()
+    )
 
 
 def active_units(mu: np.ndarray) -> tuple[int, np.ndarray]:

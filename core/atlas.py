@@ -7,13 +7,14 @@ bundles, each one's side of their aligned layout (the explorer's compare view), 
 bundle's weights. Each array is stored with the
 sha256 of the sentences it came from, so a reader whose corpus differs gets None and builds its own.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -125,5 +126,3 @@ def size(folder: Path) -> int:
     """Bytes of the bundle's atlas (0 when it has none)."""
     path = folder / ATLAS
     return path.stat().st_size if path.is_file() else 0
-
-

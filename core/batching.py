@@ -1,8 +1,9 @@
 """Sentences to padded id tensors, in length-bucketed batches so padding stays small."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
 
 import torch
 
@@ -34,7 +35,7 @@ class Batch:
     def __len__(self) -> int:
         return self.tokens.size(0)
 
-    def to(self, device: torch.device | str) -> "Batch":
+    def to(self, device: torch.device | str) -> Batch:
         moved = None if self.device_lengths is None else self.device_lengths.to(device, non_blocking=True)
         return Batch(self.tokens.to(device, non_blocking=True), self.lengths, self.index, moved)
 
@@ -55,7 +56,7 @@ def on_device(batches: Iterable[Batch], device: torch.device) -> Iterable[Batch]
     out, at = [], 0
     for b in batches:
         n = b.tokens.numel()
-        tokens, lengths = flat[at: at + n].view(b.tokens.shape), flat[at + n: at + n + len(b)]
+        tokens, lengths = flat[at : at + n].view(b.tokens.shape), flat[at + n : at + n + len(b)]
         out.append(Batch(tokens, b.lengths, b.index, lengths))
         at += n + len(b)
     return out

@@ -6,6 +6,7 @@ and the paper's value where Table 2 has one.
 so a figure is added here once. A figure that is a function of a split's posterior means and
 log-variances carries `compute`, and `core.evaluation` computes it on every split it evaluates.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -36,6 +37,7 @@ PAPER_CORPUS = "ptb"
 class Metric:
     """One figure. `digits`: decimals printed (0: an integer count). `paper`: Table 2's value for each
     of PAPER_SYSTEMS (None where the paper prints "-"); empty where Table 2 has no such column."""
+
     key: str
     label: str  # the long name, in core.evaluate's table
     short: str  # a column header
@@ -62,25 +64,69 @@ def _tables(*names: str) -> frozenset[str]:
 
 
 _METRICS: list[Metric] = [
-    Metric("nll", "NLL (neg. ELBO, per sentence)", "NLL", "nats per sentence",
-           tables=_tables(TABLE2, SWEEP, CAMPAIGN, COLLAPSE, CARD),
-           paper=(102.85, 104.06, 105.58, 108.37, 104.36, 100.93, 100.91)),
+    Metric(
+        "nll",
+        "NLL (neg. ELBO, per sentence)",
+        "NLL",
+        "nats per sentence",
+        tables=_tables(TABLE2, SWEEP, CAMPAIGN, COLLAPSE, CARD),
+        paper=(102.85, 104.06, 105.58, 108.37, 104.36, 100.93, 100.91),
+    ),
     Metric("iw_nll", "NLL (importance-weighted)", "IW-NLL", "nats per sentence"),
     Metric("reconstruction", "reconstruction", "reconstruction", "nats per sentence", tables=_tables(CARD)),
-    Metric("kl", "KL", "KL", "nats per sentence", tables=_tables(TABLE2, SWEEP, CAMPAIGN, LOG, COLLAPSE, CARD),
-           paper=(None, 0.03, 4.35, 0.02, 4.93, 4.84, 4.86)),
-    Metric("ppl", "PPL (from ELBO-NLL)", "PPL", "perplexity per token", tables=_tables(TABLE2, COLLAPSE, CARD),
-           paper=(95.63, 100.90, 107.94, 122.15, 102.25, 87.82, 87.75)),
+    Metric(
+        "kl",
+        "KL",
+        "KL",
+        "nats per sentence",
+        tables=_tables(TABLE2, SWEEP, CAMPAIGN, LOG, COLLAPSE, CARD),
+        paper=(None, 0.03, 4.35, 0.02, 4.93, 4.84, 4.86),
+    ),
+    Metric(
+        "ppl",
+        "PPL (from ELBO-NLL)",
+        "PPL",
+        "perplexity per token",
+        tables=_tables(TABLE2, COLLAPSE, CARD),
+        paper=(95.63, 100.90, 107.94, 122.15, 102.25, 87.82, 87.75),
+    ),
     Metric("iw_ppl", "PPL (from IW-NLL)", "IW-PPL", "perplexity per token"),
-    Metric("mi", "MI (whole-split aggregate)", "MI", "nats", tables=_tables(TABLE2, SWEEP, CAMPAIGN, LOG, COLLAPSE, CARD),
-           paper=(None, 0.07, 1.65, 0.06, 2.84, 2.84, 3.01)),
-    Metric("mi_batch", f"MI (batch-wise, He et al. 2019, {MI_BATCH} per batch)", "MI (batch)", "nats", tables=_tables(CARD)),
-    Metric("au", f"AU (active units, var >= {AU_THRESHOLD:g})", "AU", "dimensions", digits=0,
-           tables=_tables(TABLE2, SWEEP, CAMPAIGN, LOG, COLLAPSE, CARD), paper=(None, 2, 4, 0, 10, 13, 13)),
-    Metric("fppl", "FPPL (KenLM 5-gram on train, scores samples)", "FPPL", "perplexity per token", tables=_tables(TABLE2),
-           paper=(461.44, 339.32, 385.77, 483.71, 419.61, 12.64, 13.34)),
-    Metric("rppl", "RPPL (KenLM 5-gram on samples, scores split)", "RPPL", "perplexity per token", tables=_tables(TABLE2),
-           paper=(472.86, 444.81, 463.34, 515.09, 464.78, 842.02, 400.21)),
+    Metric(
+        "mi",
+        "MI (whole-split aggregate)",
+        "MI",
+        "nats",
+        tables=_tables(TABLE2, SWEEP, CAMPAIGN, LOG, COLLAPSE, CARD),
+        paper=(None, 0.07, 1.65, 0.06, 2.84, 2.84, 3.01),
+    ),
+    Metric(
+        "mi_batch", f"MI (batch-wise, He et al. 2019, {MI_BATCH} per batch)", "MI (batch)", "nats", tables=_tables(CARD)
+    ),
+    Metric(
+        "au",
+        f"AU (active units, var >= {AU_THRESHOLD:g})",
+        "AU",
+        "dimensions",
+        digits=0,
+        tables=_tables(TABLE2, SWEEP, CAMPAIGN, LOG, COLLAPSE, CARD),
+        paper=(None, 2, 4, 0, 10, 13, 13),
+    ),
+    Metric(
+        "fppl",
+        "FPPL (KenLM 5-gram on train, scores samples)",
+        "FPPL",
+        "perplexity per token",
+        tables=_tables(TABLE2),
+        paper=(461.44, 339.32, 385.77, 483.71, 419.61, 12.64, 13.34),
+    ),
+    Metric(
+        "rppl",
+        "RPPL (KenLM 5-gram on samples, scores split)",
+        "RPPL",
+        "perplexity per token",
+        tables=_tables(TABLE2),
+        paper=(472.86, 444.81, 463.34, 515.09, 464.78, 842.02, 400.21),
+    ),
     Metric("fppl_samples", "sentences sampled for FPPL / RPPL", "samples", "sentences", digits=0),
     Metric("sentences", "sentences", "sentences", "sentences", digits=0),
     Metric("tokens", "tokens (words + </s>)", "tokens", "tokens", digits=0),

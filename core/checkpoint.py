@@ -19,6 +19,7 @@ Format 2 stores each objective's own settings (`objective: {name, settings}`); f
 Every write goes to a temporary file first and is renamed into place, so a run killed while
 saving leaves the previous file intact.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,15 +37,20 @@ from .errors import CheckpointError, InputError
 from .files import atomic_write
 from .models import TextVAE
 from .objectives import Objective, build, parse_objective
-from .tokenize import LEGACY
-from .tokenize import known_tokenizer
+from .tokenize import LEGACY, known_tokenizer
 from .vocab import Vocab
 
 log = logging.getLogger(__name__)
 FORMAT = "vae-mine-bundle"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
-WEIGHTS, CONFIG, VOCAB, METRICS, LOG = "model.safetensors", "config.json", "vocab.txt", "metrics.json", "train_log.jsonl"
+WEIGHTS, CONFIG, VOCAB, METRICS, LOG = (
+    "model.safetensors",
+    "config.json",
+    "vocab.txt",
+    "metrics.json",
+    "train_log.jsonl",
+)
 RESUME_DIR, RESUME_WEIGHTS, RESUME_STATE = "resume", "last.safetensors", "trainer.json"
 RESUME_PARTIAL = "partial.safetensors"  # a checkpoint inside an epoch: weights, RNG and position in one file
 PROBE = "probe_means.safetensors"
@@ -58,8 +64,12 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n"))
 
 
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], dtype: torch.dtype | None = None,
-                 metadata: dict[str, str] | None = None) -> None:
+def save_tensors(
+    path: Path,
+    tensors: dict[str, torch.Tensor],
+    dtype: torch.dtype | None = None,
+    metadata: dict[str, str] | None = None,
+) -> None:
     out = {}
     for k, v in tensors.items():
         v = v.detach().cpu()
@@ -85,7 +95,9 @@ def weights_of(model: TextVAE, objective: Objective) -> dict[str, torch.Tensor]:
 
 
 def save_config(folder: Path, cfg: RunConfig, vocab: Vocab) -> None:
-    write_json(folder / CONFIG, {"format": FORMAT, "version": FORMAT_VERSION, "vocab_size": len(vocab), "run": cfg.to_dict()})
+    write_json(
+        folder / CONFIG, {"format": FORMAT, "version": FORMAT_VERSION, "vocab_size": len(vocab), "run": cfg.to_dict()}
+    )
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -102,6 +114,7 @@ def check_metrics(d: Any, path: Path) -> dict:
     """A bundle's metrics.json as the explorer reads it: an object of numbers, text, true/false or
     null, or objects of those (a split's figures); the counts and times numbers. CheckpointError
     naming the file and field otherwise."""
+
     def plain(v) -> bool:
         return v is None or isinstance(v, (bool, int, float, str))
 
@@ -159,8 +172,12 @@ def run_config_from_dict(d: dict[str, Any], source: str = "config", version: int
             raise CheckpointError(f"{source}: the run section must be a JSON object")
         train = d["train"] if version >= 2 else {**d["train"], **TRAIN_LEGACY}
         corpus, name, digest = d["corpus"], d.get("config_name", "custom"), d.get("corpus_sha256")
-        if not isinstance(corpus, str) or not corpus.strip() or not isinstance(name, str) or not (
-                digest is None or isinstance(digest, str)):
+        if (
+            not isinstance(corpus, str)
+            or not corpus.strip()
+            or not isinstance(name, str)
+            or not (digest is None or isinstance(digest, str))
+        ):
             raise CheckpointError(f"{source}: corpus, config_name and corpus_sha256 must be text")
         cfg = RunConfig(
             corpus=corpus,
@@ -187,10 +204,14 @@ def read_config(folder: Path) -> tuple[RunConfig, int]:
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a {FORMAT} config")
     if d.get("version") not in READABLE_VERSIONS:
-        raise CheckpointError(f"{path}: bundle version {d.get('version')} is not one of the supported {READABLE_VERSIONS}")
+        raise CheckpointError(
+            f"{path}: bundle version {d.get('version')} is not one of the supported {READABLE_VERSIONS}"
+        )
     size = d.get("vocab_size")
     if not isinstance(size, int) or isinstance(size, bool) or not 4 <= size <= MAX_VOCAB:
-        raise CheckpointError(f"{path}: vocab_size must be a whole number between 4 and {MAX_VOCAB:,}, not {str(size)[:40]!r}")
+        raise CheckpointError(
+            f"{path}: vocab_size must be a whole number between 4 and {MAX_VOCAB:,}, not {str(size)[:40]!r}"
+        )
     try:
         return run_config_from_dict(d["run"], str(path), d["version"]), size
     except CheckpointError:
@@ -213,7 +234,9 @@ def as_version(cfg: RunConfig, version: int) -> RunConfig:
     return run_config_from_dict(d, "command line", version=1)
 
 
-def load_weights(path: Path, model: TextVAE, objective: Objective, tensors: dict[str, torch.Tensor] | None = None) -> None:
+def load_weights(
+    path: Path, model: TextVAE, objective: Objective, tensors: dict[str, torch.Tensor] | None = None
+) -> None:
     """Load a bundle's weights into model and objective; any missing, extra or misshapen key is an error."""
     tensors = load_tensors(path) if tensors is None else tensors
     expected = weights_of(model, objective)
@@ -251,11 +274,15 @@ def check_header(path: Path, cfg: RunConfig, vocab_size: int) -> None:
         raise CheckpointError(f"corrupt weights file {path}: {e}") from None
     bad = sorted(k for k in expected if found.get(k) not in (None, expected[k]))
     if bad:
-        raise CheckpointError(f"weights file {path} does not match its config.json (wrong shape: "
-                              f"{', '.join(f'{k} {found[k]} for {expected[k]}' for k in bad[:3])})")
+        raise CheckpointError(
+            f"weights file {path} does not match its config.json (wrong shape: "
+            f"{', '.join(f'{k} {found[k]} for {expected[k]}' for k in bad[:3])})"
+        )
 
 
-def load_bundle(folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[RunConfig, Vocab, TextVAE, Objective]:
+def load_bundle(
+    folder: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[RunConfig, Vocab, TextVAE, Objective]:
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"checkpoint folder not found: {folder}")
@@ -274,6 +301,7 @@ def load_bundle(folder: str | os.PathLike, device: str | torch.device = "cpu") -
 
 
 # -- resume state -------------------------------------------------------------------------------------
+
 
 def save_resume(folder: Path, tensors: dict[str, torch.Tensor], loop: dict, objective_state: dict) -> None:
     """The last finished epoch: weights, RNG states (`rng.*`) and, in the file's metadata, the loop
@@ -339,8 +367,17 @@ def drop_partial(folder: Path) -> None:
 
 def drop_temporary(folder: Path) -> None:
     """Temporary files of writes a kill interrupted (atomic_write cleans up after anything else)."""
-    for name in (RESUME_DIR + "/" + RESUME_WEIGHTS, RESUME_DIR + "/" + RESUME_STATE, RESUME_DIR + "/" + RESUME_PARTIAL,
-                 WEIGHTS, CONFIG, VOCAB, METRICS, LOG, PROBE):
+    for name in (
+        RESUME_DIR + "/" + RESUME_WEIGHTS,
+        RESUME_DIR + "/" + RESUME_STATE,
+        RESUME_DIR + "/" + RESUME_PARTIAL,
+        WEIGHTS,
+        CONFIG,
+        VOCAB,
+        METRICS,
+        LOG,
+        PROBE,
+    ):
         path = folder / name
         for tmp in path.parent.glob(f".{path.name}.*"):
             tmp.unlink(missing_ok=True)
@@ -390,6 +427,10 @@ def read_probe(folder: Path) -> tuple[torch.Tensor, torch.Tensor] | None:
     if not (folder / PROBE).is_file():
         return None
     tensors = load_tensors(folder / PROBE)
-    if set(tensors) != {"epochs", "means"} or tensors["means"].dim() != 3 or len(tensors["epochs"]) != len(tensors["means"]):
+    if (
+        set(tensors) != {"epochs", "means"}
+        or tensors["means"].dim() != 3
+        or len(tensors["epochs"]) != len(tensors["means"])
+    ):
         raise CheckpointError(f"{folder / PROBE} is not a probe file (epochs [E], means [E, N, z])")
     return tensors["epochs"], tensors["means"]

@@ -1,6 +1,7 @@
 """The one shape of every `python -m core.X` command: parse, log to the terminal, and turn the
 errors a user can act on into one line on stderr and exit status 2 (3: training stopped on request,
 its state saved for --resume)."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,8 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator
 
 from .device import keep_freed_memory
 from .errors import EXIT_STOPPED, Stopped, VaeMineError, is_disk_full
@@ -17,8 +18,9 @@ from .errors import EXIT_STOPPED, Stopped, VaeMineError, is_disk_full
 log = logging.getLogger(__name__)
 
 
-def run_cli(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int | None],
-            argv: list[str] | None = None) -> int:
+def run_cli(
+    parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int | None], argv: list[str] | None = None
+) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     keep_freed_memory()
@@ -62,8 +64,9 @@ def stop_on_signals(what: str) -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def given_flags(add_arguments: Callable[[argparse.ArgumentParser], None], args: argparse.Namespace,
-                skip: Iterable[str] = ()) -> list[str]:
+def given_flags(
+    add_arguments: Callable[[argparse.ArgumentParser], None], args: argparse.Namespace, skip: Iterable[str] = ()
+) -> list[str]:
     """The flags `add_arguments` defines, as `args` holds them where they differ from their defaults
     (dests in `skip` left out): the command line of a process started on the caller's behalf."""
     p = argparse.ArgumentParser(add_help=False)

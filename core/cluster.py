@@ -13,6 +13,7 @@ its run SIGTERM and waits for it to save, so the same command continues.
 
 Ray is an optional dependency (requirements-cluster.txt), imported only when --ray is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,9 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from .corpora import data_dir
 from .errors import VaeMineError
@@ -40,14 +41,29 @@ START, EXIT = "== attempt on ", "== exit "  # the lines a task writes into its j
 
 def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("Ray cluster (optional: pip install -r requirements-cluster.txt)")
-    g.add_argument("--ray", nargs="?", const=LOCAL, metavar="ADDRESS",
-                   help="run each job as a Ray task: alone, on a Ray cluster started on this machine; with HEAD:PORT "
-                        "(or 'auto'), on that cluster, whose nodes must all see --out and the corpora. --jobs does "
-                        "not apply: the cluster's free GPUs / CPUs decide how many run at once")
-    g.add_argument("--cpus-per-run", type=int, default=1, help="CPUs each task asks for (and its thread count) when "
-                   "the cluster has no GPUs (default 1); a task on a GPU cluster asks for one GPU and this many CPUs")
-    g.add_argument("--max-retries", type=int, default=3, help="times a task whose worker or node died is started "
-                   "again (default 3); a run that fails by itself is not retried")
+    g.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL,
+        metavar="ADDRESS",
+        help="run each job as a Ray task: alone, on a Ray cluster started on this machine; with HEAD:PORT "
+        "(or 'auto'), on that cluster, whose nodes must all see --out and the corpora. --jobs does "
+        "not apply: the cluster's free GPUs / CPUs decide how many run at once",
+    )
+    g.add_argument(
+        "--cpus-per-run",
+        type=int,
+        default=1,
+        help="CPUs each task asks for (and its thread count) when "
+        "the cluster has no GPUs (default 1); a task on a GPU cluster asks for one GPU and this many CPUs",
+    )
+    g.add_argument(
+        "--max-retries",
+        type=int,
+        default=3,
+        help="times a task whose worker or node died is started "
+        "again (default 3); a run that fails by itself is not retried",
+    )
 
 
 @contextmanager
@@ -60,11 +76,15 @@ def runner_for(args: argparse.Namespace, folders: tuple[str, ...] = ("out",)) ->
         yield args.jobs
         return
     if args.cpus_per_run < 1 or args.max_retries < 0:
-        raise ValueError(f"--cpus-per-run must be 1 or more and --max-retries 0 or more, got {args.cpus_per_run} and "
-                         f"{args.max_retries}")
+        raise ValueError(
+            f"--cpus-per-run must be 1 or more and --max-retries 0 or more, got {args.cpus_per_run} and "
+            f"{args.max_retries}"
+        )
     given = [name for name in folders if getattr(args, name, None) is not None]
     if args.ray != LOCAL:
-        check_paths_shareable([*(Path(getattr(args, n)) for n in given), *([Path(args.data_dir)] if args.data_dir else [])])
+        check_paths_shareable(
+            [*(Path(getattr(args, n)) for n in given), *([Path(args.data_dir)] if args.data_dir else [])]
+        )
     for name in given:
         setattr(args, name, Path(getattr(args, name)).absolute())
     args.data_dir = str(data_dir(args.data_dir).absolute())
@@ -82,11 +102,15 @@ def check_paths_shareable(paths: list[Path]) -> None:
     folder each machine has its own of."""
     for path in paths:
         if not path.is_absolute():
-            raise ValueError(f"{path}: with --ray ADDRESS give an absolute path on storage every node mounts (each "
-                             f"node resolves a relative one in its own working folder)")
+            raise ValueError(
+                f"{path}: with --ray ADDRESS give an absolute path on storage every node mounts (each "
+                f"node resolves a relative one in its own working folder)"
+            )
         if any(str(path) == d or str(path).startswith(d + "/") for d in NODE_LOCAL):
-            raise ValueError(f"{path}: {path.parts[1]} is each machine's own; with --ray ADDRESS the runs' folders and the "
-                             f"corpora must be on storage every node mounts (NFS or the like)")
+            raise ValueError(
+                f"{path}: {path.parts[1]} is each machine's own; with --ray ADDRESS the runs' folders and the "
+                f"corpora must be on storage every node mounts (NFS or the like)"
+            )
 
 
 def reachable(address: str) -> None:
@@ -99,8 +123,10 @@ def reachable(address: str) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=10).close()
     except OSError as e:
-        raise VaeMineError(f"--ray {address}: nothing answers there ({e.strerror or e}); is `ray start --head` running on "
-                           f"that machine, and is the port open?") from None
+        raise VaeMineError(
+            f"--ray {address}: nothing answers there ({e.strerror or e}); is `ray start --head` running on "
+            f"that machine, and is the port open?"
+        ) from None
 
 
 def run_task(argv: list[str], log_path: str, threads: str, done: str | None) -> int:
@@ -115,8 +141,10 @@ def run_task(argv: list[str], log_path: str, threads: str, done: str | None) -> 
         return 0
     wait_for_folder(log_file.parent)
     with open(log_file, "a") as f:
-        f.write(f"{START}{socket.gethostname()} pid {os.getpid()} {time.strftime('%Y-%m-%d %H:%M:%S')}: "
-                f"python -m {' '.join(argv)}\n")
+        f.write(
+            f"{START}{socket.gethostname()} pid {os.getpid()} {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+            f"python -m {' '.join(argv)}\n"
+        )
         f.flush()
         proc = spawn(argv, f, child_env(threads))
         try:
@@ -159,7 +187,7 @@ def log_since(job: Job, since: int) -> str:
 
 def last_exit(job: Job, since: int) -> int | None:
     """The exit status the job's last attempt wrote into its log after byte `since`, if any."""
-    codes = [ln[len(EXIT):].strip() for ln in log_since(job, since).splitlines() if ln.startswith(EXIT)]
+    codes = [ln[len(EXIT) :].strip() for ln in log_since(job, since).splitlines() if ln.startswith(EXIT)]
     try:
         return int(codes[-1]) if codes else None
     except ValueError:
@@ -175,10 +203,15 @@ class RayTasks:
 
     def __init__(self, address: str, cpus_per_run: int, max_retries: int):
         import ray
+
         self.ray = ray
         started = time.time()
-        kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False,
-                      runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})  # the workers import core (this checkout)
+        kwargs = dict(
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+        )  # the workers import core (this checkout)
         if address == LOCAL:
             ray.init(address="local", num_cpus=os.cpu_count(), **kwargs)
         else:
@@ -186,24 +219,34 @@ class RayTasks:
             try:
                 ray.init(address=address, **kwargs)
             except (ConnectionError, ValueError, RuntimeError) as e:
-                raise VaeMineError(f"--ray {address}: cannot join the cluster ({e}); start it with `ray start --head` and "
-                                   f"give its address (HEAD:6379); a cluster with token authentication (Ray's default "
-                                   f"since 2.59) needs RAY_AUTH_MODE=token here too, and its token") from None
+                raise VaeMineError(
+                    f"--ray {address}: cannot join the cluster ({e}); start it with `ray start --head` and "
+                    f"give its address (HEAD:6379); a cluster with token authentication (Ray's default "
+                    f"since 2.59) needs RAY_AUTH_MODE=token here too, and its token"
+                ) from None
         resources = ray.cluster_resources()
         self.gpus = resources.get("GPU", 0) >= 1
         self.threads = str(cpus_per_run)
-        self.task = ray.remote(run_task).options(num_cpus=cpus_per_run, num_gpus=1 if self.gpus else 0,
-                                                 max_retries=max_retries, retry_exceptions=False)
+        self.task = ray.remote(run_task).options(
+            num_cpus=cpus_per_run, num_gpus=1 if self.gpus else 0, max_retries=max_retries, retry_exceptions=False
+        )
         self.refs: dict[str, object] = {}
         self.since: dict[str, int] = {}
-        log.info("Ray cluster %s: %d node(s), %g CPUs, %g GPUs (joined in %.1f s); each run asks for %s",
-                 address, len(ray.nodes()), resources.get("CPU", 0), resources.get("GPU", 0), time.time() - started,
-                 "1 GPU" if self.gpus else f"{cpus_per_run} CPU(s)")
+        log.info(
+            "Ray cluster %s: %d node(s), %g CPUs, %g GPUs (joined in %.1f s); each run asks for %s",
+            address,
+            len(ray.nodes()),
+            resources.get("CPU", 0),
+            resources.get("GPU", 0),
+            time.time() - started,
+            "1 GPU" if self.gpus else f"{cpus_per_run} CPU(s)",
+        )
 
     def check_every_node_sees(self, folders: list[Path], data: Path) -> None:
         """A task on each alive node must see a marker written here in each of `folders` (created if
         missing), and the same listing of the corpus folder `data` as this machine."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         markers = []
         for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
@@ -213,23 +256,33 @@ class RayTasks:
         listing = sorted(os.listdir(data)) if data.is_dir() else None
 
         def look(names: list[str], corpora: str) -> list[bool]:
-            return [os.path.exists(n) for n in names] + [(sorted(os.listdir(corpora)) if os.path.isdir(corpora) else None)
-                                                         == listing]
+            return [os.path.exists(n) for n in names] + [
+                (sorted(os.listdir(corpora)) if os.path.isdir(corpora) else None) == listing
+            ]
 
         probe = self.ray.remote(look)
         try:
             nodes = [n for n in self.ray.nodes() if n.get("Alive")]
-            seen = self.ray.get([probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-                                 .remote(markers, str(data)) for n in nodes], timeout=120)
+            seen = self.ray.get(
+                [
+                    probe.options(
+                        num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+                    ).remote(markers, str(data))
+                    for n in nodes
+                ],
+                timeout=120,
+            )
         finally:
             for marker in markers:
                 Path(marker).unlink(missing_ok=True)
         for node, flags in zip(nodes, seen):
             blind = [str(p) for p, ok in zip([*folders, data], flags) if not ok]
             if blind:
-                raise VaeMineError(f"node {node.get('NodeManagerAddress')} does not see {', '.join(blind)} as this machine "
-                                   f"does: with --ray ADDRESS the runs' folders and the corpora must be on storage every "
-                                   f"node mounts at the same path")
+                raise VaeMineError(
+                    f"node {node.get('NodeManagerAddress')} does not see {', '.join(blind)} as this machine "
+                    f"does: with --ray ADDRESS the runs' folders and the corpora must be on storage every "
+                    f"node mounts at the same path"
+                )
 
     def has_room(self, running: int) -> bool:
         return True  # Ray queues what the cluster cannot run yet
@@ -237,7 +290,9 @@ class RayTasks:
     def start(self, job: Job) -> None:
         job.log.parent.mkdir(parents=True, exist_ok=True)
         self.since[job.name] = job.log.stat().st_size if job.log.exists() else 0
-        self.refs[job.name] = self.task.remote(job.argv, str(job.log), self.threads, str(job.done) if job.done else None)
+        self.refs[job.name] = self.task.remote(
+            job.argv, str(job.log), self.threads, str(job.done) if job.done else None
+        )
         job.status, job.started = "queued", time.time()
 
     def ended(self, running: list[Job]) -> list[Job]:
@@ -256,6 +311,7 @@ class RayTasks:
 
     def settle(self, job: Job) -> None:
         from ray.exceptions import RayError, TaskCancelledError
+
         try:
             finish(job, self.ray.get(self.refs[job.name], timeout=GRACE_SECONDS))
         except TaskCancelledError:  # its run's own exit status says whether it saved
@@ -290,4 +346,3 @@ class RayTasks:
 
     def close(self) -> None:
         self.ray.shutdown()
-

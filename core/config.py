@@ -1,9 +1,11 @@
 """Plain dataclass configs, their named presets, and JSON round-tripping.
 
-A checkpoint's config.json holds `RunConfig.to_dict()` (read back by core.checkpoint.run_config_from_dict): everything needed to rebuild the model and
+A checkpoint's config.json holds `RunConfig.to_dict()` (read back by core.checkpoint.run_config_from_dict):
+everything needed to rebuild the model and
 objective and to continue training. An objective's settings are its own small dataclass (each
 objective file owns it); this module only carries them.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +15,6 @@ from typing import Any
 
 from .errors import CheckpointError
 from .tokenize import LEGACY
-
 
 DROPOUT_MASKS = ("uniform", "bernoulli")  # how core.models.Dropout may draw its masks
 
@@ -97,7 +98,6 @@ class RunConfig:
         return asdict(self)
 
 
-
 def build_dataclass(kind, d: dict[str, Any], source: str):
     """kind(**d), with a CheckpointError naming any field kind does not have."""
     if not isinstance(d, dict):
@@ -123,12 +123,29 @@ def parse_value(kind: type, raw: str, what: str):
 # What a config may hold, field by field (a bundle is untrusted input: core.checkpoint checks every
 # config it reads against these before anything is allocated or any path is built).
 RANGES: dict[str, tuple[float, float]] = {
-    "emb_dim": (1, 4096), "hidden_dim": (1, 4096), "z_dim": (0, 1024), "energy_hidden": (1, 4096),
-    "dec_dropout_in": (0, 1), "dec_dropout_out": (0, 1),
-    "batch_size": (1, 65_536), "eval_batch_size": (1, 65_536), "lr": (0, 1e3), "clip": (0, 1e6), "lr_decay": (0, 1),
-    "decay_patience": (0, 10_000), "decay_from_epoch": (0, 1_000_000), "max_halvings": (0, 1_000), "epochs": (0, 1_000_000),
-    "minutes": (0, 1e9), "seed": (0, 2**63 - 1), "max_train": (1, 10**9), "max_valid": (1, 10**9),
-    "probe_sentences": (0, 1_000_000), "max_vocab": (4, 10_000_000), "max_len": (2, 100_000), "init_range": (0, 10),
+    "emb_dim": (1, 4096),
+    "hidden_dim": (1, 4096),
+    "z_dim": (0, 1024),
+    "energy_hidden": (1, 4096),
+    "dec_dropout_in": (0, 1),
+    "dec_dropout_out": (0, 1),
+    "batch_size": (1, 65_536),
+    "eval_batch_size": (1, 65_536),
+    "lr": (0, 1e3),
+    "clip": (0, 1e6),
+    "lr_decay": (0, 1),
+    "decay_patience": (0, 10_000),
+    "decay_from_epoch": (0, 1_000_000),
+    "max_halvings": (0, 1_000),
+    "epochs": (0, 1_000_000),
+    "minutes": (0, 1e9),
+    "seed": (0, 2**63 - 1),
+    "max_train": (1, 10**9),
+    "max_valid": (1, 10**9),
+    "probe_sentences": (0, 1_000_000),
+    "max_vocab": (4, 10_000_000),
+    "max_len": (2, 100_000),
+    "init_range": (0, 10),
     "emb_init_range": (0, 10),
 }
 CHOICES = {"dropout_masks": DROPOUT_MASKS, "precision": ("fp32", "bf16")}
@@ -139,6 +156,7 @@ def check_fields(obj, source: str) -> None:
     """Each field of a config dataclass of the type its annotation names (an int is a float; a bool
     is not an int), finite, within RANGES and among CHOICES: ValueError naming the field otherwise."""
     import math
+
     for f in fields(obj):
         value, kinds = getattr(obj, f.name), str(f.type).replace(" ", "").split("|")
         if value is None and "None" in kinds:
@@ -147,7 +165,9 @@ def check_fields(obj, source: str) -> None:
         if not allowed:
             continue
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-            raise ValueError(f"{source}: {f.name} must be {' or '.join(kinds)}, not {type(value).__name__} {value!r:.40}")
+            raise ValueError(
+                f"{source}: {f.name} must be {' or '.join(kinds)}, not {type(value).__name__} {value!r:.40}"
+            )
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{source}: {f.name} must be finite, not {value}")
         low, high = RANGES.get(f.name, (-math.inf, math.inf))
@@ -180,5 +200,17 @@ def model_config(name_or_path: str) -> tuple[str, ModelConfig]:
     return path.stem, build_dataclass(ModelConfig, d, str(path))
 
 
-__all__ = ["ModelConfig", "ObjectiveConfig", "TrainConfig", "RunConfig", "PRESETS", "model_config", "replace",
-           "build_dataclass", "parse_value", "TRAIN_LEGACY", "MODEL_UNRECORDED", "DROPOUT_MASKS"]
+__all__ = [
+    "ModelConfig",
+    "ObjectiveConfig",
+    "TrainConfig",
+    "RunConfig",
+    "PRESETS",
+    "model_config",
+    "replace",
+    "build_dataclass",
+    "parse_value",
+    "TRAIN_LEGACY",
+    "MODEL_UNRECORDED",
+    "DROPOUT_MASKS",
+]

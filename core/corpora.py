@@ -12,6 +12,7 @@ Files are UTF-8 (a BOM is skipped; CRLF and CR line ends are read); binary files
 another or mixed encodings, empty and single-line files, and files over MAX_BYTES are refused
 with a CorpusError naming the file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,8 +60,10 @@ class Corpus:
             return [self.path]
         if self.kind == "snli":
             if split not in _SNLI_FILES:
-                raise CorpusError(f"snli has no {split} split here: only the official dev/test pairs are "
-                                  f"available ({self.path}/src-dev.txt, ...)")
+                raise CorpusError(
+                    f"snli has no {split} split here: only the official dev/test pairs are "
+                    f"available ({self.path}/src-dev.txt, ...)"
+                )
             return [self.path / name for name in _SNLI_FILES[split]]
         return [self.path / f"{split}.txt"]
 
@@ -100,8 +103,11 @@ def available(root: str | os.PathLike | None = None) -> list[str]:
     base = data_dir(root)
     if not base.is_dir():
         return []
-    return sorted(p.name for p in base.iterdir()
-                  if (p / "train.txt").is_file() or (p / "valid.txt").is_file() or (p / "src-dev.txt").is_file())
+    return sorted(
+        p.name
+        for p in base.iterdir()
+        if (p / "train.txt").is_file() or (p / "valid.txt").is_file() or (p / "src-dev.txt").is_file()
+    )
 
 
 def _check_file(path: Path) -> int:
@@ -109,9 +115,11 @@ def _check_file(path: Path) -> int:
         raise CorpusError(f"corpus file not found: {path}{_missing_hint(path.parent)}")
     size = path.stat().st_size
     if size > MAX_BYTES:
-        raise CorpusError(f"corpus file {path} is {size:,} bytes, over the cap of {MAX_BYTES:,} bytes "
-                          f"({MAX_BYTES / 2**20:g} MiB; a file is read whole into memory); split it, or raise "
-                          "$VAE_MINE_MAX_CORPUS_MB")
+        raise CorpusError(
+            f"corpus file {path} is {size:,} bytes, over the cap of {MAX_BYTES:,} bytes "
+            f"({MAX_BYTES / 2**20:g} MiB; a file is read whole into memory); split it, or raise "
+            "$VAE_MINE_MAX_CORPUS_MB"
+        )
     return size
 
 
@@ -119,8 +127,10 @@ def _missing_hint(folder: Path) -> str:
     if folder.is_dir():
         return ""
     found = available(folder.parent)
-    return (f" (no folder {folder}; set --data-dir or $VAE_MINE_DATA; corpora in {folder.parent}: "
-            f"{', '.join(found) or 'none'}; `python -m core.data get ptb` downloads PTB)")
+    return (
+        f" (no folder {folder}; set --data-dir or $VAE_MINE_DATA; corpora in {folder.parent}: "
+        f"{', '.join(found) or 'none'}; `python -m core.data get ptb` downloads PTB)"
+    )
 
 
 def read_lines(path: Path) -> list[str]:
@@ -133,15 +143,17 @@ def read_lines(path: Path) -> list[str]:
         raise CorpusError(f"cannot read corpus file {path}: {e}") from None
     nul = data.find(b"\0")
     if nul >= 0:
-        raise CorpusError(f"corpus file {path} looks binary (a NUL byte at offset {nul}); "
-                          "a corpus is UTF-8 text, one sentence a line")
+        raise CorpusError(
+            f"corpus file {path} looks binary (a NUL byte at offset {nul}); a corpus is UTF-8 text, one sentence a line"
+        )
     lines = [ln.strip() for ln in _decode(path, data).splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines:
         raise CorpusError(f"corpus file is empty: {path}")
     if len(lines) == 1:
-        raise CorpusError(f"corpus file {path} has a single line ({len(lines[0]):,} characters); "
-                          "a corpus holds one sentence a line")
+        raise CorpusError(
+            f"corpus file {path} has a single line ({len(lines[0]):,} characters); a corpus holds one sentence a line"
+        )
     return lines
 
 
@@ -153,26 +165,36 @@ def _decode(path: Path, data: bytes) -> str:
         before = data[: e.start]
         mixed = any(b > 0x7F for b in before)  # valid UTF-8 beyond ASCII came first
         what = "mixes UTF-8 with another encoding" if mixed else "is not UTF-8"
-        raise CorpusError(f"corpus file {path} {what}: byte 0x{data[e.start]:02x} on line {line} cannot be read "
-                          "as UTF-8; convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
+        raise CorpusError(
+            f"corpus file {path} {what}: byte 0x{data[e.start]:02x} on line {line} cannot be read "
+            "as UTF-8; convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
 
 
 def split_of(lines: list[str], split: str, path: Path) -> list[str]:
     """One split of a single-file corpus: its lines shuffled by SPLIT_SEED and cut at SPLIT_RATIOS,
     each split keeping the file's order."""
     if len(lines) < MIN_LINES_TO_SPLIT:
-        raise CorpusError(f"corpus file {path} has {len(lines)} lines; at least {MIN_LINES_TO_SPLIT} are needed to "
-                          f"split it into train/valid/test ({'/'.join(str(r) for r in SPLIT_RATIOS)})")
+        raise CorpusError(
+            f"corpus file {path} has {len(lines)} lines; at least {MIN_LINES_TO_SPLIT} are needed to "
+            f"split it into train/valid/test ({'/'.join(str(r) for r in SPLIT_RATIOS)})"
+        )
     order = list(range(len(lines)))
     random.Random(SPLIT_SEED).shuffle(order)
     n_valid = max(1, round(len(lines) * SPLIT_RATIOS[1]))
     n_test = max(1, round(len(lines) * SPLIT_RATIOS[2]))
-    parts = {"valid": order[:n_valid], "test": order[n_valid:n_valid + n_test], "train": order[n_valid + n_test:]}
+    parts = {"valid": order[:n_valid], "test": order[n_valid : n_valid + n_test], "train": order[n_valid + n_test :]}
     return [lines[i] for i in sorted(parts[split])]
 
 
-def read_split(corpus: str, split: str, root: str | os.PathLike | None = None, limit: int | None = None,
-               max_len: int = 200, tokenizer: str = LEGACY) -> list[list[str]]:
+def read_split(
+    corpus: str,
+    split: str,
+    root: str | os.PathLike | None = None,
+    limit: int | None = None,
+    max_len: int = 200,
+    tokenizer: str = LEGACY,
+) -> list[list[str]]:
     """Sentences of one split as token lists (by the named tokenizer), truncated to `max_len` tokens.
 
     SNLI sentences are lower-cased (like Flickr8k and the text-VAE SNLI corpus) and deduplicated.
@@ -195,8 +217,9 @@ def read_split(corpus: str, split: str, root: str | os.PathLike | None = None, l
     return sentences
 
 
-def read_sentences(corpus: str, split: str, data_dir: str | None = None, limit: int | None = None,
-                   tokenizer: str = LEGACY) -> list[str]:
+def read_sentences(
+    corpus: str, split: str, data_dir: str | None = None, limit: int | None = None, tokenizer: str = LEGACY
+) -> list[str]:
     """A corpus split as plain sentences, tokens joined by spaces (data folder: data_dir, else
     $VAE_MINE_DATA, else ./data)."""
     return [" ".join(tokens) for tokens in read_split(corpus, split, data_dir, limit, tokenizer=tokenizer)]

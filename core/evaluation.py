@@ -1,6 +1,7 @@
 """Evaluation of a model on a split: ELBO-NLL, IW-NLL, KL, PPL, MI, AU and the catalogue's computed
 figures (core.catalogue), and KenLM's FPPL / RPPL of prior samples. Its command line: core.evaluate.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,6 +25,7 @@ from .models import TextVAE, evaluating
 from .ngram import perplexity, train_ngram
 from .precision import autocast
 from .tokenize import LEGACY
+
 
 def evaluate_split(
     model: TextVAE,
@@ -59,15 +61,30 @@ def evaluate_split(
             sums["rec"] += float(model.reconstruction(batch, z).sum())
     n, tokens = len(data), data.n_tokens
     nll = (sums["rec"] + sums["kl"]) / n
-    out: dict[str, float] = {"sentences": n, "tokens": tokens, "nll": nll, "reconstruction": sums["rec"] / n,
-                             "ppl": math.exp(nll * n / tokens)}
+    out: dict[str, float] = {
+        "sentences": n,
+        "tokens": tokens,
+        "nll": nll,
+        "reconstruction": sums["rec"] / n,
+        "ppl": math.exp(nll * n / tokens),
+    }
     if model.latent:
-        out.update(latent_figures(torch.cat(mus), torch.cat(logvars), sums, n, tokens, iw_samples, seed, torch.cat(lengths)))
+        out.update(
+            latent_figures(torch.cat(mus), torch.cat(logvars), sums, n, tokens, iw_samples, seed, torch.cat(lengths))
+        )
     return out
 
 
-def latent_figures(mu: torch.Tensor, logvar: torch.Tensor, sums: dict, n: int, tokens: int, iw_samples: int,
-                   seed: int, lengths: torch.Tensor) -> dict[str, float]:
+def latent_figures(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    sums: dict,
+    n: int,
+    tokens: int,
+    iw_samples: int,
+    seed: int,
+    lengths: torch.Tensor,
+) -> dict[str, float]:
     """KL, IW-NLL/PPL, MI (two estimates), AU and the catalogue's computed figures of a split's posteriors."""
     out: dict[str, float] = {"kl": sums["kl"] / n}
     if iw_samples:
@@ -96,9 +113,17 @@ def batchwise_mi(mu: torch.Tensor, logvar: torch.Tensor, lengths: torch.Tensor, 
     return total / len(mu)
 
 
-def forward_reverse_ppl(model: TextVAE, vocab, corpus: str, split: str = "test", n: int = 100_000,
-                        data_dir: str | None = None, seed: int = 0, progress: bool = False,
-                        tokenizer: str = LEGACY) -> dict[str, float]:
+def forward_reverse_ppl(
+    model: TextVAE,
+    vocab,
+    corpus: str,
+    split: str = "test",
+    n: int = 100_000,
+    data_dir: str | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    tokenizer: str = LEGACY,
+) -> dict[str, float]:
     """FPPL and RPPL (see core.ngram) from n sentences sampled from the model's prior; the forward
     5-gram is trained on the corpus's whole training split, the reverse one scores `split`. A
     sample ends at </s> or at the length of the training split's longest sentence (and its </s>):
@@ -107,19 +132,32 @@ def forward_reverse_ppl(model: TextVAE, vocab, corpus: str, split: str = "test",
     return info | kenlm_ppl(generated, corpus, split, data_dir, tokenizer)
 
 
-def draw_samples(model: TextVAE, vocab, corpus: str, n: int = 100_000, data_dir: str | None = None, seed: int = 0,
-                 progress: bool = False, tokenizer: str = LEGACY) -> tuple[list[list[str]], dict]:
+def draw_samples(
+    model: TextVAE,
+    vocab,
+    corpus: str,
+    n: int = 100_000,
+    data_dir: str | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    tokenizer: str = LEGACY,
+) -> tuple[list[list[str]], dict]:
     """The n prior samples FPPL / RPPL score, and how they were drawn."""
     if n < 1:
         raise ValueError("--fppl-samples must be at least 1")
     cap = _longest_training_sentence(corpus, resolve_data_dir(data_dir), tokenizer) + 1
     start = time.perf_counter()
     generated = prior_samples(model, vocab, n, max_len=cap, seed=seed, progress=progress)
-    return generated, {"fppl_samples": n, "fppl_max_len": cap, "sampling_seconds": round(time.perf_counter() - start, 2)}
+    return generated, {
+        "fppl_samples": n,
+        "fppl_max_len": cap,
+        "sampling_seconds": round(time.perf_counter() - start, 2),
+    }
 
 
-def kenlm_ppl(generated: list[list[str]], corpus: str, split: str = "test", data_dir: str | None = None,
-              tokenizer: str = LEGACY) -> dict[str, float]:
+def kenlm_ppl(
+    generated: list[list[str]], corpus: str, split: str = "test", data_dir: str | None = None, tokenizer: str = LEGACY
+) -> dict[str, float]:
     """FPPL and RPPL of these samples (KenLM; CPU only)."""
     start = time.perf_counter()
     reference = read_split(corpus, split, data_dir, tokenizer=tokenizer)

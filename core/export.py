@@ -7,6 +7,7 @@ The exported weights are re-evaluated on the test split as they will be loaded (
 computed in fp32), and the card (README.md) gives the command, data, config, those figures, the
 training-time figures and the training time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,22 @@ import torch
 from . import atlas, catalogue
 from .api import TextVAEModel, departure_text
 from .batching import Dataset
-from .checkpoint import (CONFIG, LOG, METRICS, VOCAB, WEIGHTS, copy_probe, load_bundle, load_tensors, read_config, read_log, save_tensors,
-                         write_json)
-from .corpora import read_split
+from .checkpoint import (
+    CONFIG,
+    LOG,
+    METRICS,
+    VOCAB,
+    WEIGHTS,
+    copy_probe,
+    load_bundle,
+    load_tensors,
+    read_config,
+    read_log,
+    save_tensors,
+    write_json,
+)
 from .cli import run_cli
+from .corpora import read_split
 from .errors import VaeMineError
 from .evaluation import evaluate_split
 from .objectives import objective_class
@@ -35,8 +48,17 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 CARD = "README.md"
 
 
-def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data_dir: str | None = None,
-           force: bool = False, note: str = "", with_atlas: bool = True, probe_epochs: int = 12) -> dict:
+def export(
+    src: Path,
+    dst: Path,
+    dtype: str = "float16",
+    command: str = "",
+    data_dir: str | None = None,
+    force: bool = False,
+    note: str = "",
+    with_atlas: bool = True,
+    probe_epochs: int = 12,
+) -> dict:
     if not (src / METRICS).is_file():
         raise VaeMineError(f"{src} has no {METRICS}: export a run that finished training")
     if dst.exists() and not force:
@@ -54,8 +76,9 @@ def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data
     cfg, vocab, model, _ = load_bundle(tmp)
     try:
         test = Dataset(read_split(cfg.corpus, "test", data_dir, None, cfg.train.max_len, cfg.tokenizer), vocab)
-        shipped = evaluate_split(model, test, cfg.train.eval_batch_size, seed=cfg.train.seed, progress=True,
-                                 desc=f"{dtype} weights on test")
+        shipped = evaluate_split(
+            model, test, cfg.train.eval_batch_size, seed=cfg.train.seed, progress=True, desc=f"{dtype} weights on test"
+        )
         metrics["shipped_test"] = {"dtype": dtype, **shipped}
     except VaeMineError as e:
         log.warning("exported weights not re-evaluated: %s", e)
@@ -66,8 +89,15 @@ def export(src: Path, dst: Path, dtype: str = "float16", command: str = "", data
             log.warning("no atlas: %s", e)
     write_json(tmp / METRICS, metrics)
     log_lines = read_log(tmp / LOG) if (tmp / LOG).is_file() else []
-    card = model_card(cfg, metrics, model, command, (tmp / WEIGHTS).stat().st_size, atlas.size(tmp),
-                      log_lines[-1] if log_lines else None)
+    card = model_card(
+        cfg,
+        metrics,
+        model,
+        command,
+        (tmp / WEIGHTS).stat().st_size,
+        atlas.size(tmp),
+        log_lines[-1] if log_lines else None,
+    )
     (tmp / CARD).write_text(card + (f"\n## Notes\n\n{note.strip()}\n" if note.strip() else ""))
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
@@ -79,27 +109,41 @@ def _row(name: str, m: dict) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
-def model_card(cfg, metrics: dict, model, command: str, weights_bytes: int, atlas_bytes: int = 0,
-               last_log_line: dict | None = None) -> str:
-    lines = [f"# {objective_class(cfg.objective.name).display_name} on {cfg.corpus}", "",
-             f"A `{cfg.objective.name}` text VAE (LSTM encoder and decoder) trained with this project's `core.train`; "
-             f"load it with `core.load(\"<this folder>\")` or pick it in the explorer (`python app.py`).", "",
-             "## Training", "", *training_facts(cfg, metrics, model, command, weights_bytes, atlas_bytes, last_log_line), "",
-             "## Evaluation (`core.evaluate` figures; NLL and KL in nats per sentence, one posterior sample)", "",
-             "| weights / split | " + " | ".join(m.short for m in catalogue.metrics(catalogue.CARD)) + " |",
-             "|---|" + "---|" * len(catalogue.metrics(catalogue.CARD))]
+def model_card(
+    cfg, metrics: dict, model, command: str, weights_bytes: int, atlas_bytes: int = 0, last_log_line: dict | None = None
+) -> str:
+    lines = [
+        f"# {objective_class(cfg.objective.name).display_name} on {cfg.corpus}",
+        "",
+        f"A `{cfg.objective.name}` text VAE (LSTM encoder and decoder) trained with this project's `core.train`; "
+        f'load it with `core.load("<this folder>")` or pick it in the explorer (`python app.py`).',
+        "",
+        "## Training",
+        "",
+        *training_facts(cfg, metrics, model, command, weights_bytes, atlas_bytes, last_log_line),
+        "",
+        "## Evaluation (`core.evaluate` figures; NLL and KL in nats per sentence, one posterior sample)",
+        "",
+        "| weights / split | " + " | ".join(m.short for m in catalogue.metrics(catalogue.CARD)) + " |",
+        "|---|" + "---|" * len(catalogue.metrics(catalogue.CARD)),
+    ]
     for split in ("valid", "test"):
         if split in metrics:
             lines.append(_row(f"trained (fp32), {split}", metrics[split]))
     if "shipped_test" in metrics:
         lines.append(_row(f"as shipped ({metrics['shipped_test']['dtype']}), test", metrics["shipped_test"]))
-    lines += ["", "`train_log.jsonl` holds one line per epoch (loss, KL, MI, AU, lr, ...); the explorer's "
-              "Posterior collapse tab plots it.", ""]
+    lines += [
+        "",
+        "`train_log.jsonl` holds one line per epoch (loss, KL, MI, AU, lr, ...); the explorer's "
+        "Posterior collapse tab plots it.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int, atlas_bytes: int = 0,
-                   last_log_line: dict | None = None) -> list[str]:
+def training_facts(
+    cfg, metrics: dict, model, command: str, weights_bytes: int, atlas_bytes: int = 0, last_log_line: dict | None = None
+) -> list[str]:
     """The card's Training section: command, data, model, objective settings, optimiser, time, size."""
     mc, tc, oc = cfg.model, cfg.train, cfg.objective
     cls = objective_class(oc.name)
@@ -107,27 +151,45 @@ def training_facts(cfg, metrics: dict, model, command: str, weights_bytes: int, 
     settings = ", ".join(f"{k}={v}" for k, v in cls.describe_settings(oc.settings).items()) or "none"
     return [
         f"- Command: `{command}`" if command else "- Command: not recorded",
-        f"- Data: the `{cfg.corpus}` training split" + (f" (first {tc.max_train} sentences)" if tc.max_train else "")
+        f"- Data: the `{cfg.corpus}` training split"
+        + (f" (first {tc.max_train} sentences)" if tc.max_train else "")
         + ", best weights chosen on its valid split. The corpus itself is not included.",
         f"- Model: `{cfg.config_name}` config: embeddings {mc.emb_dim}, LSTM {mc.hidden_dim}, z {mc.z_dim}; "
         f"{params:,} parameters in the encoder and decoder.",
         f"- Objective: {cls.display_name} ({cls.source}); settings: {settings}.",
-        *([f"- Beyond the paper (named settings, docs/mine-variants.md): {departure_text(cls.departures(oc.settings))}."]
-          if cls.departures(oc.settings) else []),
+        *(
+            [
+                "- Beyond the paper (named settings, docs/mine-variants.md): "
+                f"{departure_text(cls.departures(oc.settings))}."
+            ]
+            if cls.departures(oc.settings)
+            else []
+        ),
         f"- Optimiser: SGD lr {tc.lr}, clip {tc.clip}, batch {tc.batch_size}, seed {tc.seed}; lr halved after "
         f"{tc.decay_patience} epochs without improvement, from epoch {tc.decay_from_epoch}; budget {tc.epochs} epochs"
-        + (f" or {tc.minutes:g} minutes of training (no epoch starts after that)" if tc.minutes else "") + ".",
+        + (f" or {tc.minutes:g} minutes of training (no epoch starts after that)" if tc.minutes else "")
+        + ".",
         f"- Trained {metrics.get('epochs')} epochs (best: epoch {metrics.get('best_epoch')}; "
         f"{how_training_ended(tc.lr, tc.lr_decay, tc.max_halvings, tc.epochs, tc.minutes, last_log_line)}) in "
         f"{metrics.get('train_seconds', 0) / 60:.0f} min on {metrics.get('device', '?')}, in "
-        + ("bfloat16 mixed precision (bf16 products, float32 weights and sums; core.precision)."
-           if tc.precision == "bf16" else "float32."),
+        + (
+            "bfloat16 mixed precision (bf16 products, float32 weights and sums; core.precision)."
+            if tc.precision == "bf16"
+            else "float32."
+        ),
         f"- Weights: `{WEIGHTS}`, {weights_bytes / 2**20:.1f} MiB"
-        + (f", stored as {metrics['shipped_test']['dtype']}" if "shipped_test" in metrics else "") + ".",
-    ] + ([f"- Atlas: `{atlas.ATLAS}`, {atlas_bytes / 2**20:.1f} MiB: float16 posterior means of the whole training "
-          f"split and of the first {atlas.MAP_N:,} {atlas.MAP_SPLIT} sentences with their UMAP layout, so the explorer's "
-          "Neighbours and default Latent map answer at once (numbers only; the sentences come from your corpus)."]
-         if atlas_bytes else [])
+        + (f", stored as {metrics['shipped_test']['dtype']}" if "shipped_test" in metrics else "")
+        + ".",
+    ] + (
+        [
+            f"- Atlas: `{atlas.ATLAS}`, {atlas_bytes / 2**20:.1f} MiB: float16 posterior means of the whole training "
+            f"split and of the first {atlas.MAP_N:,} {atlas.MAP_SPLIT} sentences with their UMAP "
+            "layout, so the explorer's "
+            "Neighbours and default Latent map answer at once (numbers only; the sentences come from your corpus)."
+        ]
+        if atlas_bytes
+        else []
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,16 +202,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", default="", help="a paragraph for the card's Notes section")
     p.add_argument("--force", action="store_true", help="replace dst if it exists")
     p.add_argument("--no-atlas", action="store_true", help="ship no atlas (posterior means and map layout)")
-    p.add_argument("--probe-epochs", type=int, default=12, help="epochs of probe-set means kept for the training "
-                   "replay, evenly spaced, first and last included (default 12)")
+    p.add_argument(
+        "--probe-epochs",
+        type=int,
+        default=12,
+        help="epochs of probe-set means kept for the training "
+        "replay, evenly spaced, first and last included (default 12)",
+    )
 
     def body(args):
-        metrics = export(args.src, args.dst, args.dtype, args.command, args.data_dir, args.force, args.note,
-                         not args.no_atlas, max(1, args.probe_epochs))
+        metrics = export(
+            args.src,
+            args.dst,
+            args.dtype,
+            args.command,
+            args.data_dir,
+            args.force,
+            args.note,
+            not args.no_atlas,
+            max(1, args.probe_epochs),
+        )
         shipped = metrics.get("shipped_test", {})
-        print(f"wrote {args.dst} ({sum(f.stat().st_size for f in args.dst.iterdir()) / 2**20:.1f} MiB); "
-              f"test NLL {shipped.get('nll', float('nan')):.2f} KL {shipped.get('kl', float('nan')):.2f} "
-              f"MI {shipped.get('mi', float('nan')):.2f} AU {shipped.get('au', '-')}")
+        print(
+            f"wrote {args.dst} ({sum(f.stat().st_size for f in args.dst.iterdir()) / 2**20:.1f} MiB); "
+            f"test NLL {shipped.get('nll', float('nan')):.2f} KL {shipped.get('kl', float('nan')):.2f} "
+            f"MI {shipped.get('mi', float('nan')):.2f} AU {shipped.get('au', '-')}"
+        )
 
     return run_cli(p, body, argv)
 

@@ -2,6 +2,7 @@
 beside the target, flush it to disk, rename it over the target. A kill mid-write leaves only the
 temporary file, which the next write of the same target removes once it is STALE_S old (a live
 writer's is younger: a write takes seconds, a download keeps touching its file)."""
+
 from __future__ import annotations
 
 import os
@@ -51,6 +52,8 @@ def atomic_write(path: Path, write) -> None:
 def disk_full(path: Path, needed: int) -> DiskFull:
     """The one-line message for a write of `path` that found its disk full: the folder, what to free."""
     free = shutil.disk_usage(path.parent).free if path.parent.exists() else 0
-    return DiskFull(f"no space left on the disk holding {path.parent} (writing {path.name}; {free / 2**20:.1f} MB free): "
-                    f"free at least {max(needed, 2**20) / 2**20:.0f} MB there (df -h {path.parent}); {path.name} as last "
-                    f"written is kept")
+    return DiskFull(
+        f"no space left on the disk holding {path.parent} (writing {path.name}; {free / 2**20:.1f} MB free): "
+        f"free at least {max(needed, 2**20) / 2**20:.0f} MB there (df -h {path.parent}); {path.name} as last "
+        f"written is kept"
+    )

@@ -20,6 +20,7 @@ replay the numbers an eager step would draw from the same state; capturing a sha
 the step once to warm up (cuDNN and cuBLAS set themselves up on first use) and then puts the
 weights, buffers and generator back, so capturing changes nothing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,7 +43,11 @@ MAX_FAILED = 20  # captures that may fail before graphs are given up altogether
 
 def loss_key(loss_fn: LossFn) -> tuple:
     """What identifies a loss function across steps: a partial is made afresh for every step."""
-    return (loss_fn.func, loss_fn.args, tuple(sorted(loss_fn.keywords.items()))) if isinstance(loss_fn, partial) else (loss_fn,)
+    return (
+        (loss_fn.func, loss_fn.args, tuple(sorted(loss_fn.keywords.items())))
+        if isinstance(loss_fn, partial)
+        else (loss_fn,)
+    )
 
 
 def graph_support(device: torch.device, optimizers: dict[str, torch.optim.Optimizer]) -> str | None:
@@ -76,7 +81,7 @@ class _Step:
     """One captured step: its input buffers, its graph (None when not capturing) and its outputs."""
 
     batch: Batch  # static tokens and device lengths the graph reads
-    graph: "torch.cuda.CUDAGraph | None"
+    graph: torch.cuda.CUDAGraph | None
     out: torch.Tensor | None  # [loss, *stats] as the last replay left them
     keys: list[str]
 
@@ -88,9 +93,22 @@ class StepGraphs:
     without graphs: on the CPU it is what the tests compare with StepContext.update.
     """
 
-    def __init__(self, model: nn.Module, objective: Objective, optimizers: dict[str, torch.optim.Optimizer],
-                 clip: float, capture: bool = True, precision: str = "fp32"):
-        self.model, self.objective, self.optimizers, self.clip, self.capture = model, objective, optimizers, clip, capture
+    def __init__(
+        self,
+        model: nn.Module,
+        objective: Objective,
+        optimizers: dict[str, torch.optim.Optimizer],
+        clip: float,
+        capture: bool = True,
+        precision: str = "fp32",
+    ):
+        self.model, self.objective, self.optimizers, self.clip, self.capture = (
+            model,
+            objective,
+            optimizers,
+            clip,
+            capture,
+        )
         self.precision = precision  # the forward pass's (core.precision), captured into the graph
         self.params = {name: [p for g in opt.param_groups for p in g["params"]] for name, opt in optimizers.items()}
         self.kl_weight = torch.zeros((), device=next(model.parameters()).device)
@@ -104,8 +122,9 @@ class StepGraphs:
             self.pool = torch.cuda.graph_pool_handle()
             self.side = torch.cuda.Stream(self.kl_weight.device)
 
-    def run(self, loss_fn: LossFn, batch: Batch, groups: list[str], clip_with: tuple[str, ...] = ()
-            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
+    def run(
+        self, loss_fn: LossFn, batch: Batch, groups: list[str], clip_with: tuple[str, ...] = ()
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
         """The step on `batch` updating `groups`, clipped by one norm with the `clip_with` groups'
         gradients where it names any (StepContext.update): (loss, statistics), or None where it must run
         eagerly (a batch not moved by on_device, an objective that says so, graphs given up)."""
@@ -118,8 +137,14 @@ class StepGraphs:
             self.lrs = lrs
             if self.capture:  # a pool whose graphs are all gone cannot take new ones
                 self.pool = torch.cuda.graph_pool_handle()
-        key = (loss_key(loss_fn), self.model.training, self.objective.training, tuple(groups), tuple(clip_with),
-               tuple(batch.tokens.shape))
+        key = (
+            loss_key(loss_fn),
+            self.model.training,
+            self.objective.training,
+            tuple(groups),
+            tuple(clip_with),
+            tuple(batch.tokens.shape),
+        )
         step = self.steps.get(key)
         if step is None:
             if key in self.eager:
@@ -128,8 +153,13 @@ class StepGraphs:
                 step = self.steps[key] = self._make(loss_fn, batch, groups, clip_with)
             except RuntimeError as e:  # an op that cannot be captured (a host read, say)
                 why = self.eager[key] = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
-                log.warning("the training step on batches of shape %s (groups %s) could not be captured as a CUDA "
-                            "graph (%s): it runs eagerly", key[-1], ", ".join(groups), why)
+                log.warning(
+                    "the training step on batches of shape %s (groups %s) could not be captured as a CUDA "
+                    "graph (%s): it runs eagerly",
+                    key[-1],
+                    ", ".join(groups),
+                    why,
+                )
                 if len(self.eager) >= MAX_FAILED:
                     self.failed = f"{len(self.eager)} captures failed, the last: {why}"
                     log.warning("%s; all steps run eagerly from now on", self.failed)
@@ -154,8 +184,9 @@ class StepGraphs:
             self.kl_weight.fill_(value)
             self._kl_filled = value
 
-    def _body(self, loss_fn: LossFn, batch: Batch, groups: list[str], clip_with: tuple[str, ...] = ()
-              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _body(
+        self, loss_fn: LossFn, batch: Batch, groups: list[str], clip_with: tuple[str, ...] = ()
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         self.objective.live = {"kl_weight": self.kl_weight}
         try:
             with autocast(self.precision, batch.tokens.device):
@@ -212,8 +243,7 @@ class StepGraphs:
         return _Step(static, graph, out, keys)
 
     def _snapshot(self) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-        state = list({id(t): t for m in (self.model, self.objective)
-                      for t in (*m.parameters(), *m.buffers())}.values())
+        state = list({id(t): t for m in (self.model, self.objective) for t in (*m.parameters(), *m.buffers())}.values())
         return state, [t.detach().clone() for t in state], torch.cuda.get_rng_state()
 
     @staticmethod

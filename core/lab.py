@@ -6,14 +6,15 @@ UI can stream the curves. It stops at the time limit, when `stop` is set (after 
 progress: a second or two at the default size), or when every model's learning-rate schedule has
 run out (the loop's usual stopping rule; such a model would not change any more).
 """
+
 from __future__ import annotations
 
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from .api import check
 from .config import RunConfig, TrainConfig, model_config
@@ -53,11 +54,23 @@ class LabConfig:
 
     def run_config(self, model: str) -> RunConfig:
         name, mc = model_config(self.config)
-        tc = TrainConfig(batch_size=self.batch_size, epochs=10_000, seed=self.seed, max_train=self.max_train,
-                         max_valid=self.max_valid, precision=self.precision)
+        tc = TrainConfig(
+            batch_size=self.batch_size,
+            epochs=10_000,
+            seed=self.seed,
+            max_train=self.max_train,
+            max_valid=self.max_valid,
+            precision=self.precision,
+        )
         objective = self.mine_config() if model == "vae-mine" else objective_class(model).config()
-        return RunConfig(corpus=self.corpus, config_name=name, model=mc, objective=objective, train=tc,
-                         tokenizer=default_tokenizer(self.corpus))
+        return RunConfig(
+            corpus=self.corpus,
+            config_name=name,
+            model=mc,
+            objective=objective,
+            train=tc,
+            tokenizer=default_tokenizer(self.corpus),
+        )
 
 
 def live_training(lab: LabConfig, data_dir: str | None = None, stop: threading.Event | None = None) -> Iterator[dict]:
@@ -65,8 +78,10 @@ def live_training(lab: LabConfig, data_dir: str | None = None, stop: threading.E
     lab.validate()
     stop = stop or threading.Event()
     with tempfile.TemporaryDirectory(prefix="vae-mine-lab-") as tmp:
-        trainers = {m: Trainer(lab.run_config(m), Path(tmp) / m, data_dir, device="cpu", progress=False,
-                                 diagnostics=False) for m in lab.models}
+        trainers = {
+            m: Trainer(lab.run_config(m), Path(tmp) / m, data_dir, device="cpu", progress=False, diagnostics=False)
+            for m in lab.models
+        }
         running = {name: t.epochs() for name, t in trainers.items()}
         start = time.monotonic()
         while running:  # a model leaves when its lr schedule has run out: it would not change any more
@@ -77,4 +92,9 @@ def live_training(lab: LabConfig, data_dir: str | None = None, stop: threading.E
                 if line is None or trainers[name].finished:
                     running.pop(name)
                 if line is not None:
-                    yield {"model": name, "elapsed": round(time.monotonic() - start, 2), "done": trainers[name].finished, **line}
+                    yield {
+                        "model": name,
+                        "elapsed": round(time.monotonic() - start, 2),
+                        "done": trainers[name].finished,
+                        **line,
+                    }

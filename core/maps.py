@@ -5,11 +5,12 @@ One set of UMAP settings (15 neighbours, min_dist 0.1, seed 0) for every layout,
 map, a map drawn here and an aligned pair read the same way. umap-learn is imported inside the
 functions: numba's import takes seconds.
 """
+
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics.pairwise import euclidean_distances
@@ -47,7 +48,8 @@ def aligned_2d(mu_a: np.ndarray, mu_b: np.ndarray) -> tuple[np.ndarray, np.ndarr
         warnings.simplefilter("ignore", UserWarning)  # umap-learn's notes on seeds and precomputed input
         fit = umap.AlignedUMAP(metric="precomputed", **UMAP_SETTINGS).fit(
             [euclidean_distances(np.asarray(m, dtype=np.float32)) for m in (mu_a, mu_b)],
-            relations=[{i: i for i in range(len(mu_a))}])
+            relations=[{i: i for i in range(len(mu_a))}],
+        )
     return tuple(np.asarray(e, dtype=np.float32) for e in fit.embeddings_)
 
 
@@ -66,7 +68,8 @@ class Placement:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # umap-learn's notes on seeds and precomputed input
             self._fit = umap.UMAP(metric="precomputed", n_jobs=1, init=coords, n_epochs=0, **UMAP_SETTINGS).fit(
-                euclidean_distances(self._mu))
+                euclidean_distances(self._mu)
+            )
         self._fit.n_epochs = None  # transform's own default (100 epochs for up to 10,000 points)
         self._low, self._span = coords.min(0), np.maximum(coords.max(0) - coords.min(0), 1e-12)
 
@@ -75,9 +78,16 @@ class Placement:
         """What it holds (the explorer's memory cache counts it): the means and every array and sparse
         matrix of the fitted UMAP, its N x N distance matrix the largest (about 100 MB at 5,000 points)."""
         held = [self._mu, *vars(self._fit).values()]
-        return int(sum(getattr(a, "nbytes", 0) if isinstance(a, np.ndarray) else
-                       sum(getattr(a, p).nbytes for p in ("data", "indices", "indptr") if hasattr(a, p))
-                       if hasattr(a, "tocsr") else 0 for a in held))
+        return int(
+            sum(
+                getattr(a, "nbytes", 0)
+                if isinstance(a, np.ndarray)
+                else sum(getattr(a, p).nbytes for p in ("data", "indices", "indptr") if hasattr(a, p))
+                if hasattr(a, "tocsr")
+                else 0
+                for a in held
+            )
+        )
 
     def place(self, mu_new: np.ndarray) -> np.ndarray:
         """Coordinates [M, 2] of new posterior means in the layout's own frame."""
@@ -124,7 +134,9 @@ def chance_overlap(n: int, k: int = OVERLAP_K) -> float:
 
 def neighbour_overlap(mu_a: np.ndarray, mu_b: np.ndarray, k: int = OVERLAP_K) -> Overlap:
     if len(mu_a) != len(mu_b) or len(mu_a) < 2:
-        raise InputError(f"the overlap needs the same two or more sentences under both models; got {len(mu_a)} and {len(mu_b)}")
+        raise InputError(
+            f"the overlap needs the same two or more sentences under both models; got {len(mu_a)} and {len(mu_b)}"
+        )
     a, b = nearest(mu_a, k), nearest(mu_b, k)
     shared = np.array([len(set(x) & set(y)) for x, y in zip(a, b)], dtype=np.float32) / a.shape[1]
     return Overlap(shared, a, b, a.shape[1])
@@ -157,5 +169,5 @@ def containing(sentences: Sequence[str], words: Sequence[str]) -> np.ndarray:
     out = np.zeros(len(sentences), dtype=bool)
     for i, s in enumerate(sentences):
         tokens = s.split()
-        out[i] = any(tokens[j:j + n] == words for j in range(len(tokens) - n + 1))
+        out[i] = any(tokens[j : j + n] == words for j in range(len(tokens) - n + 1))
     return out

@@ -5,6 +5,7 @@ E_x KL(q(z|x)||p) - KL(q(z)||p)), with log q(z) the log density of an aggregate 
 either the whole split's (`aggregate_mi`), or each batch's (`batch_mi`, He et al. 2019's estimate,
 closed-form entropy as in their code).
 """
+
 from __future__ import annotations
 
 import math
@@ -41,7 +42,9 @@ def log_aggregate_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tenso
     return torch.cat(out)
 
 
-def aggregate_mi(mu: torch.Tensor, logvar: torch.Tensor, samples: int = 1, generator: torch.Generator | None = None) -> float:
+def aggregate_mi(
+    mu: torch.Tensor, logvar: torch.Tensor, samples: int = 1, generator: torch.Generator | None = None
+) -> float:
     """MI with the aggregate posterior of all N given posteriors, by Monte Carlo (`samples` z per x).
 
     Both log q(z|x) and log q(z) are evaluated at the same samples, so their noise cancels:
@@ -94,14 +97,20 @@ class CodeState:
     def verdict(self) -> str:
         """The state in a sentence a first-year student reads."""
         if self.collapsed:
-            return (f"collapsed: over {self.sentences:,} sentences the codes vary by at most {self.spread:.2g} (standard "
-                    f"deviation) in any direction, against the prior's 1; every sentence gets nearly the same code, "
-                    f"so where a sentence lands says nothing about it")
+            return (
+                f"collapsed: over {self.sentences:,} sentences the codes vary by at most {self.spread:.2g} (standard "
+                f"deviation) in any direction, against the prior's 1; every sentence gets nearly the same code, "
+                f"so where a sentence lands says nothing about it"
+            )
         if self.shared >= 0.1:
-            return (f"{self.shared:.0%} of {self.sentences:,} sentences share their code with another sentence (cosine "
-                    f"distance under {SHARED_DISTANCE:g}): the encoder maps many different sentences onto the same few "
-                    f"points, although the codes do vary ({self.active} active units)")
-        return f"{self.active} active units; the codes spread up to {self.spread:.2f} (standard deviation) in a direction"
+            return (
+                f"{self.shared:.0%} of {self.sentences:,} sentences share their code with another sentence (cosine "
+                f"distance under {SHARED_DISTANCE:g}): the encoder maps many different sentences onto the same few "
+                f"points, although the codes do vary ({self.active} active units)"
+            )
+        return (
+            f"{self.active} active units; the codes spread up to {self.spread:.2f} (standard deviation) in a direction"
+        )
 
 
 def code_state(mu: torch.Tensor, sample: int = 2000) -> CodeState:
@@ -121,8 +130,15 @@ def code_state(mu: torch.Tensor, sample: int = 2000) -> CodeState:
 IW_POSITIONS = 8192  # (sample, word) positions per decoder pass: bounds its memory (below)
 
 
-def iw_log_likelihood(model: TextVAE, batch: Batch, mu: torch.Tensor, logvar: torch.Tensor, samples: int,
-                      generator=None, positions: int = IW_POSITIONS) -> torch.Tensor:
+def iw_log_likelihood(
+    model: TextVAE,
+    batch: Batch,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    samples: int,
+    generator=None,
+    positions: int = IW_POSITIONS,
+) -> torch.Tensor:
     """log p(x) ~= log mean_k p(x|z_k) p(z_k) / q(z_k|x), z_k ~ q(z|x), per sentence [B].
 
     The samples are drawn in one go, in the order of `samples` one-sample draws, so the estimate
@@ -134,7 +150,8 @@ def iw_log_likelihood(model: TextVAE, batch: Batch, mu: torch.Tensor, logvar: to
     """
     z = model.sample_z(mu, logvar, samples, generator)  # [B, K, Z]
     log_w = TextVAE.log_gaussian(z, torch.zeros_like(z), torch.zeros_like(z)) - TextVAE.log_gaussian(
-        z, mu.unsqueeze(1), logvar.unsqueeze(1))
+        z, mu.unsqueeze(1), logvar.unsqueeze(1)
+    )
     head = model.decoder.evaluation_head()
     lengths = batch.lengths.to(batch.tokens.device) - 1  # predicted tokens: the words and </s>
     for length in lengths.unique().tolist():
@@ -146,7 +163,9 @@ def iw_log_likelihood(model: TextVAE, batch: Batch, mu: torch.Tensor, logvar: to
         for start in range(0, pairs, per_pass):
             pair = torch.arange(start, min(start + per_pass, pairs), device=z.device)
             sentence, sample = pair // samples, pair % samples
-            log_pxz[pair] = -model.decoder.sentence_nll(inputs[sentence], targets[sentence], z[rows[sentence], sample], head)
+            log_pxz[pair] = -model.decoder.sentence_nll(
+                inputs[sentence], targets[sentence], z[rows[sentence], sample], head
+            )
         log_w[rows] += log_pxz.view(len(rows), samples)
     return torch.logsumexp(log_w, dim=1) - math.log(samples)
 
@@ -168,6 +187,7 @@ def diversity(sentences: list[str]) -> dict[str, float]:
 def word_f1(reference: str, candidate: str) -> float:
     """F1 of the multiset overlap of lower-cased whitespace tokens, a final " ." left out of both
     (so a reconstruction is not credited for the full stop every caption ends with)."""
+
     def bag(text: str) -> Counter:
         words = text.lower().split()
         return Counter(words[:-1] if words and words[-1] == "." else words)

@@ -1,9 +1,10 @@
 """The paper's LSTM VAE: encoder, decoder (z fed at every step), and the language model without z."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -104,8 +105,10 @@ class Decoder(nn.Module):
         extra = self.padded_width(len(bias)) - len(bias)
         if not extra:
             return weight, bias
-        return (torch.cat([weight, weight.new_zeros(extra, weight.size(1))]),
-                torch.cat([bias, bias.new_full((extra,), -math.inf)]))
+        return (
+            torch.cat([weight, weight.new_zeros(extra, weight.size(1))]),
+            torch.cat([bias, bias.new_full((extra,), -math.inf)]),
+        )
 
     def output_bias(self) -> torch.Tensor:
         """The output layer's bias, or zeros where the model has none (layer_biases=False)."""
@@ -126,8 +129,14 @@ class Decoder(nn.Module):
         out, _ = self.lstm(self._inputs(tokens, z), self.initial_state(z))
         return self.drop_out(out)
 
-    def sentence_nll(self, inputs: torch.Tensor, targets: torch.Tensor, z: torch.Tensor | None,
-                     head: tuple[torch.Tensor, torch.Tensor] | None = None, chunk: int = 512) -> torch.Tensor:
+    def sentence_nll(
+        self,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        z: torch.Tensor | None,
+        head: tuple[torch.Tensor, torch.Tensor] | None = None,
+        chunk: int = 512,
+    ) -> torch.Tensor:
         """-log p(targets | inputs, z) per row [N], for rows of one length (no padding), for
         evaluation. `head` is evaluation_head(), which a caller with many calls makes once; the
         output layer runs on `chunk` positions at a time, so memory holds chunk x V' scores, never
@@ -154,7 +163,9 @@ class Decoder(nn.Module):
     def step(self, tokens: torch.Tensor, z: torch.Tensor | None, state):
         """One decoding step for [N] tokens: (log-probabilities [N, V], new state)."""
         out, state = self.lstm(self._inputs(tokens.unsqueeze(1), z), state)
-        return F.log_softmax(output_scores(self.drop_out(out[:, 0]), self.project.weight, self.output_bias()), dim=-1), state
+        return F.log_softmax(
+            output_scores(self.drop_out(out[:, 0]), self.project.weight, self.output_bias()), dim=-1
+        ), state
 
 
 class TextVAE(nn.Module):

@@ -8,14 +8,15 @@ test sentences: do the samples cover the language? Models are built by KenLM's r
 lmplz refuses `<unk>` in its input, but PTB's text and the models' samples both contain it; it is
 written as the ordinary word UNK (the corpora are lower-cased, so nothing collides) on both sides.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .errors import VaeMineError
 

@@ -10,6 +10,7 @@ the step in progress and exits 3, and the same command later resumes it. A run d
 process that started it (Linux: PR_SET_PDEATHSIG), so a killed campaign leaves no trainer behind to
 race the next one for its folder.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -19,9 +20,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -38,6 +40,7 @@ GRACE_SECONDS = 30.0  # how long a stopped run may take to save (a paper-size ru
 class Job:
     """One process: `python -m <argv>`, its output appended to `log`; `done` is a file whose presence
     means the work is finished (a run's metrics.json), so a retried task does not redo it."""
+
     name: str
     argv: list[str]
     log: Path
@@ -59,6 +62,7 @@ class Job:
 
 class Runner(Protocol):
     """How jobs are started and stopped: `Processes` here, core.cluster.RayTasks on a Ray cluster."""
+
     def has_room(self, running: int) -> bool: ...
     def start(self, job: Job) -> None: ...
     def ended(self, running: list[Job]) -> list[Job]: ...  # the jobs that ended since the last call, status set
@@ -66,8 +70,14 @@ class Runner(Protocol):
     def kill(self, running: list[Job]) -> None: ...  # at once (a second Ctrl-C, or a bug of ours)
 
 
-def run_jobs(jobs: list[Job], runner: Runner | int = 0, deadline: float | None = None, progress: bool = True,
-             describe: Callable[[Job], str] | None = None, desc: str = "runs") -> list[Job]:
+def run_jobs(
+    jobs: list[Job],
+    runner: Runner | int = 0,
+    deadline: float | None = None,
+    progress: bool = True,
+    describe: Callable[[Job], str] | None = None,
+    desc: str = "runs",
+) -> list[Job]:
     """Run the jobs with `runner` (an int: `Processes(runner)`, that many at once on this machine, 0
     all) until they end or `deadline` (time.time()) passes; returns them with their status. One bar
     for them all: how many are done, running, waiting and failed, and each running job's `describe`."""
@@ -92,8 +102,11 @@ def run_jobs(jobs: list[Job], runner: Runner | int = 0, deadline: float | None =
                 for job in runner.ended(running):
                     running.remove(job)
                     bar.update(1)
-                bar.set_postfix_str(counts(jobs) + "".join(f"; {j.name} {describe(j)}" for j in running
-                                                           if describe and j.status == "running"), refresh=False)
+                bar.set_postfix_str(
+                    counts(jobs)
+                    + "".join(f"; {j.name} {describe(j)}" for j in running if describe and j.status == "running"),
+                    refresh=False,
+                )
                 bar.refresh()
                 time.sleep(0.2 if running else 0)
     except BaseException:  # a second Ctrl-C, or a bug of ours: no run outlives this call
@@ -120,6 +133,7 @@ def visible_gpus() -> list[str]:
     if env is not None:
         return [d.strip() for d in env.split(",") if d.strip() and not d.strip().startswith("-")]
     import torch
+
     return [str(i) for i in range(torch.cuda.device_count())]
 
 
@@ -131,8 +145,14 @@ def child_env(threads: str, **extra: str) -> dict[str, str]:
 
 def spawn(argv: list[str], log_file, env: dict[str, str]) -> subprocess.Popen:
     """`python -m argv` in its own session (a Ctrl-C reaches it through us, as a SIGTERM), dying with us."""
-    return subprocess.Popen([sys.executable, "-m", *argv], stdout=log_file, stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True, preexec_fn=die_with_parent)
+    return subprocess.Popen(
+        [sys.executable, "-m", *argv],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+        preexec_fn=die_with_parent,
+    )
 
 
 class Processes:
@@ -157,7 +177,9 @@ class Processes:
         job.log.parent.mkdir(parents=True, exist_ok=True)
         with open(job.log, "a") as f:
             f.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} python -m {' '.join(job.argv)}\n")
-            job.proc = spawn(job.argv, f, child_env(self.threads, **({"CUDA_VISIBLE_DEVICES": job.gpu} if job.gpu else {})))
+            job.proc = spawn(
+                job.argv, f, child_env(self.threads, **({"CUDA_VISIBLE_DEVICES": job.gpu} if job.gpu else {}))
+            )
         job.status, job.started = "running", time.time()
         self.running.append(job)
         log.info("%s: started%s (log %s)", job.name, f" on GPU {job.gpu}" if job.gpu else "", job.log)
@@ -215,7 +237,13 @@ def finish(job: Job, returncode: int | None, reason: str = "") -> None:
     if job.signalled and returncode == -signal.SIGTERM:  # stopped before it could save (e.g. an evaluation)
         job.status = "stopped"
     if job.status == "failed":
-        log.error("%s: failed (%s) after %.0f s; the end of %s:\n%s", job.name, reason or f"exit {returncode}", job.seconds,
-                  job.log, job.tail())
+        log.error(
+            "%s: failed (%s) after %.0f s; the end of %s:\n%s",
+            job.name,
+            reason or f"exit {returncode}",
+            job.seconds,
+            job.log,
+            job.tail(),
+        )
     else:
         log.info("%s: %s after %.0f s", job.name, job.status, job.seconds)

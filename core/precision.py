@@ -7,6 +7,7 @@ casts those inputs back to float32 where they are reduced. "auto" picks bf16 whe
 multiplies it natively (a CUDA GPU that supports it, a CPU with AVX512-BF16 or AMX) and fp32
 elsewhere; a run records the precision it resolved to. Measurements: docs/cpu-notes.md.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,7 +20,7 @@ PRECISIONS = ("fp32", "bf16")
 CHOICES = (*PRECISIONS, "auto")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cpu_has_bf16() -> bool:
     """AVX512-BF16 or AMX-BF16 in the CPU's flags (Linux); False where they cannot be read."""
     try:

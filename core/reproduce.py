@@ -16,6 +16,7 @@ A bundle folder may hold its evaluation already (EVALUATION, written by `core.ev
 are used and only FPPL / RPPL are computed here, by KenLM from the saved samples. The weights need
 not be there then (a campaign's pack brings back the best bundles only).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,13 +28,13 @@ from pathlib import Path
 
 from . import catalogue
 from .checkpoint import CONFIG, EVALUATION, METRICS, OUTPUT, SAMPLES, WEIGHTS, read_config, write_json
+from .cli import run_cli
+from .cluster import add_cluster_arguments, runner_for
 from .errors import VaeMineError
 from .evaluate import add_eval_arguments, eval_settings, evaluate_argv, evaluate_checkpoint
 from .evaluation import kenlm_ppl, read_samples, weights_digest
-from .cli import run_cli
-from .parallel import Job, run_jobs
-from .cluster import add_cluster_arguments, runner_for
 from .objectives import display_name, table2
+from .parallel import Job, run_jobs
 from .tables import fmt, markdown, write_csv
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,10 @@ def find_bundles(root: Path, corpus: str) -> dict[str, Path]:
         if cfg.corpus != corpus or cfg.objective.name not in table2():
             continue
         if not (folder / WEIGHTS).is_file() and not (folder / EVALUATION).is_file():
-            log.info("skipping %s: neither weights nor an evaluation (a pack brings back only the best runs' weights)", folder)
+            log.info(
+                "skipping %s: neither weights nor an evaluation (a pack brings back only the best runs' weights)",
+                folder,
+            )
             continue
         found.setdefault(cfg.objective.name, []).append(folder)
     return {name: best_of(found[name]) for name in table2() if name in found}
@@ -65,11 +69,13 @@ def find_bundles(root: Path, corpus: str) -> dict[str, Path]:
 
 def best_of(folders: list[Path]) -> Path:
     """The run with the best validation NLL in its metrics.json (an unfinished one only if alone)."""
+
     def val_nll(folder: Path) -> float:
         try:
             return json.loads((folder / METRICS).read_text())["valid"]["nll"]
         except (OSError, ValueError, KeyError):
             return float("inf")
+
     return min(folders, key=val_nll)
 
 
@@ -80,7 +86,9 @@ def bundle_digest(folder: Path) -> str:
     try:
         return json.loads((folder / EVALUATION).read_text())["weights_sha256"]
     except (OSError, ValueError, KeyError):
-        raise VaeMineError(f"{folder} has neither weights ({WEIGHTS}) nor an evaluation ({EVALUATION}) to use") from None
+        raise VaeMineError(
+            f"{folder} has neither weights ({WEIGHTS}) nor an evaluation ({EVALUATION}) to use"
+        ) from None
 
 
 def cache_key(digest: str, settings: dict) -> str:
@@ -95,8 +103,11 @@ def usable_evaluation(place: Path, digest: str, args: argparse.Namespace) -> dic
     except (OSError, ValueError):
         return None
     settings = eval_settings(args)
-    if saved.get("weights_sha256") != digest or saved.get("corpus") != args.corpus or \
-            {**saved.get("settings", {}), "fppl": settings["fppl"]} != settings:
+    if (
+        saved.get("weights_sha256") != digest
+        or saved.get("corpus") != args.corpus
+        or {**saved.get("settings", {}), "fppl": settings["fppl"]} != settings
+    ):
         log.warning("%s: its %s is for other weights or settings (%s)", place, EVALUATION, saved.get("settings"))
         return None
     if args.fppl and (saved.get("fppl_samples") != args.fppl_samples or not (place / SAMPLES).is_file()):
@@ -107,9 +118,25 @@ def usable_evaluation(place: Path, digest: str, args: argparse.Namespace) -> dic
 
 def from_saved(saved: dict, place: Path, args: argparse.Namespace, tokenizer: str) -> dict:
     """A saved evaluation's figures, and FPPL / RPPL of its samples (KenLM) if asked for."""
-    drop = ("fppl", "rppl", "kenlm_seconds", "checkpoint", "model", "corpus", "split", "settings", "weights_sha256", "samples")
+    drop = (
+        "fppl",
+        "rppl",
+        "kenlm_seconds",
+        "checkpoint",
+        "model",
+        "corpus",
+        "split",
+        "settings",
+        "weights_sha256",
+        "samples",
+    )
     m = {k: v for k, v in saved.items() if k not in drop}
-    log.info("%s: figures from %s%s", place, EVALUATION, f"; FPPL / RPPL of its {args.fppl_samples} samples" if args.fppl else "")
+    log.info(
+        "%s: figures from %s%s",
+        place,
+        EVALUATION,
+        f"; FPPL / RPPL of its {args.fppl_samples} samples" if args.fppl else "",
+    )
     if args.fppl:
         m |= kenlm_ppl(read_samples(place / SAMPLES), args.corpus, args.split, args.data_dir, tokenizer)
     return m
@@ -146,8 +173,10 @@ def evaluate_bundle(folder: Path, args: argparse.Namespace, cache_dir: Path) -> 
     except (OSError, ValueError):
         pass
     cache_dir.mkdir(parents=True, exist_ok=True)
-    write_json(cache_dir / f"{cfg.objective.name}.json", {"key": cache_key(digest, settings), "checkpoint": str(folder),
-                                                          "settings": settings, "metrics": m})
+    write_json(
+        cache_dir / f"{cfg.objective.name}.json",
+        {"key": cache_key(digest, settings), "checkpoint": str(folder), "settings": settings, "metrics": m},
+    )
     return m
 
 
@@ -158,12 +187,16 @@ def evaluate_spread(bundles: dict[str, Path], args: argparse.Namespace, cache_di
     for name, folder in bundles.items():
         digest, place = bundle_digest(folder), cache_dir / name
         if cached_metrics(folder, digest, args, cache_dir) is None and all(
-                usable_evaluation(p, digest, args) is None for p in (folder, place)):
+            usable_evaluation(p, digest, args) is None for p in (folder, place)
+        ):
             todo[name] = (folder.absolute(), place.absolute())  # as a Ray task, in a folder of its own, sees them
     if not todo:
         return
     with runner_for(args, ("out", "checkpoints")) as runner:  # with --ray: args.data_dir absolute, for the tasks
-        jobs = [Job(name, evaluate_argv(folder, args, place, args.corpus), place / OUTPUT) for name, (folder, place) in todo.items()]
+        jobs = [
+            Job(name, evaluate_argv(folder, args, place, args.corpus), place / OUTPUT)
+            for name, (folder, place) in todo.items()
+        ]
         failed = [f"{j.name} (log {j.log})" for j in run_jobs(jobs, runner, desc="evaluating") if j.status != "done"]
     if failed:
         raise VaeMineError(f"evaluation failed: {', '.join(failed)}")
@@ -201,23 +234,38 @@ def build_tables(results: dict[str, dict], corpus: str, iw: int) -> tuple[str, l
         rows.append(row)
     text = markdown(headers, rows)
     if paper:
-        text += "\nOurs minus the paper's, and the importance-weighted figures:\n\n" + difference_table(results, paper, iw)
+        text += "\nOurs minus the paper's, and the importance-weighted figures:\n\n" + difference_table(
+            results, paper, iw
+        )
     else:
         text += f"\nThe paper has no {corpus} numbers to compare with.\n"
     keys = [m.key for m in shown]
     csv_headers = ["system", "checkpoint", *keys, *EXTRA, *(f"paper_{k}" for k in keys)]
-    csv_rows = [[n, m.get("checkpoint"), *(m.get(k) for k in keys), *(m.get(k) for k in EXTRA),
-                 *((paper.get(n) or {}).get(k) for k in keys)] for n, m in results.items()]
+    csv_rows = [
+        [
+            n,
+            m.get("checkpoint"),
+            *(m.get(k) for k in keys),
+            *(m.get(k) for k in EXTRA),
+            *((paper.get(n) or {}).get(k) for k in keys),
+        ]
+        for n, m in results.items()
+    ]
     return text, csv_headers, csv_rows
 
 
 def difference_table(results: dict[str, dict], paper: dict, iw: int) -> str:
     shown = catalogue.metrics(catalogue.TABLE2)
     extra = [catalogue.metric(k) for k in EXTRA]
-    headers = ["model", *(f"Δ {m.short}" for m in shown),
-               *(f"{m.short} (k={iw})" if m.key == "iw_nll" else m.short for m in extra)]
-    rows = [[display_name(n), *(diff(m, paper.get(n), k.key) for k in shown), *(fmt(m.get(k.key), k.digits) for k in extra)]
-            for n, m in results.items()]
+    headers = [
+        "model",
+        *(f"Δ {m.short}" for m in shown),
+        *(f"{m.short} (k={iw})" if m.key == "iw_nll" else m.short for m in extra),
+    ]
+    rows = [
+        [display_name(n), *(diff(m, paper.get(n), k.key) for k in shown), *(fmt(m.get(k.key), k.digits) for k in extra)]
+        for n, m in results.items()
+    ]
     return markdown(headers, rows)
 
 
@@ -225,39 +273,69 @@ def reproduce(args: argparse.Namespace) -> None:
     out = args.out or args.checkpoints / "table2"
     bundles = find_bundles(args.checkpoints, args.corpus)
     if not bundles:
-        raise VaeMineError(f"no {args.corpus} checkpoints of the Table 2 systems ({', '.join(table2())}) under {args.checkpoints}")
+        raise VaeMineError(
+            f"no {args.corpus} checkpoints of the Table 2 systems ({', '.join(table2())}) under {args.checkpoints}"
+        )
     # a run still training (or stopped early) has no metrics.json yet: its row is its best weights so far
     unfinished = [display_name(n) for n, folder in bundles.items() if not (folder / METRICS).exists()]
     if unfinished:
-        log.warning("unfinished runs (no %s): %s; their rows are the best weights so far", METRICS, ", ".join(unfinished))
+        log.warning(
+            "unfinished runs (no %s): %s; their rows are the best weights so far", METRICS, ", ".join(unfinished)
+        )
     if args.jobs != 1 or args.ray is not None:
         evaluate_spread(bundles, args, out / "evals")
-    results = {name: {"checkpoint": str(folder), **evaluate_bundle(folder, args, out / "evals")} for name, folder in bundles.items()}
+    results = {
+        name: {"checkpoint": str(folder), **evaluate_bundle(folder, args, out / "evals")}
+        for name, folder in bundles.items()
+    }
     text, csv_headers, csv_rows = build_tables(results, args.corpus, args.iw_samples)
     missing = [display_name(n) for n in table2() if n not in results]
-    title = (f"# Table 2 layout: {args.corpus} {args.split} ({len(results)} of 7 systems)\n\n"
-             f"NLL is the negative ELBO per sentence (KL in brackets); PPL from it. MI uses the whole split's aggregate "
-             f"posterior. FPPL/RPPL: KenLM 5-grams, {args.fppl_samples if args.fppl else 0} samples.\n"
-             + (f"Not found under {args.checkpoints}: {', '.join(missing)}.\n" if missing else "")
-             + (f"Unfinished (no {METRICS}: the best weights so far of a run still training or stopped early): "
-                f"{', '.join(unfinished)}.\n" if unfinished else "") + "\n")
+    title = (
+        f"# Table 2 layout: {args.corpus} {args.split} ({len(results)} of 7 systems)\n\n"
+        f"NLL is the negative ELBO per sentence (KL in brackets); PPL from it. MI uses the whole split's aggregate "
+        f"posterior. FPPL/RPPL: KenLM 5-grams, {args.fppl_samples if args.fppl else 0} samples.\n"
+        + (f"Not found under {args.checkpoints}: {', '.join(missing)}.\n" if missing else "")
+        + (
+            f"Unfinished (no {METRICS}: the best weights so far of a run still training or stopped early): "
+            f"{', '.join(unfinished)}.\n"
+            if unfinished
+            else ""
+        )
+        + "\n"
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "table2.md").write_text(title + text)
     write_csv(out / "table2.csv", csv_headers, csv_rows)
-    write_json(out / "table2.json", {"corpus": args.corpus, "split": args.split,
-                                     "settings": vars(args) | {"checkpoints": str(args.checkpoints), "out": str(out)},
-                                     "results": results, "paper": catalogue.paper_values(args.corpus)})
+    write_json(
+        out / "table2.json",
+        {
+            "corpus": args.corpus,
+            "split": args.split,
+            "settings": vars(args) | {"checkpoints": str(args.checkpoints), "out": str(out)},
+            "results": results,
+            "paper": catalogue.paper_values(args.corpus),
+        },
+    )
     print(title + text)
     print(f"written: {out / 'table2.md'}, table2.csv, table2.json")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.reproduce", description="Table 2 of the paper for the checkpoints in a folder.")
+    p = argparse.ArgumentParser(
+        prog="python -m core.reproduce", description="Table 2 of the paper for the checkpoints in a folder."
+    )
     p.add_argument("--corpus", default="ptb")
-    p.add_argument("--checkpoints", required=True, type=Path, help="folder holding checkpoint bundles (searched two levels deep)")
+    p.add_argument(
+        "--checkpoints", required=True, type=Path, help="folder holding checkpoint bundles (searched two levels deep)"
+    )
     p.add_argument("--out", type=Path, help="where to write table2.md / .csv / .json (default: CHECKPOINTS/table2)")
-    p.add_argument("--jobs", type=int, default=1, help="bundles evaluated at once, each in its own process on the least busy "
-                   "visible GPU (0: all at once; 1: one after another in this process); KenLM runs here after")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="bundles evaluated at once, each in its own process on the least busy "
+        "visible GPU (0: all at once; 1: one after another in this process); KenLM runs here after",
+    )
     add_eval_arguments(p, splits=("valid", "test"))
     add_cluster_arguments(p)
     return run_cli(p, reproduce, argv)

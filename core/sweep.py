@@ -9,6 +9,7 @@ side, one process each, spread over the visible GPUs (core.parallel); with --ray
 cluster (core.cluster). OUT/sweep.csv and OUT/sweep.md
 hold the table, OUT/best.json names the winner and OUT/best links to its bundle.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,9 @@ from pathlib import Path
 
 from . import catalogue
 from .checkpoint import LOG, METRICS, OUTPUT, write_json
-from .errors import Stopped, VaeMineError
 from .cli import run_cli
 from .cluster import add_cluster_arguments, runner_for
+from .errors import Stopped, VaeMineError
 from .parallel import Job, run_jobs
 from .tables import fmt, markdown, write_csv
 from .train import add_run_arguments, run_argv, run_config
@@ -34,8 +35,11 @@ SPLITS = (("valid", "val"), ("test", "test"))
 
 def figure_columns() -> list[tuple[str, str, str, catalogue.Metric]]:
     """(column, header, split, metric) of the catalogue's sweep figures, validation then test."""
-    return [(f"{prefix}_{m.key}", f"{prefix} {m.short}", split, m) for split, prefix in SPLITS
-            for m in catalogue.metrics(catalogue.SWEEP)]
+    return [
+        (f"{prefix}_{m.key}", f"{prefix} {m.short}", split, m)
+        for split, prefix in SPLITS
+        for m in catalogue.metrics(catalogue.SWEEP)
+    ]
 
 
 def parse_alphas(spec: str) -> list[float]:
@@ -60,10 +64,21 @@ def run_dir(out: Path, alpha: float) -> Path:
     return out / f"alpha-{alpha:g}"
 
 
-def train_job(args: argparse.Namespace, model: str, folder: Path, alpha: float | None = None, name: str | None = None) -> Job:
+def train_job(
+    args: argparse.Namespace, model: str, folder: Path, alpha: float | None = None, name: str | None = None
+) -> Job:
     """core.train of one run in its own process, resuming whatever the folder holds."""
-    argv = ["core.train", "--model", model, *(["--alpha", f"{alpha:g}"] if alpha is not None else []), "--out", str(folder),
-            "--resume", "--no-progress", *run_argv(args)]
+    argv = [
+        "core.train",
+        "--model",
+        model,
+        *(["--alpha", f"{alpha:g}"] if alpha is not None else []),
+        "--out",
+        str(folder),
+        "--resume",
+        "--no-progress",
+        *run_argv(args),
+    ]
     return Job(name or model, argv, folder / OUTPUT, done=folder / METRICS)
 
 
@@ -87,14 +102,27 @@ def sweep(args: argparse.Namespace, alphas: list[float]) -> dict:
     if args.jobs == 1 and args.ray is None:
         for alpha in todo:
             log.info("alpha %g: training into %s", alpha, run_dir(out, alpha))
-            train(run_config(args, "vae-mine", alpha), run_dir(out, alpha), args.data_dir, args.device, resume=True,
-                  progress=not args.no_progress, checkpoint_minutes=args.checkpoint_minutes, cuda_graphs=args.cuda_graphs,
-                  tf32=args.tf32)
+            train(
+                run_config(args, "vae-mine", alpha),
+                run_dir(out, alpha),
+                args.data_dir,
+                args.device,
+                resume=True,
+                progress=not args.no_progress,
+                checkpoint_minutes=args.checkpoint_minutes,
+                cuda_graphs=args.cuda_graphs,
+                tf32=args.tf32,
+            )
     elif todo:
         with runner_for(args) as runner:
             out = args.out  # absolute with --ray
-            jobs = run_jobs([train_job(args, "vae-mine", run_dir(out, a), a, f"alpha-{a:g}") for a in todo], runner,
-                            progress=not args.no_progress, describe=epochs_logged, desc="alpha sweep")
+            jobs = run_jobs(
+                [train_job(args, "vae-mine", run_dir(out, a), a, f"alpha-{a:g}") for a in todo],
+                runner,
+                progress=not args.no_progress,
+                describe=epochs_logged,
+                desc="alpha sweep",
+            )
         unfinished = [f"{j.name} ({j.status}, log {j.log})" for j in jobs if j.status != "done"]
         if unfinished:
             error = Stopped if all(j.status in ("done", "stopped", "not started") for j in jobs) else VaeMineError
@@ -104,7 +132,12 @@ def sweep(args: argparse.Namespace, alphas: list[float]) -> dict:
 
 def row_of(folder: Path, alpha: float) -> dict:
     m = json.loads((folder / METRICS).read_text())
-    row = {"alpha": alpha, "best_epoch": m.get("best_epoch"), "train_seconds": m.get("train_seconds"), "run": str(folder)}
+    row = {
+        "alpha": alpha,
+        "best_epoch": m.get("best_epoch"),
+        "train_seconds": m.get("train_seconds"),
+        "run": str(folder),
+    }
     for column, _, split, metric in figure_columns():
         row[column] = m.get(split, {}).get(metric.key)
     return row
@@ -118,10 +151,19 @@ def summarise(out: Path, alphas: list[float], corpus: str, config: str) -> dict:
     columns = ["alpha", *(c for c, *_ in figures), "best_epoch", "train_seconds", "run"]
     write_csv(out / "sweep.csv", columns, [[r[c] for c in columns] for r in rows])
     headers = ["alpha", *(h for _, h, *_ in figures), "best epoch", ""]
-    table = [[f"{r['alpha']:g}", *(fmt(r[c], m.digits) for c, _, _, m in figures), r["best_epoch"], "**best**" if r is best else ""]
-             for r in rows]
-    (out / "sweep.md").write_text(f"# VAE-MINE alpha sweep ({corpus}, config {config})\n\n"
-                                  f"Best on validation NLL: alpha = {best['alpha']:g} ({best['run']}).\n\n" + markdown(headers, table))
+    table = [
+        [
+            f"{r['alpha']:g}",
+            *(fmt(r[c], m.digits) for c, _, _, m in figures),
+            r["best_epoch"],
+            "**best**" if r is best else "",
+        ]
+        for r in rows
+    ]
+    (out / "sweep.md").write_text(
+        f"# VAE-MINE alpha sweep ({corpus}, config {config})\n\n"
+        f"Best on validation NLL: alpha = {best['alpha']:g} ({best['run']}).\n\n" + markdown(headers, table)
+    )
     write_json(out / "best.json", best)
     link = out / "best"
     if link.is_symlink() or link.exists():
@@ -131,11 +173,20 @@ def summarise(out: Path, alphas: list[float], corpus: str, config: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.sweep", description="Train VAE-MINE for each alpha; pick the best on validation NLL.")
-    p.add_argument("--alphas", default="2:5:0.5", help="START:STOP:STEP (stop included) or a comma list (default 2:5:0.5)")
+    p = argparse.ArgumentParser(
+        prog="python -m core.sweep", description="Train VAE-MINE for each alpha; pick the best on validation NLL."
+    )
+    p.add_argument(
+        "--alphas", default="2:5:0.5", help="START:STOP:STEP (stop included) or a comma list (default 2:5:0.5)"
+    )
     p.add_argument("--out", required=True, type=Path, help="folder for the runs and the table")
-    p.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process on the least busy "
-                   "visible GPU (0: all at once; 1: one after another in this process)")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained at once, each in its own process on the least busy "
+        "visible GPU (0: all at once; 1: one after another in this process)",
+    )
     add_run_arguments(p)
     add_cluster_arguments(p)
 

@@ -1,9 +1,10 @@
 """Small writers for result tables (markdown for people, CSV for tools)."""
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .files import atomic_write
 

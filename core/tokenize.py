@@ -12,12 +12,13 @@ A bundle records its tokenizer's name in config.json (`RunConfig.tokenizer`):
 - `legacy` (bundles that record none): corpus lines split on whitespace; typed text lower-cased,
   control characters dropped, and stray punctuation split off words the vocabulary lacks.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Container
 from functools import lru_cache
-from typing import Callable, Container
 
 from .errors import InputError
 

@@ -5,6 +5,7 @@
 add_run_arguments holds the run flags that core.sweep and core.campaign share; run_config turns
 them into a RunConfig.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,36 +35,72 @@ def non_negative(text: str) -> float:
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The settings of a run shared by core.train and core.sweep."""
-    p.add_argument("--corpus", default="ptb",
-                   help="a folder under the data directory (ptb, flickr8k, yours), a path to a folder with "
-                        "train.txt/valid.txt/test.txt, or a path to one text file (split 80/10/10)")
-    p.add_argument("--tokenizer", choices=TOKENIZERS,
-                   help="treebank (raw text: lower-cased, punctuation split) or pretokenized (text already tokenised); "
-                        "default: pretokenized for ptb, flickr8k, yahoo and snli, else treebank")
-    p.add_argument("--config", default="paper", help="model preset (paper, small, tiny) or a JSON file of ModelConfig fields")
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="a setting of the chosen objective, e.g. --set anneal_epochs=5 (an unknown field lists the known ones)")
+    p.add_argument(
+        "--corpus",
+        default="ptb",
+        help="a folder under the data directory (ptb, flickr8k, yours), a path to a folder with "
+        "train.txt/valid.txt/test.txt, or a path to one text file (split 80/10/10)",
+    )
+    p.add_argument(
+        "--tokenizer",
+        choices=TOKENIZERS,
+        help="treebank (raw text: lower-cased, punctuation split) or pretokenized (text already tokenised); "
+        "default: pretokenized for ptb, flickr8k, yahoo and snli, else treebank",
+    )
+    p.add_argument(
+        "--config", default="paper", help="model preset (paper, small, tiny) or a JSON file of ModelConfig fields"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a setting of the chosen objective, e.g. --set anneal_epochs=5 (an unknown field lists the known ones)",
+    )
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--minutes", type=float, help="time budget: no epoch starts that would end, if as long as the "
-                   "last, past this many minutes of training (summed over resumes)")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="time budget: no epoch starts that would end, if as long as the "
+        "last, past this many minutes of training (summed over resumes)",
+    )
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--max-train", type=int, help="use the first N training sentences")
-    p.add_argument("--decay-from-epoch", type=int, default=TrainConfig.decay_from_epoch,
-                   help="first epoch the lr may be halved in (He et al.: 16; 1 is the rule of format-1 runs)")
+    p.add_argument(
+        "--decay-from-epoch",
+        type=int,
+        default=TrainConfig.decay_from_epoch,
+        help="first epoch the lr may be halved in (He et al.: 16; 1 is the rule of format-1 runs)",
+    )
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument("--data-dir", help="corpus folder (default: $VAE_MINE_DATA, else ./data)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--cuda-graphs", choices=graphs.MODES, default="auto",
-                   help="on CUDA, run each training step as a captured CUDA graph (auto: where possible; see core/graphs.py)")
-    p.add_argument("--tf32", action="store_true",
-                   help="on CUDA, multiply float32 matrices in TF32 (cuBLAS and cuDNN): faster, about 1e-3 relative "
-                        "error per product; without it every product is full float32")
-    p.add_argument("--precision", choices=precision.CHOICES, default="fp32",
-                   help="fp32, or bf16 matrix products with float32 weights and loss sums (mixed precision; auto: bf16 "
-                        "where the CPU or GPU multiplies it natively); see docs/cpu-notes.md")
-    p.add_argument("--checkpoint-minutes", type=non_negative, default=10.0,
-                   help="inside an epoch, save a checkpoint for --resume every this many minutes (0: at epoch ends only)")
+    p.add_argument(
+        "--cuda-graphs",
+        choices=graphs.MODES,
+        default="auto",
+        help="on CUDA, run each training step as a captured CUDA graph (auto: where possible; see core/graphs.py)",
+    )
+    p.add_argument(
+        "--tf32",
+        action="store_true",
+        help="on CUDA, multiply float32 matrices in TF32 (cuBLAS and cuDNN): faster, about 1e-3 relative "
+        "error per product; without it every product is full float32",
+    )
+    p.add_argument(
+        "--precision",
+        choices=precision.CHOICES,
+        default="fp32",
+        help="fp32, or bf16 matrix products with float32 weights and loss sums (mixed precision; auto: bf16 "
+        "where the CPU or GPU multiplies it natively); see docs/cpu-notes.md",
+    )
+    p.add_argument(
+        "--checkpoint-minutes",
+        type=non_negative,
+        default=10.0,
+        help="inside an epoch, save a checkpoint for --resume every this many minutes (0: at epoch ends only)",
+    )
 
 
 def run_argv(args: argparse.Namespace) -> list[str]:
@@ -83,9 +120,15 @@ def run_config(args: argparse.Namespace, model: str, alpha: float | None = None)
         config_name=name,
         model=mc,
         objective=cls.settings_from_strings([*args.set, *([f"alpha={alpha}"] if alpha is not None else [])]),
-        train=TrainConfig(epochs=args.epochs, minutes=args.minutes, batch_size=args.batch_size, max_train=args.max_train, seed=args.seed,
-                          decay_from_epoch=args.decay_from_epoch,
-                          precision=precision.resolve(args.precision, pick_device(args.device))),
+        train=TrainConfig(
+            epochs=args.epochs,
+            minutes=args.minutes,
+            batch_size=args.batch_size,
+            max_train=args.max_train,
+            seed=args.seed,
+            decay_from_epoch=args.decay_from_epoch,
+            precision=precision.resolve(args.precision, pick_device(args.device)),
+        ),
     )
 
 
@@ -94,9 +137,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="vae-mine", choices=list(registry()), help="objective / system")
     p.add_argument("--out", required=True, type=Path, help="folder for the checkpoint bundle")
     p.add_argument("--alpha", type=float, help="VAE-MINE weight of the MI bound (same as --set alpha=A)")
-    p.add_argument("--recipe", choices=sorted(RECIPES),
-                   help="VAE-MINE: a named group of settings beyond the paper; reads-code: "
-                        + ", ".join(f"{k}={v}" for k, v in RECIPES["reads-code"]) + " (the paper's settings without it)")
+    p.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        help="VAE-MINE: a named group of settings beyond the paper; reads-code: "
+        + ", ".join(f"{k}={v}" for k, v in RECIPES["reads-code"])
+        + " (the paper's settings without it)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_run_arguments(p)
     return p
@@ -108,9 +155,17 @@ def main(argv: list[str] | None = None) -> int:
             if args.model != "vae-mine":
                 raise ValueError(f"--recipe {args.recipe} is a group of VAE-MINE settings; --model is {args.model}")
             args.set = [*(f"{k}={v}" for k, v in RECIPES[args.recipe]), *args.set]
-        train(run_config(args, args.model, args.alpha), args.out, args.data_dir, args.device, args.resume,
-              progress=not args.no_progress, checkpoint_minutes=args.checkpoint_minutes, cuda_graphs=args.cuda_graphs,
-              tf32=args.tf32)
+        train(
+            run_config(args, args.model, args.alpha),
+            args.out,
+            args.data_dir,
+            args.device,
+            args.resume,
+            progress=not args.no_progress,
+            checkpoint_minutes=args.checkpoint_minutes,
+            cuda_graphs=args.cuda_graphs,
+            tf32=args.tf32,
+        )
         metrics = json.loads((args.out / ckpt.METRICS).read_text())
         print(json.dumps(metrics, indent=2))
         warning = collapse_warning(metrics, args.model, decoder_use(args.out, args.data_dir))
@@ -147,10 +202,18 @@ def collapse_warning(metrics: dict, model: str, use: float | None = None) -> str
     collapsed, ignored = valid["au"] == 0, use is not None and use < USE_FLOOR
     if not (collapsed or ignored):
         return None
-    hint = ("--recipe reads-code (the settings that kept VAE-MINE's code in use here), more --epochs or --max-train, "
-            "or a larger --alpha" if model == "vae-mine" else "--model vae-mine --recipe reads-code, or --model lagging")
-    what = (f"the code collapsed (validation AU 0, MI {valid.get('mi', float('nan')):.2f}, KL {valid.get('kl', float('nan')):.2f})"
-            if collapsed else f"the decoder ignores z (use of z {use:.3f} nats a word, although AU is {valid['au']})")
+    hint = (
+        "--recipe reads-code (the settings that kept VAE-MINE's code in use here), more --epochs or --max-train, "
+        "or a larger --alpha"
+        if model == "vae-mine"
+        else "--model vae-mine --recipe reads-code, or --model lagging"
+    )
+    what = (
+        f"the code collapsed (validation AU 0, MI {valid.get('mi', float('nan')):.2f}, KL "
+        f"{valid.get('kl', float('nan')):.2f})"
+        if collapsed
+        else f"the decoder ignores z (use of z {use:.3f} nats a word, although AU is {valid['au']})"
+    )
     return f"warning: {what}, so the explorer will show every sentence alike; try {hint}"
 
 

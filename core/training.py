@@ -10,21 +10,22 @@ on a small CPU). Killing a run loses at most that much work, and a resumed run e
 parameters as one never stopped. SIGTERM or a first Ctrl-C loses none: the run saves a checkpoint
 after the step in progress and exits with status 3 (a second Ctrl-C stops at once).
 """
+
 from __future__ import annotations
 
 import fcntl
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoint as ckpt
 from . import catalogue, graphs
+from . import checkpoint as ckpt
 from .batching import Batch, Dataset, on_device
 from .cli import stop_on_signals
 from .config import MODEL_UNRECORDED, RunConfig
@@ -56,17 +57,28 @@ def fresh_model(cfg: RunConfig, vocab_size: int) -> tuple[TextVAE, Objective]:
 
 def optimizers(model: TextVAE, objective: Objective, lr: float) -> dict[str, torch.optim.Optimizer]:
     """One optimiser per parameter group the objective names, at lr times the group's scale."""
-    return {name: objective.optimizer(name, params, lr * objective.lr_scale(name))
-            for name, params in objective.param_groups(model).items()}
+    return {
+        name: objective.optimizer(name, params, lr * objective.lr_scale(name))
+        for name, params in objective.param_groups(model).items()
+    }
 
 
 class Trainer:
     """One run in a folder: `epochs()` trains epoch by epoch (the CLI and the classroom lab both
     drive it), `finish()` evaluates the best weights."""
 
-    def __init__(self, cfg: RunConfig, out: Path, data_dir: str | None = None, device: str = "auto", progress: bool = True,
-                 checkpoint_minutes: float | None = None, cuda_graphs: str = "auto", tf32: bool = False,
-                 diagnostics: bool = True):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        out: Path,
+        data_dir: str | None = None,
+        device: str = "auto",
+        progress: bool = True,
+        checkpoint_minutes: float | None = None,
+        cuda_graphs: str = "auto",
+        tf32: bool = False,
+        diagnostics: bool = True,
+    ):
         self.cfg, self.out, self.progress, self.data_dir = cfg, Path(out), progress, data_dir
         self.measure = diagnostics  # the objective's diagnostics after each epoch (the lab's minute skips them)
         # a checkpoint inside an epoch after this many seconds of it (None: at epoch ends only)
@@ -95,12 +107,16 @@ class Trainer:
         self.model.to(self.device)
         self.objective.to(self.device)
         self.state = LoopState(lr=tc.lr)
-        self.rule = PlateauRule(tc.decay_patience, tc.lr_decay, self.objective.decay_from_epoch(tc.decay_from_epoch),
-                                tc.max_halvings)
+        self.rule = PlateauRule(
+            tc.decay_patience, tc.lr_decay, self.objective.decay_from_epoch(tc.decay_from_epoch), tc.max_halvings
+        )
         self.optimizers = optimizers(self.model, self.objective, tc.lr)
         graphed, why = graphs.choose(cuda_graphs, self.device, self.optimizers)
-        self.graphs = (graphs.StepGraphs(self.model, self.objective, self.optimizers, tc.clip, precision=self.precision)
-                       if graphed else None)
+        self.graphs = (
+            graphs.StepGraphs(self.model, self.objective, self.optimizers, tc.clip, precision=self.precision)
+            if graphed
+            else None
+        )
         if self.device.type == "cuda":
             log.info(why)
         torch.manual_seed(tc.seed)
@@ -110,8 +126,11 @@ class Trainer:
         """The lr schedule has run out, or the epoch budget is spent, or the next epoch (as long as
         the last) would end past the time budget: a run given N minutes is done within about N."""
         tc = self.cfg.train
-        return (self.state.done or self.state.epoch >= tc.epochs
-                or (tc.minutes is not None and self.state.seconds + self.state.last_epoch_seconds > 60 * tc.minutes))
+        return (
+            self.state.done
+            or self.state.epoch >= tc.epochs
+            or (tc.minutes is not None and self.state.seconds + self.state.last_epoch_seconds > 60 * tc.minutes)
+        )
 
     # -- saving and resuming (the formats live in checkpoint.py) ----------------------------------
 
@@ -139,8 +158,11 @@ class Trainer:
         batch, sentences, tokens, seconds and inner-loop batches drawn so far)."""
         tensors = ckpt.weights_of(self.model, self.objective) | self.rng_states()
         tensors |= {f"sums.{k}": torch.as_tensor(v) for k, v in sums.items()}
-        ckpt.save_partial(self.out, tensors, {**position, "sums": list(sums), "loop": asdict(self.state),
-                                              "objective": self.objective.extra_state()})
+        ckpt.save_partial(
+            self.out,
+            tensors,
+            {**position, "sums": list(sums), "loop": asdict(self.state), "objective": self.objective.extra_state()},
+        )
 
     def load_resume(self) -> bool:
         """The last finished epoch's state, then the checkpoint inside the next epoch if there is one."""
@@ -171,8 +193,11 @@ class Trainer:
             # the running sums in the order the epoch added them, so its log line keeps its key order
             sums = {k: tensors.pop(f"sums.{k}").to(self.device) for k in position["sums"]}
         except (CheckpointError, KeyError, TypeError) as e:
-            log.warning("mid-epoch checkpoint in %s unusable (%s): resuming after the last finished epoch instead",
-                        self.out / ckpt.RESUME_DIR, e)
+            log.warning(
+                "mid-epoch checkpoint in %s unusable (%s): resuming after the last finished epoch instead",
+                self.out / ckpt.RESUME_DIR,
+                e,
+            )
             ckpt.drop_partial(self.out)
             return
         ckpt.load_weights(self.out / ckpt.RESUME_DIR / ckpt.RESUME_PARTIAL, self.model, self.objective, tensors)
@@ -215,8 +240,15 @@ class Trainer:
             epoch = self.state.epoch + 1
             start = time.perf_counter() - (self.partial["seconds"] if self.partial else 0.0)
             train, n_tok, train_seconds = self.train_epoch(epoch, start)
-            valid = evaluate_split(self.model, self.valid_data, self.cfg.train.eval_batch_size, seed=self.cfg.train.seed,
-                                   progress=self.progress, desc=f"epoch {epoch} validation", precision=self.precision)
+            valid = evaluate_split(
+                self.model,
+                self.valid_data,
+                self.cfg.train.eval_batch_size,
+                seed=self.cfg.train.seed,
+                progress=self.progress,
+                desc=f"epoch {epoch} validation",
+                precision=self.precision,
+            )
             yield self.end_epoch(epoch, train, valid, n_tok / train_seconds, start, self.diagnostics())
             if self.stop.is_set() and not self.finished:
                 raise Stopped(f"{self.out}: stopped after epoch {epoch}, its state saved; continue with --resume")
@@ -241,7 +273,9 @@ class Trainer:
         first = n_sent = n_tok = drawn = 0
         if resumed is not None:
             self.objective.load_extra_state(resumed["objective"])
-            first, sums, n_sent, n_tok, drawn = (resumed[k] for k in ("batch", "sums", "sentences", "tokens", "extra_batches"))
+            first, sums, n_sent, n_tok, drawn = (
+                resumed[k] for k in ("batch", "sums", "sentences", "tokens", "extra_batches")
+            )
         extra = self.extra_batches(epoch)
         for _ in range(drawn):  # the inner-loop batches the stopped run had used
             next(extra)
@@ -253,13 +287,28 @@ class Trainer:
 
         ctx = StepContext(self.optimizers, tc.clip, next_batch, self.graphs, self.precision)
         batches = on_device(list(self.train_data.batches(tc.batch_size, self.batch_generator(epoch))), self.device)
-        postfix = Postfix(bar := tqdm(range(first, len(batches)), desc=f"epoch {epoch}", initial=first, total=len(batches),
-                                      disable=not self.progress, leave=False, dynamic_ncols=True))
+        postfix = Postfix(
+            bar := tqdm(
+                range(first, len(batches)),
+                desc=f"epoch {epoch}",
+                initial=first,
+                total=len(batches),
+                disable=not self.progress,
+                leave=False,
+                dynamic_ncols=True,
+            )
+        )
         saved_at = time.perf_counter()
 
         def position(i: int) -> dict:  # where the epoch stands after batch i, for a mid-epoch checkpoint
-            return {"epoch": epoch, "batch": i + 1, "sentences": n_sent, "tokens": n_tok,
-                    "seconds": time.perf_counter() - start, "extra_batches": drawn}
+            return {
+                "epoch": epoch,
+                "batch": i + 1,
+                "sentences": n_sent,
+                "tokens": n_tok,
+                "seconds": time.perf_counter() - start,
+                "extra_batches": drawn,
+            }
 
         for i in bar:
             batch = batches[i]
@@ -270,14 +319,21 @@ class Trainer:
                 sums[k] = sums.get(k, 0) + v * len(batch)
             n_sent, n_tok = n_sent + len(batch), n_tok + batch.n_tokens
             if self.progress and (i % 20 == 0 or i == len(batches) - 1):
-                postfix.show({k: sums[k] / n_sent for k in ("loss", "kl", "mi") if k in sums}, last=i == len(batches) - 1)
+                postfix.show(
+                    {k: sums[k] / n_sent for k in ("loss", "kl", "mi") if k in sums}, last=i == len(batches) - 1
+                )
             if i + 1 < len(batches) and self.stop.is_set():
                 self.save_partial(position(i), sums)
                 bar.close()
-                raise Stopped(f"{self.out}: stopped at batch {i + 1} of {len(batches)} in epoch {epoch}, its state "
-                              f"saved; continue with --resume")
-            if (self.checkpoint_seconds is not None and i + 1 < len(batches)
-                    and time.perf_counter() - saved_at >= self.checkpoint_seconds):
+                raise Stopped(
+                    f"{self.out}: stopped at batch {i + 1} of {len(batches)} in epoch {epoch}, its state "
+                    f"saved; continue with --resume"
+                )
+            if (
+                self.checkpoint_seconds is not None
+                and i + 1 < len(batches)
+                and time.perf_counter() - saved_at >= self.checkpoint_seconds
+            ):
                 self.save_partial(position(i), sums)
                 saved_at = time.perf_counter()
         bar.close()
@@ -293,8 +349,15 @@ class Trainer:
         with autocast(self.precision, self.device):
             return self.objective.diagnostics(self.model, probe, batches)
 
-    def end_epoch(self, epoch: int, train: dict, valid: dict, tokens_per_s: float, start: float,
-                  diagnostics: dict[str, float] | None = None) -> dict:
+    def end_epoch(
+        self,
+        epoch: int,
+        train: dict,
+        valid: dict,
+        tokens_per_s: float,
+        start: float,
+        diagnostics: dict[str, float] | None = None,
+    ) -> dict:
         """The lr-plateau rule, the best and resume states, and the epoch's log line."""
         self.objective.end_epoch(epoch, valid)
         self.state, action = plateau_step(self.state, epoch, valid["nll"], self.rule)
@@ -303,11 +366,17 @@ class Trainer:
         elif action == "halved":
             ckpt.load_weights(self.out / ckpt.WEIGHTS, self.model, self.objective)
             self.set_lr(self.state.lr)
-            log.info("epoch %d: no improvement for %d epochs; lr -> %g, best weights reloaded", epoch,
-                     self.rule.patience, self.state.lr)
+            log.info(
+                "epoch %d: no improvement for %d epochs; lr -> %g, best weights reloaded",
+                epoch,
+                self.rule.patience,
+                self.state.lr,
+            )
         self.state.last_epoch_seconds = time.perf_counter() - start
         self.state.seconds += self.state.last_epoch_seconds
-        line = epoch_line(epoch, self.state, train, valid, self.objective.logged(), tokens_per_s, self.state.last_epoch_seconds)
+        line = epoch_line(
+            epoch, self.state, train, valid, self.objective.logged(), tokens_per_s, self.state.last_epoch_seconds
+        )
         line["precision"] = self.precision
         line |= {f"diag_{k}": v for k, v in (diagnostics or {}).items()}
         ckpt.append_log(self.out, line)
@@ -321,21 +390,45 @@ class Trainer:
         the budgets the run ended under (a resumed run may have changed them)."""
         ckpt.load_weights(self.out / ckpt.WEIGHTS, self.model, self.objective)
         ckpt.save_config(self.out, self.cfg, self.vocab)
-        metrics = {"model": self.cfg.objective.name, "corpus": self.cfg.corpus, "best_epoch": self.state.best_epoch,
-                   "epochs": self.state.epoch, "train_seconds": round(self.state.seconds, 1), "device": str(self.device),
-                   "precision": self.precision}
+        metrics = {
+            "model": self.cfg.objective.name,
+            "corpus": self.cfg.corpus,
+            "best_epoch": self.state.best_epoch,
+            "epochs": self.state.epoch,
+            "train_seconds": round(self.state.seconds, 1),
+            "device": str(self.device),
+            "precision": self.precision,
+        }
         if self.device.type == "cuda":
-            metrics |= {"gpu": torch.cuda.get_device_name(self.device), "tf32": self.tf32, "cuda_graphs": self.graphs is not None}
+            metrics |= {
+                "gpu": torch.cuda.get_device_name(self.device),
+                "tf32": self.tf32,
+                "cuda_graphs": self.graphs is not None,
+            }
         for split in ("valid", "test"):
             try:
-                data = self.valid_data if split == "valid" else Dataset(
-                    read_split(self.cfg.corpus, split, self.data_dir, None, self.cfg.train.max_len, self.cfg.tokenizer),
-                    self.vocab)
+                data = (
+                    self.valid_data
+                    if split == "valid"
+                    else Dataset(
+                        read_split(
+                            self.cfg.corpus, split, self.data_dir, None, self.cfg.train.max_len, self.cfg.tokenizer
+                        ),
+                        self.vocab,
+                    )
+                )
             except VaeMineError as e:
                 log.warning("no %s metrics: %s", split, e)
                 continue
-            metrics[split] = evaluate_split(self.model, data, self.cfg.train.eval_batch_size, seed=self.cfg.train.seed,
-                                            progress=self.progress, desc=f"best weights on {split}", precision=self.precision)
+            metrics[split] = evaluate_split(
+                self.model,
+                data,
+                self.cfg.train.eval_batch_size,
+                seed=self.cfg.train.seed,
+                progress=self.progress,
+                desc=f"best weights on {split}",
+                precision=self.precision,
+            )
         ckpt.write_json(self.out / ckpt.METRICS, metrics)
         return metrics
 
@@ -378,19 +471,26 @@ def with_corpus_digest(cfg: RunConfig, out: Path, data_dir: str | None) -> RunCo
     if cfg.corpus_sha256 is None:
         return cfg if (out / ckpt.CONFIG).exists() else replace(cfg, corpus_sha256=digest)
     if cfg.corpus_sha256 != digest:
-        raise CorpusError(f"the training file of corpus {cfg.corpus} has changed since {out} started: sha256 "
-                          f"{digest[:12]}... now, {cfg.corpus_sha256[:12]}... then; restore it or train into another --out")
+        raise CorpusError(
+            f"the training file of corpus {cfg.corpus} has changed since {out} started: sha256 "
+            f"{digest[:12]}... now, {cfg.corpus_sha256[:12]}... then; restore it or train into another --out"
+        )
     return cfg
 
 
-def epoch_line(epoch: int, state: LoopState, train: dict, valid: dict, logged: dict, tokens_per_s: float,
-               seconds: float) -> dict:
+def epoch_line(
+    epoch: int, state: LoopState, train: dict, valid: dict, logged: dict, tokens_per_s: float, seconds: float
+) -> dict:
     """One line of train_log.jsonl: training means, `val_*` figures, the objective's schedule values."""
     return {
         "epoch": epoch,
         "step": state.step,
         **{k: round(v, 5) for k, v in train.items()},
-        **{f"val_{k}": (round(v, 5) if isinstance(v, float) else v) for k, v in valid.items() if k not in ("sentences", "tokens")},
+        **{
+            f"val_{k}": (round(v, 5) if isinstance(v, float) else v)
+            for k, v in valid.items()
+            if k not in ("sentences", "tokens")
+        },
         **logged,
         "lr": state.lr,
         "tokens_per_s": round(tokens_per_s, 1),
@@ -400,34 +500,60 @@ def epoch_line(epoch: int, state: LoopState, train: dict, valid: dict, logged: d
 
 def describe_line(line: dict, schedule: dict) -> str:
     """The terminal's one-line summary of an epoch's log line and the objective's schedule values."""
-    latent = "".join(f"  {m.short} {m.format(line[f'val_{m.key}'])}" for m in catalogue.metrics(catalogue.LOG) if f"val_{m.key}" in line)
+    latent = "".join(
+        f"  {m.short} {m.format(line[f'val_{m.key}'])}"
+        for m in catalogue.metrics(catalogue.LOG)
+        if f"val_{m.key}" in line
+    )
     schedule = "".join(f"  {k} {v}" for k, v in schedule.items())
-    return (f"epoch {line['epoch']}  loss {line['loss']:.2f}  val NLL {line['val_nll']:.2f}{latent}{schedule}  "
-            f"lr {line['lr']:g}  {line['tokens_per_s']:.0f} tok/s")
+    return (
+        f"epoch {line['epoch']}  loss {line['loss']:.2f}  val NLL {line['val_nll']:.2f}{latent}{schedule}  "
+        f"lr {line['lr']:g}  {line['tokens_per_s']:.0f} tok/s"
+    )
 
 
-def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: str = "auto", resume: bool = False,
-          progress: bool = True, checkpoint_minutes: float | None = None, cuda_graphs: str = "auto", tf32: bool = False) -> Path:
+def train(
+    cfg: RunConfig,
+    out: str | Path,
+    data_dir: str | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+    checkpoint_minutes: float | None = None,
+    cuda_graphs: str = "auto",
+    tf32: bool = False,
+) -> Path:
     """Train (or continue) a run in `out`; returns the bundle folder. On --resume the run's own
     config.json decides; `cfg` must agree with it (only the epoch and time budgets may change)."""
     out = Path(out)
     if resume and (out / ckpt.CONFIG).exists():
         saved, _ = ckpt.read_config(out)
         budget = {"epochs": cfg.train.epochs, "minutes": cfg.train.minutes}
-        cfg, wanted = replace(saved, train=replace(saved.train, **budget)), ckpt.as_version(cfg, ckpt.bundle_version(out))
+        cfg, wanted = (
+            replace(saved, train=replace(saved.train, **budget)),
+            ckpt.as_version(cfg, ckpt.bundle_version(out)),
+        )
         # the digest is the run's own record; a run from before tokenizers were recorded keeps its own
-        wanted = replace(wanted, corpus_sha256=saved.corpus_sha256,
-                         tokenizer=saved.tokenizer if saved.tokenizer == LEGACY else wanted.tokenizer)
+        wanted = replace(
+            wanted,
+            corpus_sha256=saved.corpus_sha256,
+            tokenizer=saved.tokenizer if saved.tokenizer == LEGACY else wanted.tokenizer,
+        )
         # likewise model fields a run from before they existed did not record (and holds at their old value)
         unrecorded = {k: v for k, v in MODEL_UNRECORDED.items() if getattr(saved.model, k) == v}
         wanted = replace(wanted, model=replace(wanted.model, **unrecorded))
         if cfg != wanted:
-            raise CheckpointError(f"{out / ckpt.CONFIG} was written for a different run ({config_diff(cfg, wanted)}); resume "
-                                  f"with the same settings (only --epochs and --minutes may change) or train into another --out")
+            raise CheckpointError(
+                f"{out / ckpt.CONFIG} was written for a different run ({config_diff(cfg, wanted)}); resume "
+                f"with the same settings (only --epochs and --minutes may change) or train into another --out"
+            )
     elif (out / ckpt.CONFIG).exists():
         raise CheckpointError(f"{out} already holds a run; pass --resume to continue it, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as lock, stop_on_signals("stopping after the step in progress (state saved for --resume)") as stop:
+    with (
+        open(out / ".lock", "w") as lock,
+        stop_on_signals("stopping after the step in progress (state saved for --resume)") as stop,
+    ):
         try:  # one trainer a folder: a second would overwrite the first's state
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -435,7 +561,11 @@ def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: 
         trainer = Trainer(cfg, out, data_dir, device, progress, checkpoint_minutes, cuda_graphs, tf32)
         trainer.stop = stop
         if resume and trainer.load_resume():
-            inside = f", at batch {trainer.partial['batch'] + 1} of epoch {trainer.state.epoch + 1}" if trainer.partial else ""
+            inside = (
+                f", at batch {trainer.partial['batch'] + 1} of epoch {trainer.state.epoch + 1}"
+                if trainer.partial
+                else ""
+            )
             log.info("resuming %s after epoch %d%s", out, trainer.state.epoch, inside)
         elif resume:
             log.info("nothing to resume in %s: starting a new run", out)
@@ -444,16 +574,20 @@ def train(cfg: RunConfig, out: str | Path, data_dir: str | None = None, device: 
         try:
             trainer.run()
         except DiskFull as e:
-            raise DiskFull(f"{e}. The run's state as of its last save is kept: free space and continue with --resume") from None
+            raise DiskFull(
+                f"{e}. The run's state as of its last save is kept: free space and continue with --resume"
+            ) from None
     return out
 
 
 def config_diff(saved: RunConfig, given: RunConfig) -> str:
     """'field: saved -> given' for each setting that differs."""
+
     def flat(d: dict, prefix: str = "") -> dict:
         out = {}
         for k, v in d.items():
             out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
         return out
+
     a, b = flat(saved.to_dict()), flat(given.to_dict())
     return ", ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))

@@ -1,9 +1,10 @@
 """Word vocabulary: built from training sentences, saved as one word a line."""
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .errors import CheckpointError
 
@@ -25,7 +26,7 @@ class Vocab:
             raise ValueError("vocabulary has duplicate words")
 
     @classmethod
-    def build(cls, sentences: Iterable[Sequence[str]], max_size: int = 20_000) -> "Vocab":
+    def build(cls, sentences: Iterable[Sequence[str]], max_size: int = 20_000) -> Vocab:
         """At most `max_size` words besides the specials; ties keep first-seen order (Counter is ordered)."""
         counts = Counter(w for s in sentences for w in s if w not in SPECIALS)
         ranked = sorted(counts.items(), key=lambda kv: -kv[1])  # stable sort keeps first-seen order on ties
@@ -58,7 +59,7 @@ class Vocab:
         Path(path).write_text("\n".join(self.itos) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Vocab":
+    def load(cls, path: str | Path) -> Vocab:
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(f"missing vocabulary file: {path}")

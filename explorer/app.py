@@ -1,4 +1,5 @@
 """The explorer's Blocks app: a model pair chosen once at the top, shared by every tab."""
+
 from __future__ import annotations
 
 import inspect
@@ -21,8 +22,14 @@ log = logging.getLogger(__name__)
 THEME = gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
 # a dropdown's long choice ends in "…" clear of its arrow, not under it
 CSS = ".wrap-inner input {text-overflow: ellipsis; padding-right: 28px;}"
-TABS = [("Reconstruct", (reconstruct,)), ("Interpolate", (interpolate,)), ("Sample", (sample,)),
-        ("Neighbours", (neighbours,)), ("Latent map", (latent_map, compare, probe)), ("Posterior collapse", (collapse,))]
+TABS = [
+    ("Reconstruct", (reconstruct,)),
+    ("Interpolate", (interpolate,)),
+    ("Sample", (sample,)),
+    ("Neighbours", (neighbours,)),
+    ("Latent map", (latent_map, compare, probe)),
+    ("Posterior collapse", (collapse,)),
+]
 
 
 def model_facts(ctx: Context, left, right) -> str:
@@ -41,21 +48,28 @@ def model_facts(ctx: Context, left, right) -> str:
 def status_line(ctx: Context) -> str:
     """Checkpoints found, corpora found, and each checkpoint whose corpus is missing or differs."""
     names = ctx.names()
-    found = f"{len(names)} checkpoint(s)" if names else \
-        "**No checkpoints found**: start the app with `--checkpoints DIR` (folders made by `core.train`)."
+    found = (
+        f"{len(names)} checkpoint(s)"
+        if names
+        else "**No checkpoints found**: start the app with `--checkpoints DIR` (folders made by `core.train`)."
+    )
     corpora = f"corpora found: {', '.join(ctx.corpora()) or 'none'}"
     problems = ctx.corpus_problems()
     missing = sorted({ctx.info(n).corpus for n, (kind, _) in problems.items() if kind == "missing"})
     notes = []
     if missing:
-        notes.append(f"corpus data missing for {', '.join(missing)} (set `--data-dir` or `$VAE_MINE_DATA`, or fetch "
-                     "public corpora with `python -m core.data get ptb`): Neighbours, Latent map and per-dimension KL "
-                     "need it, the other tabs work without it")
+        notes.append(
+            f"corpus data missing for {', '.join(missing)} (set `--data-dir` or `$VAE_MINE_DATA`, or fetch "
+            "public corpora with `python -m core.data get ptb`): Neighbours, Latent map and per-dimension KL "
+            "need it, the other tabs work without it"
+        )
     notes += [f"**{name}**: {text}" for name, (kind, text) in sorted(problems.items()) if kind == "differs"]
     infos = {n: ctx.info(n) for n in names}
     beyond = [f"**{n}** ({departure_text(i.departures)})" for n, i in infos.items() if i is not None and i.departures]
     if beyond:
-        notes.append("beyond the paper (named settings it does not print, `docs/mine-variants.md`): " + "; ".join(beyond))
+        notes.append(
+            "beyond the paper (named settings it does not print, `docs/mine-variants.md`): " + "; ".join(beyond)
+        )
     return " · ".join([found, corpora, *notes])
 
 
@@ -86,7 +100,7 @@ def warm_up(ctx: Context) -> None:
         log.info("warm-up: umap-learn not loaded: %s", e)
     log.info("warm-up done in %.1f s", time.perf_counter() - start)
     for name in dict.fromkeys([left, right]):  # then UMAP's graph around the default maps, so a visitor's
-        try:                                   # first "your sentences" on them is placed at once (20-35 s otherwise)
+        try:  # first "your sentences" on them is placed at once (20-35 s otherwise)
             latent_map.warm_placement(ctx, ctx.model(name))
         except Exception as e:  # noqa: BLE001
             log.info("warm-up of the placement for %s skipped: %s", name, e)
@@ -109,31 +123,54 @@ class Explorer(gr.Blocks):
         if len(inputs) != wanted:
             names = [n for n in inspect.signature(block_fn.fn).parameters if n not in ("progress_bar", "request")]
             what = f"/{block_fn.api_name}" if block_fn.api_name else "this event"
-            raise gr.Error(f"{what} takes {wanted} inputs ({', '.join(names[:wanted]) or 'none'}); this call sent "
-                           f"{len(inputs)}", print_exception=False)
+            raise gr.Error(
+                f"{what} takes {wanted} inputs ({', '.join(names[:wanted]) or 'none'}); this call sent {len(inputs)}",
+                print_exception=False,
+            )
         super().validate_inputs(block_fn, inputs)
 
 
-def build_app(checkpoints: str | Path = "checkpoints", data_dir: str | None = None, cache_dir: str | Path | None = None,
-              own_corpora: tuple = ()) -> gr.Blocks:
-    ctx = Context(Path(checkpoints), data_dir, **({"cache_dir": Path(cache_dir)} if cache_dir else {}),
-                  own_corpora=tuple(own_corpora))
+def build_app(
+    checkpoints: str | Path = "checkpoints",
+    data_dir: str | None = None,
+    cache_dir: str | Path | None = None,
+    own_corpora: tuple = (),
+) -> gr.Blocks:
+    ctx = Context(
+        Path(checkpoints),
+        data_dir,
+        **({"cache_dir": Path(cache_dir)} if cache_dir else {}),
+        own_corpora=tuple(own_corpora),
+    )
     left0, right0 = ctx.default_pair()
     # Gradio's temporary files (plots and CSVs it serves) older than an hour are deleted every 10 minutes
     with Explorer(title="VAE-MINE latent-space explorer", delete_cache=(600, 3600)) as app:
-        gr.Markdown("# Text VAE latent-space explorer\nVAE-MINE (Qian & Cheung, 2019) and its baselines. "
-                    + status_line(ctx))
+        gr.Markdown(
+            "# Text VAE latent-space explorer\nVAE-MINE (Qian & Cheung, 2019) and its baselines. " + status_line(ctx)
+        )
         with gr.Row(equal_height=True):
             left = gr.Dropdown(ctx.choices(), value=left0, label="left model", elem_id="left-model", scale=3)
             right = gr.Dropdown(ctx.choices(), value=right0, label="right model", elem_id="right-model", scale=3)
             with gr.Column(scale=2, min_width=220):
                 link_button = gr.Button("Link to this view", size="sm", elem_id="share-button")
-                link = gr.Textbox(label="link (copied; the address bar holds it too)", elem_id="share-link",
-                                  interactive=False, max_lines=1, buttons=["copy"])
+                link = gr.Textbox(
+                    label="link (copied; the address bar holds it too)",
+                    elem_id="share-link",
+                    interactive=False,
+                    max_lines=1,
+                    buttons=["copy"],
+                )
         facts = gr.HTML(model_facts(ctx, left0, right0), elem_id="model-facts")
         # private, fed the page's own dropdowns: preprocess off, the names checked in model_facts
-        gr.on([left.change, right.change], lambda a, b: model_facts(ctx, a, b), [left, right], facts, api_name=False,
-              queue=False, preprocess=False)
+        gr.on(
+            [left.change, right.change],
+            lambda a, b: model_facts(ctx, a, b),
+            [left, right],
+            facts,
+            api_name=False,
+            queue=False,
+            preprocess=False,
+        )
         note = gr.HTML(elem_id="share-note")
         items = {}
         with gr.Tabs() as tabs:

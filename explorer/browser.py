@@ -1,6 +1,7 @@
 """The page's own script, beside Gradio's: it links the compare view's two maps (a selection or a
 hover in one shows the same sentences in the other) and reads a visitor's .txt upload in the
 browser, into the text box it belongs to, so the file never reaches the server's disk."""
+
 from __future__ import annotations
 
 import json
@@ -12,10 +13,12 @@ from .render import esc
 
 def upload_control(target: str) -> str:
     """HTML of a file picker whose text goes into the text box with elem_id `target`."""
-    return (f'<div class="vm-upload-row"><label class="vm-upload">upload a .txt file (one sentence a line; at most '
-            f'{OWN_MAX_LINES:,} lines, {OWN_MAX_BYTES // 2**20} MB): <input type="file" accept=".txt,text/plain" '
-            f'class="vm-upload-input" data-target="{esc(target)}" id="{esc(target)}-file"></label> '
-            f'<span class="vm-upload-msg" id="{esc(target)}-file-msg" role="status"></span></div>')
+    return (
+        f'<div class="vm-upload-row"><label class="vm-upload">upload a .txt file (one sentence a line; at most '
+        f'{OWN_MAX_LINES:,} lines, {OWN_MAX_BYTES // 2**20} MB): <input type="file" accept=".txt,text/plain" '
+        f'class="vm-upload-input" data-target="{esc(target)}" id="{esc(target)}-file"></label> '
+        f'<span class="vm-upload-msg" id="{esc(target)}-file-msg" role="status"></span></div>'
+    )
 
 
 SCRIPT = """() => {
@@ -66,13 +69,15 @@ SCRIPT = """() => {
     if (file.size > caps.bytes) return say(file.name + ' is ' + (file.size / 1048576).toFixed(1) + ' MB; at most '
       + caps.bytes / 1048576 + ' MB', true);
     const bytes = new Uint8Array(await file.arrayBuffer());
-    if (bytes.includes(0)) return say(file.name + ' is a binary file (it holds NUL bytes), not text with one sentence a line', true);
+    if (bytes.includes(0)) return say(
+        file.name + ' is a binary file (it holds NUL bytes), not text with one sentence a line', true);
     let text;
     try { text = new TextDecoder('utf-8', {fatal: true}).decode(bytes); }
     catch (e) { return say(file.name + ' is not UTF-8 text: save it as UTF-8 and upload it again', true); }
     const lines = text.split(/\\r\\n|\\r|\\n/).filter(l => l.trim());
     if (!lines.length) return say(file.name + ' holds only blank lines: nothing read', true);
-    if (lines.length > caps.lines) return say(file.name + ' holds ' + lines.length.toLocaleString('en') + ' lines; at most '
+    if (lines.length > caps.lines) return say(
+        file.name + ' holds ' + lines.length.toLocaleString('en') + ' lines; at most '
       + caps.lines.toLocaleString('en'), true);
     setBox(input.dataset.target, lines.join('\\n'));
     say('read ' + lines.length.toLocaleString('en') + ' lines from ' + file.name + ' (kept in this page only)', false);

@@ -5,6 +5,7 @@ message, which the tabs show in that model's column instead of output. Everythin
 (corpus splits, posterior means, maps, neighbour indexes) is kept in one memory cache bounded at
 MEMO_BYTES, least recently used out first, over a disk cache that holds every array built.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,7 +38,7 @@ MODEL_ARGUMENTS = ("left", "right")  # request arguments that name a checkpoint
 # characters of a text argument, checked before anything reads it: a sentence box's 20 lines of up to
 # 1,000 characters (a model reads at most a few hundred words of each); `yours` has its own cap in bytes
 MAX_TEXT = 20_000
-TEXT_CAPS = {"yours": core.OWN_MAX_BYTES}
+TEXT_CAPS = {"yours": 2 * core.OWN_MAX_BYTES}  # over it, core.own_sentences says "at most 2 MB"
 
 
 def size_of(value) -> int:
@@ -89,8 +90,13 @@ def one_of(what: str, value, allowed) -> str:
     allowed = list(allowed)
     listed = ", ".join(allowed) or "none available"
     if not isinstance(value, str) or not NAME.fullmatch(value) or value not in allowed:
-        shown = (repr(value) if isinstance(value, str) and NAME.fullmatch(value) else
-                 "a path or malformed name" if isinstance(value, str) else f"a {type(value).__name__}")
+        shown = (
+            repr(value)
+            if isinstance(value, str) and NAME.fullmatch(value)
+            else "a path or malformed name"
+            if isinstance(value, str)
+            else f"a {type(value).__name__}"
+        )
         raise InputError(f"{what}: {shown} is not one of the names offered here ({listed})")
     return value
 
@@ -163,8 +169,11 @@ class Context:
     def public(self, text: str) -> str:
         """A message as visitors may read it: the server's own folders (data, checkpoints, cache)
         named by what they are, not by their paths."""
-        folders = {core.data_dir(self.data_dir): "the data folder", self.checkpoints: "the checkpoint folder",
-                   self.cache_dir: "the cache folder"}
+        folders = {
+            core.data_dir(self.data_dir): "the data folder",
+            self.checkpoints: "the checkpoint folder",
+            self.cache_dir: "the cache folder",
+        }
         for folder, called in sorted(folders.items(), key=lambda kv: -len(str(kv[0]))):
             for form in {str(folder), str(Path(folder).resolve())}:
                 if "/" in form:  # a bare relative name ("data") is also an ordinary word
@@ -196,12 +205,26 @@ class Context:
         """Checkpoint name -> ("missing" or "differs", message) for each checkpoint whose corpus is not
         the one it trained on (hashing each training file once)."""
         infos = {name: info for name, info in ((n, self.info(n)) for n in self.names()) if info}
-        outside = {name: ("missing", f"its corpus is a path ({Path(info.corpus).name!r}); the explorer reads corpora only "
-                                     f"from its data folder or a folder given with --corpus")
-                   for name, info in infos.items() if not self.readable_corpus(info.corpus)}
-        return outside | {name: problem for name, info in infos.items() if name not in outside
-                if (problem := self.memo(("corpus problem", info.corpus, info.corpus_sha256),
-                                         lambda info=info: info.corpus_problem(self.data_dir)))}
+        outside = {
+            name: (
+                "missing",
+                f"its corpus is a path ({Path(info.corpus).name!r}); the explorer reads corpora only "
+                f"from its data folder or a folder given with --corpus",
+            )
+            for name, info in infos.items()
+            if not self.readable_corpus(info.corpus)
+        }
+        return outside | {
+            name: problem
+            for name, info in infos.items()
+            if name not in outside
+            if (
+                problem := self.memo(
+                    ("corpus problem", info.corpus, info.corpus_sha256),
+                    lambda info=info: info.corpus_problem(self.data_dir),
+                )
+            )
+        }
 
     def choices(self) -> list[tuple[str, str]]:
         return [(self.label(n), n) for n in self.names()]
@@ -212,8 +235,14 @@ class Context:
         names = self.names()
         picked = []
         for kinds in DEFAULT_PAIR:
-            match = next(([n for n in names if n.endswith(kind) and n not in picked] for kind in kinds
-                          if any(n.endswith(kind) and n not in picked for n in names)), [])
+            match = next(
+                (
+                    [n for n in names if n.endswith(kind) and n not in picked]
+                    for kind in kinds
+                    if any(n.endswith(kind) and n not in picked for n in names)
+                ),
+                [],
+            )
             if match:
                 picked.append(match[0])
         for n in names:
@@ -226,8 +255,7 @@ class Context:
 
     def model(self, name: str | None) -> core.TextVAEModel:
         if not name:
-            raise Unavailable("no checkpoint chosen (none found)" if not self.names()
-                              else "no checkpoint chosen")
+            raise Unavailable("no checkpoint chosen (none found)" if not self.names() else "no checkpoint chosen")
         if not isinstance(name, str) or name not in self.names():
             raise Unavailable(f"no checkpoint named {str(name)[:40]!r} here")
         with self._lock:
@@ -271,20 +299,26 @@ class Context:
 
     def code_state(self, model: core.TextVAEModel, progress=None) -> core.CodeState:
         """How the model's codes spread over the training split (core.code_state), once per checkpoint."""
-        return self.memo(("code state", model.fingerprint),
-                         lambda: core.code_state(self.posterior_means(model, "train", None, progress)))
+        return self.memo(
+            ("code state", model.fingerprint),
+            lambda: core.code_state(self.posterior_means(model, "train", None, progress)),
+        )
 
     def sentences(self, model: core.TextVAEModel, split: str, limit: int | None = None) -> list[str]:
         """The first `limit` sentences of a split of the model's corpus, read with the model's
         tokenizer (the split is read once and kept, not once per limit)."""
         corpus, tokenizer = model.corpus, model.config.tokenizer
         if not self.readable_corpus(corpus):  # a bundle is untrusted: it names no path the server opens
-            raise Unavailable(f"this model's corpus is a path ({Path(corpus).name!r} on the machine it trained on); the "
-                              f"explorer reads corpora only from its data folder, by name, or from a folder given to "
-                              f"app.py with --corpus")
+            raise Unavailable(
+                f"this model's corpus is a path ({Path(corpus).name!r} on the machine it trained on); the "
+                f"explorer reads corpora only from its data folder, by name, or from a folder given to "
+                f"app.py with --corpus"
+            )
         try:
-            return self.memo(("sentences", corpus, tokenizer, split),
-                             lambda: core.read_sentences(corpus, split, self.data_dir, None, tokenizer))[:limit]
+            return self.memo(
+                ("sentences", corpus, tokenizer, split),
+                lambda: core.read_sentences(corpus, split, self.data_dir, None, tokenizer),
+            )[:limit]
         except VaeMineError as e:
             raise Unavailable(f"the {corpus} {split} split is not available: {e}") from None
 
@@ -292,17 +326,20 @@ class Context:
 
     def split_digest(self, model: core.TextVAEModel, split: str) -> str:
         """The digest of a split's whole text as the model reads it (computed once)."""
-        return self.memo(("digest", model.corpus, model.config.tokenizer, split),
-                         lambda: split_digest(self.sentences(model, split)))
+        return self.memo(
+            ("digest", model.corpus, model.config.tokenizer, split), lambda: split_digest(self.sentences(model, split))
+        )
 
     def cache_path(self, kind: str, model: core.TextVAEModel, split: str, limit: int | None) -> Path:
         """A cache file keyed by the weights' sha256, the split text's sha256 and the sentence limit."""
-        key = hashlib.sha256(json.dumps([model.fingerprint, self.split_digest(model, split), split, limit]).encode()
-                             ).hexdigest()[:24]
+        key = hashlib.sha256(
+            json.dumps([model.fingerprint, self.split_digest(model, split), split, limit]).encode()
+        ).hexdigest()[:24]
         return self.cache_dir / kind / f"{Path(model.corpus).name}-{split}-{limit}-{key}.npz"
 
-    def cached_array(self, kind: str, model: core.TextVAEModel, split: str, limit: int | None,
-                     build) -> tuple[np.ndarray, bool]:
+    def cached_array(
+        self, kind: str, model: core.TextVAEModel, split: str, limit: int | None, build
+    ) -> tuple[np.ndarray, bool]:
         """(an array with a row per sentence of a split's first `limit`, whether it was cached):
         from memory, else the checkpoint's atlas, else the disk cache, else build() and save it.
         Builds of one key one at a time."""
@@ -325,7 +362,9 @@ class Context:
 
         return self.memo((kind, model.fingerprint, split, limit), load_or_build), cached
 
-    def posterior_means(self, model: core.TextVAEModel, split: str, limit: int | None = None, progress=None) -> np.ndarray:
+    def posterior_means(
+        self, model: core.TextVAEModel, split: str, limit: int | None = None, progress=None
+    ) -> np.ndarray:
         """Posterior means of a split's first `limit` sentences, from memory, disk, or computed."""
         sentences = self.sentences(model, split, limit)
         return self.cached_array("means", model, split, limit, lambda: model.encode_many(sentences, progress)[0])[0]
@@ -346,6 +385,7 @@ def _load_npz(path: Path, rows: int) -> np.ndarray | None:
 
 def save_npz(path: Path, **arrays) -> None:
     """Write then rename (core.files), so a crash never leaves a half-written cache file."""
+
     def write(tmp):
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)

@@ -1,13 +1,20 @@
 """ASGI middleware in front of Gradio's routes: what the server refuses before Gradio sees it."""
+
 from __future__ import annotations
 
 from .share import MAX_LINK, TOO_LONG
 
+
 async def _answer(send, status: int, text: str, headers: list | None = None) -> None:
     body = text.encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": (headers or []) + [(b"content-type", b"text/plain; charset=utf-8"),
-                                              (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": (headers or [])
+            + [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -20,8 +27,12 @@ class LinkGuard:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if (scope["type"] == "http" and scope.get("method") == "GET" and scope.get("path", "/") in ("/", "")
-                and len(scope.get("query_string", b"")) > MAX_LINK):
+        if (
+            scope["type"] == "http"
+            and scope.get("method") == "GET"
+            and scope.get("path", "/") in ("/", "")
+            and len(scope.get("query_string", b"")) > MAX_LINK
+        ):
             await _answer(send, 303, "", [(b"location", f"/?{TOO_LONG}=1".encode())])
             return
         await self.app(scope, receive, send)

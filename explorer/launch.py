@@ -1,5 +1,6 @@
 """Start `python app.py` as a separate process on a free port and wait until it is ready: one
 helper for the end-to-end tests, the benchmark and the screenshot script."""
+
 from __future__ import annotations
 
 import os
@@ -7,9 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 READY = "explorer ready"
@@ -22,17 +23,36 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(log: Path, cache_dir: Path, data_dir: str | Path | None = None, checkpoints: str = "checkpoints",
-                timeout: float = 120, script: str = "app.py", env: dict[str, str] | None = None
-                ) -> Iterator[tuple[str, float, int]]:
+def running_app(
+    log: Path,
+    cache_dir: Path,
+    data_dir: str | Path | None = None,
+    checkpoints: str = "checkpoints",
+    timeout: float = 120,
+    script: str = "app.py",
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, float, int]]:
     """(URL, seconds until it said it was ready, its process id); its output goes to `log`;
     stopped on exit. `script` replaces app.py by a script that runs it (the boundary test's audit)."""
-    cmd = [sys.executable, script, "--port", str(free_port()), "--checkpoints", str(checkpoints),
-           "--cache-dir", str(cache_dir)] + (["--data-dir", str(data_dir)] if data_dir else [])
+    cmd = [
+        sys.executable,
+        script,
+        "--port",
+        str(free_port()),
+        "--checkpoints",
+        str(checkpoints),
+        "--cache-dir",
+        str(cache_dir),
+    ] + (["--data-dir", str(data_dir)] if data_dir else [])
     start = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )
     try:
         while READY not in log.read_text():
             if proc.poll() is not None:

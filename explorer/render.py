@@ -1,5 +1,6 @@
 """HTML for the tabs. Every piece of text that came from a user, a model or a corpus goes
 through `esc`, so input such as <script> is shown as text and never run as markup."""
+
 from __future__ import annotations
 
 import csv
@@ -7,8 +8,8 @@ import difflib
 import html
 import io
 import re
+from collections.abc import Iterable, Sequence
 from urllib.parse import quote
-from typing import Iterable, Sequence
 
 STYLE = """
 <style>
@@ -56,8 +57,10 @@ def table(header: Iterable[str], rows: Iterable[Iterable[str]], name: str = "tab
     header, rows = list(header), [list(r) for r in rows]
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    link = (f'<a class="vm-csv" download="{esc(name)}.csv" href="data:text/csv;charset=utf-8,'
-            f'{quote(as_csv([header, *rows]))}">download CSV</a>')
+    link = (
+        f'<a class="vm-csv" download="{esc(name)}.csv" href="data:text/csv;charset=utf-8,'
+        f'{quote(as_csv([header, *rows]))}">download CSV</a>'
+    )
     return f'<table class="vm-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{link}'
 
 
@@ -72,8 +75,12 @@ def as_csv(rows: Sequence[Sequence[str]]) -> str:
 
 def mark_unknown(tokens: Sequence[str], unknown: Iterable[str]) -> str:
     unknown = set(unknown)
-    return " ".join(f'<span class="vm-unk" title="not in the vocabulary: read as &lt;unk&gt;">{esc(t)}</span>'
-                    if t in unknown else esc(t) for t in tokens)
+    return " ".join(
+        f'<span class="vm-unk" title="not in the vocabulary: read as &lt;unk&gt;">{esc(t)}</span>'
+        if t in unknown
+        else esc(t)
+        for t in tokens
+    )
 
 
 def changed(previous: str | None, current: str) -> list[bool]:

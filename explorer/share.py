@@ -1,13 +1,15 @@
 """A shareable link: the page's state lives in the URL's query (the open tab, the model pair, every
 input box with an elem_id, the decoding settings and seeds, and the buttons pressed since the models
 were chosen), so a reload or a link sent to someone opens the same view and presses those buttons
-again, each when its tab is first shown. The browser keeps the query up to date (client-side handlers only); the server reads it once
+again, each when its tab is first shown. The browser keeps the query up to date (client-side handlers only);
+the server reads it once
 per page load and checks every field, so a hand-edited link gets a note, never a broken page."""
+
 from __future__ import annotations
 
 import json
 import math
-from typing import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import gradio as gr
 
@@ -15,7 +17,12 @@ from .render import message
 
 SHARED = (gr.Textbox, gr.Number, gr.Radio, gr.Dropdown)
 NOT_SHARED = {"share-link", "map-yours", "nb-yours"}  # a visitor's own sentences stay out of links
-NOT_RERUN = {"lab-go", "lab-stop", "int-preset", "share-button"}  # the lab trains for a minute: a link must not start it
+NOT_RERUN = {
+    "lab-go",
+    "lab-stop",
+    "int-preset",
+    "share-button",
+}  # the lab trains for a minute: a link must not start it
 MAX_TEXT = 5000  # characters of a text box restored from a link
 MAX_LINK = 8192  # bytes of a link's query the server reads; a longer one opens the page without it, with a note
 TOO_LONG = "link-too-long"  # the query key of that note
@@ -24,22 +31,30 @@ MAX_NOTES = 5  # notes listed about a link's bad fields; the rest are counted
 
 def shared_inputs(app: gr.Blocks) -> dict[str, gr.components.Component]:
     """The app's input boxes that have an elem_id, keyed by it (the key a link uses)."""
-    return {b.elem_id: b for b in app.blocks.values()
-            if isinstance(b, SHARED) and b.elem_id and b.elem_id not in NOT_SHARED}
+    return {
+        b.elem_id: b for b in app.blocks.values() if isinstance(b, SHARED) and b.elem_id and b.elem_id not in NOT_SHARED
+    }
 
 
 def rerun_buttons(app: gr.Blocks) -> dict[str, gr.Button]:
     """The buttons a link may press again, keyed by elem_id: every one with an elem_id, except the lab's."""
-    return {b.elem_id: b for b in app.blocks.values()
-            if isinstance(b, gr.Button) and b.elem_id and b.elem_id not in NOT_RERUN | NOT_SHARED}
+    return {
+        b.elem_id: b
+        for b in app.blocks.values()
+        if isinstance(b, gr.Button) and b.elem_id and b.elem_id not in NOT_RERUN | NOT_SHARED
+    }
 
 
 def _choices(box) -> list[str]:
     return [c[1] if isinstance(c, (tuple, list)) else c for c in (box.choices or [])]
 
 
-def restore(query: Mapping[str, str], inputs: Mapping[str, gr.components.Component], tabs: Sequence[str],
-            buttons: Collection[str]) -> tuple[str | None, dict[str, object], list[str], list[str]]:
+def restore(
+    query: Mapping[str, str],
+    inputs: Mapping[str, gr.components.Component],
+    tabs: Sequence[str],
+    buttons: Collection[str],
+) -> tuple[str | None, dict[str, object], list[str], list[str]]:
     """(tab to open, {box: value}, buttons to press, notes on the fields left out) from a link's
     query. Numbers out of range are kept (the box shows them and core says what is allowed when the
     button is pressed, as for typed input); what a box cannot hold is left out with a note."""
@@ -124,15 +139,23 @@ SCRIPT = """() => {
       setTimeout(() => {
         pressShown();
         if (!pending.length) return;
-        const watch = new MutationObserver(() => setTimeout(() => { pressShown(); if (!pending.length) watch.disconnect(); }, 300));
+        const watch = new MutationObserver(() => setTimeout(() => {
+            pressShown(); if (!pending.length) watch.disconnect(); }, 300));
         watch.observe(document.body, {childList: true, subtree: true});
       }, 300); },
   };
 }"""
 
 
-def wire(app: gr.Blocks, tabs: gr.Tabs, tab_items: Mapping[str, gr.Tab], pair, link: gr.Textbox,
-         link_button: gr.Button, note: gr.HTML) -> None:
+def wire(
+    app: gr.Blocks,
+    tabs: gr.Tabs,
+    tab_items: Mapping[str, gr.Tab],
+    pair,
+    link: gr.Textbox,
+    link_button: gr.Button,
+    note: gr.HTML,
+) -> None:
     """Connect the page to its URL: every shared box, tab and button writes the query; loading the
     page reads it (server side, checked) and then presses the recorded buttons."""
     inputs = shared_inputs(app)
@@ -141,30 +164,55 @@ def wire(app: gr.Blocks, tabs: gr.Tabs, tab_items: Mapping[str, gr.Tab], pair, l
     first = next(iter(tab_items))
     runs = gr.Textbox(visible=False)
     for key, box in inputs.items():
-        box.change(None, box, None, js=f"(v) => window.vmShare && window.vmShare.set({json.dumps(key)}, v)",
-                   queue=False, api_name=False)
+        box.change(
+            None,
+            box,
+            None,
+            js=f"(v) => window.vmShare && window.vmShare.set({json.dumps(key)}, v)",
+            queue=False,
+            api_name=False,
+        )
     for key, item in tab_items.items():
-        item.select(None, None, None, js=f"() => window.vmShare && window.vmShare.set('tab', {json.dumps(key)})",
-                    queue=False, api_name=False)
+        item.select(
+            None,
+            None,
+            None,
+            js=f"() => window.vmShare && window.vmShare.set('tab', {json.dumps(key)})",
+            queue=False,
+            api_name=False,
+        )
     for key, button in buttons.items():
-        button.click(None, None, None, js=f"() => window.vmShare && window.vmShare.pressed({json.dumps(key)})",
-                     queue=False, api_name=False)
+        button.click(
+            None,
+            None,
+            None,
+            js=f"() => window.vmShare && window.vmShare.pressed({json.dumps(key)})",
+            queue=False,
+            api_name=False,
+        )
     for box in pair:  # a user's new model choice clears the results, so the link presses nothing
-        box.input(None, None, None, js="() => window.vmShare && window.vmShare.modelsChosen()", queue=False,
-                  api_name=False)
-    link_button.click(None, None, link, js="() => window.vmShare ? window.vmShare.link() : location.href",
-                      queue=False, api_name=False)
+        box.input(
+            None, None, None, js="() => window.vmShare && window.vmShare.modelsChosen()", queue=False, api_name=False
+        )
+    link_button.click(
+        None, None, link, js="() => window.vmShare ? window.vmShare.link() : location.href", queue=False, api_name=False
+    )
 
     def load(request: gr.Request):
         query = dict(request.query_params) if request is not None else {}
         tab, values, pressed, notes = restore(query, inputs, list(tab_items), buttons)
-        listed = notes[:MAX_NOTES] + ([f"and {len(notes) - MAX_NOTES:,} more fields could not be restored"]
-                                      if len(notes) > MAX_NOTES else [])
+        listed = notes[:MAX_NOTES] + (
+            [f"and {len(notes) - MAX_NOTES:,} more fields could not be restored"] if len(notes) > MAX_NOTES else []
+        )
         shown = message("This link's " + "; ".join(listed) + ".") if notes else ""
-        return (gr.Tabs(selected=tab) if tab else gr.skip(), *[values.get(k, gr.skip()) for k in keys],
-                ",".join(pressed), shown)
+        return (
+            gr.Tabs(selected=tab) if tab else gr.skip(),
+            *[values.get(k, gr.skip()) for k in keys],
+            ",".join(pressed),
+            shown,
+        )
 
     script = SCRIPT % (json.dumps(defaults(inputs, first)), MAX_TEXT)
     app.load(None, None, None, js=script, queue=False, api_name=False).then(
-        load, None, [tabs, *inputs.values(), runs, note], queue=False, api_name=False).then(
-        None, runs, None, js="(ids) => window.vmShare && window.vmShare.press(ids)", queue=False, api_name=False)
+        load, None, [tabs, *inputs.values(), runs, note], queue=False, api_name=False
+    ).then(None, runs, None, js="(ids) => window.vmShare && window.vmShare.press(ids)", queue=False, api_name=False)

@@ -10,6 +10,7 @@ per-epoch log, figures, evaluation and samples, then the best bundle of each sys
 (VAE-MINE and LaggingVAE first) while the parts stay within --files files of --mib MiB; it names
 what it left out. This is tooling for one kind of machine, apart from the library on purpose.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.checkpoint import (CONFIG, EVALUATION, LOG, METRICS, OUTPUT, PROBE, SAMPLES, VOCAB, WEIGHTS,  # noqa: E402
-                             load_tensors, save_tensors)
+from core.checkpoint import (
+    CONFIG,
+    EVALUATION,
+    LOG,
+    METRICS,
+    OUTPUT,
+    PROBE,
+    SAMPLES,
+    VOCAB,
+    WEIGHTS,  # noqa: E402
+    load_tensors,
+    save_tensors,
+)
 from core.cli import run_cli  # noqa: E402
 from core.errors import VaeMineError  # noqa: E402
 from core.evaluation import weights_digest  # noqa: E402
@@ -59,7 +71,7 @@ class Parts(io.RawIOBase):
                 self.paths.append(self.folder / f"{self.name}.{len(self.paths):02d}")
                 self.file, self.left = open(self.paths[-1], "wb"), self.size
             n = min(self.left, len(view) - done)
-            self.file.write(view[done:done + n])
+            self.file.write(view[done : done + n])
             done, self.left, self.total = done + n, self.left - n, self.total + n
         return done
 
@@ -81,17 +93,24 @@ def pack(out: Path, dest: Path, part_bytes: int, max_files: int) -> list[Path]:
     for old in dest.glob(f"{PACK_NAME}.*"):
         old.unlink()
     budget = part_bytes * max_files
-    records = [out / n for n in ("campaign.md", "campaign.json")] + [out / "vae-mine" / n for n in ("sweep.md", "sweep.csv", "best.json")]
+    records = [out / n for n in ("campaign.md", "campaign.json")] + [
+        out / "vae-mine" / n for n in ("sweep.md", "sweep.csv", "best.json")
+    ]
     records += [folder / n for folder in runs for n in (CONFIG, VOCAB, LOG, METRICS, EVALUATION, SAMPLES, OUTPUT)]
     records = [f for f in records if f.is_file() and not f.is_symlink()]
     size = sum(f.stat().st_size for f in records)
     if size + (1 << 18) > budget:  # as written (before compression), so a bound
-        raise VaeMineError(f"the runs' records alone take {size / 2**20:.1f} MiB, over the pack's {budget / 2**20:.0f} MiB: "
-                           f"raise --mib or --files, or keep fewer --fppl-samples")
+        raise VaeMineError(
+            f"the runs' records alone take {size / 2**20:.1f} MiB, over the pack's {budget / 2**20:.0f} MiB: "
+            f"raise --mib or --files, or keep fewer --fppl-samples"
+        )
     parts = Parts(dest, PACK_NAME, part_bytes)
     left_out = []
     # gzip level 1: float16 weights barely compress, and the machine's minutes are dear
-    with gzip.GzipFile(fileobj=parts, mode="wb", compresslevel=1, mtime=0) as gz, tarfile.open(fileobj=gz, mode="w|") as tar:
+    with (
+        gzip.GzipFile(fileobj=parts, mode="wb", compresslevel=1, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w|") as tar,
+    ):
         for f in records:
             tar.add(f, arcname=str(f.relative_to(out)))
         order = [s for s in FIRST if s in best] + [s for s in best if s not in FIRST]
@@ -100,8 +119,12 @@ def pack(out: Path, dest: Path, part_bytes: int, max_files: int) -> list[Path]:
             name = str(folder.relative_to(out))
             half = out / ".pack" / name / WEIGHTS
             half.parent.mkdir(parents=True, exist_ok=True)
-            save_tensors(half, load_tensors(folder / WEIGHTS), torch.float16,
-                         metadata={"source_sha256": weights_digest(folder), "source": "float16 copy (campaign_pack)"})
+            save_tensors(
+                half,
+                load_tensors(folder / WEIGHTS),
+                torch.float16,
+                metadata={"source_sha256": weights_digest(folder), "source": "float16 copy (campaign_pack)"},
+            )
             size = half.stat().st_size + ((folder / PROBE).stat().st_size if (folder / PROBE).is_file() else 0)
             if parts.total + size + (1 << 18) > budget:  # what gzip holds back, and headers: 256 KiB is ample
                 left_out.append(f"{display_name(system)} ({name}, {size / 2**20:.1f} MiB)")
@@ -154,6 +177,7 @@ def unpack(folder: Path, dest: Path) -> Path:
         raise VaeMineError(f"the pack in {folder} is damaged or incomplete: {e}") from None
     print(f"unpacked {len(paths)} parts into {dest}; next: python -m core.reproduce --checkpoints {dest}")
     return dest
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python scripts/campaign_pack.py", description=__doc__.splitlines()[0])

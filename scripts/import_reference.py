@@ -10,6 +10,7 @@ output layer, the decoder's initial-state layer or its output layer: ours get ze
 computes exactly what theirs does. The weights are loaded with torch.load(weights_only=True).
 --log adds their per-epoch validation figures to the bundle as train_log.jsonl.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,11 +31,16 @@ from core.objectives import build  # noqa: E402
 from core.vocab import SPECIALS, Vocab  # noqa: E402
 
 NAMES = {  # ours <- theirs
-    "encoder.embed.weight": "encoder.embed.weight", "encoder.to_gaussian.weight": "encoder.linear.weight",
-    "decoder.embed.weight": "decoder.embed.weight", "decoder.init_state.weight": "decoder.trans_linear.weight",
+    "encoder.embed.weight": "encoder.embed.weight",
+    "encoder.to_gaussian.weight": "encoder.linear.weight",
+    "decoder.embed.weight": "decoder.embed.weight",
+    "decoder.init_state.weight": "decoder.trans_linear.weight",
     "decoder.project.weight": "decoder.pred_linear.weight",
-    **{f"{part}.lstm.{w}_l0": f"{part}.lstm.{w}_l0" for part in ("encoder", "decoder")
-       for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")},
+    **{
+        f"{part}.lstm.{w}_l0": f"{part}.lstm.{w}_l0"
+        for part in ("encoder", "decoder")
+        for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    },
 }
 BY_WORD = {"encoder.embed.weight", "decoder.embed.weight", "decoder.project.weight"}  # rows indexed by word id
 
@@ -60,9 +66,17 @@ def log_lines(path: Path) -> list[dict]:
         elif ln.startswith("VAL"):
             val = dict(re.findall(r"(\w+): ([-\d.]+)", ln))
         elif ln.endswith("active units") and val:
-            lines.append({"epoch": len(lines) + 1, "val_nll": float(val["nll"]), "val_kl": float(val["kl"]),
-                          "val_mi_batch": float(val["mi"]), "val_au": int(ln.split()[0]), "kl_weight": weight,
-                          "source": "He et al.'s text.py log"})
+            lines.append(
+                {
+                    "epoch": len(lines) + 1,
+                    "val_nll": float(val["nll"]),
+                    "val_kl": float(val["kl"]),
+                    "val_mi_batch": float(val["mi"]),
+                    "val_au": int(ln.split()[0]),
+                    "kl_weight": weight,
+                    "source": "He et al.'s text.py log",
+                }
+            )
             val = None
     return lines
 
@@ -92,8 +106,12 @@ def main() -> None:
             else:  # the biases their layers do not have
                 p_.zero_()
     ckpt.save_bundle(args.out, cfg, ours, model, objective)
-    metrics = {"model": cfg.objective.name, "corpus": cfg.corpus, "trained_by": "He et al.'s text.py (jxhe/vae-lagging-encoder)",
-               "source_weights": args.weights.name}
+    metrics = {
+        "model": cfg.objective.name,
+        "corpus": cfg.corpus,
+        "trained_by": "He et al.'s text.py (jxhe/vae-lagging-encoder)",
+        "source_weights": args.weights.name,
+    }
     for split in ("valid", "test"):
         data = Dataset(read_split(cfg.corpus, split, args.data_dir, None, cfg.train.max_len, cfg.tokenizer), ours)
         metrics[split] = evaluate_split(model.eval(), data, cfg.train.eval_batch_size, seed=cfg.train.seed)

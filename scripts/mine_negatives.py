@@ -9,6 +9,7 @@ He et al.'s rule starts at epoch 16), alpha 3; Flickr8k with seeds 1-3, PTB with
 Default: the highest median test MI among the variants whose median test NLL is within 0.3 nats
 of today's ("roll"), over the Flickr8k seeds.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,17 +35,23 @@ def run(root: Path, corpus: str, variant: str, seed: int, train_missing: bool = 
     if not (folder / "metrics.json").is_file():
         if not train_missing:
             return None
-        cfg = RunConfig(corpus=corpus, config_name="small", model=PRESETS["small"],
-                        objective=objective_class("vae-mine").config(negatives=variant),
-                        train=TrainConfig(epochs=10, max_train=10_000, seed=seed))
+        cfg = RunConfig(
+            corpus=corpus,
+            config_name="small",
+            model=PRESETS["small"],
+            objective=objective_class("vae-mine").config(negatives=variant),
+            train=TrainConfig(epochs=10, max_train=10_000, seed=seed),
+        )
         train(cfg, folder, resume=True, progress=False)
     m = json.loads((folder / "metrics.json").read_text())
     return {**{k: m["test"][k] for k in KEYS}, "minutes": m["train_seconds"] / 60}
 
 
 def choose(results: dict) -> str:
-    med = {v: {k: statistics.median(r[k] for (c, _), r in results[v].items() if c == "flickr8k" and r) for k in KEYS}
-           for v in VARIANTS}
+    med = {
+        v: {k: statistics.median(r[k] for (c, _), r in results[v].items() if c == "flickr8k" and r) for k in KEYS}
+        for v in VARIANTS
+    }
     eligible = [v for v in VARIANTS if med[v]["nll"] <= med["roll"]["nll"] + 0.3]
     return max(eligible, key=lambda v: med[v]["mi"])
 
@@ -53,15 +60,22 @@ def report(results: dict, best: str) -> str:
     rows = []
     for v in VARIANTS:
         for (corpus, seed), r in results[v].items():
-            rows.append([v, corpus, seed, *(fmt(r[k]) for k in KEYS), f"{r['minutes']:.1f}"] if r else
-                        [v, corpus, seed, "not run yet", "", "", "", ""])
+            rows.append(
+                [v, corpus, seed, *(fmt(r[k]) for k in KEYS), f"{r['minutes']:.1f}"]
+                if r
+                else [v, corpus, seed, "not run yet", "", "", "", ""]
+            )
         flickr = [r for (c, _), r in results[v].items() if c == "flickr8k" and r]
-        rows.append([f"**{v}**", "flickr8k median", "", *(fmt(statistics.median(r[k] for r in flickr)) for k in KEYS), ""])
+        rows.append(
+            [f"**{v}**", "flickr8k median", "", *(fmt(statistics.median(r[k] for r in flickr)) for k in KEYS), ""]
+        )
     table = markdown(["negatives", "corpus", "seed", "test NLL", "KL", "MI", "AU", "train min"], rows)
-    return (f"# VAE-MINE negatives\n\n{__doc__.split(chr(10), 2)[2]}\n{table}\nDefault chosen by the rule: **{best}**.\n\n"
-            "Test figures are of each run's best epoch on validation NLL (one posterior sample per sentence; MI with "
-            "the whole split's aggregate posterior; AU at variance 0.01). Train minutes are wall-clock on the "
-            "project's 2-core machine while other jobs shared it: compare them only loosely.\n")
+    return (
+        f"# VAE-MINE negatives\n\n{__doc__.split(chr(10), 2)[2]}\n{table}\nDefault chosen by the rule: **{best}**.\n\n"
+        "Test figures are of each run's best epoch on validation NLL (one posterior sample per sentence; MI with "
+        "the whole split's aggregate posterior; AU at variance 0.01). Train minutes are wall-clock on the "
+        "project's 2-core machine while other jobs shared it: compare them only loosely.\n"
+    )
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ the older rows were), and bench.mine's diagnostics from its train_log.jsonl (the
 
     .venv/bin/python scripts/mine_variants_table.py QUALITY.json [QUALITY.json ...] [--use-of-z]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,10 +17,26 @@ import core  # noqa: E402
 from bench.quality import EXAMPLE  # noqa: E402
 from core.tables import fmt, markdown  # noqa: E402
 
-DIAG = [("bound", "bound"), ("mi", "probe MI"), ("grad_mu_mine", "|g mu| bound"), ("grad_mu_kl", "|g mu| KL"),
-        ("grad_mu_rec", "|g mu| rec"), ("near_bound_neg", "neg. at floor"), ("mi_per_kl", "MI / KL step")]
-QUALITY = [("nll", "NLL"), ("kl", "KL"), ("mi", "MI"), ("au", "AU"), ("f1_greedy", "F1 greedy"), ("f1_beam", "F1 beam"),
-           ("path_distinct", "distinct / path"), ("prior_distinct", "prior distinct"), ("neighbour_f1", "neighbour F1")]
+DIAG = [
+    ("bound", "bound"),
+    ("mi", "probe MI"),
+    ("grad_mu_mine", "|g mu| bound"),
+    ("grad_mu_kl", "|g mu| KL"),
+    ("grad_mu_rec", "|g mu| rec"),
+    ("near_bound_neg", "neg. at floor"),
+    ("mi_per_kl", "MI / KL step"),
+]
+QUALITY = [
+    ("nll", "NLL"),
+    ("kl", "KL"),
+    ("mi", "MI"),
+    ("au", "AU"),
+    ("f1_greedy", "F1 greedy"),
+    ("f1_beam", "F1 beam"),
+    ("path_distinct", "distinct / path"),
+    ("prior_distinct", "prior distinct"),
+    ("neighbour_f1", "neighbour F1"),
+]
 
 
 def main() -> None:
@@ -37,8 +54,15 @@ def main() -> None:
             use = r.get("use_of_z")
             if use is None and args.use_of_z:
                 use = core.load(run).decoder_use_of_z(EXAMPLE, seed=0)["mean_prior"]
-            rows.append([run.name, f"{last['epoch']} ({best})", *(fmt(r[k], 2 if k in ("nll", "kl", "mi") else 3) for k, _ in QUALITY),
-                         fmt(use, 2), *(fmt(last.get(f"diag_{k}"), 2) for k, _ in DIAG)])
+            rows.append(
+                [
+                    run.name,
+                    f"{last['epoch']} ({best})",
+                    *(fmt(r[k], 2 if k in ("nll", "kl", "mi") else 3) for k, _ in QUALITY),
+                    fmt(use, 2),
+                    *(fmt(last.get(f"diag_{k}"), 2) for k, _ in DIAG),
+                ]
+            )
     print(markdown(["run", "epochs (best)", *(h for _, h in QUALITY), "use of z", *(h for _, h in DIAG)], rows))
 
 

@@ -6,6 +6,7 @@ draw's NLL moves by about 0.02-0.03 nats and its MI by 0.02-0.03, as much as a n
 Each draw is core's evaluation at one seed (seeds 0 .. draws-1); KL and AU do not depend on the draw.
 With --against BUNDLE, each model's NLL is also given as the paired difference from that one's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,11 @@ def draws(path: str, split: str, n: int, data_dir: str | None) -> dict[str, list
 
 
 def line(name: str, figures: dict[str, list[float]]) -> str:
-    parts = [f"{k} {np.mean(v):.3f} (sd {np.std(v, ddof=1):.3f}, {min(v):.3f} - {max(v):.3f})" for k, v in figures.items()
-             if k in FIGURES]
+    parts = [
+        f"{k} {np.mean(v):.3f} (sd {np.std(v, ddof=1):.3f}, {min(v):.3f} - {max(v):.3f})"
+        for k, v in figures.items()
+        if k in FIGURES
+    ]
     return f"{name}: " + "; ".join(parts) + f"; kl {figures['kl'][0]:.3f}"
 
 
@@ -55,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         print(line(m, out[m]), flush=True)
         if base:
             diff = np.array(out[m]["nll"]) - np.array(base["nll"])
-            print(f"  NLL minus {Path(args.against).name}'s, draw by draw: {diff.mean():.3f} (sd {diff.std(ddof=1):.3f}; "
-                  f"{int((diff <= 1.0).sum())} of {len(diff)} draws within 1.0)", flush=True)
+            print(
+                f"  NLL minus {Path(args.against).name}'s, draw by draw: {diff.mean():.3f} (sd {diff.std(ddof=1):.3f}; "
+                f"{int((diff <= 1.0).sum())} of {len(diff)} draws within 1.0)",
+                flush=True,
+            )
     if args.out:
         args.out.write_text(json.dumps(out, indent=1))
     return 0

@@ -7,6 +7,7 @@ The Neighbours and Latent-map tabs show corpus sentences (the map on hover only)
 view's maps and status (its tables of corpus sentences go to --private-out as `compare-full.png`):
 corpora are never committed. The sentences typed as "your sentences" are this script's own.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,9 +21,12 @@ from playwright.sync_api import expect, sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explorer.launch import running_app  # noqa: E402
 
-
-OWN = ["my dog chases the ball across the garden .", "a child paints a picture at the kitchen table .",
-       "two friends ride their bikes down a hill .", "an old man reads a newspaper on a bench ."]
+OWN = [
+    "my dog chases the ball across the garden .",
+    "a child paints a picture at the kitchen table .",
+    "two friends ride their bikes down a hill .",
+    "an old man reads a newspaper on a bench .",
+]
 
 
 def main() -> int:
@@ -34,11 +38,16 @@ def main() -> int:
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     args.private_out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as cache, \
-            running_app(Path(cache) / "app.log", Path(cache) / "c", args.data_dir, args.checkpoints) as (url, _, _):
+    with (
+        tempfile.TemporaryDirectory() as cache,
+        running_app(Path(cache) / "app.log", Path(cache) / "c", args.data_dir, args.checkpoints) as (url, _, _),
+    ):
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
-                                         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            )
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.goto(url)
             page.wait_for_selector("#rec-go")
@@ -81,11 +90,16 @@ def main() -> int:
             expect(page.locator("#cmp-overlap")).to_contain_text("Mean overlap", timeout=300_000)
             plot = page.locator("#cmp-map .js-plotly-plot")
             plot.scroll_into_view_if_needed()
-            page.wait_for_function("() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
-                                   " return gd && gd._ev && gd._ev.vmLinked; }", timeout=30_000)
+            page.wait_for_function(
+                "() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
+                " return gd && gd._ev && gd._ev.vmLinked; }",
+                timeout=30_000,
+            )
             page.wait_for_timeout(500)
             page.mouse.move(5, 5)
-            box = plot.locator(".nsewdrag").first.bounding_box()  # a box selection in the left map, as the e2e test drags
+            box = plot.locator(
+                ".nsewdrag"
+            ).first.bounding_box()  # a box selection in the left map, as the e2e test drags
             page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.35)
             page.mouse.down()
             page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.5, steps=8)
@@ -97,9 +111,15 @@ def main() -> int:
             page.evaluate("document.querySelector('#cmp-go').scrollIntoView({block: 'start'})")
             page.wait_for_timeout(1500)  # a viewport shot: a full-page one resizes the page and plotly redraws
             top, bottom = page.locator("#cmp-go").bounding_box(), plot.bounding_box()
-            page.screenshot(path=str(args.out / "compare.png"),
-                            clip={"x": 0, "y": max(0, top["y"] - 10), "width": 1500,
-                                  "height": bottom["y"] + bottom["height"] - top["y"] + 20})
+            page.screenshot(
+                path=str(args.out / "compare.png"),
+                clip={
+                    "x": 0,
+                    "y": max(0, top["y"] - 10),
+                    "width": 1500,
+                    "height": bottom["y"] + bottom["height"] - top["y"] + 20,
+                },
+            )
             print("wrote", args.out / "compare.png")
             page.get_by_role("tab", name="Posterior collapse").click()
             page.click("#kl-go")

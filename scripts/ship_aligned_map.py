@@ -6,6 +6,7 @@ pair's aligned layout (core.atlas.add_aligned), so the first visitor's compare v
 With more than two bundles, the first is paired with each of the others. --prune then drops from
 each named bundle the aligned layouts with bundles not named here (ones no longer shipped).
 """
+
 from __future__ import annotations
 
 import argparse

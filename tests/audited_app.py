@@ -1,5 +1,6 @@
 """python tests/audited_app.py ARGS...: app.py, with every file the process opens or lists written to
 $AUDIT_LOG, one "event<TAB>absolute path" a line (Python's audit hooks), for tests/test_boundary.py."""
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ $VAE_MINE_DATA is not set. CI sets it, so CI runs every test. A test that needs 
 not PTB's text (a bundle to load, corrupt and reload) asks for `any_corpora`: the real data folder
 where $VAE_MINE_DATA is set, else a synthetic PTB-shaped folder, so it runs on a clone without data.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,22 +20,59 @@ from core.config import PRESETS, RunConfig, TrainConfig
 from core.objectives import objective_class
 from core.training import train
 
+# The markers (registered in pyproject.toml), by module: one place says which tests are the slow kinds, so
+# `pytest -m "not e2e and not cluster and not slow"` is the fast loop (README, Contributing).
+E2E = {"test_app_e2e", "test_boundary", "test_hostile_bundles"}  # the real app, in Chromium or over HTTP
+CLUSTER = {"test_cluster"}  # a real local Ray cluster
+SLOW = {
+    "test_training",
+    "test_precision",
+    "test_lab_export",
+    "test_sweep_reproduce",
+    "test_campaign",
+    "test_mine_variants",
+    "test_own_corpora",
+    "test_graphs",
+    "test_layout",
+    "test_mine",
+    "test_objectives",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in E2E:  # (and test_docs' blocks that call the explorer, marked there)
+            item.add_marker(pytest.mark.e2e)
+        if module in CLUSTER:
+            item.add_marker(pytest.mark.cluster)
+        if module in SLOW:
+            item.add_marker(pytest.mark.slow)
+
+
 ENV_DATA = os.environ.get("VAE_MINE_DATA")
 DATA = Path(ENV_DATA).resolve() if ENV_DATA else Path("data").resolve()
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
-def tiny_config(model: str = "vae-mine", epochs: int = 2, max_train: int = 1500, seed: int = 7,
-                decay_from_epoch: int = 1, **settings) -> RunConfig:
+def tiny_config(
+    model: str = "vae-mine",
+    epochs: int = 2,
+    max_train: int = 1500,
+    seed: int = 7,
+    decay_from_epoch: int = 1,
+    **settings,
+) -> RunConfig:
     """A tiny run on real PTB; the lr rule may act from epoch 1 so short runs exercise it."""
     return RunConfig(
         corpus="ptb",
         config_name="tiny",
         model=PRESETS["tiny"],
         objective=objective_class(model).config(**settings),
-        train=TrainConfig(epochs=epochs, max_train=max_train, seed=seed, eval_batch_size=256,
-                          decay_from_epoch=decay_from_epoch),
+        train=TrainConfig(
+            epochs=epochs, max_train=max_train, seed=seed, eval_batch_size=256, decay_from_epoch=decay_from_epoch
+        ),
     )
 
 

@@ -1,4 +1,5 @@
 """The public API on a tiny model trained in this session on real PTB text."""
+
 from __future__ import annotations
 
 import logging
@@ -8,7 +9,6 @@ import pytest
 
 import core
 from core.errors import InputError
-
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +87,31 @@ def test_bad_arguments_are_refused_clearly(model):
         model.sample_prior(2, top_k=3)
 
 
-@pytest.mark.parametrize("name, bad", [
-    ("seed", -1), ("seed", 1e30), ("seed", 2.5), ("seed", "abc"), ("seed", None), ("seed", True),
-    ("temperature", 0), ("temperature", "nan"), ("temperature", 2.5), ("beam_size", 11), ("beam_size", 2.5),
-    ("steps", 1), ("steps", 51), ("samples", -5), ("n", 0), ("n", 1e9), ("k", ""), ("map_n", 49),
-    ("seed", "١٢"), ("k", "５"),
-])
+@pytest.mark.parametrize(
+    "name, bad",
+    [
+        ("seed", -1),
+        ("seed", 1e30),
+        ("seed", 2.5),
+        ("seed", "abc"),
+        ("seed", None),
+        ("seed", True),
+        ("temperature", 0),
+        ("temperature", "nan"),
+        ("temperature", 2.5),
+        ("beam_size", 11),
+        ("beam_size", 2.5),
+        ("steps", 1),
+        ("steps", 51),
+        ("samples", -5),
+        ("n", 0),
+        ("n", 1e9),
+        ("k", ""),
+        ("map_n", 49),
+        ("seed", "١٢"),
+        ("k", "５"),
+    ],
+)
 def test_every_limit_refuses_bad_values_naming_its_range(name, bad):
     limit = core.LIMITS[name]
     with pytest.raises(InputError) as e:
@@ -140,7 +159,8 @@ def test_path_plane_draws_a_path_exactly_and_the_prior_as_the_unit_circle():
     for path in ((1 - t) * a + t * b, (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)):
         xy, prior = core.path_plane(path, rng.normal(size=(20000, 16)))
         assert np.linalg.norm(xy[:, None] - xy[None], axis=-1) == pytest.approx(
-            np.linalg.norm(path[:, None] - path[None], axis=-1), abs=1e-9)  # lengths are latent distances
+            np.linalg.norm(path[:, None] - path[None], axis=-1), abs=1e-9
+        )  # lengths are latent distances
         assert np.linalg.norm(xy, axis=1) == pytest.approx(np.linalg.norm(path, axis=1), abs=1e-9)  # origin kept
         assert xy[-1, 1] == pytest.approx(xy[0, 1]) and xy[-1, 0] > xy[0, 0]  # x runs from one end to the other
         assert np.cov(prior.T) == pytest.approx(np.eye(2), abs=0.03)  # N(0, I) lands on N(0, I_2)
@@ -154,7 +174,9 @@ def test_sample_prior_reconstruct_interpolate(model):
     assert len(model.sample_prior(5, seed=2, strategy="sample")) == 5
     rec = model.reconstruct(["the company said it would sell", "the market fell"])
     assert len(rec) == 2
-    assert model.reconstruct("the market fell", from_mean=False, seed=1) == model.reconstruct("the market fell", from_mean=False, seed=1)
+    assert model.reconstruct("the market fell", from_mean=False, seed=1) == model.reconstruct(
+        "the market fell", from_mean=False, seed=1
+    )
     a, b = "the company said it would sell", "the market fell sharply"
     for mode in ("linear", "slerp"):
         codes = model.interpolation_codes(a, b, steps=6, mode=mode)

@@ -1,4 +1,5 @@
 """End to end: the real app (python app.py) on the shipped checkpoints, driven in headless Chromium."""
+
 from __future__ import annotations
 
 import re
@@ -9,7 +10,6 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from explorer.launch import running_app
-
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
 
@@ -81,7 +81,9 @@ def test_every_tab_produces_its_output(page):
     expect(page.locator("#int-out tbody tr").nth(10)).to_contain_text("1.00")
     page.click("#int-preset")
     expect(page.locator("#int-a textarea, #int-a input").first).to_have_value(re.compile("^this church choir"))
-    expect(page.locator("#int-out")).to_contain_text(re.compile(r"reads \d+ of their \d+ words as <unk>"))  # before it runs
+    expect(page.locator("#int-out")).to_contain_text(
+        re.compile(r"reads \d+ of their \d+ words as <unk>")
+    )  # before it runs
     expect(page.locator("#model-facts")).to_contain_text("inside its aggressive phase")  # the shipped LaggingVAE
 
     open_tab(page, "Sample")
@@ -116,8 +118,10 @@ def test_every_tab_produces_its_output(page):
 
 
 def drawn_points(page, plot: str) -> list:
-    return page.evaluate(f"() => {{ const d = document.querySelector('{plot} .js-plotly-plot')._fullData[0];"
-                         " return Array.from(d.x, (x, i) => [x, d.y[i]]); }")
+    return page.evaluate(
+        f"() => {{ const d = document.querySelector('{plot} .js-plotly-plot')._fullData[0];"
+        " return Array.from(d.x, (x, i) => [x, d.y[i]]); }"
+    )
 
 
 def test_the_training_replay_redraws_the_chosen_epoch_and_a_collapsing_model_shrinks(page):
@@ -148,7 +152,7 @@ def test_a_visitors_sentences_are_kept_nowhere_after_the_request(browser, page, 
     page.locator("#nb-yours textarea").fill(secret)
     page.click("#nb-go")
     expect(page.locator("#nb-out")).to_contain_text("quartz", timeout=120_000)  # it was used for the request
-    stored = ("() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+    stored = "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])"
     assert secret not in page.evaluate(stored)
     assert "quartz" not in page.locator("#share-link textarea, #share-link input").first.input_value()
     page.reload()
@@ -252,14 +256,16 @@ def test_decoding_settings_show_only_for_their_strategy_and_are_checked(page):
     expect(temperature).to_be_hidden()
     beam.fill("1e9")
     page.click("#int-go")
-    expect(page.locator("#int-out .vm-err")).to_contain_text("beam size must be a whole number between 1 and 10",
-                                                            timeout=30_000)
+    expect(page.locator("#int-out .vm-err")).to_contain_text(
+        "beam size must be a whole number between 1 and 10", timeout=30_000
+    )
     tab.locator(".vm-strategy").first.get_by_text("sample").click()
     expect(temperature).to_be_visible()
     temperature.fill("0")
     page.click("#int-go")
-    expect(page.locator("#int-out .vm-err")).to_contain_text("temperature must be a number between 0.1 and 2",
-                                                            timeout=30_000)
+    expect(page.locator("#int-out .vm-err")).to_contain_text(
+        "temperature must be a number between 0.1 and 2", timeout=30_000
+    )
 
 
 def test_every_text_box_reports_unknown_words_and_cut_input(page):
@@ -319,8 +325,9 @@ def test_only_the_browser_that_started_the_lab_can_stop_it(browser, app_url):
         teacher.click("#lab-go")
         expect(teacher.locator("#lab-status")).to_contain_text("training (", timeout=120_000)
         student.click("#lab-stop")
-        expect(student.locator("#lab-status")).to_contain_text("only the browser that started it can stop it",
-                                                               timeout=30_000)
+        expect(student.locator("#lab-status")).to_contain_text(
+            "only the browser that started it can stop it", timeout=30_000
+        )
         expect(student.locator("#lab-status")).to_contain_text("has been running for")
         student.click("#lab-go")
         expect(student.locator("#lab-status")).to_contain_text("one lab runs at a time", timeout=30_000)
@@ -346,8 +353,14 @@ def test_a_link_reopens_the_same_view(browser, page):
     link = page.locator("#share-link textarea, #share-link input").first
     expect(link).to_have_value(re.compile(r"tab=interpolate"))
     url = link.input_value()
-    for field in ("int-a=a+man+is+surfing+a+wave+.", "int-steps=6", "int-mode=slerp", "int-strategy=beam", "run=int-go",
-                  "right-model=flickr8k-vae-0.5"):
+    for field in (
+        "int-a=a+man+is+surfing+a+wave+.",
+        "int-steps=6",
+        "int-mode=slerp",
+        "int-strategy=beam",
+        "run=int-go",
+        "right-model=flickr8k-vae-0.5",
+    ):
         assert field in url
     assert "int-b=" not in url and "left-model=" not in url  # fields at their defaults stay out
     other = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -371,9 +384,24 @@ def test_api_has_one_named_endpoint_per_action(app_url):
     client = Client(app_url, verbose=False)
     api = client.view_api(return_format="dict", print_info=False)
     endpoints = api["named_endpoints"]
-    assert set(endpoints) == {"/reconstruct", "/interpolate", "/analogy", "/sample", "/neighbours", "/latent_map",
-                              "/kl_per_dimension", "/decoder_use", "/unit_probe", "/training_replay", "/training_replay_epoch",
-                              "/lab", "/lab_stop", "/compare_maps", "/disagreement", "/compare_selection"}
+    assert set(endpoints) == {
+        "/reconstruct",
+        "/interpolate",
+        "/analogy",
+        "/sample",
+        "/neighbours",
+        "/latent_map",
+        "/kl_per_dimension",
+        "/decoder_use",
+        "/unit_probe",
+        "/training_replay",
+        "/training_replay_epoch",
+        "/lab",
+        "/lab_stop",
+        "/compare_maps",
+        "/disagreement",
+        "/compare_selection",
+    }
     names = lambda e: [p["parameter_name"] for p in endpoints[e]["parameters"]]  # noqa: E731
     assert names("/reconstruct") == ["left", "right", "text", "samples", "strategy", "temperature", "beam_size", "seed"]
     assert names("/sample") == ["left", "right", "n", "strategy", "temperature", "beam_size", "seed"]
@@ -384,13 +412,18 @@ def test_api_has_one_named_endpoint_per_action(app_url):
     # through the API too, malformed values get the message, not Gradio's snapping or an error
     pair = {"left": "flickr8k-lagging", "right": "flickr8k-vae-mine"}
     assert "k must be a whole number between 1 and 50; got &#x27;abc&#x27;" in client.predict(
-        **pair, text="a dog .", k="abc", api_name="/neighbours")
-    assert "seed must be" in client.predict(**pair, n=3, strategy="greedy", temperature=1.0, beam_size=5,
-                                            seed=-5, api_name="/sample")
-    sampled = client.predict(**pair, n=3, strategy="greedy", temperature=None, beam_size=None, seed=0,
-                             api_name="/sample")
+        **pair, text="a dog .", k="abc", api_name="/neighbours"
+    )
+    assert "seed must be" in client.predict(
+        **pair, n=3, strategy="greedy", temperature=1.0, beam_size=5, seed=-5, api_name="/sample"
+    )
+    sampled = client.predict(
+        **pair, n=3, strategy="greedy", temperature=None, beam_size=None, seed=0, api_name="/sample"
+    )
     assert sampled.count("distinct-2") == 2  # greedy ignores temperature and beam size
-    use = client.predict(left="flickr8k-lagging", right="flickr8k-vae-0.5", text="a dog runs .", api_name="/decoder_use")
+    use = client.predict(
+        left="flickr8k-lagging", right="flickr8k-vae-0.5", text="a dog runs .", api_name="/decoder_use"
+    )
     assert "the decoder uses z" in use and "the decoder ignores z" in use  # LaggingVAE, then the collapsed VAE-0.5
 
 
@@ -430,12 +463,17 @@ def test_an_over_long_link_opens_the_page_with_a_note(browser, app_url):
 def compare_plot(page):
     open_tab(page, "Latent map")
     page.click("#cmp-go")
-    expect(page.locator("#cmp-status")).to_contain_text("2,000 flickr8k/valid sentences under both models", timeout=180_000)
+    expect(page.locator("#cmp-status")).to_contain_text(
+        "2,000 flickr8k/valid sentences under both models", timeout=180_000
+    )
     expect(page.locator("#cmp-overlap")).to_contain_text("Mean overlap of the 10 nearest neighbours", timeout=60_000)
     plot = page.locator("#cmp-map .js-plotly-plot")
     expect(plot).to_be_visible()
-    page.wait_for_function("() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
-                           " return gd && gd._ev && gd._ev.vmLinked; }", timeout=30_000)
+    page.wait_for_function(
+        "() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
+        " return gd && gd._ev && gd._ev.vmLinked; }",
+        timeout=30_000,
+    )
     return plot
 
 
@@ -450,9 +488,13 @@ def test_a_selection_in_one_aligned_map_lights_up_the_same_sentences_in_the_othe
     plot.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     # hovering a point shows the sentence in both maps
-    x, y = page.evaluate("""() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');
+    x, y = page.evaluate(
+        """() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');
         const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
-        const pt = gd.calcdata[0][%d]; return [r.left + xa._offset + xa.c2p(pt.x), r.top + ya._offset + ya.c2p(pt.y)]; }""" % 5)
+        const pt = gd.calcdata[0][%d];
+        return [r.left + xa._offset + xa.c2p(pt.x), r.top + ya._offset + ya.c2p(pt.y)]; }"""
+        % 5
+    )
     page.mouse.move(x - 3, y - 3)
     page.mouse.move(x, y, steps=3)
     expect(page.locator("#cmp-map .hoverlayer .hovertext")).to_have_count(2, timeout=10_000)
@@ -468,8 +510,10 @@ def test_a_selection_in_one_aligned_map_lights_up_the_same_sentences_in_the_othe
     ids_box = page.locator("#cmp-ids textarea, #cmp-ids input").first
     expect(ids_box).to_have_value(re.compile(r"^\d+( \d+)*$"), timeout=10_000)
     ids = [int(i) for i in ids_box.input_value().split()]
-    selected = page.evaluate("() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
-                             " return [gd.data[0].selectedpoints, gd.data[1].selectedpoints]; }")
+    selected = page.evaluate(
+        "() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
+        " return [gd.data[0].selectedpoints, gd.data[1].selectedpoints]; }"
+    )
     assert sorted(selected[0]) == sorted(selected[1]) == ids  # the same sentences in both maps
     rows = page.locator("#cmp-selection tbody tr")
     expect(rows).to_have_count(min(len(ids), 500), timeout=60_000)
@@ -488,9 +532,11 @@ def test_a_link_restores_the_compare_selection(browser, app_url):
         pg.goto(app_url + "?tab=latent&cmp-ids=3+14+159&run=cmp-go,cmp-list")
         expect(pg.locator("#cmp-selection tbody tr")).to_have_count(3, timeout=180_000)
         expect(pg.locator("#cmp-selection tbody tr").nth(2).locator("td").first).to_have_text("159")
-        pg.wait_for_function("() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
-                             " return gd && gd.data && JSON.stringify(gd.data[1].selectedpoints) === '[3,14,159]'; }",
-                             timeout=30_000)
+        pg.wait_for_function(
+            "() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');"
+            " return gd && gd.data && JSON.stringify(gd.data[1].selectedpoints) === '[3,14,159]'; }",
+            timeout=30_000,
+        )
     finally:
         pg.close()
 
@@ -516,13 +562,17 @@ def test_your_sentences_upload_onto_the_map_and_into_the_neighbours(page, tmp_pa
     upload.set_input_files(str(mine))
     expect(page.locator("#map-yours-file-msg")).to_contain_text("read 3 lines from class.txt")
     expect(page.locator("#map-yours textarea")).to_have_value(
-        "a dog runs on the beach .\na girl in a pink dress jumps .\ntwo men play football .")
+        "a dog runs on the beach .\na girl in a pink dress jumps .\ntwo men play football ."
+    )
     enter(page.locator("#map-search input, #map-search textarea").first, "dog")
     page.click("#map-go")
     expect(page.locator("#map-status")).to_contain_text("3 of your sentences placed", timeout=180_000)
     expect(page.locator("#map-status")).to_contain_text("hold “dog”")
-    names = page.wait_for_function("() => { const gd = document.querySelector('#map-left .js-plotly-plot');"
-                                   " return gd && gd.data && gd.data.map(t => t.name); }", timeout=30_000).json_value()
+    names = page.wait_for_function(
+        "() => { const gd = document.querySelector('#map-left .js-plotly-plot');"
+        " return gd && gd.data && gd.data.map(t => t.name); }",
+        timeout=30_000,
+    ).json_value()
     assert names[1].startswith("holds the searched words (") and names[2] == "your sentences (3)"
     assert "map-yours" not in page.url  # a visitor's sentences stay out of the link
 
@@ -543,7 +593,8 @@ def test_colour_bars_follow_the_address_when_the_link_changes(page):
     page.click("#map-go")
     expect(page.locator("#map-status")).to_contain_text("2,000 flickr8k/valid sentences", timeout=180_000)
     refs = """() => [...document.querySelectorAll('#map-left [style*="url("], #map-left [clip-path]')]
-        .map(e => (e.getAttribute('style') || '') + (e.getAttribute('clip-path') || '')).filter(v => v.includes('url('))"""
+        .map(e => (e.getAttribute('style') || '') + (e.getAttribute('clip-path') || ''))
+            .filter(v => v.includes('url('))"""
     page.wait_for_function(f"() => ({refs})().length > 0", timeout=30_000)
     enter(page.locator("#map-search input, #map-search textarea").first, "guitar")  # the address changes
     expect(page).to_have_url(re.compile("map-search=guitar"))

@@ -3,6 +3,7 @@ argument that names a checkpoint, corpus or split is refused with one clear mess
 allowed values unless it is one of them; a call short of inputs gets a message, not a traceback; and
 while the attack runs the server opens or lists no file outside the checkpoint, data, cache and
 Python folders (Python's audit hooks, tests/audited_app.py)."""
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,26 @@ from gradio_client import Client
 
 from explorer.launch import running_app
 
-
 ROOT = Path(__file__).resolve().parents[1]
 NAMED = {"left", "right", "corpus", "split"}
-HOSTILE = ["/etc", "/etc/passwd", "../../..", "..", "../../../etc/passwd", "flickr8k-lagging/../../../etc",
-           "/proc/self/environ", "checkpoints/flickr8k-lagging", "x" * 5000, 7, 3.5, True, ["flickr8k-lagging"],
-           {"path": "/etc/passwd"}, "flickr8k-lagging\x00", "flickr8k lagging"]
+HOSTILE = [
+    "/etc",
+    "/etc/passwd",
+    "../../..",
+    "..",
+    "../../../etc/passwd",
+    "flickr8k-lagging/../../../etc",
+    "/proc/self/environ",
+    "checkpoints/flickr8k-lagging",
+    "x" * 5000,
+    7,
+    3.5,
+    True,
+    ["flickr8k-lagging"],
+    {"path": "/etc/passwd"},
+    "flickr8k-lagging\x00",
+    "flickr8k lagging",
+]
 SECRETS = ("/etc", "passwd", "environ", str(ROOT), "Traceback", "internal error")
 
 
@@ -31,7 +46,11 @@ SECRETS = ("/etc", "passwd", "environ", str(ROOT), "Traceback", "internal error"
 def server(data_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("boundary")
     audit, log = tmp / "audit.log", tmp / "app.log"
-    with running_app(log, tmp / "cache", data_dir, script="tests/audited_app.py", env={"AUDIT_LOG": str(audit)}) as (url, _, _):
+    with running_app(log, tmp / "cache", data_dir, script="tests/audited_app.py", env={"AUDIT_LOG": str(audit)}) as (
+        url,
+        _,
+        _,
+    ):
         deadline = time.monotonic() + 300
         while "warm-up done" not in log.read_text():  # its imports (numba reads /proc/cpuinfo) are not requests'
             assert time.monotonic() < deadline, log.read_text()
@@ -60,7 +79,12 @@ def test_every_named_argument_is_checked_before_any_file_is_touched(server):
                 text = shown(client.predict(**{**params, arg: value}, api_name=api_name))
                 calls += 1
                 assert "is not one of the names offered here" in text, (api_name, arg, value, text)
-                allowed = {"left": "flickr8k-lagging", "right": "flickr8k-vae-mine", "corpus": "flickr8k", "split": "valid"}
+                allowed = {
+                    "left": "flickr8k-lagging",
+                    "right": "flickr8k-vae-mine",
+                    "corpus": "flickr8k",
+                    "split": "valid",
+                }
                 assert allowed[arg] in text, (api_name, arg, text)
                 assert not any(s in text for s in SECRETS), (api_name, arg, value, text)
     assert calls >= 10 * 2 * len(HOSTILE)  # the two models of ten endpoints, the lab's corpus, the map's split
@@ -72,8 +96,16 @@ def test_every_named_argument_is_checked_before_any_file_is_touched(server):
             assert f"{api_name} takes {len(spec['parameters'])} inputs" in stream, (api_name, stream)
         assert "null" not in stream.split("data:", 1)[1][:20], (api_name, stream)
 
-    allowed_roots = [ROOT / "checkpoints", data.resolve(), cache, Path(sys.prefix), Path(sys.base_prefix),
-                     *Path(tempfile.gettempdir()).glob("vae-mine-explorer-*"), ROOT / "explorer", ROOT / "core"]
+    allowed_roots = [
+        ROOT / "checkpoints",
+        data.resolve(),
+        cache,
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        *Path(tempfile.gettempdir()).glob("vae-mine-explorer-*"),
+        ROOT / "explorer",
+        ROOT / "core",
+    ]
     touched = [line.split("\t", 1)[1] for line in audit.read_text().splitlines()[start:]]
     outside = sorted({p for p in touched if not any(Path(p).is_relative_to(r) for r in allowed_roots)})
     assert not outside, outside
@@ -85,8 +117,9 @@ def test_a_well_formed_call_still_works(server):
     client = Client(url, verbose=False)
     result = client.predict(left="flickr8k-lagging", right=None, api_name="/kl_per_dimension")
     assert "is not one of" not in shown(result)
-    text = shown(client.predict(left="flickr8k-lagging", right="", text="a dog runs .\na cat sits .",
-                                api_name="/decoder_use"))
+    text = shown(
+        client.predict(left="flickr8k-lagging", right="", text="a dog runs .\na cat sits .", api_name="/decoder_use")
+    )
     assert "nats against a prior draw" in text and "only the first was used" in text
 
 
@@ -117,27 +150,39 @@ def test_your_sentences_stay_in_their_request(server, tmp_path):
     client = Client(url, verbose=False)
     pair = {"left": "flickr8k-lagging", "right": "flickr8k-vae-mine-infonce"}
     mapped = {**pair, "split": "valid", "n": 2000, "colour": "sentence length", "search": ""}  # the atlas's map
-    for yours, wanted in (("a dog .\n" * 300_000, "at most 2 MB"), ("a dog .\x00", "binary file"),
-                          ("a dog .\n" * 10_001, "at most 10,000"), ({"path": "/etc/passwd"}, "must be text"),
-                          (["a dog ."], "must be text")):
+    for yours, wanted in (
+        ("a dog .\n" * 300_000, "at most 2 MB"),
+        ("a dog .\x00", "binary file"),
+        ("a dog .\n" * 10_001, "at most 10,000"),
+        ({"path": "/etc/passwd"}, "must be text"),
+        (["a dog ."], "must be text"),
+    ):
         text = shown(client.predict(**mapped, yours=yours, api_name="/latent_map"))
         assert wanted in text and not any(s in text for s in SECRETS), (wanted, text[:300])
         text = shown(client.predict(**pair, text="a dog .", k=3, yours=yours, api_name="/neighbours"))
         assert wanted in text, (wanted, text[:300])
     # a lone surrogate: JSON can carry it (as an escape), Python's client cannot, so it goes by the raw API
     body = json.dumps({"data": [pair["left"], pair["right"], "valid", 2000, "sentence length", "", "a dog \ud800 ."]})
-    event = httpx.post(f"{url}gradio_api/call/latent_map", content=body,
-                       headers={"content-type": "application/json"}).json()["event_id"]
+    event = httpx.post(
+        f"{url}gradio_api/call/latent_map", content=body, headers={"content-type": "application/json"}
+    ).json()["event_id"]
     stream = httpx.get(f"{url}gradio_api/call/latent_map/{event}", timeout=60).text
     assert "unpaired surrogate" in stream and "Traceback" not in stream, stream[:300]
-    for search, colour, wanted in (({"a": 1}, "sentence length", "must hold text"), ("dog", ["x"], "unknown colouring"),
-                                   ("x" * 5_000, "sentence length", "at most 200")):
+    for search, colour, wanted in (
+        ({"a": 1}, "sentence length", "must hold text"),
+        ("dog", ["x"], "unknown colouring"),
+        ("x" * 5_000, "sentence length", "at most 200"),
+    ):
         for api, extra in (("/latent_map", {"yours": ""}), ("/compare_maps", {})):
             args = {**mapped, "search": search, "colour": colour, **extra}
             if api == "/compare_maps" and colour == "sentence length":
                 args["colour"] = "the searched words"
             text = shown(client.predict(**args, api_name=api))
-            assert wanted in text and "Traceback" not in text and "internal error" not in text, (api, wanted, text[:300])
+            assert wanted in text and "Traceback" not in text and "internal error" not in text, (
+                api,
+                wanted,
+                text[:300],
+            )
     for ids in ("../../etc/passwd", "1 2 -3", "99999999999999999999", {"ids": 1}, "²", "7" * 5000, "١٢"):
         text = shown(client.predict(**pair, split="valid", n=2000, ids=ids, api_name="/compare_selection"))
         assert ("not sentence numbers" in text or "must be text" in text) and "Traceback" not in text, text[:300]
@@ -147,10 +192,14 @@ def test_your_sentences_stay_in_their_request(server, tmp_path):
     assert "2 of your sentences placed" in shown(mine)
     other = Client(url, verbose=False).predict(**mapped, yours="", api_name="/latent_map")
     assert "your sentences" not in shown(other)
-    assert secret not in repr(other) and "zyxwv" not in repr(Client(url, verbose=False).predict(
-        **pair, text="a dog .", k=50, yours="", api_name="/neighbours"))
-    written = [p for p in cache.rglob("*") if p.is_file()] + [cache.parent / "app.log"] + \
-        [p for p in (Path(tempfile.gettempdir()) / "gradio").rglob("*") if p.is_file()]
+    assert secret not in repr(other) and "zyxwv" not in repr(
+        Client(url, verbose=False).predict(**pair, text="a dog .", k=50, yours="", api_name="/neighbours")
+    )
+    written = (
+        [p for p in cache.rglob("*") if p.is_file()]
+        + [cache.parent / "app.log"]
+        + [p for p in (Path(tempfile.gettempdir()) / "gradio").rglob("*") if p.is_file()]
+    )
     assert not [p for p in written if b"zyxwv" in p.read_bytes()]
 
 
@@ -164,7 +213,9 @@ def test_oversized_text_extra_inputs_and_private_handlers_get_a_message(server):
     texts = 0
     for api_name, spec in endpoints.items():
         params = {p["parameter_name"]: p["parameter_default"] for p in spec["parameters"]}
-        for arg in sorted({"a", "b", "c", "text", "search", "ids", "yours", "colour", "mode", "strategy"} & set(params)):
+        for arg in sorted(
+            {"a", "b", "c", "text", "search", "ids", "yours", "colour", "mode", "strategy"} & set(params)
+        ):
             huge = "a dog runs .\n" * 400_000  # 4.8 MB, over every cap (yours: 2 MB)
             text = shown(client.predict(**{**params, arg: huge}, api_name=api_name))
             assert f"{arg} holds {len(huge):,} characters; at most" in text, (api_name, arg, text[:300])
@@ -172,7 +223,9 @@ def test_oversized_text_extra_inputs_and_private_handlers_get_a_message(server):
         route = f"{url}gradio_api/call/{api_name.lstrip('/')}"
         event = httpx.post(route, json={"data": [*params.values(), "extra"]}).json()["event_id"]
         stream = httpx.get(f"{route}/{event}", timeout=60).text
-        assert f"{api_name} takes {len(params)} inputs" in stream and f"this call sent {len(params) + 1}" in stream, stream
+        assert f"{api_name} takes {len(params)} inputs" in stream and f"this call sent {len(params) + 1}" in stream, (
+            stream
+        )
     assert texts >= 12
 
     config = httpx.get(f"{url}config").json()
@@ -180,7 +233,9 @@ def test_oversized_text_extra_inputs_and_private_handlers_get_a_message(server):
     assert sum(len(d["inputs"]) == 1 for d in private) >= 3, "the decoding radios' handlers were expected"
     for dep in private:
         for values in (["no such strategy"] * len(dep["inputs"]), [{"x": [1]}] * len(dep["inputs"])):
-            answer = httpx.post(f"{url}gradio_api/run/predict", json={"fn_index": dep["id"], "data": values,
-                                                                       "session_hash": "probe", "event_data": None})
+            answer = httpx.post(
+                f"{url}gradio_api/run/predict",
+                json={"fn_index": dep["id"], "data": values, "session_hash": "probe", "event_data": None},
+            )
             assert answer.status_code < 500, (dep["id"], answer.status_code, answer.text[:300])
             assert "Traceback" not in answer.text, (dep["id"], answer.text[:300])

@@ -1,5 +1,6 @@
 """core.campaign: the Table 2 campaign's dry run on the CPU (--config tiny), its deadline and resume;
 scripts/campaign_pack.py's pack within a file budget, and core.reproduce's table from the unpacked pack."""
+
 from __future__ import annotations
 
 import gzip
@@ -16,27 +17,59 @@ import pytest
 from core import campaign, reproduce
 from core.errors import EXIT_STOPPED
 
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_flags(data) -> list[str]:
     """core.train's flags for tiny runs on the first 300 sentences of `data`'s PTB."""
-    return ["--corpus", "ptb", "--config", "tiny", "--max-train", "300", "--seed", "3", "--data-dir", str(data), "--device",
-            "cpu", "--no-progress"]
-SMALL = ["--systems", "lstm-lm,lagging,vae-mine", "--alphas", "2,4", "--jobs", "2", "--iw-samples", "3", "--fppl-samples", "200"]
+    return [
+        "--corpus",
+        "ptb",
+        "--config",
+        "tiny",
+        "--max-train",
+        "300",
+        "--seed",
+        "3",
+        "--data-dir",
+        str(data),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
+
+
+SMALL = [
+    "--systems",
+    "lstm-lm,lagging,vae-mine",
+    "--alphas",
+    "2,4",
+    "--jobs",
+    "2",
+    "--iw-samples",
+    "3",
+    "--fppl-samples",
+    "200",
+]
 PART = 0.25  # MiB: small enough that the pack needs several parts
 
 
 def campaign_pack(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "scripts/campaign_pack.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "scripts/campaign_pack.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 def run_campaign(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "core.campaign", "run", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "core.campaign", "run", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +103,9 @@ def test_every_run_trains_side_by_side_and_each_systems_best_is_evaluated(done):
     assert json.loads(log_lines[0])["epoch"] == 1 and "finished, evaluated" in (out / "campaign.md").read_text()
 
 
-def test_the_pack_fits_its_file_budget_and_unpacks_for_reproduce_on_the_cpu(done, tmp_path, caplog, capsys, any_corpora):
+def test_the_pack_fits_its_file_budget_and_unpacks_for_reproduce_on_the_cpu(
+    done, tmp_path, caplog, capsys, any_corpora
+):
     parts = sorted((done / "pack").iterdir())
     assert 2 <= len(parts) <= 8 and all(p.stat().st_size <= PART * 2**20 for p in parts)
     dest = tmp_path / "back"
@@ -81,8 +116,20 @@ def test_the_pack_fits_its_file_budget_and_unpacks_for_reproduce_on_the_cpu(done
         assert reproduce.bundle_digest(dest / name) == ev["weights_sha256"]
     other = next(r for r in ("vae-mine/alpha-2", "vae-mine/alpha-4") if r not in best)
     assert (dest / other / "train_log.jsonl").is_file() and not (dest / other / "model.safetensors").exists()
-    argv = ["--corpus", "ptb", "--checkpoints", str(dest), "--iw-samples", "3", "--fppl-samples", "200",
-            "--data-dir", str(any_corpora), "--device", "cpu"]
+    argv = [
+        "--corpus",
+        "ptb",
+        "--checkpoints",
+        str(dest),
+        "--iw-samples",
+        "3",
+        "--fppl-samples",
+        "200",
+        "--data-dir",
+        str(any_corpora),
+        "--device",
+        "cpu",
+    ]
     (dest / "lagging" / "model.safetensors").unlink(missing_ok=True)  # left behind: its evaluation still counts
     with caplog.at_level(logging.INFO):
         assert reproduce.main(argv) == 0
@@ -102,7 +149,9 @@ def test_the_pack_fits_its_file_budget_and_unpacks_for_reproduce_on_the_cpu(done
 def test_a_pack_too_small_for_a_bundle_leaves_it_out_and_says_so(done, tmp_path, corpora):
     """The 2 x 0.5 MiB budget is sized for PTB's vocabulary (the synthetic corpus's bundles all fit)."""
     out = done / "out"
-    best = {r["system"]: r["run"] for r in json.loads((out / "campaign.json").read_text())["runs"] if r["best_of_system"]}
+    best = {
+        r["system"]: r["run"] for r in json.loads((out / "campaign.json").read_text())["runs"] if r["best_of_system"]
+    }
     packed = campaign_pack("pack", str(out), str(tmp_path / "p"), "--mib", "0.5", "--files", "2")
     assert packed.returncode == 0, packed.stderr[-3000:]
     paths = sorted((tmp_path / "p").iterdir())
@@ -119,9 +168,23 @@ def test_a_pack_too_small_for_a_bundle_leaves_it_out_and_says_so(done, tmp_path,
 
 def test_a_deadline_stops_the_runs_which_the_same_command_continues(tmp_path, any_corpora):
     out = tmp_path / "out"
-    args = ["--out", str(out), "--systems", "vae-mine", "--alphas", "2,3", "--jobs", "2",
-            "--iw-samples", "2", "--fppl-samples", "50", "--decay-from-epoch", "1000",
-            *run_flags(any_corpora)]  # no schedule's end
+    args = [
+        "--out",
+        str(out),
+        "--systems",
+        "vae-mine",
+        "--alphas",
+        "2,3",
+        "--jobs",
+        "2",
+        "--iw-samples",
+        "2",
+        "--fppl-samples",
+        "50",
+        "--decay-from-epoch",
+        "1000",
+        *run_flags(any_corpora),
+    ]  # no schedule's end
     first = run_campaign(*args, "--epochs", "500", "--stop-after", "0.3")
     assert first.returncode == EXIT_STOPPED, first.stderr[-3000:]
     rows = json.loads((out / "campaign.json").read_text())["runs"]
@@ -140,10 +203,30 @@ def test_a_deadline_stops_the_runs_which_the_same_command_continues(tmp_path, an
 def test_the_gpu_script_runs_the_campaign_with_its_flags(tmp_path, any_corpora):
     """scripts/ptb_campaign.sh, the lease's one command, on the CPU with --config tiny (later flags win)."""
     env = {**os.environ, "PYTHON": sys.executable, "VAE_MINE_DATA": str(any_corpora), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(["bash", "scripts/ptb_campaign.sh", str(tmp_path / "pack"), "5", "--out", str(tmp_path / "out"),
-                             "--systems", "lstm-lm", "--iw-samples", "2", "--fppl-samples", "20", "--epochs", "1",
-                             *run_flags(any_corpora)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            "bash",
+            "scripts/ptb_campaign.sh",
+            str(tmp_path / "pack"),
+            "5",
+            "--out",
+            str(tmp_path / "out"),
+            "--systems",
+            "lstm-lm",
+            "--iw-samples",
+            "2",
+            "--fppl-samples",
+            "20",
+            "--epochs",
+            "1",
+            *run_flags(any_corpora),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((tmp_path / "out" / "lstm-lm" / "config.json").read_text())["run"]
     assert config["config_name"] == "tiny" and "--tf32" in (tmp_path / "out" / "lstm-lm" / "train.out").read_text()
@@ -154,11 +237,25 @@ def test_a_run_dies_with_the_process_that_started_it_and_saves_first(tmp_path, a
     """A campaign killed outright (a lease's time limit) leaves no trainer behind: each gets SIGTERM
     from the kernel (PR_SET_PDEATHSIG) and saves its state."""
     out = tmp_path / "run"
-    code = ("import sys; from core.parallel import Job, run_jobs; "
-            "run_jobs([Job('one', sys.argv[1:], __import__('pathlib').Path(sys.argv[-1]) / 'train.out')], progress=False)")
-    args = ["core.train", "--model", "vae", *run_flags(any_corpora), "--epochs", "500", "--decay-from-epoch", "1000",
-            "--out", str(out)]
-    parent = subprocess.Popen([sys.executable, "-c", code, *args], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import sys; from core.parallel import Job, run_jobs; "
+        "run_jobs([Job('one', sys.argv[1:], __import__('pathlib').Path(sys.argv[-1]) / 'train.out')], progress=False)"
+    )
+    args = [
+        "core.train",
+        "--model",
+        "vae",
+        *run_flags(any_corpora),
+        "--epochs",
+        "500",
+        "--decay-from-epoch",
+        "1000",
+        "--out",
+        str(out),
+    ]
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code, *args], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     trainer = out / "resume" / "trainer.json"
     deadline = time.time() + 120
     while time.time() < deadline and not trainer.exists():
@@ -173,9 +270,17 @@ def test_a_run_dies_with_the_process_that_started_it_and_saves_first(tmp_path, a
     assert json.loads(trainer.read_text())["loop"]["epoch"] >= 1
 
 
-@pytest.mark.parametrize("flag,value", [("--jobs", "-1"), ("--stop-after", "-2"), ("--fppl-samples", "0"),
-                                        ("--systems", "vae,nonsense"), ("--alphas", "5:2:1"),
-                                        ("--eval-minutes", "1")])
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--jobs", "-1"),
+        ("--stop-after", "-2"),
+        ("--fppl-samples", "0"),
+        ("--systems", "vae,nonsense"),
+        ("--alphas", "5:2:1"),
+        ("--eval-minutes", "1"),
+    ],
+)
 def test_bad_flags_get_one_clear_line_and_touch_nothing(tmp_path, flag, value, capsys, any_corpora):
     assert campaign.main(["run", "--out", str(tmp_path / "out"), flag, value, *run_flags(any_corpora)]) == 2
     err = capsys.readouterr().err

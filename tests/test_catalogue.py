@@ -2,12 +2,14 @@
 core.reproduce's Table 2 and the explorer's collapse table.
 
 Runs on a clone without the corpora (a synthetic PTB-shaped folder, see conftest.any_corpora)."""
+
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
+from conftest import tiny_config
 
 from core import catalogue, load
 from core.evaluate import main as evaluate_main
@@ -17,11 +19,15 @@ from core.training import train
 from explorer.context import Context
 from explorer.tabs import collapse
 
-from conftest import tiny_config
-
-SPREAD = catalogue.Metric("mean_abs_mu", "mean |posterior mean| (a test figure)", "|mu|", "nats", digits=3,
-                          tables=frozenset({catalogue.EVALUATE, catalogue.TABLE2, catalogue.COLLAPSE}),
-                          compute=lambda mu, logvar: float(mu.abs().mean()))
+SPREAD = catalogue.Metric(
+    "mean_abs_mu",
+    "mean |posterior mean| (a test figure)",
+    "|mu|",
+    "nats",
+    digits=3,
+    tables=frozenset({catalogue.EVALUATE, catalogue.TABLE2, catalogue.COLLAPSE}),
+    compute=lambda mu, logvar: float(mu.abs().mean()),
+)
 
 
 @pytest.fixture
@@ -31,25 +37,63 @@ def with_spread():
     catalogue.unregister(SPREAD.key)
 
 
-def test_a_metric_added_to_the_catalogue_reaches_evaluate_reproduce_and_the_explorer(with_spread, any_corpora, tmp_path,
-                                                                                      capsys):
+def test_a_metric_added_to_the_catalogue_reaches_evaluate_reproduce_and_the_explorer(
+    with_spread, any_corpora, tmp_path, capsys
+):
     folder = tmp_path / "ckpts" / "vae"
     train(tiny_config("vae-0.5", epochs=1, max_train=400), folder, str(any_corpora), "cpu", progress=False)
     stored = json.loads((folder / "metrics.json").read_text())["test"]
     assert SPREAD.key in stored  # core.train's evaluation computed it
 
     out = tmp_path / "eval.json"
-    assert evaluate_main([str(folder), "--split", "test", "--iw-samples", "0", "--no-fppl", "--json", str(out),
-                          "--max-sentences", "500", "--data-dir", str(any_corpora)]) == 0
+    assert (
+        evaluate_main(
+            [
+                str(folder),
+                "--split",
+                "test",
+                "--iw-samples",
+                "0",
+                "--no-fppl",
+                "--json",
+                str(out),
+                "--max-sentences",
+                "500",
+                "--data-dir",
+                str(any_corpora),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     figures = json.loads(out.read_text())
     _, mu, _ = load(folder).encode_split("test", limit=500, data_dir=str(any_corpora))
-    assert figures[SPREAD.key] == pytest.approx(float(np.abs(mu).mean()), rel=1e-4)  # computed on this split's posteriors
+    assert figures[SPREAD.key] == pytest.approx(
+        float(np.abs(mu).mean()), rel=1e-4
+    )  # computed on this split's posteriors
     assert SPREAD.label in printed
 
     table2 = tmp_path / "table2"
-    assert reproduce_main(["--checkpoints", str(tmp_path / "ckpts"), "--out", str(table2), "--split", "test",
-                           "--iw-samples", "0", "--no-fppl", "--max-sentences", "500", "--data-dir", str(any_corpora)]) == 0
+    assert (
+        reproduce_main(
+            [
+                "--checkpoints",
+                str(tmp_path / "ckpts"),
+                "--out",
+                str(table2),
+                "--split",
+                "test",
+                "--iw-samples",
+                "0",
+                "--no-fppl",
+                "--max-sentences",
+                "500",
+                "--data-dir",
+                str(any_corpora),
+            ]
+        )
+        == 0
+    )
     text = (table2 / "table2.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("| model | NLL (KL)"))
     assert f"| {SPREAD.short} | paper |" in header

@@ -1,4 +1,5 @@
 """Bundles: what is saved, and a clear error naming the file for each way a bundle can be broken."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ from safetensors.torch import load_file, save_file
 import core
 from core.checkpoint import load_bundle
 from core.errors import CheckpointError
-
 
 
 @pytest.fixture
@@ -101,6 +101,7 @@ def test_a_model_without_layer_biases_trains_saves_and_loads(tmp_path, any_corpo
     from dataclasses import replace
 
     from conftest import tiny_config
+
     from core.training import train
 
     cfg = tiny_config("vae", epochs=1, max_train=100)

@@ -1,6 +1,7 @@
 """core.cluster: sweeps, campaigns and Table 2 evaluations as tasks of a real local Ray cluster
 (`--ray`), checked against the one-machine path (core.parallel's processes) run by the same
 commands; a worker killed mid-run; Ctrl-C; the flags a cluster refuses."""
+
 from __future__ import annotations
 
 import csv
@@ -16,17 +17,30 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import DATA
 from safetensors.torch import load_file
 
-from conftest import DATA
 from core.errors import EXIT_STOPPED
 
 pytestmark = pytest.mark.usefixtures("corpora", "ray_installed")  # reads the corpora (see conftest)
 
 ROOT = Path(__file__).resolve().parents[1]
 # one thread a run on both paths: the same arithmetic, so the same figures to the bit
-RUN = ["--corpus", "ptb", "--config", "tiny", "--max-train", "1000", "--seed", "3", "--data-dir", str(DATA), "--device", "cpu",
-       "--no-progress"]
+RUN = [
+    "--corpus",
+    "ptb",
+    "--config",
+    "tiny",
+    "--max-train",
+    "1000",
+    "--seed",
+    "3",
+    "--data-dir",
+    str(DATA),
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
 
 
@@ -40,12 +54,15 @@ def ray_installed(corpora) -> None:
 
 
 def command(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", *argv], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def start(*argv: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", *argv], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", *argv], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def table(path: Path) -> list[dict]:
@@ -81,10 +98,18 @@ def epochs(folder: Path) -> list[int]:
 def one_machine(tmp_path_factory) -> Path:
     """The alpha sweep on this machine (two processes at once), with a check that Ray was never imported."""
     out = tmp_path_factory.mktemp("one-machine") / "sweep"
-    code = ("import sys; from core import sweep; code = sweep.main(sys.argv[1:]); "
-            "assert 'ray' not in sys.modules, 'Ray imported without --ray'; sys.exit(code)")
-    result = subprocess.run([sys.executable, "-c", code, "--alphas", "2,4", "--out", str(out), "--jobs", "2", "--epochs", "2",
-                             *RUN], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    code = (
+        "import sys; from core import sweep; code = sweep.main(sys.argv[1:]); "
+        "assert 'ray' not in sys.modules, 'Ray imported without --ray'; sys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--alphas", "2,4", "--out", str(out), "--jobs", "2", "--epochs", "2", *RUN],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
@@ -98,7 +123,10 @@ def test_a_ray_sweep_gives_the_one_machine_table_and_weights(one_machine, tmp_pa
     for alpha in ("2", "4"):
         assert same_weights(out / f"alpha-{alpha}", one_machine / f"alpha-{alpha}")
         assert re.search(r"== attempt on \S+ pid \d+", (out / f"alpha-{alpha}" / "train.out").read_text())
-    assert json.loads((out / "best.json").read_text())["alpha"] == json.loads((one_machine / "best.json").read_text())["alpha"]
+    assert (
+        json.loads((out / "best.json").read_text())["alpha"]
+        == json.loads((one_machine / "best.json").read_text())["alpha"]
+    )
 
 
 def test_a_killed_worker_is_retried_and_resumes_to_the_unbroken_runs_weights(one_machine, tmp_path):
@@ -145,8 +173,10 @@ def campaign_figures(out: Path) -> dict:
     figures = {}
     for row in summary["runs"]:
         ev = json.loads((out / row["run"] / "evaluation.json").read_text())
-        figures[row["run"]] = ({k: row[k] for k in ("finished", "epochs", "best_of_system", "evaluated")},
-                               {k: ev[k] for k in ("nll", "kl", "mi", "au", "iw_nll") if k in ev})
+        figures[row["run"]] = (
+            {k: row[k] for k in ("finished", "epochs", "best_of_system", "evaluated")},
+            {k: ev[k] for k in ("nll", "kl", "mi", "au", "iw_nll") if k in ev},
+        )
     return figures
 
 
@@ -161,11 +191,14 @@ def test_a_ray_campaign_of_two_systems_gives_the_one_machine_campaign(tmp_path):
     assert all(state["evaluated"] for state, _ in spread.values())
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--ray", "10.0.0.1:6379", "--out", "runs/relative"], "absolute path"),
-    (["--ray", "10.0.0.1:6379", "--out", "/tmp/cluster-sweep"], "each machine's own"),
-    (["--ray", "--cpus-per-run", "0", "--out", "/tmp/cluster-sweep"], "--cpus-per-run"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--ray", "10.0.0.1:6379", "--out", "runs/relative"], "absolute path"),
+        (["--ray", "10.0.0.1:6379", "--out", "/tmp/cluster-sweep"], "each machine's own"),
+        (["--ray", "--cpus-per-run", "0", "--out", "/tmp/cluster-sweep"], "--cpus-per-run"),
+    ],
+)
 def test_a_cluster_refuses_what_its_nodes_cannot_share_before_starting(flags, message):
     started = time.time()
     result = command("core.sweep", "--alphas", "2", *flags, "--epochs", "1", *RUN, timeout=120)
@@ -183,9 +216,25 @@ def head(tmp_path_factory):
         port = s.getsockname()[1]
     shared = Path.home() / ".cache" / "vae-mine" / f"pytest-cluster-{os.getpid()}"
     env = {**ENV, "RAY_AUTH_MODE": "token"}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--port", str(port),
-                             "--node-ip-address", "127.0.0.1", "--num-cpus", "2", "--include-dashboard=false",
-                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "ray"),
+            "start",
+            "--head",
+            "--block",
+            "--port",
+            str(port),
+            "--node-ip-address",
+            "127.0.0.1",
+            "--num-cpus",
+            "2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield f"127.0.0.1:{port}", shared, env
     finally:
@@ -200,15 +249,42 @@ def head(tmp_path_factory):
 def test_reproduce_on_a_started_cluster_gives_the_one_machine_table(one_machine, head):
     address, shared, env = head
     shutil.copytree(one_machine, shared / "sweep", symlinks=True)
-    argv = ["core.reproduce", "--corpus", "ptb", "--checkpoints", str(shared / "sweep"), "--iw-samples", "5",
-            "--fppl-samples", "300", "--max-sentences", "200", "--data-dir", str(DATA), "--device", "cpu"]
-    here = subprocess.run([sys.executable, "-m", *argv, "--out", str(shared / "here"), "--jobs", "2"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    argv = [
+        "core.reproduce",
+        "--corpus",
+        "ptb",
+        "--checkpoints",
+        str(shared / "sweep"),
+        "--iw-samples",
+        "5",
+        "--fppl-samples",
+        "300",
+        "--max-sentences",
+        "200",
+        "--data-dir",
+        str(DATA),
+        "--device",
+        "cpu",
+    ]
+    here = subprocess.run(
+        [sys.executable, "-m", *argv, "--out", str(shared / "here"), "--jobs", "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert here.returncode == 0, here.stderr[-3000:]
     end = time.time() + 60  # the head takes a few seconds to answer
     while True:
-        spread = subprocess.run([sys.executable, "-m", *argv, "--out", str(shared / "ray"), "--ray", address], cwd=ROOT,
-                                env=env, capture_output=True, text=True, timeout=600)
+        spread = subprocess.run(
+            [sys.executable, "-m", *argv, "--out", str(shared / "ray"), "--ray", address],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if spread.returncode == 0 or "nothing answers there" not in spread.stderr or time.time() > end:
             break
         time.sleep(2)

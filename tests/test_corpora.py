@@ -1,4 +1,5 @@
 """Corpora, vocabulary and batching on the real data."""
+
 from __future__ import annotations
 
 import logging
@@ -11,7 +12,6 @@ from core.batching import Dataset
 from core.corpora import data_dir, read_split
 from core.errors import CorpusError
 from core.vocab import SPECIALS, Vocab
-
 
 
 def test_data_dir_precedence(monkeypatch, tmp_path):
@@ -27,7 +27,9 @@ def test_ptb_split_reads_every_line(data_dir):
     sents = read_split("ptb", "valid", data_dir)
     assert len(sents) == len(lines) == 3370
     assert sents[0] == lines[0].split()
-    assert read_split("ptb", "train", data_dir, limit=10) == [ln.split() for ln in (data_dir / "ptb" / "train.txt").read_text().splitlines()[:10]]
+    assert read_split("ptb", "train", data_dir, limit=10) == [
+        ln.split() for ln in (data_dir / "ptb" / "train.txt").read_text().splitlines()[:10]
+    ]
 
 
 def test_snli_is_premises_and_hypotheses_lowercased_and_deduplicated(data_dir):

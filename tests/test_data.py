@@ -1,5 +1,6 @@
 """`python -m core.data get` against a real HTTP server on 127.0.0.1 serving small files made here
 (and, for the end-to-end PTB check, the real PTB files from the data folder)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,7 @@ class Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self):
         if self.path.startswith("/cut/"):
-            body = (Path(self.directory) / self.path[len("/cut/"):]).read_bytes()
+            body = (Path(self.directory) / self.path[len("/cut/") :]).read_bytes()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

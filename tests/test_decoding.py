@@ -1,5 +1,6 @@
 """Decoding: the inverse-CDF sampler draws from the right distribution, and dropping finished
 sentences from the batch changes no sentence."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,14 +1,15 @@
 """The explorer's tab functions as plain Python, on the shipped flickr8k checkpoints and real corpora."""
+
 from __future__ import annotations
 
 import csv
 import io
-from html import unescape
-from urllib.parse import unquote
 import re
 import shutil
 import threading
+from html import unescape
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -20,7 +21,11 @@ from explorer.tabs import collapse, compare, interpolate, latent_map, neighbours
 from explorer.tabs.common import guarded
 
 # The tab functions behind the error boundary that `wire` puts them behind in the app.
-rec, interp, analogy = guarded(reconstruct.reconstruct), guarded(interpolate.interpolate, 2), guarded(interpolate.analogy)
+rec, interp, analogy = (
+    guarded(reconstruct.reconstruct),
+    guarded(interpolate.interpolate, 2),
+    guarded(interpolate.analogy),
+)
 smp, nbs, lmap = guarded(sample.sample), guarded(neighbours.neighbours), guarded(latent_map.latent_map, 5)
 
 
@@ -79,7 +84,10 @@ def test_default_pair_is_lagging_against_vae_mine(ctx):
     assert "beyond the paper" not in ctx.label(MINE)
     # the shipped LaggingVAE trained before our LaggingVAE was checked against He et al.'s code: its config
     # records neither setting, so it reads as the rules it ran (aggregate-MI stop, per-group clip), labelled
-    assert core.describe(SHIPPED / "flickr8k-lagging").departures == {"aggressive_stop": "aggregate-mi", "clip": "per-group"}
+    assert core.describe(SHIPPED / "flickr8k-lagging").departures == {
+        "aggressive_stop": "aggregate-mi",
+        "clip": "per-group",
+    }
     assert ctx.label("flickr8k-lagging").endswith(" · beyond the paper")
 
 
@@ -97,11 +105,14 @@ def test_reconstruct_reports_kl_and_unknown_words_and_escapes_markup(ctx):
     assert len(cells(html, "sample 2")) == 4 and not cells(html, "sample 3")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("", "enter one or more sentences"),
-    ("   \n\t ", "enter one or more sentences"),
-    ("\x00\x07\x1b", "is empty (after removing control characters)"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "enter one or more sentences"),
+        ("   \n\t ", "enter one or more sentences"),
+        ("\x00\x07\x1b", "is empty (after removing control characters)"),
+    ],
+)
 def test_reconstruct_refuses_empty_text_with_a_message(ctx, text, expected):
     html = rec(ctx, COLLAPSED, MINE, text)
     assert expected in html and "Traceback" not in html and "vm-err" in html
@@ -116,7 +127,9 @@ def test_reconstruct_handles_huge_and_unknown_input(ctx):
     assert "only the first 20 sentences" in many
     bad = rec(ctx, COLLAPSED, MINE, "a dog .", 0, "sample", 0.0)
     assert "temperature must be a number between 0.1 and 2" in bad
-    assert "seed must be a whole number between 0 and 2,147,483,647; got -1" in rec(ctx, COLLAPSED, MINE, "a dog .", seed=-1)
+    assert "seed must be a whole number between 0 and 2,147,483,647; got -1" in rec(
+        ctx, COLLAPSED, MINE, "a dog .", seed=-1
+    )
     assert "internal error" not in rec(ctx, COLLAPSED, MINE, "a dog .", "abc", seed=1e30)
 
 
@@ -187,8 +200,12 @@ def test_diversity_figures():
 
 def test_sample_shows_collapse_as_repetition(ctx):
     html = smp(ctx, COLLAPSED, MINE, 20, seed=3)
-    figures = [tuple(map(float, m)) for m in re.findall(
-        r"distinct-1</b> ([0-9.]+) · <b>distinct-2</b> ([0-9.]+) · <b>repeated sentences</b> ([0-9]+)%", html)]
+    figures = [
+        tuple(map(float, m))
+        for m in re.findall(
+            r"distinct-1</b> ([0-9.]+) · <b>distinct-2</b> ([0-9.]+) · <b>repeated sentences</b> ([0-9]+)%", html
+        )
+    ]
     assert len(figures) == 2
     mine = core.load(SHIPPED / MINE)
     d = core.diversity(mine.sample_prior(20, seed=3))
@@ -305,11 +322,15 @@ def test_without_corpus_every_tab_says_what_is_missing(tmp_path):
     out = lmap(ctx, ["flickr8k-lagging", MINE], "valid", 100, "sentence length", "", yours)
     assert out[4].count("only your 4 sentences are mapped") == 2 and len(out[0].data[0].x) == 4
     assert list(out[0].data[0].marker.color) == [7, 7, 5, 4]
-    assert "a map needs at least 4; got 2" in lmap(ctx, [MINE, MINE], "valid", 100, "sentence length", "",
-                                                    "a dog .\na cat .")[4]
+    assert (
+        "a map needs at least 4; got 2"
+        in lmap(ctx, [MINE, MINE], "valid", 100, "sentence length", "", "a dog .\na cat .")[4]
+    )
     html = nbs(ctx, "flickr8k-lagging", MINE, "a dog runs on the sand .", 3, yours)
     assert html.count("only your sentences are searched") == 2 and html.count("<td>yours</td>") == 6
-    assert "the compare view maps corpus sentences" in guarded(compare.compare_maps, 2)(ctx, "flickr8k-lagging", MINE)[1]
+    assert (
+        "the compare view maps corpus sentences" in guarded(compare.compare_maps, 2)(ctx, "flickr8k-lagging", MINE)[1]
+    )
 
 
 def test_compare_disagreement_and_selection(ctx):
@@ -338,9 +359,14 @@ def test_compare_disagreement_and_selection(ctx):
     assert "from the cache" in cmp(ctx, MINE, COLLAPSED, "valid", 60)[1]
     # the selection: both reconstructions and KL, with the map's coordinates
     table = sel(ctx, live, mine, "valid", core.MAP_N, "7, 3 7")
-    rows = list(csv.reader(io.StringIO(unquote(re.search(r'href="data:text/csv;charset=utf-8,([^"]*)"', table).group(1)))))
+    rows = list(
+        csv.reader(io.StringIO(unquote(re.search(r'href="data:text/csv;charset=utf-8,([^"]*)"', table).group(1))))
+    )
     assert [r[0] for r in rows[1:]] == ["7", "3"] and len(rows[0]) == 8
-    assert rows[0][4:6] == [f"reconstruction (left: {live})", f"reconstruction (right: {mine})"]  # headers name the checkpoint
+    assert rows[0][4:6] == [
+        f"reconstruction (left: {live})",
+        f"reconstruction (right: {mine})",
+    ]  # headers name the checkpoint
     assert rows[1][1] == sentences[7]
     xy = cmp(ctx, live, mine)[0].data[0]
     assert rows[1][2] == f"{xy.x[7]:.2f}, {xy.y[7]:.2f}"
@@ -393,8 +419,9 @@ def test_the_decoder_use_of_z_tells_the_collapsed_model_from_the_live_one():
 
 
 def test_the_unit_probe_changes_a_live_unit_and_nothing_for_a_collapsed_one(ctx):
-    html = probe.unit_probe(ctx, "flickr8k-lagging", COLLAPSED, "a dog runs through the grass .",
-                                 "most active unit #1", 7)
+    html = probe.unit_probe(
+        ctx, "flickr8k-lagging", COLLAPSED, "a dog runs through the grass .", "most active unit #1", 7
+    )
     live, dead = html.split("</style>")[-1].split(COLLAPSED, 1)
     assert "an active unit" in live and 'class="vm-new"' in live  # the decoded sentence changes along the sweep
     assert "NOT an active unit" in dead and 'class="vm-new"' not in dead
@@ -409,7 +436,10 @@ def test_training_replay_redraws_the_chosen_epoch_and_the_collapsed_codes_shrink
     epochs, coords = core.load(SHIPPED / COLLAPSED).training_replay()
     left, right, left_slider, right_slider, status = collapse.training_replay(ctx, "flickr8k-lagging", COLLAPSED)
     assert len(epochs) >= 2 and (right_slider["minimum"], right_slider["maximum"], right_slider["value"]) == (
-        epochs[0], epochs[-1], epochs[-1])
+        epochs[0],
+        epochs[-1],
+        epochs[-1],
+    )
     _, first, _, _, said = collapse.training_replay(ctx, "flickr8k-lagging", COLLAPSED, None, int(epochs[0]))
     drawn = lambda fig: np.c_[fig.data[0].x, fig.data[0].y]  # noqa: E731
     assert np.allclose(drawn(right), coords[-1]) and np.allclose(drawn(first), coords[0])
@@ -447,19 +477,50 @@ def test_a_link_restores_what_a_page_can_hold_and_names_what_it_cannot(ctx):
     assert {"left-model", "int-a", "int-steps", "int-mode", "int-seed", "rec-strategy", "map-split"} <= set(inputs)
     assert "int-go" in buttons and "lab-go" not in buttons  # a link never starts a minute of training
     tab, values, runs, notes = share.restore(
-        {"tab": "interpolate", "int-a": "a cat .", "int-steps": "1e3", "int-seed": "2", "int-mode": "slerp",
-         "right-model": COLLAPSED, "run": "int-go,lab-go,int-go"}, inputs, ["reconstruct", "interpolate"], buttons)
+        {
+            "tab": "interpolate",
+            "int-a": "a cat .",
+            "int-steps": "1e3",
+            "int-seed": "2",
+            "int-mode": "slerp",
+            "right-model": COLLAPSED,
+            "run": "int-go,lab-go,int-go",
+        },
+        inputs,
+        ["reconstruct", "interpolate"],
+        buttons,
+    )
     assert tab == "interpolate" and runs == ["int-go"]
-    assert values == {"int-a": "a cat .", "int-steps": 1000, "int-seed": 2, "int-mode": "slerp", "right-model": COLLAPSED}
+    assert values == {
+        "int-a": "a cat .",
+        "int-steps": 1000,
+        "int-seed": 2,
+        "int-mode": "slerp",
+        "right-model": COLLAPSED,
+    }
     assert notes == ["button 'lab-go' cannot be pressed from a link"]  # 1000 steps is kept: core refuses it on press
     tab, values, runs, notes = share.restore(
-        {"tab": "x", "int-steps": "nan", "int-mode": "zigzag", "left-model": "../etc", "who": "1",
-         "rec-text": "a " * 4000}, inputs, ["reconstruct"], buttons)
+        {
+            "tab": "x",
+            "int-steps": "nan",
+            "int-mode": "zigzag",
+            "left-model": "../etc",
+            "who": "1",
+            "rec-text": "a " * 4000,
+        },
+        inputs,
+        ["reconstruct"],
+        buttons,
+    )
     assert tab is None and runs == [] and list(values) == ["rec-text"] and len(values["rec-text"]) == share.MAX_TEXT
-    assert notes == ["tab 'x' does not exist", "int-steps: 'nan' is not a number",
-                     "int-mode: 'zigzag' is not one of its choices", "left-model: '../etc' is not one of its choices",
-                     "field 'who' is not on this page", f"rec-text: only the first {share.MAX_TEXT:,} characters were kept"]
-
+    assert notes == [
+        "tab 'x' does not exist",
+        "int-steps: 'nan' is not a number",
+        "int-mode: 'zigzag' is not one of its choices",
+        "left-model: '../etc' is not one of its choices",
+        "field 'who' is not on this page",
+        f"rec-text: only the first {share.MAX_TEXT:,} characters were kept",
+    ]
 
 
 def test_the_lab_offers_only_corpora_it_can_train_on(ctx, tmp_path):
@@ -477,22 +538,30 @@ def test_views_of_a_collapsed_or_code_sharing_model_say_so(ctx):
     from explorer.tabs import latent_map, neighbours
 
     said = neighbours.neighbours(ctx, COLLAPSED, MINE, "a curly haired woman plays the violin .")
-    collapsed_panel, sharing_panel = said.split("neighbours-flickr8k-vae-0.5")[0], said.split("neighbours-flickr8k-vae-0.5")[1]
+    collapsed_panel, sharing_panel = (
+        said.split("neighbours-flickr8k-vae-0.5")[0],
+        said.split("neighbours-flickr8k-vae-0.5")[1],
+    )
     assert "code is collapsed" in collapsed_panel and "arbitrary order" in collapsed_panel
     assert "share their code with another sentence" in sharing_panel and "collapsed" not in sharing_panel
     healthy = neighbours.neighbours(ctx, "flickr8k-lagging", "flickr8k-vae-mine-infonce", "a dog runs .")
     assert "collapsed" not in healthy and "share their code" not in healthy
-    left, _, right, _, status = latent_map.latent_map(ctx, [COLLAPSED, "flickr8k-vae-mine-infonce"], "valid", 300,
-                                                       "sentence length")
+    left, _, right, _, status = latent_map.latent_map(
+        ctx, [COLLAPSED, "flickr8k-vae-mine-infonce"], "valid", 300, "sentence length"
+    )
     assert tuple(left.layout.xaxis.range) == (-1, 1) and "true scale" in left.layout.title.text
     assert max(np.ptp(left.data[0].x), np.ptp(left.data[0].y)) < 0.01  # the whole split is the dot it is
     assert right.layout.xaxis.range is None and "codes are collapsed" in status and "true scale" in status
     compared = compare.compare_maps(ctx, COLLAPSED, MINE, "valid", 300, "sentence length")[1]
     assert "codes are collapsed" in compared and "mean nothing" in compared and "share their code" in compared
-    healthy = compare.compare_maps(ctx, "flickr8k-lagging", "flickr8k-vae-mine-infonce", "valid", 300, "sentence length")[1]
+    healthy = compare.compare_maps(
+        ctx, "flickr8k-lagging", "flickr8k-vae-mine-infonce", "valid", 300, "sentence length"
+    )[1]
     assert "collapsed" not in healthy and "share their code" not in healthy
     probed = probe.unit_probe(ctx, COLLAPSED, "flickr8k-vae-mine-infonce", "a dog runs through the grass .")
-    assert probed.count("code is collapsed") == 1 and probed.index("code is collapsed") < probed.index("vae-mine-infonce")
+    assert probed.count("code is collapsed") == 1 and probed.index("code is collapsed") < probed.index(
+        "vae-mine-infonce"
+    )
     table = collapse.figures_table(ctx).set_index("checkpoint")
     use = {name: table.loc[ctx.label(name), "use of z"] for name in (COLLAPSED, MINE, "flickr8k-vae-mine-infonce")}
     assert use[COLLAPSED] < 0.05 < use[MINE] < 1.0 < use["flickr8k-vae-mine-infonce"]

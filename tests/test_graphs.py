@@ -1,10 +1,12 @@
 """Graphed training steps (core/graphs.py) on the CPU: which steps a run graphs, and the graphed
 step's arithmetic, run without capturing (CUDA graphs need a GPU; bench.graphs checks the
 captured graphs there)."""
+
 from __future__ import annotations
 
 import pytest
 import torch
+from conftest import tiny_config
 
 from bench.graphs import CASES, compare, label, run_steps
 from core.batching import Dataset, on_device
@@ -12,8 +14,6 @@ from core.corpora import read_split
 from core.graphs import StepGraphs, choose, graph_support
 from core.training import Trainer
 from core.vocab import Vocab
-
-from conftest import tiny_config
 
 
 def sgd(momentum: float = 0.0) -> dict[str, torch.optim.Optimizer]:
@@ -33,16 +33,26 @@ def test_steps_are_graphed_only_on_cuda_with_plain_sgd_and_graphed_mode_says_why
 
 
 def test_a_cpu_run_trains_with_eager_steps_and_refuses_graphed_ones(tmp_path, any_corpora):
-    trainer = Trainer(tiny_config("vae", epochs=1, max_train=64), tmp_path / "a", str(any_corpora), "cpu", progress=False)
+    trainer = Trainer(
+        tiny_config("vae", epochs=1, max_train=64), tmp_path / "a", str(any_corpora), "cpu", progress=False
+    )
     assert trainer.graphs is None
     with pytest.raises(ValueError, match="CUDA graphs need a CUDA device"):
-        Trainer(tiny_config("vae", epochs=1, max_train=64), tmp_path / "b", str(any_corpora), "cpu", progress=False,
-                cuda_graphs="graphed")
+        Trainer(
+            tiny_config("vae", epochs=1, max_train=64),
+            tmp_path / "b",
+            str(any_corpora),
+            "cpu",
+            progress=False,
+            cuda_graphs="graphed",
+        )
 
 
 @pytest.fixture(scope="module")
 def ptb_slice(any_corpora) -> Dataset:
-    return Dataset(read_split("ptb", "train", any_corpora, 700), Vocab.build(read_split("ptb", "train", any_corpora, 5000)))
+    return Dataset(
+        read_split("ptb", "train", any_corpora, 700), Vocab.build(read_split("ptb", "train", any_corpora, 5000))
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=label)
@@ -59,11 +69,25 @@ def test_the_graphed_step_trains_exactly_as_the_eager_one(case, ptb_slice):
 
 
 def test_the_graphed_step_leaves_a_filling_queue_and_cpu_batches_to_the_eager_step(ptb_slice):
-    _, _, graphs = run_steps(("vae-mine", {"negatives": "queue", "queue_size": 64}), "tiny", ptb_slice,
-                             torch.device("cpu"), True, steps=2, capture=False)
+    _, _, graphs = run_steps(
+        ("vae-mine", {"negatives": "queue", "queue_size": 64}),
+        "tiny",
+        ptb_slice,
+        torch.device("cpu"),
+        True,
+        steps=2,
+        capture=False,
+    )
     assert graphs.steps == {}  # two batches of 32 fill the queue of 64 only after the second step
-    _, _, graphs = run_steps(("vae-mine", {"negatives": "queue", "queue_size": 64}), "tiny", ptb_slice,
-                             torch.device("cpu"), True, steps=3, capture=False)
+    _, _, graphs = run_steps(
+        ("vae-mine", {"negatives": "queue", "queue_size": 64}),
+        "tiny",
+        ptb_slice,
+        torch.device("cpu"),
+        True,
+        steps=3,
+        capture=False,
+    )
     assert len(graphs.steps) == 1
     batch = next(ptb_slice.batches(32))
     assert on_device([batch], torch.device("cpu"))[0] is batch and batch.device_lengths is None
@@ -90,10 +114,13 @@ def test_a_halving_captures_every_step_again(ptb_slice, any_corpora):
 def test_steps_whose_capture_fails_run_eagerly_and_graphs_are_given_up_after_enough(ptb_slice, monkeypatch, caplog):
     def refuse(self, loss_fn, batch, groups, clip_with=()):
         raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+
     monkeypatch.setattr(StepGraphs, "_make", refuse)
     monkeypatch.setattr("core.graphs.MAX_FAILED", 3)
     eager_losses, eager_params, _ = run_steps(("vae-mine", {}), "tiny", ptb_slice, torch.device("cpu"), False, steps=6)
-    losses, params, graphs = run_steps(("vae-mine", {}), "tiny", ptb_slice, torch.device("cpu"), True, steps=6, capture=False)
+    losses, params, graphs = run_steps(
+        ("vae-mine", {}), "tiny", ptb_slice, torch.device("cpu"), True, steps=6, capture=False
+    )
     assert losses == eager_losses and all(torch.equal(a, b) for a, b in zip(params, eager_params))
     assert graphs.steps == {} and len(graphs.eager) == 3 and "3 captures failed" in graphs.failed
     assert "could not be captured as a CUDA graph (RuntimeError: CUDA error: operation not permitted" in caplog.text

@@ -1,6 +1,7 @@
 """A bundle is untrusted input: the real app starts on a folder of malformed bundles beside good
 ones, serves the page, lists each bad bundle with a message naming its file, and never reads a
 file a bundle points at."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from playwright.sync_api import expect, sync_playwright
 from safetensors.torch import load_file, save_file
 
@@ -41,7 +41,10 @@ MALFORMED = {
     "negative-dim": (lambda f: edit_config(f, lambda r: r["model"].update(hidden_dim=-3)), "config.json"),
     "string-dim": (lambda f: edit_config(f, lambda r: r["model"].update(emb_dim="64")), "config.json"),
     "huge-dim": (lambda f: edit_config(f, lambda r: r["model"].update(emb_dim=1_000_000)), "config.json"),
-    "wrong-dim": (lambda f: edit_config(f, lambda r: r["model"].update(emb_dim=4000, hidden_dim=4000)), "model.safetensors"),
+    "wrong-dim": (
+        lambda f: edit_config(f, lambda r: r["model"].update(emb_dim=4000, hidden_dim=4000)),
+        "model.safetensors",
+    ),
     "bad-precision": (lambda f: edit_config(f, lambda r: r["train"].update(precision="fp8")), "config.json"),
     "metrics-not-json": (lambda f: (f / "metrics.json").write_text("{no"), "metrics.json"),
     "metrics-a-list": (lambda f: (f / "metrics.json").write_text("[1, 2]"), "metrics.json"),
@@ -81,9 +84,13 @@ def test_sizes_in_the_config_are_checked_before_anything_is_allocated(folder):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(CheckpointError, match="emb_dim must be between 1 and 4096, not 1000000"):
         core.load(folder / "huge-dim")
-    with pytest.raises(CheckpointError, match="wrong shape"):  # within range, but not the weights' (read from the header)
+    with pytest.raises(
+        CheckpointError, match="wrong shape"
+    ):  # within range, but not the weights' (read from the header)
         core.load(folder / "wrong-dim")
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: not the 0.5 GB wrong-dim asks for
+    assert (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000
+    )  # KiB: not the 0.5 GB wrong-dim asks for
 
 
 def test_the_app_starts_lists_each_bad_bundle_and_reads_no_file_a_bundle_names(folder, tmp_path, corpora):
@@ -93,13 +100,22 @@ def test_the_app_starts_lists_each_bad_bundle_and_reads_no_file_a_bundle_names(f
 
         client = Client(url, verbose=False)
         for name in PATH_CORPORA:
-            replay = client.predict(left=name, right=GOOD[1], left_epoch=None, right_epoch=None,
-                                    api_name="/training_replay")
+            replay = client.predict(
+                left=name, right=GOOD[1], left_epoch=None, right_epoch=None, api_name="/training_replay"
+            )
             shown = json.dumps(replay)
-            assert "root:x:" not in shown, shown[max(0, shown.find("root:x:") - 400):shown.find("root:x:") + 200]
+            assert "root:x:" not in shown, shown[max(0, shown.find("root:x:") - 400) : shown.find("root:x:") + 200]
             assert "corpus is a path" in shown
-            mapped = client.predict(left=name, right=GOOD[1], split="valid", n=50, colour="length", search="",
-                                    yours="", api_name="/latent_map")
+            mapped = client.predict(
+                left=name,
+                right=GOOD[1],
+                split="valid",
+                n=50,
+                colour="length",
+                search="",
+                yours="",
+                api_name="/latent_map",
+            )
             assert "root:x:" not in json.dumps(mapped)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
@@ -109,7 +125,7 @@ def test_the_app_starts_lists_each_bad_bundle_and_reads_no_file_a_bundle_names(f
             table = page.locator("#col-table")
             expect(table).to_contain_text("LaggingVAE")
             text = table.inner_text()
-            for name, (_, file) in MALFORMED.items():
+            for name in MALFORMED:
                 assert name in text, name
             assert text.count("config.json") >= 5 and "metrics.json" in text and "model.safetensors" in text
             assert "bad name!" not in page.content()

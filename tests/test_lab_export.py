@@ -1,4 +1,5 @@
 """core.lab (the classroom's live training) and core.export (shipping a run), on real corpora."""
+
 from __future__ import annotations
 
 import threading
@@ -15,7 +16,6 @@ from core.export import export
 from core.lab import LabConfig, live_training
 from explorer.context import Context
 from explorer.tabs.collapse import Lab
-
 
 LAB = LabConfig(corpus="flickr8k", max_train=256, max_valid=64, seconds=6)
 
@@ -45,7 +45,9 @@ def test_lab_ends_when_every_schedule_has_run_out(data_dir):
 def test_lab_stops_when_asked_and_refuses_a_second_run(data_dir, tmp_path):
     stop = threading.Event()
     got = []
-    for line in live_training(LabConfig(corpus="flickr8k", max_train=256, max_valid=64, seconds=300), str(data_dir), stop):
+    for line in live_training(
+        LabConfig(corpus="flickr8k", max_train=256, max_valid=64, seconds=300), str(data_dir), stop
+    ):
         got.append(line)
         stop.set()
     assert len(got) == 1

@@ -2,6 +2,7 @@
 card and gets its label in the explorer), settings are checked against the chosen objective, and
 bundles written by format 1 (before objectives owned their settings) load, resume and export
 exactly as they trained."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from conftest import tiny_config
 
 import core
-from conftest import tiny_config
 from core.checkpoint import read_config
 from core.errors import CheckpointError
 from core.export import export
@@ -44,7 +45,14 @@ def test_every_objective_owns_its_name_display_name_and_source():
         assert cls.name == name and cls.display_name and cls.source
         cls.config()  # its defaults build
     assert [objective_class(n).display_name for n in table2()] == [
-        "LSTM-LM", "VAE-0.5", "VAE-BOW", "InfoVAE", "CyclicalVAE", "LaggingVAE", "VAE-MINE"]
+        "LSTM-LM",
+        "VAE-0.5",
+        "VAE-BOW",
+        "InfoVAE",
+        "CyclicalVAE",
+        "LaggingVAE",
+        "VAE-MINE",
+    ]
 
 
 @dataclass(frozen=True)
@@ -65,8 +73,13 @@ class ToyVAE(Objective):
 
 
 def test_a_toy_objective_trains_exports_with_a_card_and_gets_its_explorer_label(tmp_path, corpora):
-    run = train(tiny_config("toy-test", epochs=1, max_train=300, kl_scale=0.25), tmp_path / "run", str(corpora), "cpu",
-                progress=False)
+    run = train(
+        tiny_config("toy-test", epochs=1, max_train=300, kl_scale=0.25),
+        tmp_path / "run",
+        str(corpora),
+        "cpu",
+        progress=False,
+    )
     assert read_config(run)[0].objective.settings == ToySettings(0.25)
     export(run, tmp_path / "ckpts" / "toy", data_dir=str(corpora), with_atlas=False)
     card = (tmp_path / "ckpts" / "toy" / "README.md").read_text()
@@ -88,8 +101,14 @@ def test_format1_bundle_loads_resumes_and_exports_as_it_trained(name, tmp_path, 
         assert saved.objective.settings.anneal_epochs == 0  # and trained LaggingVAE without a KL anneal
     core.load(run)
     # Resumed with today's command line (today's defaults): the run's own format-1 settings decide.
-    today = tiny_config(name, epochs=2, max_train=300, seed=3, decay_from_epoch=16,
-                        **({"aggressive_max_steps": 5} if name == "lagging" else {}))
+    today = tiny_config(
+        name,
+        epochs=2,
+        max_train=300,
+        seed=3,
+        decay_from_epoch=16,
+        **({"aggressive_max_steps": 5} if name == "lagging" else {}),
+    )
     cli = replace(today, config_name="micro", model=saved.model, train=replace(today.train, eval_batch_size=128))
     train(cli, run, str(corpora), "cpu", resume=True, progress=False)
     line = json.loads((run / "train_log.jsonl").read_text().splitlines()[-1])

@@ -1,6 +1,7 @@
 """core.maps on the shipped checkpoints and real Flickr8k sentences: the neighbour overlap checked
 against a plain re-count, its chance level, placement by UMAP's transform, the aligned layout the
 atlases ship, and the caps on a visitor's own sentences."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,6 @@ import pytest
 
 import core
 from core.atlas import add_aligned, drop_aligned, load_all
-
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 LIVE, MINE, COLLAPSED = "flickr8k-lagging", "flickr8k-vae-mine-infonce", "flickr8k-vae-0.5"
@@ -27,12 +27,14 @@ def means(data_dir):
 def test_overlap_matches_a_plain_count_and_a_collapsed_model_sits_near_chance(means):
     _, mu = means
     found = core.neighbour_overlap(mu[LIVE], mu[MINE])
+
     # the same figure counted by hand: cosine distances, self excluded, top 10 of each, shared
     def top(m):
         unit = m / np.linalg.norm(m, axis=1, keepdims=True)
         dist = 1 - unit @ unit.T
         np.fill_diagonal(dist, np.inf)
         return np.argsort(dist, axis=1, kind="stable")[:, :10]
+
     a, b = top(mu[LIVE]), top(mu[MINE])
     by_hand = np.array([len(set(x) & set(y)) / 10 for x, y in zip(a, b)])
     assert np.abs(found.shared - by_hand).mean() < 0.01  # ties among equal distances may order differently
@@ -71,7 +73,7 @@ def test_a_placement_counts_the_memory_it_holds():
     placed = core.Placement(mu, coords)
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    assert held > 3000 ** 2 * 4  # the distance matrix at least
+    assert held > 3000**2 * 4  # the distance matrix at least
     assert 0.8 * held < placed.nbytes < 1.25 * held
 
 
@@ -85,6 +87,7 @@ def test_the_atlases_ship_the_default_pairs_aligned_layout(data_dir, tmp_path):
     assert live.atlas(core.aligned_kind("0" * 64), core.MAP_SPLIT, core.MAP_N, digest) is None  # another partner: none
     # add_aligned on copies writes each side and keeps what the atlas held
     import shutil
+
     copies = [shutil.copytree(SHIPPED / n, tmp_path / n) for n in (LIVE, COLLAPSED)]
     before = set(load_all(copies[0]))
     a, b = core.load(copies[0]), core.load(copies[1])
@@ -101,9 +104,17 @@ def test_the_atlases_ship_the_default_pairs_aligned_layout(data_dir, tmp_path):
     assert drop_aligned(copies[0], [b.fingerprint]) == []
 
 
-@pytest.mark.parametrize("text, wanted", [
-    ("", "empty"), ("\n  \n", "empty"), ("a dog .\x00\x01", "binary"), ("a dog .\n" * 10_001, "10,001 lines"),
-    ("x" * (2 * 2**20 + 1), "at most 2 MB"), (b"a dog", "must be text")])
+@pytest.mark.parametrize(
+    "text, wanted",
+    [
+        ("", "empty"),
+        ("\n  \n", "empty"),
+        ("a dog .\x00\x01", "binary"),
+        ("a dog .\n" * 10_001, "10,001 lines"),
+        ("x" * (2 * 2**20 + 1), "at most 2 MB"),
+        (b"a dog", "must be text"),
+    ],
+)
 def test_your_sentences_are_refused_with_what_is_wrong(text, wanted):
     with pytest.raises(core.InputError, match=wanted):
         core.own_sentences(text)

@@ -1,4 +1,5 @@
 """MI and AU estimators on constructed Gaussian posteriors whose answers are known in closed form."""
+
 from __future__ import annotations
 
 import math
@@ -29,13 +30,18 @@ def test_mi_is_zero_for_collapsed_posteriors_and_capped_by_log_n():
     assert abs(aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(0))) < 1e-6
     # Posteriors far apart and narrow: x is recoverable from z, so I = log N exactly.
     mu, logvar = gaussian_posteriors(500, 16, 10.0, 0.01)
-    assert aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(0)) == pytest.approx(math.log(500), abs=1e-3)
+    assert aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(0)) == pytest.approx(
+        math.log(500), abs=1e-3
+    )
 
 
 def test_batch_mi_is_biased_low_by_small_batches():
     mu, logvar = gaussian_posteriors(5000, 8, 2.0, 0.5)
     whole = aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(0))
-    batches = [float(batch_mi(m, lv, torch.Generator().manual_seed(i))) for i, (m, lv) in enumerate(zip(mu.split(50), logvar.split(50)))]
+    batches = [
+        float(batch_mi(m, lv, torch.Generator().manual_seed(i)))
+        for i, (m, lv) in enumerate(zip(mu.split(50), logvar.split(50)))
+    ]
     per_batch = sum(batches) / len(batches)
     assert per_batch <= math.log(50) + 1e-6  # a 50-component mixture carries at most log 50 nats
     assert per_batch < whole - 1.0  # 8 * log(1 + 16) / 2 = 11.3 nats cannot be seen in batches of 50
@@ -43,7 +49,11 @@ def test_batch_mi_is_biased_low_by_small_batches():
 
 def test_log_aggregate_density_matches_direct_mixture():
     g = torch.Generator().manual_seed(3)
-    mu, logvar, z = torch.randn(40, 5, generator=g), torch.randn(40, 5, generator=g) * 0.3, torch.randn(7, 5, generator=g)
+    mu, logvar, z = (
+        torch.randn(40, 5, generator=g),
+        torch.randn(40, 5, generator=g) * 0.3,
+        torch.randn(7, 5, generator=g),
+    )
     direct = torch.distributions.Normal(mu, (0.5 * logvar).exp())
     expected = torch.logsumexp(direct.log_prob(z.unsqueeze(1)).sum(-1), dim=1) - math.log(40)
     assert torch.allclose(log_aggregate_density(z, mu, logvar, chunk=3).float(), expected, atol=1e-4)

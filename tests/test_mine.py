@@ -1,4 +1,5 @@
 """VAE-MINE's bound, through the real objective: rises with dependence, stays at 0 without it."""
+
 from __future__ import annotations
 
 import math
@@ -103,7 +104,11 @@ def test_xi_star_is_the_tangent_optimum_and_gives_the_dv_bound():
     f_marg = objective.energy(objective.energy.features(h), z.roll(1, 0)).detach()
     f_joint = objective.energy(objective.energy.features(h), z).detach()
     assert float(log_xi_star) == pytest.approx(-math.log(float(f_marg.exp().mean())), abs=1e-5)
-    assert float(phi_bound) == pytest.approx(float(dv_bound(f_joint, f_marg)), abs=1e-5) == pytest.approx(float(dv), abs=1e-6)
+    assert (
+        float(phi_bound)
+        == pytest.approx(float(dv_bound(f_joint, f_marg)), abs=1e-5)
+        == pytest.approx(float(dv), abs=1e-6)
+    )
     # Any other tangent gives a lower value: xi* is the argmax of -xi E[e^f] + log xi.
     for shift in (-1.0, -0.1, 0.1, 1.0):
         lx = log_xi_star + shift

@@ -1,6 +1,7 @@
 """VAE-MINE's named variants (what the energy reads, how it learns, the estimator) and the
 diagnostics that measure why the bound buys information: on the real objective, a real tiny
 training run and bench.mine's command line."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,12 @@ from core.vocab import Vocab
 from tests.test_mine import H, Z, train_energy
 
 CFG = PRESETS["tiny"]
-ESTIMATORS = [{"estimator": "jsd"}, {"estimator": "infonce", "negatives": "all-pairs"},
-              {"estimator": "infonce", "negatives": "queue"}, {"energy_standardize_z": True}]
+ESTIMATORS = [
+    {"estimator": "jsd"},
+    {"estimator": "infonce", "negatives": "all-pairs"},
+    {"estimator": "infonce", "negatives": "queue"},
+    {"energy_standardize_z": True},
+]
 
 
 @pytest.mark.parametrize("settings", ESTIMATORS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
@@ -104,9 +109,13 @@ def test_k_energy_steps_and_adam_take_their_steps(ptb_batch):
 
 
 def test_settings_refuse_what_cannot_work():
-    for bad, match in (({"estimator": "nce"}, "estimator"), ({"estimator": "infonce"}, "all-pairs, queue or re-encoded"),
-                       ({"energy_steps": 0}, "energy_steps"), ({"energy_optimizer": "rmsprop"}, "energy_optimizer"),
-                       ({"xi": "lagged"}, "xi")):
+    for bad, match in (
+        ({"estimator": "nce"}, "estimator"),
+        ({"estimator": "infonce"}, "all-pairs, queue or re-encoded"),
+        ({"energy_steps": 0}, "energy_steps"),
+        ({"energy_optimizer": "rmsprop"}, "energy_optimizer"),
+        ({"xi": "lagged"}, "xi"),
+    ):
         with pytest.raises(ValueError, match=match):
             VAEMine.Settings(**bad)
 
@@ -115,8 +124,22 @@ def test_diagnostics_in_the_log_and_from_bench_mine(mine_bundle, corpora, capsys
     """Each epoch's log line holds the diagnostics; bench.mine measures them on the bundle, and its
     KL gradients agree with the closed form (d mean KL / d mu = mu / B, / d logvar = (e^logvar - 1) / 2B)."""
     lines = [json.loads(x) for x in (mine_bundle / LOG).read_text().splitlines()]
-    keys = {"bound", "mi", "kl", "grad_mu_rec", "grad_mu_kl", "grad_mu_mine", "grad_logvar_rec", "grad_logvar_kl",
-            "grad_logvar_mine", "near_bound_joint", "near_bound_neg", "step_mi", "step_kl", "mi_per_kl"}
+    keys = {
+        "bound",
+        "mi",
+        "kl",
+        "grad_mu_rec",
+        "grad_mu_kl",
+        "grad_mu_mine",
+        "grad_logvar_rec",
+        "grad_logvar_kl",
+        "grad_logvar_mine",
+        "near_bound_joint",
+        "near_bound_neg",
+        "step_mi",
+        "step_kl",
+        "mi_per_kl",
+    }
     for line in lines:
         assert keys <= {k[5:] for k in line if k.startswith("diag_")}
         assert line["diag_kl"] == pytest.approx(line["val_kl"], rel=0.2, abs=0.05)  # the probe is valid's start
@@ -128,11 +151,13 @@ def test_diagnostics_in_the_log_and_from_bench_mine(mine_bundle, corpora, capsys
     assert all(math.isfinite(result[k]) for k in keys - {"mi_per_kl"})
     assert 0 <= result["near_bound_joint"] <= 1 and 0 <= result["near_bound_neg"] <= 1
     if abs(result["step_kl"] - result["kl"]) > 1e-3:  # (the figures are rounded to 5 decimals)
-        assert result["mi_per_kl"] == pytest.approx((result["step_mi"] - result["mi"]) / (result["step_kl"] - result["kl"]),
-                                                    rel=0.05, abs=1e-3)
+        assert result["mi_per_kl"] == pytest.approx(
+            (result["step_mi"] - result["mi"]) / (result["step_kl"] - result["kl"]), rel=0.05, abs=1e-3
+        )
     assert result["grad_mu_mine"] > 0 and result["grad_mu_rec"] > 0
 
     from core.checkpoint import load_bundle
+
     cfg, vocab, model, objective = load_bundle(mine_bundle)
     data = Dataset(read_split(cfg.corpus, "valid", corpora, 300), vocab)
     batches = list(data.batches(cfg.train.batch_size, torch.Generator().manual_seed(cfg.train.seed)))[:4]
@@ -163,7 +188,9 @@ def test_a_separable_energy_scores_the_same_pairs_as_pairwise(negatives):
     """The separable energy's matrix, read as joint and negative pairs, gives the same DV value as
     scoring those pairs one by one; with a queue the negatives include every queued code."""
     torch.manual_seed(0)
-    objective = VAEMine(TextVAE(50, CFG), VAEMine.Settings(energy_separable=True, negatives=negatives, queue_size=8), 50)
+    objective = VAEMine(
+        TextVAE(50, CFG), VAEMine.Settings(energy_separable=True, negatives=negatives, queue_size=8), 50
+    )
     if negatives == "queue":
         objective._enqueue(torch.randn(8, Z))
     h, z = torch.randn(6, H), torch.randn(6, Z)
@@ -184,8 +211,9 @@ def test_re_encoded_negatives_are_the_current_encoders_codes_of_earlier_sentence
     saved with the weights for --resume; a separable energy scores them as extra columns."""
     torch.manual_seed(0)
     model = TextVAE(50, CFG)
-    settings = VAEMine.Settings(negatives="re-encoded", estimator="infonce", energy_separable=True, queue_size=6,
-                                reencoded_width=8)
+    settings = VAEMine.Settings(
+        negatives="re-encoded", estimator="infonce", energy_separable=True, queue_size=6, reencoded_width=8
+    )
     objective = VAEMine(model, settings, 50)
     model.train(), objective.train()
 
@@ -208,7 +236,9 @@ def test_re_encoded_negatives_are_the_current_encoders_codes_of_earlier_sentence
     objective.eval()
     objective.loss(model, batch(7))
     assert objective.queued() == 8  # evaluation keeps nothing
-    assert (objective._fresh.mean(0) - moved.mean(0)).abs().mean() < (objective._fresh.mean(0) - mu.mean(0)).abs().mean()
+    assert (objective._fresh.mean(0) - moved.mean(0)).abs().mean() < (
+        objective._fresh.mean(0) - mu.mean(0)
+    ).abs().mean()
     assert {"sentences", "sentence_lengths", "queue_count"} <= set(objective.state_dict())
     hf, (zf, qf) = objective.energy.x_features(torch.randn(3, H), None, None), objective.codes(torch.randn(3, Z))
     scores, _ = objective.energies(hf, zf, qf, frozen=True)
@@ -217,7 +247,7 @@ def test_re_encoded_negatives_are_the_current_encoders_codes_of_earlier_sentence
     tensors = {f"objective.{k}": v for k, v in objective.state_dict().items()}
     shared = VAEMine.shareable(tensors)
     assert tensors["objective.sentences"].any() and not shared["objective.sentences"].any()
-    objective.load_state_dict({k[len("objective."):]: v for k, v in shared.items()})
+    objective.load_state_dict({k[len("objective.") :]: v for k, v in shared.items()})
     objective.start_epoch(2)
     assert objective.queued() == 0 and objective.reencode(model) is None
     with pytest.raises(ValueError, match="reencoded_width"):

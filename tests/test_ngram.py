@@ -1,4 +1,5 @@
 """KenLM forward / reverse perplexity with the real lmplz (built by scripts/install_kenlm.sh)."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import pytest
 
 from core.corpora import read_split
 from core.ngram import KenLMError, perplexity, train_ngram
-
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -52,8 +52,19 @@ def test_no_sentences_is_a_clear_error():
 
 
 def evaluate_cli(bundle, data, *args, env=None):
-    cmd = [sys.executable, "-m", "core.evaluate", str(bundle), "--iw-samples", "0", "--max-sentences", "300",
-           "--data-dir", str(data), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "core.evaluate",
+        str(bundle),
+        "--iw-samples",
+        "0",
+        "--max-sentences",
+        "300",
+        "--data-dir",
+        str(data),
+        *args,
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -63,7 +74,9 @@ def test_fppl_and_rppl_of_a_small_trained_model_end_to_end(mine_bundle, any_corp
     assert done.returncode == 0, done.stderr
     m = json.loads(out.read_text())
     assert m["fppl_samples"] == 400
-    assert m["fppl_max_len"] == max(len(s) for s in read_split("ptb", "train", any_corpora)) + 1  # the longest, and </s>
+    assert (
+        m["fppl_max_len"] == max(len(s) for s in read_split("ptb", "train", any_corpora)) + 1
+    )  # the longest, and </s>
     assert 1 < m["fppl"] < 1e5 and 1 < m["rppl"] < 1e6, m
     assert "FPPL" in done.stdout and "RPPL" in done.stdout
     assert "sampling from the prior" in done.stderr  # the progress bar

@@ -1,13 +1,14 @@
 """The seven systems of Table 2 behind the one objective interface: each trains and lowers its own
 loss on real PTB text, and each schedule / rule does exactly what the paper's baselines specify."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 import torch
-
 from conftest import DATA, tiny_config
+
 from core.batching import Dataset
 from core.corpora import read_split
 from core.models import TextVAE
@@ -18,7 +19,6 @@ from core.objectives.lagging import InnerLoopStop, LaggingVAE
 from core.objectives.schedules import cyclical, linear_anneal
 from core.training import Trainer
 from core.vocab import Vocab
-
 
 TABLE2 = ["lstm-lm", "vae-0.5", "vae-bow", "infovae", "cyclical", "lagging", "vae-mine"]
 
@@ -37,10 +37,18 @@ def objective_loss(trainer: Trainer, batches) -> float:
 
 @pytest.mark.parametrize("name", TABLE2)
 def test_each_system_trains_an_epoch_and_lowers_its_own_loss(name, tmp_path, corpora):
-    extra = {"anneal_epochs": 2.0} if name in ("vae-0.5", "vae-bow") else {"cycle_epochs": 1.0} if name == "cyclical" else {}
+    extra = (
+        {"anneal_epochs": 2.0}
+        if name in ("vae-0.5", "vae-bow")
+        else {"cycle_epochs": 1.0}
+        if name == "cyclical"
+        else {}
+    )
     if name == "lagging":
         extra = {"aggressive_max_steps": 10, "aggressive_window": 3}
-    trainer = Trainer(tiny_config(name, epochs=1, max_train=640, **extra), tmp_path / name, str(DATA), "cpu", progress=False)
+    trainer = Trainer(
+        tiny_config(name, epochs=1, max_train=640, **extra), tmp_path / name, str(DATA), "cpu", progress=False
+    )
     held = list(trainer.train_data.batches(64, torch.Generator().manual_seed(5)))[:4]
     before = objective_loss(trainer, held)
     next(trainer.epochs())
@@ -119,8 +127,13 @@ def test_inner_loop_runs_at_most_max_steps_while_the_loss_keeps_falling():
 
 
 def test_lagging_leaves_aggressive_mode_for_good_once_validation_mi_stops_increasing(tmp_path, corpora):
-    trainer = Trainer(tiny_config("lagging", epochs=1, max_train=64, aggressive_stop="aggregate-mi"), tmp_path / "lag",
-                      str(DATA), "cpu", progress=False)
+    trainer = Trainer(
+        tiny_config("lagging", epochs=1, max_train=64, aggressive_stop="aggregate-mi"),
+        tmp_path / "lag",
+        str(DATA),
+        "cpu",
+        progress=False,
+    )
     obj: LaggingVAE = trainer.objective
     modes = []
     for mi in (0.1, 0.4, 0.9, 0.9, 2.0, 3.0):  # 0.9 -> 0.9 is not an increase
@@ -134,7 +147,9 @@ def test_lagging_leaves_aggressive_mode_for_good_once_validation_mi_stops_increa
 
 def test_lagging_stops_on_he_et_al_s_batch_mi_as_their_text_py_does(tmp_path, corpora):
     """Their rule: cur_mi - pre_mi < 0 ends the phase (pre_mi starts at 0), on calc_mi's batch-wise estimate."""
-    trainer = Trainer(tiny_config("lagging", epochs=1, max_train=64), tmp_path / "lag", str(DATA), "cpu", progress=False)
+    trainer = Trainer(
+        tiny_config("lagging", epochs=1, max_train=64), tmp_path / "lag", str(DATA), "cpu", progress=False
+    )
     obj: LaggingVAE = trainer.objective
     assert (obj.settings.aggressive_stop, obj.settings.clip) == ("batch-mi", "joint")  # He et al.'s, the defaults
     modes = []
@@ -163,7 +178,9 @@ def test_he_et_al_s_batch_mi_groups_a_split_by_length_in_batches_of_32():
 def test_lagging_joint_clip_steps_the_encoder_as_clip_grad_norm_over_the_whole_vae(tmp_path, corpora):
     """He et al.'s encoder step: backward through the whole VAE, clip_grad_norm_(vae.parameters()), then
     only the encoder's optimiser steps."""
-    trainer = Trainer(tiny_config("lagging", epochs=1, max_train=64), tmp_path / "lag", str(DATA), "cpu", progress=False)
+    trainer = Trainer(
+        tiny_config("lagging", epochs=1, max_train=64), tmp_path / "lag", str(DATA), "cpu", progress=False
+    )
     model, obj = trainer.model, trainer.objective
     batch = next(trainer.train_data.batches(32, torch.Generator().manual_seed(0)))
     start = {k: v.clone() for k, v in model.state_dict().items()}
@@ -187,8 +204,13 @@ def test_lagging_joint_clip_steps_the_encoder_as_clip_grad_norm_over_the_whole_v
 
 
 def test_lagging_inner_loop_updates_only_the_encoder_on_fresh_batches(tmp_path, corpora):
-    trainer = Trainer(tiny_config("lagging", epochs=1, max_train=640, aggressive_max_steps=12, aggressive_window=4),
-                      tmp_path / "lag", str(DATA), "cpu", progress=False)
+    trainer = Trainer(
+        tiny_config("lagging", epochs=1, max_train=640, aggressive_max_steps=12, aggressive_window=4),
+        tmp_path / "lag",
+        str(DATA),
+        "cpu",
+        progress=False,
+    )
     model, obj = trainer.model, trainer.objective
     stream = trainer.extra_batches(1)
     drawn = []

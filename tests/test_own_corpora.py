@@ -2,6 +2,7 @@
 
 Every sentence here is invented for these tests; the real corpora are only read, never copied.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,7 @@ from explorer.context import Context
 ROOT = Path(__file__).resolve().parents[1]
 SUBJECTS = ["The old Baker", "My neighbour's cat", "A tired pilot", "Our teacher", "The small robot", "Grandma"]
 VERBS = ["painted", "didn't fix", "carried", "found", "sold", "forgot"]
-OBJECTS = ["a blue kite.", "the broken clock!", "(two) wooden spoons.", "\"seven\" lemons?", "my red umbrella."]
+OBJECTS = ["a blue kite.", "the broken clock!", "(two) wooden spoons.", '"seven" lemons?', "my red umbrella."]
 
 
 def invented(n: int) -> list[str]:
@@ -37,16 +38,34 @@ def write_folder(folder: Path, n_train: int = 60) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     lines = invented(n_train + 30)
     (folder / "train.txt").write_text("\n".join(lines[:n_train]) + "\n", encoding="utf-8")
-    (folder / "valid.txt").write_text("\n".join(lines[n_train:n_train + 15]) + "\n", encoding="utf-8")
-    (folder / "test.txt").write_text("\n".join(lines[n_train + 15:]) + "\n", encoding="utf-8")
+    (folder / "valid.txt").write_text("\n".join(lines[n_train : n_train + 15]) + "\n", encoding="utf-8")
+    (folder / "test.txt").write_text("\n".join(lines[n_train + 15 :]) + "\n", encoding="utf-8")
     return folder
 
 
 # -- the tokenizer ------------------------------------------------------------------------------------
 
+
 def test_treebank_lowercases_and_splits_raw_text_and_keeps_markers():
     assert tokenize("treebank", "My neighbour's cat DIDN'T find \"two\" <unk> spoons,\x07 (sadly).") == [
-        "my", "neighbour", "'s", "cat", "did", "n't", "find", '"', "two", '"', "<unk>", "spoons", ",", "(", "sadly", ")", "."]
+        "my",
+        "neighbour",
+        "'s",
+        "cat",
+        "did",
+        "n't",
+        "find",
+        '"',
+        "two",
+        '"',
+        "<unk>",
+        "spoons",
+        ",",
+        "(",
+        "sadly",
+        ")",
+        ".",
+    ]
 
 
 def test_pretokenized_corpora_pass_through_and_treebank_is_stable(corpora):
@@ -61,7 +80,15 @@ def test_pretokenized_corpora_pass_through_and_treebank_is_stable(corpora):
 def test_typed_text_for_a_pretokenized_model_keeps_known_words_and_splits_the_rest():
     vocab = {"the", "company", "'s", "shares", "fell", "N", "%", "."}
     assert tokenize("pretokenized", "The company's shares fell N %.", vocab) == [
-        "the", "company", "'s", "shares", "fell", "N", "%", "."]
+        "the",
+        "company",
+        "'s",
+        "shares",
+        "fell",
+        "N",
+        "%",
+        ".",
+    ]
 
 
 def test_bundles_without_a_recorded_tokenizer_read_typed_text_as_before():
@@ -73,6 +100,7 @@ def test_bundles_without_a_recorded_tokenizer_read_typed_text_as_before():
 
 
 # -- where a corpus is --------------------------------------------------------------------------------
+
 
 def test_a_folder_by_name_or_by_path_and_the_names_bundles_record(tmp_path):
     write_folder(tmp_path / "data" / "stories")
@@ -99,10 +127,12 @@ def test_a_single_file_is_split_by_a_fixed_seed_and_the_stated_ratios(tmp_path):
 BAD_FILES = {
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", r"looks binary \(a NUL byte at offset 8\)"),
     "empty": (b"\n \r\n\n", "is empty"),
-    "one line": ("A tired pilot painted a blue kite. Our teacher sold my red umbrella.".encode(), "has a single line"),
+    "one line": (b"A tired pilot painted a blue kite. Our teacher sold my red umbrella.", "has a single line"),
     "latin-1": ("caf\u00e9 au lait\nna\u00efve robot\n".encode("latin-1"), "is not UTF-8: byte 0xe9 on line 1"),
-    "mixed": ("caf\u00e9 au lait\n".encode() + "na\u00efve robot\n".encode("latin-1"),
-              "mixes UTF-8 with another encoding: byte 0xef on line 2"),
+    "mixed": (
+        "caf\u00e9 au lait\n".encode() + "na\u00efve robot\n".encode("latin-1"),
+        "mixes UTF-8 with another encoding: byte 0xef on line 2",
+    ),
 }
 
 
@@ -117,10 +147,14 @@ def test_bad_files_are_refused_naming_the_file(tmp_path, kind):
 
 def test_a_bom_is_skipped_and_files_over_the_cap_are_refused(tmp_path, monkeypatch):
     write_folder(tmp_path / "c")
-    (tmp_path / "c" / "test.txt").write_bytes("\ufeffOur teacher found a blue kite.\nGrandma sold two spoons.\n".encode())
+    (tmp_path / "c" / "test.txt").write_bytes(
+        "\ufeffOur teacher found a blue kite.\nGrandma sold two spoons.\n".encode()
+    )
     assert read_split(str(tmp_path / "c"), "test", tokenizer="treebank")[0][0] == "our"
     monkeypatch.setattr(corpora, "MAX_BYTES", 1024)
-    with pytest.raises(CorpusError, match=r"train.txt is [0-9,]+ bytes, over the cap of 1,024 bytes.*VAE_MINE_MAX_CORPUS_MB"):
+    with pytest.raises(
+        CorpusError, match=r"train.txt is [0-9,]+ bytes, over the cap of 1,024 bytes.*VAE_MINE_MAX_CORPUS_MB"
+    ):
         read_split(str(tmp_path / "c"), "train")
 
 
@@ -132,18 +166,44 @@ def test_a_single_file_too_short_to_split_is_refused(tmp_path):
 
 # -- a bundle trained on your own folder ----------------------------------------------------------------
 
+
 def test_training_on_a_folder_records_it_and_the_explorer_warns_when_it_changes(tmp_path, capsys):
     folder = write_folder(tmp_path / "my stories")
     out = tmp_path / "runs" / "mine"
-    args = ["--corpus", str(folder), "--model", "vae", "--config", "tiny", "--epochs", "1", "--out", str(out),
-            "--device", "cpu", "--no-progress", "--batch-size", "16"]
+    args = [
+        "--corpus",
+        str(folder),
+        "--model",
+        "vae",
+        "--config",
+        "tiny",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--batch-size",
+        "16",
+    ]
     assert train_main(args) == 0
     run = json.loads((out / "config.json").read_text())["run"]
     assert run["corpus"] == str(folder.resolve()) and run["tokenizer"] == "treebank"
     assert run["corpus_sha256"] == hashlib.sha256((folder / "train.txt").read_bytes()).hexdigest()
     model = core.load(out)
     assert model.prepare("My neighbour's CAT didn't fix the kite!")[0].tokens == [
-        "my", "neighbour", "'s", "cat", "did", "n't", "fix", "the", "kite", "!"]
+        "my",
+        "neighbour",
+        "'s",
+        "cat",
+        "did",
+        "n't",
+        "fix",
+        "the",
+        "kite",
+        "!",
+    ]
     assert model.encode_split("valid")[0][0] == "a tired pilot painted a blue kite ."
     ctx = Context(out.parent, None, tmp_path / "cache")  # a bundle's corpus path is not read unless allowed
     assert "corpus data missing" in status_line(ctx)

@@ -1,5 +1,6 @@
 """Mixed precision (core.precision): bf16 runs resume bit-identically, keep float32 weights, and
 evaluate within 0.02 nats of float32."""
+
 from __future__ import annotations
 
 import json
@@ -8,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_config
 from safetensors.torch import load_file
 
-from conftest import tiny_config
 from core import precision
 from core.batching import Dataset
 from core.checkpoint import load_bundle
@@ -27,14 +28,19 @@ def bf16(cfg):
     return replace(cfg, train=replace(cfg.train, precision="bf16"))
 
 
-@pytest.mark.parametrize("model, settings", [
-    ("vae-mine", {"estimator": "infonce", "negatives": "re-encoded", "queue_size": 64}),
-    ("lagging", {"aggressive_max_steps": 8, "aggressive_window": 3}),  # weights change inside one step
-])
+@pytest.mark.parametrize(
+    "model, settings",
+    [
+        ("vae-mine", {"estimator": "infonce", "negatives": "re-encoded", "queue_size": 64}),
+        ("lagging", {"aggressive_max_steps": 8, "aggressive_window": 3}),  # weights change inside one step
+    ],
+)
 def test_a_resumed_bf16_run_ends_with_the_parameters_of_an_unbroken_one(tmp_path, model, settings, any_corpora):
     cfg = bf16(tiny_config(model, epochs=3, max_train=600, **settings))
     train(cfg, tmp_path / "straight", str(any_corpora), "cpu", progress=False)
-    train(replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(any_corpora), "cpu", progress=False)
+    train(
+        replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(any_corpora), "cpu", progress=False
+    )
     train(cfg, tmp_path / "stopped", str(any_corpora), "cpu", resume=True, progress=False)
     a, b = (load_file(str(tmp_path / run / "model.safetensors")) for run in ("straight", "stopped"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -52,8 +58,14 @@ def test_a_bf16_run_differs_from_fp32_and_resume_refuses_another_precision(tmp_p
     a, b = (load_file(str(tmp_path / run / "model.safetensors")) for run in ("fp32", "bf16"))
     assert any(not torch.equal(a[k], b[k]) for k in a)  # the setting reaches the products
     with pytest.raises(Exception, match="precision"):
-        train(replace(bf16(cfg), train=replace(bf16(cfg).train, epochs=2)), tmp_path / "fp32", str(any_corpora), "cpu",
-              resume=True, progress=False)
+        train(
+            replace(bf16(cfg), train=replace(bf16(cfg).train, epochs=2)),
+            tmp_path / "fp32",
+            str(any_corpora),
+            "cpu",
+            resume=True,
+            progress=False,
+        )
 
 
 def test_precision_flag_resolves_auto_from_the_hardware(any_corpora):

@@ -1,13 +1,14 @@
 """The schedules as their sources set them: the lr-plateau rule's epoch floor (He et al.),
 LaggingVAE's KL anneal (He et al.'s README), no lr halving or reload inside Cyclical's cycles
 (Fu et al.), and a bag-of-words loss that learns at its lr."""
+
 from __future__ import annotations
 
 import json
 
 import torch
-
 from conftest import tiny_config
+
 from core.config import TrainConfig
 from core.models import TextVAE
 from core.objectives import objective_class
@@ -58,8 +59,13 @@ def test_vae_mine_has_no_kl_anneal_unless_asked():
 
 
 def test_lagging_logs_its_kl_weight_during_a_real_run(tmp_path, corpora):
-    out = train(tiny_config("lagging", epochs=1, max_train=96, aggressive_max_steps=3, aggressive_window=2),
-                tmp_path / "lag", str(corpora), "cpu", progress=False)
+    out = train(
+        tiny_config("lagging", epochs=1, max_train=96, aggressive_max_steps=3, aggressive_window=2),
+        tmp_path / "lag",
+        str(corpora),
+        "cpu",
+        progress=False,
+    )
     line = json.loads((out / "train_log.jsonl").read_text())
     assert 0.1 < line["kl_weight"] < 0.2  # 0.1 + 0.9 * (2/3) / 10 after the last of 3 batches
 
@@ -86,9 +92,15 @@ def test_cyclical_keeps_its_lr_and_weights_through_every_restart(tmp_path, corpo
 def test_bag_of_words_loss_falls_at_its_learning_rate(tmp_path, corpora):
     """At the default 0.1x lr the bag's loss falls every epoch; at the model's lr (1.0x) it stays far
     above (measured: 221.7, 217.5, 215.0 against 152.5, 144.9, 143.4 nats a sentence)."""
+
     def bow_curve(scale: float) -> list[float]:
-        out = train(tiny_config("vae-bow", epochs=3, max_train=1500, bow_lr_scale=scale), tmp_path / f"bow{scale}",
-                    str(corpora), "cpu", progress=False)
+        out = train(
+            tiny_config("vae-bow", epochs=3, max_train=1500, bow_lr_scale=scale),
+            tmp_path / f"bow{scale}",
+            str(corpora),
+            "cpu",
+            progress=False,
+        )
         return [json.loads(ln)["bow"] for ln in (out / "train_log.jsonl").read_text().splitlines()]
 
     default = bow_curve(objective_class("vae-bow").Settings().bow_lr_scale)

@@ -1,4 +1,5 @@
 """core.sweep (alpha grid, best on validation NLL) and core.reproduce (Table 2 beside the paper)."""
+
 from __future__ import annotations
 
 import csv
@@ -7,18 +8,31 @@ import logging
 import shutil
 
 import pytest
-
 from conftest import tiny_config
+
 from core import reproduce, sweep
 from core.training import train
 
 
-
-
 def tiny(data) -> list[str]:
     """core.train's flags for a one-epoch tiny run on the first 400 sentences of `data`'s PTB."""
-    return ["--corpus", "ptb", "--config", "tiny", "--epochs", "1", "--max-train", "400", "--seed", "3",
-            "--data-dir", str(data), "--device", "cpu", "--no-progress"]
+    return [
+        "--corpus",
+        "ptb",
+        "--config",
+        "tiny",
+        "--epochs",
+        "1",
+        "--max-train",
+        "400",
+        "--seed",
+        "3",
+        "--data-dir",
+        str(data),
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +51,9 @@ def test_sweep_trains_each_alpha_and_points_at_the_best_on_validation_nll(runs):
     for r in rows:  # each row is that run's own metrics
         m = json.loads((out / f"alpha-{float(r['alpha']):g}" / "metrics.json").read_text())
         assert float(r["val_nll"]) == pytest.approx(m["valid"]["nll"]) and int(r["val_au"]) == m["valid"]["au"]
-        assert json.loads((out / f"alpha-{float(r['alpha']):g}" / "config.json").read_text())["run"]["objective"]["settings"]["alpha"] == float(r["alpha"])
+        assert json.loads((out / f"alpha-{float(r['alpha']):g}" / "config.json").read_text())["run"]["objective"][
+            "settings"
+        ]["alpha"] == float(r["alpha"])
     best = min(rows, key=lambda r: float(r["val_nll"]))
     assert json.loads((out / "best.json").read_text())["alpha"] == float(best["alpha"])
     assert (out / "best").resolve() == (out / f"alpha-{float(best['alpha']):g}").resolve()
@@ -59,8 +75,22 @@ def test_sweep_rejects_a_bad_grid(tmp_path, capsys, any_corpora):
 
 
 def test_reproduce_writes_table2_beside_the_papers_numbers(runs, capsys, caplog, any_corpora):
-    argv = ["--corpus", "ptb", "--checkpoints", str(runs), "--iw-samples", "5", "--fppl-samples", "300",
-            "--max-sentences", "200", "--data-dir", str(any_corpora), "--device", "cpu"]
+    argv = [
+        "--corpus",
+        "ptb",
+        "--checkpoints",
+        str(runs),
+        "--iw-samples",
+        "5",
+        "--fppl-samples",
+        "300",
+        "--max-sentences",
+        "200",
+        "--data-dir",
+        str(any_corpora),
+        "--device",
+        "cpu",
+    ]
     assert reproduce.main(argv) == 0
     printed = capsys.readouterr().out
     table = json.loads((runs / "table2" / "table2.json").read_text())["results"]
@@ -87,8 +117,21 @@ def test_reproduce_names_a_run_that_has_not_finished(runs, tmp_path, capsys, any
     for name in ("lstm-lm", "vae-0.5"):
         shutil.copytree(runs / name, tmp_path / name)
     (tmp_path / "vae-0.5" / "metrics.json").unlink()
-    argv = ["--corpus", "ptb", "--checkpoints", str(tmp_path), "--iw-samples", "0", "--no-fppl", "--max-sentences", "50",
-            "--data-dir", str(any_corpora), "--device", "cpu"]
+    argv = [
+        "--corpus",
+        "ptb",
+        "--checkpoints",
+        str(tmp_path),
+        "--iw-samples",
+        "0",
+        "--no-fppl",
+        "--max-sentences",
+        "50",
+        "--data-dir",
+        str(any_corpora),
+        "--device",
+        "cpu",
+    ]
     assert reproduce.main(argv) == 0
     md = (tmp_path / "table2" / "table2.md").read_text()
     line = next(ln for ln in md.splitlines() if ln.startswith("Unfinished (no metrics.json"))
@@ -111,12 +154,29 @@ def test_sweep_with_jobs_trains_the_alphas_side_by_side_in_their_own_processes(r
     for a, b in zip(together, alone):  # the same runs as one after another (thread counts differ: not to the bit)
         assert a["alpha"] == b["alpha"] and float(a["val_nll"]) == pytest.approx(float(b["val_nll"]), rel=1e-4)
     for alpha in ("2", "4"):
-        assert "python -m core.train --model vae-mine --alpha " + alpha in (out / f"alpha-{alpha}" / "train.out").read_text()
+        assert (
+            "python -m core.train --model vae-mine --alpha " + alpha
+            in (out / f"alpha-{alpha}" / "train.out").read_text()
+        )
 
 
 def test_reproduce_with_jobs_evaluates_in_processes_and_gives_the_same_table(runs, tmp_path, caplog, any_corpora):
-    argv = ["--corpus", "ptb", "--checkpoints", str(runs), "--iw-samples", "5", "--fppl-samples", "300",
-            "--max-sentences", "200", "--data-dir", str(any_corpora), "--device", "cpu"]
+    argv = [
+        "--corpus",
+        "ptb",
+        "--checkpoints",
+        str(runs),
+        "--iw-samples",
+        "5",
+        "--fppl-samples",
+        "300",
+        "--max-sentences",
+        "200",
+        "--data-dir",
+        str(any_corpora),
+        "--device",
+        "cpu",
+    ]
     assert reproduce.main([*argv, "--out", str(tmp_path / "one")]) == 0
     with caplog.at_level(logging.INFO):
         assert reproduce.main([*argv, "--out", str(tmp_path / "spread"), "--jobs", "2"]) == 0

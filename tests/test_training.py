@@ -1,4 +1,5 @@
 """The training loop: evaluation bounds, resume after interruption, the lr schedule, the CLIs."""
+
 from __future__ import annotations
 
 import json
@@ -12,16 +13,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_config
 from safetensors.torch import load_file
 
-from conftest import tiny_config
 from core.batching import Dataset
 from core.checkpoint import load_bundle, run_config_from_dict
 from core.corpora import read_split
 from core.errors import CheckpointError, Stopped
 from core.evaluation import evaluate_split
 from core.training import Trainer, train
-
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,8 +52,11 @@ def test_importance_weighting_by_length_gives_the_padded_estimate(mine_bundle, a
         padded = []
         for _ in range(40):
             z = model.sample_z(mu, logvar, 1, gen)
-            padded.append(-model.reconstruction(batch, z) + TextVAE.log_gaussian(z, torch.zeros_like(z), torch.zeros_like(z))
-                          - TextVAE.log_gaussian(z, mu.unsqueeze(1), logvar.unsqueeze(1)))
+            padded.append(
+                -model.reconstruction(batch, z)
+                + TextVAE.log_gaussian(z, torch.zeros_like(z), torch.zeros_like(z))
+                - TextVAE.log_gaussian(z, mu.unsqueeze(1), logvar.unsqueeze(1))
+            )
         reference = torch.logsumexp(torch.cat(padded, 1), 1) - torch.log(torch.tensor(40.0))
     grouped = {}
     for positions in (8192, 50, 1):  # one pass per length; a few pairs per pass; one pair per pass
@@ -67,7 +70,21 @@ def test_importance_weighting_by_length_gives_the_padded_estimate(mine_bundle, a
 def test_training_log_has_a_line_per_epoch_with_the_promised_fields(mine_bundle, any_corpora):
     lines = [json.loads(ln) for ln in (mine_bundle / "train_log.jsonl").read_text().splitlines()]
     assert [ln["epoch"] for ln in lines] == [1, 2]
-    for key in ("loss", "reconstruction", "kl", "mi", "val_nll", "val_kl", "val_mi", "val_au", "xi", "mine_bound", "lr", "tokens_per_s", "seconds"):
+    for key in (
+        "loss",
+        "reconstruction",
+        "kl",
+        "mi",
+        "val_nll",
+        "val_kl",
+        "val_mi",
+        "val_au",
+        "xi",
+        "mine_bound",
+        "lr",
+        "tokens_per_s",
+        "seconds",
+    ):
         assert key in lines[-1], key
     assert lines[1]["val_nll"] < lines[0]["val_nll"] + 5  # it is learning, not diverging
     metrics = json.loads((mine_bundle / "metrics.json").read_text())
@@ -88,15 +105,20 @@ def assert_same_weights(a: Path, b: Path) -> None:
     assert not different, different[:5]
 
 
-@pytest.mark.parametrize("model, settings", [
-    ("vae-mine", {}),
-    ("vae-0.5", {"anneal_epochs": 2.0}),  # the anneal and the word-dropout draws span the break
-    ("lagging", {"aggressive_max_steps": 8, "aggressive_window": 3}),  # mode, previous MI, inner batches
-])
+@pytest.mark.parametrize(
+    "model, settings",
+    [
+        ("vae-mine", {}),
+        ("vae-0.5", {"anneal_epochs": 2.0}),  # the anneal and the word-dropout draws span the break
+        ("lagging", {"aggressive_max_steps": 8, "aggressive_window": 3}),  # mode, previous MI, inner batches
+    ],
+)
 def test_resume_ends_with_the_same_parameters(tmp_path, model, settings, any_corpora):
     cfg = tiny_config(model, epochs=3, max_train=600, **settings)
     train(cfg, tmp_path / "straight", str(any_corpora), "cpu", progress=False)
-    train(replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(any_corpora), "cpu", progress=False)
+    train(
+        replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(any_corpora), "cpu", progress=False
+    )
     train(cfg, tmp_path / "stopped", str(any_corpora), "cpu", resume=True, progress=False)
     assert_same_weights(tmp_path / "straight", tmp_path / "stopped")
     log_a = (tmp_path / "straight" / "train_log.jsonl").read_text().splitlines()
@@ -105,8 +127,21 @@ def test_resume_ends_with_the_same_parameters(tmp_path, model, settings, any_cor
     assert [strip(x) for x in log_a] == [strip(x) for x in log_b]
 
 
-KILL_ARGS = ["--corpus", "ptb", "--model", "vae-mine", "--config", "tiny", "--epochs", "3", "--max-train", "3000",
-             "--seed", "11", "--no-progress"]
+KILL_ARGS = [
+    "--corpus",
+    "ptb",
+    "--model",
+    "vae-mine",
+    "--config",
+    "tiny",
+    "--epochs",
+    "3",
+    "--max-train",
+    "3000",
+    "--seed",
+    "11",
+    "--no-progress",
+]
 
 
 def train_cmd(data: Path, *args: str) -> tuple[list[str], dict]:
@@ -124,8 +159,9 @@ def whole_run(tmp_path_factory, corpora) -> Path:
 
 def start_and_wait_for_epoch_1(out: Path, data: Path) -> subprocess.Popen:
     cmd, env = train_cmd(data, *KILL_ARGS)
-    proc = subprocess.Popen([*cmd, "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and resumable_epoch(out) < 1:
         time.sleep(0.05)
@@ -162,7 +198,9 @@ def test_sigterm_saves_inside_the_epoch_exits_3_and_resumes_to_the_same_weights(
     stopped = tmp_path / "stopped"
     proc = start_and_wait_for_epoch_1(stopped, corpora)
     cmd, env = train_cmd(corpora, *KILL_ARGS)
-    second = subprocess.run([*cmd, "--out", str(stopped), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True)
+    second = subprocess.run(
+        [*cmd, "--out", str(stopped), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert second.returncode == 2 and "being trained by another process" in second.stderr  # one trainer a folder
     # the check above takes seconds (a second Python starting): stop just after the next epoch's start,
     # so the signal lands inside an epoch however fast this machine is right now
@@ -180,7 +218,9 @@ def test_sigterm_saves_inside_the_epoch_exits_3_and_resumes_to_the_same_weights(
         at = json.loads(f.metadata()["state"])
     assert at["epoch"] >= 2 and at["batch"] >= 1
     cmd, env = train_cmd(corpora, *KILL_ARGS)
-    resumed = subprocess.run([*cmd, "--out", str(stopped), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True)
+    resumed = subprocess.run(
+        [*cmd, "--out", str(stopped), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"after epoch {at['epoch'] - 1}, at batch {at['batch'] + 1} of epoch {at['epoch']}" in resumed.stderr
     assert_same_weights(stopped, whole_run)
@@ -192,15 +232,38 @@ def test_kill_9_inside_an_epoch_resumes_from_its_checkpoint_there(tmp_path, any_
     as a run that never stopped nor saved inside epochs."""
     from safetensors import safe_open
 
-    args = ["--corpus", "ptb", "--model", "lagging", "--config", "tiny", "--epochs", "2", "--max-train", "1500",
-            "--seed", "5", "--set", "aggressive_max_steps=6", "--set", "aggressive_window=2", "--data-dir", str(any_corpora),
-            "--no-progress"]
+    args = [
+        "--corpus",
+        "ptb",
+        "--model",
+        "lagging",
+        "--config",
+        "tiny",
+        "--epochs",
+        "2",
+        "--max-train",
+        "1500",
+        "--seed",
+        "5",
+        "--set",
+        "aggressive_max_steps=6",
+        "--set",
+        "aggressive_window=2",
+        "--data-dir",
+        str(any_corpora),
+        "--no-progress",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "core.train", *args]
     killed = tmp_path / "killed"
     partial = killed / "resume" / "partial.safetensors"
-    proc = subprocess.Popen([*cmd, "--out", str(killed), "--checkpoint-minutes", "1e-9"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(killed), "--checkpoint-minutes", "1e-9"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
     def position() -> dict | None:
         try:
@@ -217,12 +280,19 @@ def test_kill_9_inside_an_epoch_resumes_from_its_checkpoint_there(tmp_path, any_
     proc.wait()
     stopped_at = position()
     assert stopped_at["epoch"] == 1 and stopped_at["batch"] >= 8 and stopped_at["extra_batches"] > 0
-    resumed = subprocess.run([*cmd, "--out", str(killed), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True)
+    resumed = subprocess.run(
+        [*cmd, "--out", str(killed), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"after epoch 0, at batch {stopped_at['batch'] + 1} of epoch 1" in resumed.stderr
     assert not partial.exists()  # the finished epochs replaced it
-    subprocess.run([*cmd, "--out", str(tmp_path / "whole"), "--checkpoint-minutes", "0"], cwd=ROOT, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*cmd, "--out", str(tmp_path / "whole"), "--checkpoint-minutes", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     assert_same_weights(killed, tmp_path / "whole")
     strip = lambda ln: [(k, v) for k, v in json.loads(ln).items() if k not in ("seconds", "tokens_per_s")]
     lines = lambda run: [strip(ln) for ln in (run / "train_log.jsonl").read_text().splitlines()]
@@ -235,7 +305,9 @@ def test_a_damaged_mid_epoch_checkpoint_falls_back_to_the_last_epoch(tmp_path, c
     never the run: --resume warns, continues after the last finished epoch and ends as an unbroken run."""
     cfg = tiny_config("vae-mine", epochs=2, max_train=600)
     train(cfg, tmp_path / "straight", str(any_corpora), "cpu", progress=False)
-    train(replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(any_corpora), "cpu", progress=False)
+    train(
+        replace(cfg, train=replace(cfg.train, epochs=1)), tmp_path / "stopped", str(any_corpora), "cpu", progress=False
+    )
     resume_dir = tmp_path / "stopped" / "resume"
     (resume_dir / "partial.safetensors").write_bytes(b"cut short by a power failure")
     (resume_dir / ".partial.safetensors.k1ll3d").write_bytes(b"\0" * 1000)
@@ -286,18 +358,63 @@ def test_cli_train_and_evaluate_on_a_slice(tmp_path, corpora):
     IW-NLL's margin below the ELBO is within the evaluation's noise."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "VAE_MINE_DATA": str(corpora)}
     out = tmp_path / "cli"
-    run = subprocess.run([sys.executable, "-m", "core.train", "--corpus", "ptb", "--model", "vae", "--config", "tiny",
-                          "--epochs", "1", "--max-train", "300", "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.train",
+            "--corpus",
+            "ptb",
+            "--model",
+            "vae",
+            "--config",
+            "tiny",
+            "--epochs",
+            "1",
+            "--max-train",
+            "300",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert "epoch 1" in run.stderr and "val NLL" in run.stderr
-    ev = subprocess.run([sys.executable, "-m", "core.evaluate", str(out), "--split", "valid", "--iw-samples", "5",
-                         "--max-sentences", "200", "--no-fppl", "--json", str(tmp_path / "m.json")], cwd=ROOT, env=env, capture_output=True, text=True)
+    ev = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core.evaluate",
+            str(out),
+            "--split",
+            "valid",
+            "--iw-samples",
+            "5",
+            "--max-sentences",
+            "200",
+            "--no-fppl",
+            "--json",
+            str(tmp_path / "m.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert ev.returncode == 0, ev.stderr
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["sentences"] == 200 and m["iw_nll"] < m["nll"] and 0 <= m["au"] <= 8
     assert "NLL (importance-weighted)" in ev.stdout and "MI (batch-wise, He et al. 2019" in ev.stdout
-    bad = subprocess.run([sys.executable, "-m", "core.train", "--corpus", "yahoo", "--out", str(tmp_path / "y")],
-                         cwd=ROOT, env=env, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "core.train", "--corpus", "yahoo", "--out", str(tmp_path / "y")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "corpus file not found" in bad.stderr and "yahoo/train.txt" in bad.stderr
 
 
@@ -358,7 +475,9 @@ def test_the_fast_training_loss_has_the_plain_loss_and_gradients(mine_bundle, an
             nll = model.reconstruction(batch, z)
         else:
             logits = model.decoder(batch.inputs, z)
-            nll = F.cross_entropy(logits.transpose(1, 2), batch.targets, ignore_index=vocab.pad, reduction="none").sum(1)
+            nll = F.cross_entropy(logits.transpose(1, 2), batch.targets, ignore_index=vocab.pad, reduction="none").sum(
+                1
+            )
         (nll * torch.linspace(0.5, 1.5, len(nll))).sum().backward()
         results.append((nll.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
     (fast, fast_grads), (plain, plain_grads) = results
@@ -383,9 +502,15 @@ def test_the_cpu_step_folds_clipping_into_sgd_and_updates_as_clip_then_step(mine
         models.append(model)
         batch = batch or next(Dataset(read_split("ptb", "valid", any_corpora, limit=64), vocab).batches(64))
     z = torch.randn(len(batch), models[0].z_dim, generator=torch.Generator().manual_seed(0))
-    ours, theirs = (torch.optim.SGD([{"params": m.decoder.project.parameters(), "lr": 0.07},  # two lrs,
-                                     {"params": m.decoder.lstm.parameters(), "lr": 0.7}])  # as BOW's head
-                    for m in models)
+    ours, theirs = (
+        torch.optim.SGD(
+            [
+                {"params": m.decoder.project.parameters(), "lr": 0.07},  # two lrs,
+                {"params": m.decoder.lstm.parameters(), "lr": 0.7},
+            ]
+        )  # as BOW's head
+        for m in models
+    )
     StepContext({"all": ours}, clip, None).update(models[0].reconstruction(batch, z).mean())
     models[1].reconstruction(batch, z).mean().backward()
     norm = torch.nn.utils.clip_grad_norm_([p for g in theirs.param_groups for p in g["params"]], clip)
@@ -427,11 +552,13 @@ def test_uniform_dropout_masks_keep_a_unit_at_rate_1_minus_p_and_unrecorded_conf
 def test_command_processes_keep_freed_memory_so_a_large_tensor_reuses_its_pages():
     """What core.cli asks of glibc: a freed 64 MB tensor's pages serve the next one (by default each
     comes back from the kernel as fresh pages, one fault per 4 KB page)."""
-    code = ("import resource, sys, torch; from core.device import keep_freed_memory\n"
-            "kept = keep_freed_memory() if sys.argv[1] == 'keep' else False\n"
-            "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-            "for _ in range(20): torch.ones(16 * 2**20)\n"
-            "print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)")
+    code = (
+        "import resource, sys, torch; from core.device import keep_freed_memory\n"
+        "kept = keep_freed_memory() if sys.argv[1] == 'keep' else False\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
+        "for _ in range(20): torch.ones(16 * 2**20)\n"
+        "print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)"
+    )
     faults = {}
     for how in ("default", "keep"):
         done = subprocess.run([sys.executable, "-c", code, how], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -455,7 +582,9 @@ def test_the_training_nll_is_exact_where_a_target_probability_underflows():
     results = []
     for ours in (True, False):
         logits = base.clone().requires_grad_()
-        nll = word_nll(logits, targets, 0) if ours else F.cross_entropy(logits, targets, ignore_index=0, reduction="none")
+        nll = (
+            word_nll(logits, targets, 0) if ours else F.cross_entropy(logits, targets, ignore_index=0, reduction="none")
+        )
         (nll * torch.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
         results.append((nll.detach(), logits.grad))
     (nll, grad), (ref, ref_grad) = results
@@ -480,17 +609,44 @@ def test_recipe_sets_vae_mine_settings_and_a_collapsed_run_says_so(tmp_path, any
     from core.train import collapse_warning
 
     out = tmp_path / "run"
-    cmd, env = train_cmd(any_corpora, "--corpus", "ptb", "--model", "vae-mine", "--recipe", "reads-code", "--config", "tiny",
-                         "--epochs", "1", "--max-train", "200", "--no-progress", "--out", str(out))
+    cmd, env = train_cmd(
+        any_corpora,
+        "--corpus",
+        "ptb",
+        "--model",
+        "vae-mine",
+        "--recipe",
+        "reads-code",
+        "--config",
+        "tiny",
+        "--epochs",
+        "1",
+        "--max-train",
+        "200",
+        "--no-progress",
+        "--out",
+        str(out),
+    )
     subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
     settings = json.loads((out / "config.json").read_text())["run"]["objective"]["settings"]
-    assert (settings["estimator"], settings["negatives"], settings["energy_standardize_z"]) == ("infonce", "re-encoded", True)
+    assert (settings["estimator"], settings["negatives"], settings["energy_standardize_z"]) == (
+        "infonce",
+        "re-encoded",
+        True,
+    )
     said = collapse_warning({"valid": {"au": 0, "mi": 0.02, "kl": 0.09}}, "vae-mine")
     assert said.startswith("warning: the code collapsed") and "--recipe reads-code" in said
     assert collapse_warning({"valid": {"au": 3, "mi": 1.0, "kl": 2.0}}, "vae-mine", 0.8) is None
-    assert "the decoder ignores z (use of z 0.020" in collapse_warning({"valid": {"au": 22, "mi": 0.46}}, "vae-mine", 0.02)
-    bad = subprocess.run([*train_cmd(any_corpora, "--model", "vae", "--recipe", "reads-code", "--out", str(tmp_path / "x"))[0]],
-                         cwd=ROOT, env=env, capture_output=True, text=True)
+    assert "the decoder ignores z (use of z 0.020" in collapse_warning(
+        {"valid": {"au": 22, "mi": 0.46}}, "vae-mine", 0.02
+    )
+    bad = subprocess.run(
+        [*train_cmd(any_corpora, "--model", "vae", "--recipe", "reads-code", "--out", str(tmp_path / "x"))[0]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and "group of VAE-MINE settings" in bad.stderr
 
 
@@ -500,7 +656,9 @@ def test_a_full_disk_stops_training_with_one_line_and_loses_nothing(tmp_path, wh
     whole, and once space is freed --resume ends as the unbroken run."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(disk)], capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(disk)], capture_output=True, text=True
+    )
     assert mounted.returncode == 0, f"this test mounts a small tmpfs and needs root: {mounted.stderr}"
     try:
         run, filler = disk / "run", disk / "filler"
@@ -520,7 +678,9 @@ def test_a_full_disk_stops_training_with_one_line_and_loses_nothing(tmp_path, wh
         assert "continue with --resume" in last and not list(run.rglob(".*.*")), sorted(run.rglob("*"))
         filler.unlink()
         cmd, env = train_cmd(corpora, *KILL_ARGS)
-        resumed = subprocess.run([*cmd, "--out", str(run), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True)
+        resumed = subprocess.run(
+            [*cmd, "--out", str(run), "--resume"], cwd=ROOT, env=env, capture_output=True, text=True
+        )
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         assert_same_weights(run, whole_run)
     finally:

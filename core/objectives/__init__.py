@@ -2,6 +2,7 @@
 
 `--model NAME` picks one; `registry()` lists them, `table2()` gives the paper's row order.
 """
+
 from __future__ import annotations
 
 from ..config import RunConfig
@@ -17,5 +18,13 @@ def build(cfg: RunConfig, vocab_size: int) -> tuple[TextVAE, Objective]:
     return model, cls(model, cfg.objective.settings, vocab_size)
 
 
-__all__ = ["Objective", "StepContext", "build", "display_name", "objective_class", "parse_objective",
-           "registry", "table2"]
+__all__ = [
+    "Objective",
+    "StepContext",
+    "build",
+    "display_name",
+    "objective_class",
+    "parse_objective",
+    "registry",
+    "table2",
+]

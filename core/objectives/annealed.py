@@ -1,6 +1,7 @@
 """Bowman et al. (2016)'s VAE-0.5 and Zhao et al. (2017)'s VAE-BOW: both anneal the KL weight
 linearly from `kl_start` to 1 over the first `anneal_epochs` epochs, and weaken the decoder's
 hold on the sentence in different ways so it has to consult z."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -9,11 +9,13 @@ An objective is one file: a subclass with a registry `name`, a `display_name`, i
 its `Settings` dataclass whose defaults are its source's published values. Defining the class
 registers it: training, export, the Table 2 tools and the explorer find it through `registry()`.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from functools import partial
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -25,7 +27,7 @@ from ..metrics import batch_mi
 from ..models import TextVAE
 from ..precision import autocast
 
-_REGISTRY: dict[str, type["Objective"]] = {}
+_REGISTRY: dict[str, type[Objective]] = {}
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,16 @@ class StepContext:
     graphs: Any = None  # core.graphs.StepGraphs where steps run as CUDA graphs
     precision: str = "fp32"  # what each loss's forward pass computes in (core.precision)
 
-    def step(self, loss_fn: LossFn, batch: Batch, groups: Iterable[str] | None = None,
-             clip_with: Iterable[str] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def step(
+        self, loss_fn: LossFn, batch: Batch, groups: Iterable[str] | None = None, clip_with: Iterable[str] | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One training step: `loss_fn(batch)`, then `update` on the named groups (default: all).
         Returns the loss and statistics, detached. With `graphs` it replays a CUDA graph of the
         whole step where it can (see core/graphs.py), else it runs here."""
         if self.graphs is not None:
-            done = self.graphs.run(loss_fn, batch, list(self.optimizers) if groups is None else list(groups),
-                                   tuple(clip_with or ()))
+            done = self.graphs.run(
+                loss_fn, batch, list(self.optimizers) if groups is None else list(groups), tuple(clip_with or ())
+            )
             if done is not None:
                 return done
         with autocast(self.precision, batch.tokens.device):
@@ -61,7 +65,9 @@ class StepContext:
         self.update(loss, groups, clip_with)
         return loss.detach(), stats
 
-    def update(self, loss: torch.Tensor, groups: Iterable[str] | None = None, clip_with: Iterable[str] | None = None) -> None:
+    def update(
+        self, loss: torch.Tensor, groups: Iterable[str] | None = None, clip_with: Iterable[str] | None = None
+    ) -> None:
         """Backpropagate `loss` and take one clipped SGD step on the named groups (default: all).
 
         With groups named, only their gradients are computed: autograd skips e.g. the decoder's
@@ -87,7 +93,9 @@ class StepContext:
         for name in names:
             self._clipped_step(self.optimizers[name], params[name], factor)
 
-    def _clipped_step(self, opt: torch.optim.Optimizer, params: list[torch.Tensor], factor: torch.Tensor | None = None) -> None:
+    def _clipped_step(
+        self, opt: torch.optim.Optimizer, params: list[torch.Tensor], factor: torch.Tensor | None = None
+    ) -> None:
         """clip_grad_norm_ (or the given clipping `factor`), then opt.step(). On the CPU, where reading
         the norm costs nothing, a plain SGD step takes the clipping factor in its learning rate (the
         same update) and skips the pass that rescales every gradient (what that saves: docs/cpu-notes.md)."""
@@ -119,7 +127,8 @@ def plain_sgd(opt: torch.optim.Optimizer) -> bool:
     """SGD without momentum, weight decay or maximisation: p -= lr * grad, what the folded clip and
     the graphed step (core/graphs.py) both rewrite."""
     return isinstance(opt, torch.optim.SGD) and not any(
-        g["momentum"] or g["weight_decay"] or g.get("maximize") for g in opt.param_groups)
+        g["momentum"] or g["weight_decay"] or g.get("maximize") for g in opt.param_groups
+    )
 
 
 class Objective(nn.Module):
@@ -308,6 +317,7 @@ class ScheduledKL(Objective):
 
 # -- the registry -----------------------------------------------------------------------------------
 
+
 def registry() -> dict[str, type[Objective]]:
     """Every objective defined so far, by name."""
     return dict(_REGISTRY)
@@ -342,7 +352,8 @@ def parse_objective(d: dict[str, Any], source: str, legacy: bool = False) -> Obj
     if legacy:
         return cls.settings_from_legacy(d)
     try:
-        return ObjectiveConfig(cls.name, build_dataclass(cls.Settings, {**cls.unrecorded, **(d.get("settings") or {})}, source))
+        return ObjectiveConfig(
+            cls.name, build_dataclass(cls.Settings, {**cls.unrecorded, **(d.get("settings") or {})}, source)
+        )
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{source}: bad settings for {cls.name} ({e})") from None
-

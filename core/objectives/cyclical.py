@@ -5,6 +5,7 @@ A restart raises validation NLL while beta is small and the KL grows; under the 
 two such epochs would halve the lr and reload the best weights from before the restart, undoing
 the cycle. Fu et al. keep the schedule running, so here the plateau rule waits for the last cycle
 to end (`hold_lr_until_last_cycle`)."""
+
 from __future__ import annotations
 
 import math

@@ -6,6 +6,7 @@ Kernel: Gaussian RBF k(a, b) = exp(-|a - b|^2 / (2 d)), d = z_dim, so two indepe
 U-statistic (diagonal terms left out). This is InfoVAE's family with alpha = 0 (the full KL kept)
 and alpha + lambda - 1 = mmd_weight (10 by default).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

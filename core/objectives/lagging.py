@@ -8,6 +8,7 @@ aggressive mode ends for good once validation MI has not increased over the prev
 The KL weight rises linearly from 0.1 to 1 over the first 10 epochs, as in the text command of He
 et al.'s README (`--kl_start 0.1 --warm_up 10`), alongside the aggressive phase.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,7 +20,7 @@ from torch import nn
 
 from ..batching import Batch
 from ..models import TextVAE
-from .annealed import AnnealSettings, Annealed
+from .annealed import Annealed, AnnealSettings
 from .base import StepContext
 
 
@@ -124,11 +125,19 @@ class LaggingVAE(Annealed):
 
     def logged(self) -> dict[str, float]:
         # `aggressive` is the mode the next epoch trains in; `inner_steps` the mean of this one.
-        return {**super().logged(), "aggressive": self.aggressive,
-                "inner_steps": round(self._inner / max(self._outer, 1), 2)}
+        return {
+            **super().logged(),
+            "aggressive": self.aggressive,
+            "inner_steps": round(self._inner / max(self._outer, 1), 2),
+        }
 
     def extra_state(self) -> dict:  # the step counts matter to a checkpoint inside an epoch
-        return {"aggressive": self.aggressive, "previous_mi": self.previous_mi, "inner": self._inner, "outer": self._outer}
+        return {
+            "aggressive": self.aggressive,
+            "previous_mi": self.previous_mi,
+            "inner": self._inner,
+            "outer": self._outer,
+        }
 
     def load_extra_state(self, state: dict) -> None:
         self.aggressive = state.get("aggressive", True)

@@ -1,4 +1,5 @@
 """LSTM-LM: the decoder alone, no latent variable; its loss is the exact NLL."""
+
 from .base import Objective
 
 

@@ -24,6 +24,7 @@ flat floor. The settings below the paper's own name the other choices it leaves 
 energy reads (z standardised; the posterior; the words), how it learns (Adam; k steps per encoder
 step) and the estimator (DV with its tangent, JSD, InfoNCE).
 """
+
 from __future__ import annotations
 
 import math
@@ -32,26 +33,36 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.func import functional_call
+from torch.nn import functional as F
 
 from ..batching import Batch
 from ..metrics import aggregate_mi
 from ..models import TextVAE
-from .base import ScheduledKL
 from .annealed import word_dropout
+from .base import ScheduledKL
 from .schedules import linear_anneal
 
 
 class EnergyFunction(nn.Module):
     """f_psi(x, z): two ReLU layers on [h_x; z], squashed smoothly into (-bound, bound)."""
 
-    def __init__(self, h_dim: int, z_dim: int, hidden: int, bound: float = 10.0, standardize_h: bool = True,
-                 standardize_z: bool = False, reads_posterior: bool = False, words: int = 0, pad: int = 0,
-                 separable: bool = False, z_floor: float = 0.0):
+    def __init__(
+        self,
+        h_dim: int,
+        z_dim: int,
+        hidden: int,
+        bound: float = 10.0,
+        standardize_h: bool = True,
+        standardize_z: bool = False,
+        reads_posterior: bool = False,
+        words: int = 0,
+        pad: int = 0,
+        separable: bool = False,
+        z_floor: float = 0.0,
+    ):
         super().__init__()
         self.z_floor = z_floor
         # reads="words": x is read as the mean of the energy's own embeddings of its words, not as h_x
@@ -66,8 +77,12 @@ class EnergyFunction(nn.Module):
             self.z_net = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
         else:
             self.net = nn.Sequential(
-                nn.Linear(h_dim + z_dim * (2 if reads_posterior else 1), hidden), nn.ReLU(), nn.Linear(hidden, hidden),
-                nn.ReLU(), nn.Linear(hidden, 1))
+                nn.Linear(h_dim + z_dim * (2 if reads_posterior else 1), hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(),
+                nn.Linear(hidden, 1),
+            )
 
     def features(self, h: torch.Tensor) -> torch.Tensor:
         """h_x as the energy reads it: standardised across the batch (when set)."""
@@ -75,8 +90,9 @@ class EnergyFunction(nn.Module):
             h = standardized(h)
         return h
 
-    def x_features(self, h: torch.Tensor, mu: torch.Tensor | None, logvar: torch.Tensor | None,
-                   tokens: torch.Tensor | None = None) -> torch.Tensor:
+    def x_features(
+        self, h: torch.Tensor, mu: torch.Tensor | None, logvar: torch.Tensor | None, tokens: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """A sentence as the energy reads it: h_x from `features` (or, reading words, the mean of its
         word embeddings over `tokens`), with reads_posterior its posterior's mean and log-variance beside it."""
         if self.words is not None:
@@ -167,8 +183,14 @@ READS = ("state", "words")
 # right-hand VAE-MINE (docs/mine-variants.md) without its anneal and word dropout, the smallest set
 # that kept the code in use in short runs (the classroom lab: MI 0.6-0.8, AU 5-8 in a minute, where
 # the paper's DV at alpha 3 stays near 0).
-RECIPES = {"reads-code": (("energy_standardize_z", True), ("estimator", "infonce"), ("negatives", "re-encoded"),
-                          ("queue_size", 160))}
+RECIPES = {
+    "reads-code": (
+        ("energy_standardize_z", True),
+        ("estimator", "infonce"),
+        ("negatives", "re-encoded"),
+        ("queue_size", 160),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -191,10 +213,14 @@ class Settings:
     word_dropout: float = 0.0
     # Choices the paper leaves open or states differently; each is screened in docs/mine-variants.md.
     energy_standardize_z: bool = False  # the energy reads z standardised across the batch, as it reads h_x
-    energy_z_floor: float = 0.0  # with it, z is divided by max(batch spread, floor): at 1.0 only spread beyond the prior's is hidden
+    energy_z_floor: float = (
+        0.0  # with it, z is divided by max(batch spread, floor): at 1.0 only spread beyond the prior's is hidden
+    )
     energy_reads_posterior: bool = False  # the energy also reads (z - mu_x) / sigma_x (x's posterior beside h_x)
     energy_reads: str = "state"  # x as the encoder's last state h_x, or as "words" (the energy's own bag of words)
-    energy_separable: bool = False  # f = g(h_x) . k(z) (two towers) instead of an MLP on [h_x; z]: many negatives cheaply
+    energy_separable: bool = (
+        False  # f = g(h_x) . k(z) (two towers) instead of an MLP on [h_x; z]: many negatives cheaply
+    )
     energy_optimizer: str = "sgd"  # sgd (Algorithm 1) or adam (MINE's own practice, Belghazi et al. 2018)
     energy_adam_lr: float = 1e-4  # Adam's lr at the run's lr 1.0 (halved with it)
     energy_steps: int = 1  # energy updates per encoder step (k > 1: a critic that keeps up, as in WGAN)
@@ -202,8 +228,13 @@ class Settings:
     xi: str = "optimal"  # dv's tangent: optimal (xi* = 1 / mean exp f) or printed (the paper's xi = mean exp f)
 
     def __post_init__(self):
-        for name, allowed in (("negatives", NEGATIVES), ("estimator", ESTIMATORS), ("xi", XI_RULES),
-                              ("energy_optimizer", OPTIMIZERS), ("energy_reads", READS)):
+        for name, allowed in (
+            ("negatives", NEGATIVES),
+            ("estimator", ESTIMATORS),
+            ("xi", XI_RULES),
+            ("energy_optimizer", OPTIMIZERS),
+            ("energy_reads", READS),
+        ):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         if self.queue_size < 1 or self.reencoded_width < 2:
@@ -211,9 +242,13 @@ class Settings:
         if self.energy_steps < 1:
             raise ValueError("energy_steps must be at least 1")
         if self.energy_separable and self.energy_reads_posterior:
-            raise ValueError("a separable energy reads x and z apart, so it cannot read z's distance from x's posterior")
+            raise ValueError(
+                "a separable energy reads x and z apart, so it cannot read z's distance from x's posterior"
+            )
         if self.estimator == "infonce" and self.negatives == "roll":
-            raise ValueError("estimator=infonce scores every pair of the batch: use negatives=all-pairs, queue or re-encoded")
+            raise ValueError(
+                "estimator=infonce scores every pair of the batch: use negatives=all-pairs, queue or re-encoded"
+            )
 
 
 class VAEMine(ScheduledKL):
@@ -230,11 +265,19 @@ class VAEMine(ScheduledKL):
     def __init__(self, model: TextVAE, settings: Settings, vocab_size: int):
         super().__init__(model, settings, vocab_size)
         mc = model.model_config
-        self.energy = EnergyFunction(mc.hidden_dim, mc.z_dim, mc.energy_hidden, settings.energy_bound,
-                                     settings.energy_standardize_h, settings.energy_standardize_z,
-                                     settings.energy_reads_posterior,
-                                     vocab_size if settings.energy_reads == "words" else 0, model.pad,
-                                     settings.energy_separable, settings.energy_z_floor)
+        self.energy = EnergyFunction(
+            mc.hidden_dim,
+            mc.z_dim,
+            mc.energy_hidden,
+            settings.energy_bound,
+            settings.energy_standardize_h,
+            settings.energy_standardize_z,
+            settings.energy_reads_posterior,
+            vocab_size if settings.energy_reads == "words" else 0,
+            model.pad,
+            settings.energy_separable,
+            settings.energy_z_floor,
+        )
         self.register_buffer("log_xi", torch.zeros(()))  # tangent scope carried between batches, xi = 1 at start
         if settings.negatives == "queue":  # a ring of recent codes; saved with the weights for --resume
             self.register_buffer("queue", torch.zeros(settings.queue_size, mc.z_dim))
@@ -265,7 +308,9 @@ class VAEMine(ScheduledKL):
     def lr_scale(self, group: str) -> float:
         if group != "energy":
             return 1.0
-        return self.settings.energy_adam_lr if self.settings.energy_optimizer == "adam" else self.settings.energy_lr_scale
+        return (
+            self.settings.energy_adam_lr if self.settings.energy_optimizer == "adam" else self.settings.energy_lr_scale
+        )
 
     def optimizer(self, group: str, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
         if group == "energy" and self.settings.energy_optimizer == "adam":
@@ -286,8 +331,9 @@ class VAEMine(ScheduledKL):
         zf, qf = self.energy.codes(z, queued)
         return zf, qf
 
-    def negative_pairs(self, h: torch.Tensor, z: torch.Tensor, queued: torch.Tensor | None = None
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    def negative_pairs(
+        self, h: torch.Tensor, z: torch.Tensor, queued: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(h rows, codes) of the negative pairs, as `negatives` says; B >= 2."""
         b = h.size(0)
         if self.settings.negatives == "roll":
@@ -305,6 +351,7 @@ class VAEMine(ScheduledKL):
         encoder's view); else the inputs are detached (the energy's own update)."""
         if frozen:
             params = {k: v.detach() for k, v in self.energy.named_parameters()}
+
             def f(a, b, matrix=False):
                 return functional_call(self.energy, params, (a, b), {"matrix": matrix})
         else:
@@ -333,8 +380,14 @@ class VAEMine(ScheduledKL):
         i, j = off_diagonal_pairs(b, scores.device)
         return joint, torch.cat([scores[i, j], scores[:, b:].reshape(-1)])
 
-    def bounds(self, h: torch.Tensor, z: torch.Tensor, mu: torch.Tensor | None = None, logvar: torch.Tensor | None = None,
-               tokens: torch.Tensor | None = None):
+    def bounds(
+        self,
+        h: torch.Tensor,
+        z: torch.Tensor,
+        mu: torch.Tensor | None = None,
+        logvar: torch.Tensor | None = None,
+        tokens: torch.Tensor | None = None,
+    ):
         """(psi_objective, phi_objective, log_xi or None, estimate) for one batch of pairs (h_i, z_i),
         B >= 2; mu and logvar (the posteriors of z) are needed when the energy reads them, the
         sentences' tokens when it reads their words.
@@ -374,13 +427,15 @@ class VAEMine(ScheduledKL):
         """While the queue fills, the number of negatives changes every step: those first steps
         (two at batch 32) run eagerly. Once full it stays full. Extra energy steps read the
         encoder's output outside the step, so they run eagerly too."""
-        if self.settings.energy_steps > 1 or self.settings.negatives == "re-encoded":  # (its kept sentences' width varies)
+        if (
+            self.settings.energy_steps > 1 or self.settings.negatives == "re-encoded"
+        ):  # (its kept sentences' width varies)
             return False
         return self.settings.negatives != "queue" or self.queued() >= self.settings.queue_size
 
     @torch.no_grad()
     def _enqueue(self, z: torch.Tensor) -> None:
-        z = z[-self.settings.queue_size:]
+        z = z[-self.settings.queue_size :]
         slots = (self.queue_count + torch.arange(len(z), device=z.device)) % self.settings.queue_size
         self.queue[slots] = z
         self.queue_count += len(z)
@@ -421,7 +476,7 @@ class VAEMine(ScheduledKL):
     @torch.no_grad()
     def _keep(self, batch: Batch) -> None:
         """The batch's sentences (their first reencoded_width tokens) into the ring of kept ones."""
-        tokens, lengths = batch.tokens[-self.settings.queue_size:], batch.lengths[-self.settings.queue_size:]
+        tokens, lengths = batch.tokens[-self.settings.queue_size :], batch.lengths[-self.settings.queue_size :]
         width = min(tokens.size(1), self.settings.reencoded_width)
         slots = (self.queue_count + torch.arange(len(tokens), device=tokens.device)) % self.settings.queue_size
         self.sentences[slots] = self.pad
@@ -450,15 +505,20 @@ class VAEMine(ScheduledKL):
         return linear_anneal(self.position, self.settings.kl_start, self.settings.anneal_epochs)
 
     def decoder_inputs(self, batch: Batch) -> torch.Tensor | None:
-        return word_dropout(batch.inputs, self.settings.word_dropout) if self.training and self.settings.word_dropout else None
+        return (
+            word_dropout(batch.inputs, self.settings.word_dropout)
+            if self.training and self.settings.word_dropout
+            else None
+        )
 
     def logged(self) -> dict[str, float]:
         return {**super().logged(), "alpha": self.alpha}
 
     # -- diagnostics ------------------------------------------------------------------------------
 
-    def diagnostics(self, model: TextVAE, probe: Batch, batches: list[Batch], steps: int = 10, lr: float = 1.0,
-                    seed: int = 0) -> dict[str, float]:
+    def diagnostics(
+        self, model: TextVAE, probe: Batch, batches: list[Batch], steps: int = 10, lr: float = 1.0, seed: int = 0
+    ) -> dict[str, float]:
         """Why the bound buys (or does not buy) information, measured without changing the model,
         the energy or any state (evaluation mode, a private generator):
           bound / mi: the estimate on `batches` against the MI of the whole probe (metrics.aggregate_mi);
@@ -481,13 +541,18 @@ class VAEMine(ScheduledKL):
                 hf = self.energy.x_features(h, mu, logvar, batch.tokens)
                 zf, qf = self.codes(z)
                 a, b = self.energies(hf, zf, qf, frozen=True)
-                joint, neg = (a.diagonal(), a[~torch.eye(*a.shape, dtype=torch.bool, device=a.device)]) if b is None else (a, b)
+                joint, neg = (
+                    (a.diagonal(), a[~torch.eye(*a.shape, dtype=torch.bool, device=a.device)]) if b is None else (a, b)
+                )
                 near_joint.append(float((joint.abs() > 0.9 * self.energy.bound).float().mean()))
                 near_neg.append(float((neg.abs() > 0.9 * self.energy.bound).float().mean()))
                 _, phi, _, estimate = self.bounds(h, z, mu, logvar, batch.tokens)
                 estimates.append(float(estimate))
-                losses = {"rec": model.reconstruction(batch, z).mean(), "kl": self.kl_weight() * TextVAE.kl(mu, logvar).mean(),
-                          "mine": -self.alpha * phi}
+                losses = {
+                    "rec": model.reconstruction(batch, z).mean(),
+                    "kl": self.kl_weight() * TextVAE.kl(mu, logvar).mean(),
+                    "mine": -self.alpha * phi,
+                }
                 for k, term in losses.items():
                     g_mu, g_lv = torch.autograd.grad(term, [mu, logvar], retain_graph=True, allow_unused=True)
                     terms[k]["mu"].append(0.0 if g_mu is None else float(g_mu.norm()))
@@ -500,18 +565,26 @@ class VAEMine(ScheduledKL):
         for k, parts in terms.items():
             for what, norms in parts.items():
                 out[f"grad_{what}_{k}"] = float(np.median(norms))
-        out |= {"near_bound_joint": float(np.mean(near_joint)), "near_bound_neg": float(np.mean(near_neg)),
-                "step_mi": step_mi, "step_kl": step_kl,
-                "mi_per_kl": (step_mi - mi) / (step_kl - kl) if abs(step_kl - kl) > 1e-9 else float("nan")}
+        out |= {
+            "near_bound_joint": float(np.mean(near_joint)),
+            "near_bound_neg": float(np.mean(near_neg)),
+            "step_mi": step_mi,
+            "step_kl": step_kl,
+            "mi_per_kl": (step_mi - mi) / (step_kl - kl) if abs(step_kl - kl) > 1e-9 else float("nan"),
+        }
         return {k: round(v, 5) for k, v in out.items()}
 
     @staticmethod
     @torch.no_grad()
     def _probe_mi_kl(encoder: nn.Module, probe: Batch) -> tuple[float, float]:
         _, mu, logvar = encoder(probe.tokens, probe.lengths)
-        return aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(0)), float(TextVAE.kl(mu, logvar).mean())
+        return aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(0)), float(
+            TextVAE.kl(mu, logvar).mean()
+        )
 
-    def _bound_step(self, encoder: nn.Module, probe: Batch, batches: list[Batch], steps: int, lr: float, g) -> tuple[float, float]:
+    def _bound_step(
+        self, encoder: nn.Module, probe: Batch, batches: list[Batch], steps: int, lr: float, g
+    ) -> tuple[float, float]:
         """The probe's (MI, KL) after `steps` SGD steps of a copy of the encoder along alpha x the bound."""
         copy = deepcopy(encoder)
         params = list(copy.parameters())

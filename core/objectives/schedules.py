@@ -4,6 +4,7 @@ The loop sets the position before every step as (epoch - 1) + batch_index / batc
 schedule depends only on where training is, never on wall time, and a resumed run replays it exactly.
 The learning-rate plateau rule is here too, as a pure function of the loop's state.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -62,18 +63,21 @@ def plateau_step(state: LoopState, epoch: int, val_nll: float, rule: PlateauRule
     if s.bad_epochs < rule.patience or epoch < rule.from_epoch:
         return s, ""
     halvings = s.halvings + 1
-    return replace(s, bad_epochs=0, halvings=halvings, lr=s.lr * rule.decay, done=halvings >= rule.max_halvings), "halved"
+    return replace(
+        s, bad_epochs=0, halvings=halvings, lr=s.lr * rule.decay, done=halvings >= rule.max_halvings
+    ), "halved"
 
 
-def how_training_ended(lr: float, decay: float, max_halvings: int, epochs: int, minutes: float | None,
-                       last: dict | None) -> str:
+def how_training_ended(
+    lr: float, decay: float, max_halvings: int, epochs: int, minutes: float | None, last: dict | None
+) -> str:
     """How a finished run stopped, from its config's schedule and its last train_log line: its lr
     schedule ran out (the lr halved `max_halvings` times), or a budget stopped it first (and, for
     LaggingVAE, whether inside its aggressive phase). A model compared with another is trusted
     only when each ran to the end of its own schedule."""
     if not last:
         return "how its training ended is not recorded"
-    if last.get("lr", lr) <= lr * decay ** max_halvings * (1 + 1e-6):
+    if last.get("lr", lr) <= lr * decay**max_halvings * (1 + 1e-6):
         return f"its schedule ended (lr halved {max_halvings} times)"
     done = last.get("epoch", 0)
     phase = ", inside its aggressive phase" if last.get("aggressive") else ""

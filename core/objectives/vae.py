@@ -1,4 +1,5 @@
 """The plain VAE: maximise the ELBO (with a constant KL weight, 1 by default)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,13 +1,14 @@
 """What every tab shares: one helper that wires a button to its function behind the error
 boundary, the per-model columns, number boxes and decoding controls with core's ranges, and
 reading a text box and reporting what the model made of it."""
+
 from __future__ import annotations
 
 import ctypes
 import inspect
 import logging
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import gradio as gr
 
@@ -58,8 +59,11 @@ def lines_of(text: str | None, what: str = "a sentence") -> list[str]:
 def first_line(text: str | None, what: str = "a sentence") -> tuple[str, str]:
     """(the first non-empty line of a single-sentence box, a note saying so when it held more; "" if not)."""
     lines = _all_lines(text, what)
-    note = (f'<p class="vm-dim vm-note">{esc(what)}: the box holds {len(lines):,} lines; only the first was used</p>'
-            if len(lines) > 1 else "")
+    note = (
+        f'<p class="vm-dim vm-note">{esc(what)}: the box holds {len(lines):,} lines; only the first was used</p>'
+        if len(lines) > 1
+        else ""
+    )
     return lines[0], note
 
 
@@ -103,19 +107,27 @@ def many_notes(model, prepared: Sequence, what: str) -> str:
     read as <unk> (the first 20) and the sentences cut, not a line per sentence."""
     unknown = sorted({w for p in prepared for w in p.unknown})
     cut = sum(1 for p in prepared if p.truncated)
-    notes = ([f"{esc(what)}: {len(unknown):,} distinct word{'s' * (len(unknown) != 1)} read as &lt;unk&gt;: {esc(', '.join(unknown[:20]))}"
-              + (" …" if len(unknown) > 20 else "")] if unknown else [])
+    notes = (
+        [
+            f"{esc(what)}: {len(unknown):,} distinct word{'s' * (len(unknown) != 1)} read as "
+            f"&lt;unk&gt;: {esc(', '.join(unknown[:20]))}" + (" …" if len(unknown) > 20 else "")
+        ]
+        if unknown
+        else []
+    )
     notes += [f"{esc(what)}: {cut:,} sentences longer than the model's {model.max_len} words were cut"] if cut else []
     return "".join(f'<p class="vm-dim vm-note">{n}</p>' for n in notes)
 
 
-def guarded(fn: Callable, n_outputs: int = 1, redact: Callable[[str], str] = str,
-            vet: Callable[[dict], dict] | None = None) -> Callable:
+def guarded(
+    fn: Callable, n_outputs: int = 1, redact: Callable[[str], str] = str, vet: Callable[[dict], dict] | None = None
+) -> Callable:
     """fn behind the error boundary: errors about the whole request (empty text, bad numbers) and
     bugs become a message in the last output (the status HTML), the others empty; never a
     traceback in the page. `vet` rewrites or refuses the keyword arguments first
     (Context.vet_arguments), `redact` a message before it is shown (Context.public).
     Works for generator functions (streamed outputs) too."""
+
     def call(args: tuple, kwargs: dict):
         return fn(*args, **(vet(kwargs) if vet else kwargs))
 
@@ -128,30 +140,42 @@ def guarded(fn: Callable, n_outputs: int = 1, redact: Callable[[str], str] = str
         return html if n_outputs == 1 else (*[None] * (n_outputs - 1), html)
 
     if inspect.isgeneratorfunction(fn):
+
         def wrapper(*args, **kwargs):
             try:
                 yield from call(args, kwargs)
             except Exception as e:
                 yield failure(e)
     else:
+
         def wrapper(*args, **kwargs):
             try:
                 return call(args, kwargs)
             except Exception as e:
                 return failure(e)
+
     wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
     return wrapper
 
 
-def wire(ctx: Context, triggers, fn: Callable, inputs: dict[str, gr.components.Component], outputs,
-         api_name: str | bool, progress: bool = False, session: bool = False) -> None:
+def wire(
+    ctx: Context,
+    triggers,
+    fn: Callable,
+    inputs: dict[str, gr.components.Component],
+    outputs,
+    api_name: str | bool,
+    progress: bool = False,
+    session: bool = False,
+) -> None:
     """Run fn(**{name: value}) behind the error boundary when any trigger fires. The API endpoint
     takes the inputs by these names. Values reach fn as sent, unchecked by Gradio (which would snap
     or round numbers silently): arguments that name a checkpoint, corpus or split are checked here
     (Context.vet_arguments, before anything is opened), the rest by core, which says what is
     allowed; an input a call left out arrives as None. With progress, fn also
     gets `progress(fraction, desc)`; with session, `session`, the id of the browser (or client)
-    that called, and `visitor`, its network address. When the inputs hold the model pair, switching a model clears the outputs."""
+    that called, and `visitor`, its network address. When the inputs hold the model pair, switching a model
+    clears the outputs."""
     outputs = outputs if isinstance(outputs, list) else [outputs]
     safe = guarded(fn, len(outputs), ctx.public, ctx.vet_arguments)
     names = list(inputs)
@@ -163,7 +187,7 @@ def wire(ctx: Context, triggers, fn: Callable, inputs: dict[str, gr.components.C
         params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None))
 
     def arguments(args) -> dict:
-        kwargs, extra = {n: None for n in names} | dict(zip(names, args)), list(args[len(names):])
+        kwargs, extra = {n: None for n in names} | dict(zip(names, args)), list(args[len(names) :])
         if progress:
             kwargs["progress"] = extra.pop(0) if extra else None
         if session:
@@ -173,17 +197,20 @@ def wire(ctx: Context, triggers, fn: Callable, inputs: dict[str, gr.components.C
         return kwargs
 
     if inspect.isgeneratorfunction(fn):
+
         def target(*args):
             try:
                 yield from safe(**arguments(args))
             finally:
                 release_memory()
     else:
+
         def target(*args):
             try:
                 return safe(**arguments(args))
             finally:
                 release_memory()
+
     target.__signature__ = inspect.Signature(params)
     target.__annotations__ = {"request": gr.Request} if session else {}
     first = True
@@ -193,8 +220,14 @@ def wire(ctx: Context, triggers, fn: Callable, inputs: dict[str, gr.components.C
     pair = [inputs[n] for n in ("left", "right") if n in inputs]
     if pair:
         stale = page(message("the models changed: press the button again for their results"))
-        gr.on([c.input for c in pair], lambda: (*[None] * (len(outputs) - 1), stale), None, outputs,
-              api_name=False, queue=False)
+        gr.on(
+            [c.input for c in pair],
+            lambda: (*[None] * (len(outputs) - 1), stale),
+            None,
+            outputs,
+            api_name=False,
+            queue=False,
+        )
 
 
 def _libc_trim():
@@ -220,8 +253,14 @@ def number_box(name: str, value, label: str | None = None, **kwargs) -> gr.Numbe
     slider: Gradio's slider snaps out-of-range input to its ends, where core should refuse it."""
     limit = LIMITS[name]
     low, high = limit.ends
-    return gr.Number(value=value, minimum=limit.low, maximum=limit.high, step=1 if limit.whole else 0.1,
-                     label=f"{label or limit.label} ({low}–{high})", **kwargs)
+    return gr.Number(
+        value=value,
+        minimum=limit.low,
+        maximum=limit.high,
+        step=1 if limit.whole else 0.1,
+        label=f"{label or limit.label} ({low}–{high})",
+        **kwargs,
+    )
 
 
 def decoding_controls(prefix: str) -> dict[str, gr.components.Component]:
@@ -229,14 +268,32 @@ def decoding_controls(prefix: str) -> dict[str, gr.components.Component]:
     (element ids `{prefix}-strategy` etc., the keys of a shared link); temperature shows only for
     sampling and beam size only for beam search."""
     with gr.Row():
-        strategy = gr.Radio(list(STRATEGIES), value=DECODING.strategy, label="decoding", elem_classes="vm-strategy",
-                            elem_id=f"{prefix}-strategy")
-        temperature = number_box("temperature", DECODING.temperature, visible=False, elem_classes="vm-temperature",
-                                 elem_id=f"{prefix}-temperature")
-        beam = number_box("beam_size", DECODING.beam_size, visible=False, elem_classes="vm-beam", elem_id=f"{prefix}-beam")
+        strategy = gr.Radio(
+            list(STRATEGIES),
+            value=DECODING.strategy,
+            label="decoding",
+            elem_classes="vm-strategy",
+            elem_id=f"{prefix}-strategy",
+        )
+        temperature = number_box(
+            "temperature",
+            DECODING.temperature,
+            visible=False,
+            elem_classes="vm-temperature",
+            elem_id=f"{prefix}-temperature",
+        )
+        beam = number_box(
+            "beam_size", DECODING.beam_size, visible=False, elem_classes="vm-beam", elem_id=f"{prefix}-beam"
+        )
         seed = number_box("seed", DECODING.seed, elem_classes="vm-seed", elem_id=f"{prefix}-seed")
     # preprocess off: Gradio's check of a radio value would log a traceback for a bad one sent to this
     # handler's fn_index; any value just hides both boxes
-    strategy.change(lambda s: (gr.update(visible=s == "sample"), gr.update(visible=s == "beam")), strategy,
-                    [temperature, beam], api_name=False, queue=False, preprocess=False)
+    strategy.change(
+        lambda s: (gr.update(visible=s == "sample"), gr.update(visible=s == "beam")),
+        strategy,
+        [temperature, beam],
+        api_name=False,
+        queue=False,
+        preprocess=False,
+    )
     return {"strategy": strategy, "temperature": temperature, "beam_size": beam, "seed": seed}

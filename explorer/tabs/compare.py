@@ -1,6 +1,7 @@
 """Compare (on the Latent map tab): both models' codes of the same sentences in aligned maps
 (umap-learn's AlignedUMAP), a selection in one map highlighted in the other and listed with both
 models' reconstructions, and where the two models' neighbourhoods disagree."""
+
 from __future__ import annotations
 
 import re
@@ -50,8 +51,11 @@ def aligned(ctx: Context, left, right, split: str, n: int, progress=None) -> tup
 
     def fit() -> np.ndarray:
         guess = (ALIGNED_SPEED[-1] if ALIGNED_SPEED else ALIGNED_FIRST) * n
-        report(0.35, f"aligned UMAP of {n:,} sentences under both models: about {guess:.0f} s"
-               + ("" if ALIGNED_SPEED else " (the first fit also compiles umap-learn's code)"))
+        report(
+            0.35,
+            f"aligned UMAP of {n:,} sentences under both models: about {guess:.0f} s"
+            + ("" if ALIGNED_SPEED else " (the first fit also compiles umap-learn's code)"),
+        )
         start = time.perf_counter()
         a, b = aligned_2d(mu_l, mu_r)
         ALIGNED_SPEED[:] = [(time.perf_counter() - start) / n]
@@ -69,25 +73,57 @@ def figure(coords, sentences, values, label, titles, hits) -> go.Figure:
     low = float(np.nanmin([np.nanmin(v) for v in values]))
     high = float(np.nanmax([np.nanmax(v) for v in values]))
     for col, (xy, vals) in enumerate(zip(coords, values)):
-        fig.add_trace(go.Scatter(
-            x=xy[:, 0], y=xy[:, 1], mode="markers", text=text, customdata=np.arange(len(xy)),
-            name=f"{'left' if col == 0 else 'right'} model", showlegend=False,
-            hovertemplate="#%{customdata}: %{text}<extra></extra>",
-            selected=dict(marker=dict(color="#e8432e", size=8)), unselected=dict(marker=dict(opacity=0.25)),
-            marker=dict(size=5, color=vals, colorscale="Viridis", cmin=low, cmax=high, showscale=col == 1,
-                        colorbar=dict(title=dict(text=label)))), row=1, col=col + 1)
+        fig.add_trace(
+            go.Scatter(
+                x=xy[:, 0],
+                y=xy[:, 1],
+                mode="markers",
+                text=text,
+                customdata=np.arange(len(xy)),
+                name=f"{'left' if col == 0 else 'right'} model",
+                showlegend=False,
+                hovertemplate="#%{customdata}: %{text}<extra></extra>",
+                selected=dict(marker=dict(color="#e8432e", size=8)),
+                unselected=dict(marker=dict(opacity=0.25)),
+                marker=dict(
+                    size=5,
+                    color=vals,
+                    colorscale="Viridis",
+                    cmin=low,
+                    cmax=high,
+                    showscale=col == 1,
+                    colorbar=dict(title=dict(text=label)),
+                ),
+            ),
+            row=1,
+            col=col + 1,
+        )
     if hits is not None:
         for col, xy in enumerate(coords):
             fig.add_trace(rings(xy, hits, legend=col == 0), row=1, col=col + 1)
-    fig.update_layout(height=520, margin=dict(l=10, r=10, t=60, b=10), dragmode="select", hovermode="closest",
-                      legend=dict(orientation="h", y=-0.02, yanchor="top"), uirevision="compare")
+    fig.update_layout(
+        height=520,
+        margin=dict(l=10, r=10, t=60, b=10),
+        dragmode="select",
+        hovermode="closest",
+        legend=dict(orientation="h", y=-0.02, yanchor="top"),
+        uirevision="compare",
+    )
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     return fig
 
 
-def compare_maps(ctx: Context, left: str, right: str, split: str = MAP_SPLIT, n: int = MAP_N,
-                 colour: str = CMP_COLOURS[0], search: str | None = "", progress=None):
+def compare_maps(
+    ctx: Context,
+    left: str,
+    right: str,
+    split: str = MAP_SPLIT,
+    n: int = MAP_N,
+    colour: str = CMP_COLOURS[0],
+    search: str | None = "",
+    progress=None,
+):
     """[figure, status html]: the two aligned maps, coloured alike, the searched sentences ringed."""
     n = map_arguments(split, n)
     if colour not in CMP_COLOURS:
@@ -95,7 +131,9 @@ def compare_maps(ctx: Context, left: str, right: str, split: str = MAP_SPLIT, n:
     start = time.perf_counter()
     ml, mr = _pair(ctx, left, right)
     if ml.corpus != mr.corpus:
-        raise InputError(f"the two models read different corpora ({ml.corpus}, {mr.corpus}): their maps share no sentences")
+        raise InputError(
+            f"the two models read different corpora ({ml.corpus}, {mr.corpus}): their maps share no sentences"
+        )
     try:
         sentences = ctx.sentences(ml, split, n)
     except Unavailable as e:
@@ -103,15 +141,21 @@ def compare_maps(ctx: Context, left: str, right: str, split: str = MAP_SPLIT, n:
     xy_l, xy_r, source = aligned(ctx, ml, mr, split, len(sentences), progress)
     words = searched(ml, search)
     overlap = lambda: pair_overlap(ctx, [left, right], split, len(sentences))  # noqa: E731
-    values, labels = zip(*(colour_values(ctx, m, sentences, ctx.posterior_means(m, split, len(sentences)), colour,
-                                         words, overlap) for m in (ml, mr)))
+    values, labels = zip(
+        *(
+            colour_values(ctx, m, sentences, ctx.posterior_means(m, split, len(sentences)), colour, words, overlap)
+            for m in (ml, mr)
+        )
+    )
     label = labels[0] if labels[0] == labels[1] else f"{colour} (each model its own)"
     hits = containing(sentences, words) if words else None
     fig = figure((xy_l, xy_r), sentences, values, label, (ctx.title(left), ctx.title(right)), hits)
     found = f"; {int(hits.sum()):,} hold “{esc(' '.join(words))}” (ringed)" if words else ""
-    status = (f"{len(sentences):,} {ml.corpus}/{split} sentences under both models, aligned layout {source}, "
-              f"{time.perf_counter() - start:.1f} s{found}. Select with the box or lasso (toolbar above the maps) "
-              "in either map: the same sentences light up in the other and are listed below.")
+    status = (
+        f"{len(sentences):,} {ml.corpus}/{split} sentences under both models, aligned layout {source}, "
+        f"{time.perf_counter() - start:.1f} s{found}. Select with the box or lasso (toolbar above the maps) "
+        "in either map: the same sentences light up in the other and are listed below."
+    )
     return [fig, page(code_notes(ctx, (ml, mr), (left, right)) + f'<p class="vm-dim">{status}</p>')]
 
 
@@ -122,9 +166,13 @@ def code_notes(ctx: Context, models, names) -> str:
     for model, name in zip(models, names):
         state = ctx.code_state(model)
         if state.collapsed:
-            notes.append(message(f"{ctx.title(name)}: its codes are {state.verdict()}. Its map here is UMAP's "
-                                 f"layout of that noise, pulled toward the other model's map by the alignment: its "
-                                 f"clusters mean nothing (the Latent map tab draws it at its true scale)."))
+            notes.append(
+                message(
+                    f"{ctx.title(name)}: its codes are {state.verdict()}. Its map here is UMAP's "
+                    f"layout of that noise, pulled toward the other model's map by the alignment: its "
+                    f"clusters mean nothing (the Latent map tab draws it at its true scale)."
+                )
+            )
         elif state.shared >= 0.1:
             notes.append(message(f"{ctx.title(name)}: {state.verdict()}; such sentences sit on one spot of its map."))
     return "".join(notes)
@@ -148,24 +196,35 @@ def disagreement(ctx: Context, left: str, right: str, split: str = MAP_SPLIT, n:
     order = np.argsort(found.shared, kind="stable")
 
     def rows(picked):
-        return [[str(int(i)), f"{found.shared[i] * k:.0f} of {k}", esc(sentences[i]),
-                 f"<details><summary>both models' {k} neighbours</summary><div class='vm-grid'>"
-                 f"<div><b>{esc(ctx.title(left))}</b>{_neighbour_list(sentences, found.left[i])}</div>"
-                 f"<div><b>{esc(ctx.title(right))}</b>{_neighbour_list(sentences, found.right[i])}</div></div></details>"]
-                for i in picked]
+        return [
+            [
+                str(int(i)),
+                f"{found.shared[i] * k:.0f} of {k}",
+                esc(sentences[i]),
+                f"<details><summary>both models' {k} neighbours</summary><div class='vm-grid'>"
+                f"<div><b>{esc(ctx.title(left))}</b>{_neighbour_list(sentences, found.left[i])}</div>"
+                f"<div><b>{esc(ctx.title(right))}</b>"
+                f"{_neighbour_list(sentences, found.right[i])}</div></div></details>",
+            ]
+            for i in picked
+        ]
 
     header = ["#", "shared neighbours", "sentence", "neighbours"]
-    summary = (f'<p class="vm-figure" id="cmp-overlap-figure"><b>Mean overlap of the {k} nearest neighbours: '
-               f"{found.mean * k:.2f} of {k} ({found.mean:.1%})</b>. Chance, two lists of {k} drawn at random from the "
-               f"other {len(sentences) - 1:,} sentences: {found.chance * k:.2f} of {k} ({found.chance:.2%}); "
-               f"{k} of {k} means the same neighbours. Neighbours by cosine distance of posterior means, among these "
-               f"{len(sentences):,} {ml.corpus}/{split} sentences. A collapsed model's codes carry almost nothing of "
-               "their sentence, so its overlap with any other model falls toward chance.</p>")
-    return page(summary
-                + f"<h4>The {EXTREMES} sentences whose neighbourhoods differ most</h4>"
-                + table(header, rows(order[:EXTREMES]), "neighbourhoods-differ")
-                + f"<h4>The {EXTREMES} that agree most</h4>"
-                + table(header, rows(order[::-1][:EXTREMES]), "neighbourhoods-agree"))
+    summary = (
+        f'<p class="vm-figure" id="cmp-overlap-figure"><b>Mean overlap of the {k} nearest neighbours: '
+        f"{found.mean * k:.2f} of {k} ({found.mean:.1%})</b>. Chance, two lists of {k} drawn at random from the "
+        f"other {len(sentences) - 1:,} sentences: {found.chance * k:.2f} of {k} ({found.chance:.2%}); "
+        f"{k} of {k} means the same neighbours. Neighbours by cosine distance of posterior means, among these "
+        f"{len(sentences):,} {ml.corpus}/{split} sentences. A collapsed model's codes carry almost nothing of "
+        "their sentence, so its overlap with any other model falls toward chance.</p>"
+    )
+    return page(
+        summary
+        + f"<h4>The {EXTREMES} sentences whose neighbourhoods differ most</h4>"
+        + table(header, rows(order[:EXTREMES]), "neighbourhoods-differ")
+        + f"<h4>The {EXTREMES} that agree most</h4>"
+        + table(header, rows(order[::-1][:EXTREMES]), "neighbourhoods-agree")
+    )
 
 
 def parse_ids(ids, n: int) -> list[int]:
@@ -178,13 +237,16 @@ def parse_ids(ids, n: int) -> list[int]:
     # ASCII digits only, at most 9 of them: str.isdigit takes "²", and int() of 5,000 digits is refused
     bad = [p for p in parts if not re.fullmatch(r"[0-9]{1,9}", p) or int(p) >= n]
     if bad:
-        raise InputError(f"the selection holds {len(bad):,} entries that are not sentence numbers from 0 to {n - 1:,} "
-                         f"(first: {bad[0][:20]!r})")
+        raise InputError(
+            f"the selection holds {len(bad):,} entries that are not sentence numbers from 0 to {n - 1:,} "
+            f"(first: {bad[0][:20]!r})"
+        )
     return list(dict.fromkeys(int(p) for p in parts))
 
 
-def compare_selection(ctx: Context, left: str, right: str, split: str = MAP_SPLIT, n: int = MAP_N, ids: str = "",
-                      progress=None) -> str:
+def compare_selection(
+    ctx: Context, left: str, right: str, split: str = MAP_SPLIT, n: int = MAP_N, ids: str = "", progress=None
+) -> str:
     """The selected sentences with both maps' coordinates, both models' greedy reconstructions
     (from the posterior mean) and KL: a table with a CSV link."""
     n = map_arguments(split, n)
@@ -200,16 +262,38 @@ def compare_selection(ctx: Context, left: str, right: str, split: str = MAP_SPLI
     kls = [m.kl(chosen) for m in (ml, mr)]
     short = [x or "no model" for x in (left, right)]  # the checkpoint: two VAE-MINEs share a display name
     # the narrow columns say left / right (a checkpoint's name wrapped a few letters a line there)
-    header = ["#", "sentence", "x, y (left)", "x, y (right)", f"reconstruction (left: {esc(short[0])})",
-              f"reconstruction (right: {esc(short[1])})", "KL (left)", "KL (right)"]
-    rows = [[str(i), esc(s), f"{xy_l[i, 0]:.2f}, {xy_l[i, 1]:.2f}", f"{xy_r[i, 0]:.2f}, {xy_r[i, 1]:.2f}",
-             esc(recs[0][j]), esc(recs[1][j]), f"{kls[0][j]:.2f}", f"{kls[1][j]:.2f}"]
-            for j, (i, s) in enumerate(zip(shown, chosen))]
-    more = (message(f"{len(picked):,} sentences selected; the first {LIST_MAX} are listed and exported")
-            if len(picked) > LIST_MAX else "")
-    return page(f'<p class="vm-dim">{len(picked):,} selected sentences (greedy reconstructions from the posterior mean); '
-                f'left: {esc(short[0])}, right: {esc(short[1])}</p>'
-                + more + table(header, rows, "compare-selection"))
+    header = [
+        "#",
+        "sentence",
+        "x, y (left)",
+        "x, y (right)",
+        f"reconstruction (left: {esc(short[0])})",
+        f"reconstruction (right: {esc(short[1])})",
+        "KL (left)",
+        "KL (right)",
+    ]
+    rows = [
+        [
+            str(i),
+            esc(s),
+            f"{xy_l[i, 0]:.2f}, {xy_l[i, 1]:.2f}",
+            f"{xy_r[i, 0]:.2f}, {xy_r[i, 1]:.2f}",
+            esc(recs[0][j]),
+            esc(recs[1][j]),
+            f"{kls[0][j]:.2f}",
+            f"{kls[1][j]:.2f}",
+        ]
+        for j, (i, s) in enumerate(zip(shown, chosen))
+    ]
+    more = (
+        message(f"{len(picked):,} sentences selected; the first {LIST_MAX} are listed and exported")
+        if len(picked) > LIST_MAX
+        else ""
+    )
+    return page(
+        f'<p class="vm-dim">{len(picked):,} selected sentences (greedy reconstructions from the posterior mean); '
+        f"left: {esc(short[0])}, right: {esc(short[1])}</p>" + more + table(header, rows, "compare-selection")
+    )
 
 
 def warm_pair(ctx: Context, left, right) -> None:
@@ -218,12 +302,14 @@ def warm_pair(ctx: Context, left, right) -> None:
         pair_overlap(ctx, [left.path.name, right.path.name], MAP_SPLIT, MAP_N)
 
 
-INTRO = ("### Compare the two models' maps\n"
-         "The same sentences under both models, laid out together (umap-learn's AlignedUMAP): each map keeps its own "
-         "model's neighbourhoods, while a sentence sits at about the same place in both unless the models disagree "
-         "about it. Select points with the box or lasso in either map: the same sentences light up in the other, and "
-         "the list below gives both models' reconstructions. Colour by the **neighbour overlap** to see where the models "
-         "disagree: how many of a sentence's 10 nearest neighbours (cosine, posterior means) both models name.")
+INTRO = (
+    "### Compare the two models' maps\n"
+    "The same sentences under both models, laid out together (umap-learn's AlignedUMAP): each map keeps its own "
+    "model's neighbourhoods, while a sentence sits at about the same place in both unless the models disagree "
+    "about it. Select points with the box or lasso in either map: the same sentences light up in the other, and "
+    "the list below gives both models' reconstructions. Colour by the **neighbour overlap** to see where the models "
+    "disagree: how many of a sentence's 10 nearest neighbours (cosine, posterior means) both models name."
+)
 
 
 def build(ctx: Context, pair) -> None:
@@ -232,21 +318,45 @@ def build(ctx: Context, pair) -> None:
         split = gr.Dropdown(list(SPLITS), value=MAP_SPLIT, label="split", elem_id="cmp-split")
         n = number_box("map_n", MAP_N, label="sentences (the first N of the split)", elem_id="cmp-n")
         colour = gr.Dropdown(CMP_COLOURS, value=CMP_COLOURS[0], label="colour by", elem_id="cmp-colour")
-        search = gr.Textbox("", label="search: ring the sentences holding a word or phrase", elem_id="cmp-search", max_lines=1)
+        search = gr.Textbox(
+            "", label="search: ring the sentences holding a word or phrase", elem_id="cmp-search", max_lines=1
+        )
     go_ = gr.Button("Draw aligned maps", variant="primary", elem_id="cmp-go")
     status = gr.HTML(elem_id="cmp-status")
     plot = gr.Plot(elem_id="cmp-map")
     with gr.Row():
-        ids = gr.Textbox(label="selected sentences (numbers on the map; set by a selection, or type them)",
-                         elem_id="cmp-ids", max_lines=2, scale=4)
+        ids = gr.Textbox(
+            label="selected sentences (numbers on the map; set by a selection, or type them)",
+            elem_id="cmp-ids",
+            max_lines=2,
+            scale=4,
+        )
         list_go = gr.Button("List the selection", elem_id="cmp-list", scale=1)
     selection = gr.HTML(elem_id="cmp-selection")
     overlap = gr.HTML(elem_id="cmp-overlap")
-    wire(ctx, [go_.click, search.submit], lambda **a: compare_maps(ctx, **a),
-         {"left": pair[0], "right": pair[1], "split": split, "n": n, "colour": colour, "search": search},
-         [plot, status], "compare_maps", progress=True)
-    wire(ctx, go_.click, lambda **a: disagreement(ctx, **a),
-         {"left": pair[0], "right": pair[1], "split": split, "n": n}, overlap, "disagreement")
-    wire(ctx, [list_go.click, ids.submit], lambda **a: compare_selection(ctx, **a),
-         {"left": pair[0], "right": pair[1], "split": split, "n": n, "ids": ids}, selection, "compare_selection",
-         progress=True)
+    wire(
+        ctx,
+        [go_.click, search.submit],
+        lambda **a: compare_maps(ctx, **a),
+        {"left": pair[0], "right": pair[1], "split": split, "n": n, "colour": colour, "search": search},
+        [plot, status],
+        "compare_maps",
+        progress=True,
+    )
+    wire(
+        ctx,
+        go_.click,
+        lambda **a: disagreement(ctx, **a),
+        {"left": pair[0], "right": pair[1], "split": split, "n": n},
+        overlap,
+        "disagreement",
+    )
+    wire(
+        ctx,
+        [list_go.click, ids.submit],
+        lambda **a: compare_selection(ctx, **a),
+        {"left": pair[0], "right": pair[1], "split": split, "n": n, "ids": ids},
+        selection,
+        "compare_selection",
+        progress=True,
+    )

@@ -1,5 +1,6 @@
 """Latent map: UMAP of posterior means, coloured by an active unit or sentence length, beside each
 dimension's variance of posterior means (the active-unit statistic, threshold core.AU_THRESHOLD)."""
+
 from __future__ import annotations
 
 import logging
@@ -10,11 +11,23 @@ import numpy as np
 import plotly.graph_objects as go
 
 import core
-from core import (AU_THRESHOLD, MAP_N, MAP_SPLIT, OWN_MAX_BYTES, OWN_MAX_LINES, OWN_MIN_ALONE, InputError, active_units,
-                  check, containing, own_sentences, umap_2d)
+from core import (
+    AU_THRESHOLD,
+    MAP_N,
+    MAP_SPLIT,
+    OWN_MAX_BYTES,
+    OWN_MAX_LINES,
+    OWN_MIN_ALONE,
+    InputError,
+    active_units,
+    check,
+    containing,
+    own_sentences,
+    umap_2d,
+)
 
-from ..context import SPLITS, Context, Unavailable
 from ..browser import upload_control
+from ..context import SPLITS, Context, Unavailable
 from ..render import esc, message, page
 from .common import counting, for_model, input_notes, many_notes, number_box, wire
 
@@ -39,8 +52,11 @@ def umap_coords(ctx: Context, model, split: str, n: int, progress=None) -> tuple
 
     def fit() -> np.ndarray:
         guess = _seconds_per_point() * len(mu) + (0 if UMAP_SPEED else UMAP_FIRST_SECONDS)
-        report(0.4, f"UMAP of {len(mu):,} posterior means: about {guess:.0f} s"
-               + ("" if UMAP_SPEED else " (the first one also loads umap-learn and compiles its code)"))
+        report(
+            0.4,
+            f"UMAP of {len(mu):,} posterior means: about {guess:.0f} s"
+            + ("" if UMAP_SPEED else " (the first one also loads umap-learn and compiles its code)"),
+        )
         start = time.perf_counter()
         coords = umap_2d(mu)
         UMAP_SPEED[:] = [(time.perf_counter() - start) / len(mu)]
@@ -59,11 +75,18 @@ def warm(ctx: Context, model) -> None:
 
 
 UNIT_COLOURS = [f"active unit #{r}" for r in range(1, 11)]
-COLOURS = ["sentence length", *UNIT_COLOURS, "the searched words", "KL of each sentence",
-           "neighbour overlap with the other model"]
+COLOURS = [
+    "sentence length",
+    *UNIT_COLOURS,
+    "the searched words",
+    "KL of each sentence",
+    "neighbour overlap with the other model",
+]
 OWN_CAPS = f"one a line; at most {OWN_MAX_LINES:,} lines and {OWN_MAX_BYTES // 2**20} MB"
-OWN_NOTE = ("Your sentences are tokenised by each model's own tokenizer, encoded and kept for this request only: "
-            "never written to the server's disk, logged or shown to anyone else, and left out of the page's link.")
+OWN_NOTE = (
+    "Your sentences are tokenised by each model's own tokenizer, encoded and kept for this request only: "
+    "never written to the server's disk, logged or shown to anyone else, and left out of the page's link."
+)
 
 
 def your_lines(yours) -> list[str]:
@@ -76,12 +99,15 @@ def searched(model, search: str | None) -> list[str]:
     if search is not None and not isinstance(search, str):
         raise InputError("the search box must hold text")
     if search and len(search) > MAX_SEARCH:
-        raise InputError(f"the search box holds {len(search):,} characters; a word or phrase of at most {MAX_SEARCH}, please")
+        raise InputError(
+            f"the search box holds {len(search):,} characters; a word or phrase of at most {MAX_SEARCH}, please"
+        )
     return model.prepare([search])[0].tokens if search and search.strip() else []
 
 
-def colour_values(ctx: Context, model, sentences: list[str], mu: np.ndarray, colour: str, words: list[str],
-                  overlap=None) -> tuple[np.ndarray, str]:
+def colour_values(
+    ctx: Context, model, sentences: list[str], mu: np.ndarray, colour: str, words: list[str], overlap=None
+) -> tuple[np.ndarray, str]:
     """(a value per sentence, what the colour bar says it is) for one of COLOURS. `overlap`: a
     callable giving the neighbour overlap with the other model (only asked for that colouring)."""
     if colour == "sentence length":
@@ -92,7 +118,8 @@ def colour_values(ctx: Context, model, sentences: list[str], mu: np.ndarray, col
         return containing(sentences, words).astype(float), f"holds “{esc(' '.join(words))}” (1 yes, 0 no)"
     if colour == "KL of each sentence":
         return model.kl(sentences) if len(sentences) <= MAX_KL else np.concatenate(
-            [model.kl(sentences[i:i + MAX_KL]) for i in range(0, len(sentences), MAX_KL)]), "KL(q(z|x) ‖ p(z)), nats"
+            [model.kl(sentences[i : i + MAX_KL]) for i in range(0, len(sentences), MAX_KL)]
+        ), "KL(q(z|x) ‖ p(z)), nats"
     if colour == COLOURS[-1]:
         if overlap is None:
             raise InputError("the neighbour overlap needs a second model: choose one on the right")
@@ -110,8 +137,9 @@ def colour_values(ctx: Context, model, sentences: list[str], mu: np.ndarray, col
     return mu[:, dim], f"z[{dim}] (rank {rank}, variance {var[dim]:.3g}, {state})"
 
 
-def own_values(model, lines: list[str], mu: np.ndarray, corpus_mu: np.ndarray | None, colour: str,
-               words: list[str]) -> np.ndarray:
+def own_values(
+    model, lines: list[str], mu: np.ndarray, corpus_mu: np.ndarray | None, colour: str, words: list[str]
+) -> np.ndarray:
     """Your sentences' values on the corpus's colour scale (NaN, drawn grey, where a value needs the corpus)."""
     if colour in UNIT_COLOURS:
         basis = corpus_mu if corpus_mu is not None else mu
@@ -128,9 +156,15 @@ def own_values(model, lines: list[str], mu: np.ndarray, corpus_mu: np.ndarray | 
 
 def rings(coords: np.ndarray, hits: np.ndarray, legend: bool = True) -> go.Scatter:
     """Open red rings over the points whose sentences hold the searched words."""
-    return go.Scatter(x=coords[hits, 0], y=coords[hits, 1], mode="markers", hoverinfo="skip", showlegend=legend,
-                      name=f"holds the searched words ({int(hits.sum()):,})",
-                      marker=dict(size=8, color="rgba(0,0,0,0)", line=dict(color="#e8432e", width=1.5)))
+    return go.Scatter(
+        x=coords[hits, 0],
+        y=coords[hits, 1],
+        mode="markers",
+        hoverinfo="skip",
+        showlegend=legend,
+        name=f"holds the searched words ({int(hits.sum()):,})",
+        marker=dict(size=8, color="rgba(0,0,0,0)", line=dict(color="#e8432e", width=1.5)),
+    )
 
 
 def map_arguments(split: str, n) -> int:
@@ -140,57 +174,119 @@ def map_arguments(split: str, n) -> int:
     return check("map_n", n)
 
 
-def scatter(coords: np.ndarray, sentences: list[str], values: np.ndarray, label: str, title: str,
-            hits: np.ndarray | None = None, own: tuple | None = None) -> go.Figure:
+def scatter(
+    coords: np.ndarray,
+    sentences: list[str],
+    values: np.ndarray,
+    label: str,
+    title: str,
+    hits: np.ndarray | None = None,
+    own: tuple | None = None,
+) -> go.Figure:
     """The map: a dot per corpus sentence (hover reads it), rings on those the search found, and
     your sentences as stars on the same colour scale."""
-    colour = dict(colorscale="Viridis", cmin=float(np.nanmin(values)) if len(values) else None,
-                  cmax=float(np.nanmax(values)) if len(values) else None)
-    fig = go.Figure(go.Scatter(
-        x=coords[:, 0], y=coords[:, 1], mode="markers", text=[esc(s) for s in sentences], name="corpus",
-        hovertemplate="%{text}<extra></extra>", showlegend=own is not None or hits is not None,
-        marker=dict(size=5, color=values, showscale=True, colorbar=dict(title=dict(text=label)), **colour)))
+    colour = dict(
+        colorscale="Viridis",
+        cmin=float(np.nanmin(values)) if len(values) else None,
+        cmax=float(np.nanmax(values)) if len(values) else None,
+    )
+    fig = go.Figure(
+        go.Scatter(
+            x=coords[:, 0],
+            y=coords[:, 1],
+            mode="markers",
+            text=[esc(s) for s in sentences],
+            name="corpus",
+            hovertemplate="%{text}<extra></extra>",
+            showlegend=own is not None or hits is not None,
+            marker=dict(size=5, color=values, showscale=True, colorbar=dict(title=dict(text=label)), **colour),
+        )
+    )
     if hits is not None:
         fig.add_trace(rings(coords, hits))
     if own is not None:
         xy, lines, own_vals = own
         grey = np.isnan(own_vals)
-        fig.add_trace(go.Scatter(
-            x=xy[:, 0], y=xy[:, 1], mode="markers", text=[esc(s) for s in lines], name=f"your sentences ({len(lines):,})",
-            hovertemplate="yours: %{text}<extra></extra>",
-            marker=dict(size=13, symbol="star", line=dict(color="#222", width=1),
-                        color=np.where(grey, 0, own_vals) if grey.all() else own_vals,
-                        **(dict(colorscale=[[0, "#999"], [1, "#999"]]) if grey.all() else colour))))
-    fig.update_layout(title=dict(text=esc(title)), height=460, margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False),
-                      legend=dict(orientation="h", y=-0.02, yanchor="top"))
+        fig.add_trace(
+            go.Scatter(
+                x=xy[:, 0],
+                y=xy[:, 1],
+                mode="markers",
+                text=[esc(s) for s in lines],
+                name=f"your sentences ({len(lines):,})",
+                hovertemplate="yours: %{text}<extra></extra>",
+                marker=dict(
+                    size=13,
+                    symbol="star",
+                    line=dict(color="#222", width=1),
+                    color=np.where(grey, 0, own_vals) if grey.all() else own_vals,
+                    **(dict(colorscale=[[0, "#999"], [1, "#999"]]) if grey.all() else colour),
+                ),
+            )
+        )
+    fig.update_layout(
+        title=dict(text=esc(title)),
+        height=460,
+        margin=dict(l=10, r=10, t=50, b=10),
+        xaxis=dict(showticklabels=False),
+        yaxis=dict(showticklabels=False),
+        legend=dict(orientation="h", y=-0.02, yanchor="top"),
+    )
     return fig
 
 
-def true_scale(mu: np.ndarray, sentences: list[str], values: np.ndarray, label: str, title: str,
-               hits: np.ndarray | None, own: tuple | None) -> go.Figure:
+def true_scale(
+    mu: np.ndarray,
+    sentences: list[str],
+    values: np.ndarray,
+    label: str,
+    title: str,
+    hits: np.ndarray | None,
+    own: tuple | None,
+) -> go.Figure:
     """A collapsed model's codes as they are: their two most varying dimensions, in axes of ±1 (the
     prior's standard deviation), so the whole split shows as the dot it is; `own` holds your
     sentences' codes (not map coordinates)."""
     dims = np.argsort(-mu.var(0))[:2]
-    fig = scatter(mu[:, dims], sentences, values, label, f"{title} · collapsed: codes at their true scale", hits,
-                  None if own is None else (np.asarray(own[0])[:, dims], *own[1:]))
-    fig.update_layout(xaxis=dict(range=[-1, 1], showticklabels=True, title=f"z[{dims[0]}]"),
-                      yaxis=dict(range=[-1, 1], showticklabels=True, title=f"z[{dims[1]}]"))
+    fig = scatter(
+        mu[:, dims],
+        sentences,
+        values,
+        label,
+        f"{title} · collapsed: codes at their true scale",
+        hits,
+        None if own is None else (np.asarray(own[0])[:, dims], *own[1:]),
+    )
+    fig.update_layout(
+        xaxis=dict(range=[-1, 1], showticklabels=True, title=f"z[{dims[0]}]"),
+        yaxis=dict(range=[-1, 1], showticklabels=True, title=f"z[{dims[1]}]"),
+    )
     return fig
 
 
 def variance_bars(mu: np.ndarray, title: str) -> go.Figure:
     count, var = active_units(mu)
     active = var >= AU_THRESHOLD
-    fig = go.Figure(go.Bar(x=np.arange(len(var)), y=np.maximum(var, 1e-8),
-                           marker_color=np.where(active, "#2a7de1", "#bbbbbb"),
-                           hovertemplate="z[%{x}]: variance %{y:.3g}<extra></extra>"))
-    fig.add_hline(y=AU_THRESHOLD, line_dash="dash", line_color="#d9534f", annotation_text=f"{AU_THRESHOLD} (active unit)")
+    fig = go.Figure(
+        go.Bar(
+            x=np.arange(len(var)),
+            y=np.maximum(var, 1e-8),
+            marker_color=np.where(active, "#2a7de1", "#bbbbbb"),
+            hovertemplate="z[%{x}]: variance %{y:.3g}<extra></extra>",
+        )
+    )
+    fig.add_hline(
+        y=AU_THRESHOLD, line_dash="dash", line_color="#d9534f", annotation_text=f"{AU_THRESHOLD} (active unit)"
+    )
     # the model's name on a line of its own: one line with the count was cut at half the page's width
-    fig.update_layout(title=dict(text=f"{esc(title)}<br>{count} of {len(var)} units active", font=dict(size=14)),
-                      yaxis_type="log", yaxis_title="Var_x E[z|x]", xaxis_title="dimension", height=320,
-                      margin=dict(l=60, r=10, t=70, b=10))
+    fig.update_layout(
+        title=dict(text=f"{esc(title)}<br>{count} of {len(var)} units active", font=dict(size=14)),
+        yaxis_type="log",
+        yaxis_title="Var_x E[z|x]",
+        xaxis_title="dimension",
+        height=320,
+        margin=dict(l=60, r=10, t=70, b=10),
+    )
     return fig
 
 
@@ -207,13 +303,17 @@ def placement(ctx: Context, model, split: str, n: int, progress=None) -> core.Pl
 
     def fit():
         if progress:
-            progress(0.6, desc=f"UMAP's neighbour graph around the map (once per map): about {max(3, 0.004 * len(mu)):.0f} s")
+            progress(
+                0.6, desc=f"UMAP's neighbour graph around the map (once per map): about {max(3, 0.004 * len(mu)):.0f} s"
+            )
         return core.Placement(mu, coords)
 
     return ctx.memo(("placement", model.fingerprint, split, n), fit)
 
 
-def own_points(ctx: Context, model, split: str, n: int, lines: list[str], progress=None) -> tuple[np.ndarray, np.ndarray, str]:
+def own_points(
+    ctx: Context, model, split: str, n: int, lines: list[str], progress=None
+) -> tuple[np.ndarray, np.ndarray, str]:
     """(coordinates on the model's map, posterior means, a note) of your sentences."""
     mu = model.encode(lines)[0]
     start = time.perf_counter()
@@ -224,8 +324,16 @@ def own_points(ctx: Context, model, split: str, n: int, lines: list[str], progre
     return xy, mu, f"{len(lines):,} of your sentences placed by UMAP's transform{first}"
 
 
-def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colour: str = "active unit #1",
-               search: str | None = "", yours: str | None = "", progress=None):
+def latent_map(
+    ctx: Context,
+    names,
+    split: str = MAP_SPLIT,
+    n: int = MAP_N,
+    colour: str = "active unit #1",
+    search: str | None = "",
+    yours: str | None = "",
+    progress=None,
+):
     """(figures and a status note) for each model: [scatter, bars] * len(names) + [status html].
     `search` rings the sentences holding its words; `yours` (one sentence a line) are placed on
     each map, or mapped alone when the corpus is missing."""
@@ -251,9 +359,11 @@ def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colo
                 if not lines:
                     raise
                 return own_alone(model, lines, colour, words, title, e), "".join(notes_here) + (
-                    f"{esc(title)}: {esc(ctx.public(str(e)))}; only your {len(lines):,} sentences are mapped")
-            values, label = colour_values(ctx, model, sentences, mu, colour, words,
-                                          lambda: pair_overlap(ctx, [name, other], split, n))
+                    f"{esc(title)}: {esc(ctx.public(str(e)))}; only your {len(lines):,} sentences are mapped"
+                )
+            values, label = colour_values(
+                ctx, model, sentences, mu, colour, words, lambda: pair_overlap(ctx, [name, other], split, n)
+            )
             hits = containing(sentences, words) if words else None
             own, own_note, own_mu = None, "", None
             if lines:
@@ -261,14 +371,21 @@ def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colo
                 own = (xy, lines, own_values(model, lines, own_mu, mu, colour, words))
                 own_note = "; " + own_note
             found = f"; {int(hits.sum()):,} hold “{esc(' '.join(words))}”" if words else ""
-            note = (f"{esc(title)}: {len(mu):,} {model.corpus}/{split} sentences, "
-                    f"{'from the cache' if cached else 'computed'} in {time.perf_counter() - start:.1f} s{found}{own_note}")
+            note = (
+                f"{esc(title)}: {len(mu):,} {model.corpus}/{split} sentences, "
+                f"{'from the cache' if cached else 'computed'} in {time.perf_counter() - start:.1f} s{found}{own_note}"
+            )
             state = core.code_state(mu)
             if state.collapsed:  # UMAP would stretch noise of 1e-5 into clusters: draw the codes as they are
                 fig = true_scale(mu, sentences, values, label, title, hits, own and (own_mu, *own[1:]))
-                note = message(f"{title}: its codes are {state.verdict()}. The map draws them at their true scale "
-                               f"(the two most varying dimensions, axes ±1, the prior's spread), not a UMAP layout, "
-                               f"which would stretch those differences into clusters that mean nothing.") + note
+                note = (
+                    message(
+                        f"{title}: its codes are {state.verdict()}. The map draws them at their true scale "
+                        f"(the two most varying dimensions, axes ±1, the prior's spread), not a UMAP layout, "
+                        f"which would stretch those differences into clusters that mean nothing."
+                    )
+                    + note
+                )
             else:
                 fig = scatter(coords, sentences, values, label, title, hits, own)
                 if state.shared >= 0.1:
@@ -284,30 +401,44 @@ def latent_map(ctx: Context, names, split: str = MAP_SPLIT, n: int = MAP_N, colo
 def own_alone(model, lines: list[str], colour: str, words: list[str], title: str, why) -> list:
     """Your sentences mapped on their own (the corpus is missing)."""
     if len(lines) < OWN_MIN_ALONE:
-        raise InputError(f"without the corpus only your sentences can be mapped, and a map needs at least "
-                         f"{OWN_MIN_ALONE}; got {len(lines)}")
+        raise InputError(
+            f"without the corpus only your sentences can be mapped, and a map needs at least "
+            f"{OWN_MIN_ALONE}; got {len(lines)}"
+        )
     mu = model.encode(lines)[0]
     values = own_values(model, lines, mu, None, colour, words)
     if np.isnan(values).all():
-        raise InputError("without the corpus there is no other model's neighbourhood to compare: choose another colouring")
-    label = {"sentence length": "length (words)", "KL of each sentence": "KL(q(z|x) ‖ p(z)), nats",
-             "the searched words": "holds the searched words (1 yes, 0 no)"}.get(colour, f"{colour} (of your sentences)")
-    return [scatter(umap_2d(mu), [f"yours: {s}" for s in lines], values, label, title + " (your sentences only)"),
-            variance_bars(mu, title + " (your sentences)")]
+        raise InputError(
+            "without the corpus there is no other model's neighbourhood to compare: choose another colouring"
+        )
+    label = {
+        "sentence length": "length (words)",
+        "KL of each sentence": "KL(q(z|x) ‖ p(z)), nats",
+        "the searched words": "holds the searched words (1 yes, 0 no)",
+    }.get(colour, f"{colour} (of your sentences)")
+    return [
+        scatter(umap_2d(mu), [f"yours: {s}" for s in lines], values, label, title + " (your sentences only)"),
+        variance_bars(mu, title + " (your sentences)"),
+    ]
 
 
 def pair_overlap(ctx: Context, names, split: str, n: int) -> core.Overlap:
     """Each of the first n sentences' neighbour overlap under the two models (memoised per pair)."""
     left, right = (ctx.model(x) for x in names)
-    return ctx.memo(("overlap", left.fingerprint, right.fingerprint, split, n), lambda: core.neighbour_overlap(
-        ctx.posterior_means(left, split, n), ctx.posterior_means(right, split, n)))
+    return ctx.memo(
+        ("overlap", left.fingerprint, right.fingerprint, split, n),
+        lambda: core.neighbour_overlap(ctx.posterior_means(left, split, n), ctx.posterior_means(right, split, n)),
+    )
 
 
-INTRO = ("Each dot is one sentence's code (posterior mean), laid out in 2-D by UMAP so that nearby codes stay nearby; "
-         "hover to read the sentence. Colour by an active unit to see what it tracks. The bars give, for each latent "
-         f"dimension, how much its mean varies across these sentences: a dimension above the dashed {AU_THRESHOLD:g} line is an "
-         "active unit (AU), one the encoder uses. These counts are over the sentences drawn here, so they can differ "
-         "from the AU in the Posterior collapse table, which counts over the whole test split.")
+INTRO = (
+    "Each dot is one sentence's code (posterior mean), laid out in 2-D by UMAP so that nearby codes stay nearby; "
+    "hover to read the sentence. Colour by an active unit to see what it tracks. The bars give, for each latent "
+    "dimension, how much its mean varies across these sentences: a dimension above the dashed "
+    f"{AU_THRESHOLD:g} line is an "
+    "active unit (AU), one the encoder uses. These counts are over the sentences drawn here, so they can differ "
+    "from the AU in the Posterior collapse table, which counts over the whole test split."
+)
 
 
 def own_box(prefix: str) -> gr.Textbox:
@@ -325,7 +456,9 @@ def build(ctx: Context, pair) -> None:
         split = gr.Dropdown(list(SPLITS), value=MAP_SPLIT, label="split", elem_id="map-split")
         n = number_box("map_n", MAP_N, label="sentences (the first N of the split)", elem_id="map-n")
         colour = gr.Dropdown(COLOURS, value="active unit #1", label="colour by", elem_id="map-colour")
-        search = gr.Textbox("", label="search: ring the sentences holding a word or phrase", elem_id="map-search", max_lines=1)
+        search = gr.Textbox(
+            "", label="search: ring the sentences holding a word or phrase", elem_id="map-search", max_lines=1
+        )
     yours = own_box("map")
     go_ = gr.Button("Draw map", variant="primary", elem_id="map-go")
     status = gr.HTML(elem_id="map-status")
@@ -334,8 +467,14 @@ def build(ctx: Context, pair) -> None:
             left_map, left_bars = gr.Plot(elem_id="map-left"), gr.Plot(elem_id="bars-left")
         with gr.Column():
             right_map, right_bars = gr.Plot(elem_id="map-right"), gr.Plot(elem_id="bars-right")
-    wire(ctx, [go_.click, search.submit],
-         lambda left, right, split, n, colour, search, yours, progress: latent_map(
-             ctx, [left, right], split, n, colour, search, yours, progress),
-         {"left": pair[0], "right": pair[1], "split": split, "n": n, "colour": colour, "search": search, "yours": yours},
-         [left_map, left_bars, right_map, right_bars, status], "latent_map", progress=True)
+    wire(
+        ctx,
+        [go_.click, search.submit],
+        lambda left, right, split, n, colour, search, yours, progress: latent_map(
+            ctx, [left, right], split, n, colour, search, yours, progress
+        ),
+        {"left": pair[0], "right": pair[1], "split": split, "n": n, "colour": colour, "search": search, "yours": yours},
+        [left_map, left_bars, right_map, right_bars, status],
+        "latent_map",
+        progress=True,
+    )

@@ -1,18 +1,18 @@
 """Neighbours: the training sentences nearest to a sentence, by cosine distance of posterior means."""
+
 from __future__ import annotations
 
 import gradio as gr
-from sklearn.neighbors import NearestNeighbors
-
 import numpy as np
 from sklearn.metrics.pairwise import cosine_distances
+from sklearn.neighbors import NearestNeighbors
 
 from core import check
 from core.metrics import SHARED_DISTANCE
 
 from ..context import Context, Unavailable
 from ..render import esc, message, table
-from .common import counting, input_notes, first_line, many_notes, number_box, per_model, wire
+from .common import counting, first_line, input_notes, many_notes, number_box, per_model, wire
 from .latent_map import own_box, your_lines
 
 SPLIT = "train"
@@ -20,8 +20,12 @@ SPLIT = "train"
 
 def index(ctx: Context, model, progress=None) -> NearestNeighbors:
     """A cosine index over the posterior means of the whole training split, built once per checkpoint."""
-    return ctx.memo(("nn", model.fingerprint), lambda: NearestNeighbors(metric="cosine", algorithm="brute").fit(
-        ctx.posterior_means(model, SPLIT, None, progress)))
+    return ctx.memo(
+        ("nn", model.fingerprint),
+        lambda: NearestNeighbors(metric="cosine", algorithm="brute").fit(
+            ctx.posterior_means(model, SPLIT, None, progress)
+        ),
+    )
 
 
 def warm(ctx: Context, model) -> None:
@@ -30,7 +34,9 @@ def warm(ctx: Context, model) -> None:
         index(ctx, model)
 
 
-def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, yours: str | None = "", progress=None) -> str:
+def neighbours(
+    ctx: Context, left: str, right: str, text: str, k: int = 10, yours: str | None = "", progress=None
+) -> str:
     """The k nearest codes to the sentence's among the training split's and your sentences' (only
     yours when the corpus is missing)."""
     sentence, several = first_line(text)
@@ -61,24 +67,31 @@ def neighbours(ctx: Context, left: str, right: str, text: str, k: int = 10, your
         try:
             state = ctx.code_state(model, report)
             if state.collapsed or state.shared >= 0.1:  # the list below cannot mean what it seems to
-                spread = message(f"This model's code is {state.verdict()}; this list is in effectively arbitrary order."
-                                 if state.collapsed else f"Read this list with care: {state.verdict()}.")
+                spread = message(
+                    f"This model's code is {state.verdict()}; this list is in effectively arbitrary order."
+                    if state.collapsed
+                    else f"Read this list with care: {state.verdict()}."
+                )
         except Unavailable:
             pass
         if not spread and len(found) > 1 and found[-1][0] < SHARED_DISTANCE:
             spread = message("every sentence listed has the same code as yours: the encoder maps them onto one point")
         rows = [[str(r + 1), f"{d:.4f}", esc(s), where] for r, (d, s, where) in enumerate(found)]
-        return notes + spread + table(["#", "cosine distance", "sentence", "from"], rows, f"neighbours-{model.path.name}")
+        return (
+            notes + spread + table(["#", "cosine distance", "sentence", "from"], rows, f"neighbours-{model.path.name}")
+        )
 
     return several + per_model(ctx, [left, right], panel)
 
 
-INTRO = ("Your sentence and every training sentence (and your own sentences, when you add some) are encoded; the list "
-         "shows the sentences whose codes "
-         "(posterior means) point in the nearest direction (cosine distance: 0 is the same direction, 1 unrelated). "
-         "When the codes carry meaning the neighbours are about the same thing. Two ways they do not, which the page "
-         "names when it sees them: a collapsed model gives every sentence nearly the same code, so the order is "
-         "noise; an encoder that maps many sentences onto the same few points lists unrelated sentences at distance 0.")
+INTRO = (
+    "Your sentence and every training sentence (and your own sentences, when you add some) are encoded; the list "
+    "shows the sentences whose codes "
+    "(posterior means) point in the nearest direction (cosine distance: 0 is the same direction, 1 unrelated). "
+    "When the codes carry meaning the neighbours are about the same thing. Two ways they do not, which the page "
+    "names when it sees them: a collapsed model gives every sentence nearly the same code, so the order is "
+    "noise; an encoder that maps many sentences onto the same few points lists unrelated sentences at distance 0."
+)
 
 
 def build(ctx: Context, pair) -> None:
@@ -88,5 +101,12 @@ def build(ctx: Context, pair) -> None:
     yours = own_box("nb")
     go = gr.Button("Find neighbours", variant="primary", elem_id="nb-go")
     out = gr.HTML(elem_id="nb-out")
-    wire(ctx, [go.click, text.submit], lambda **a: neighbours(ctx, **a),
-         {"left": pair[0], "right": pair[1], "text": text, "k": k, "yours": yours}, out, "neighbours", progress=True)
+    wire(
+        ctx,
+        [go.click, text.submit],
+        lambda **a: neighbours(ctx, **a),
+        {"left": pair[0], "right": pair[1], "text": text, "k": k, "yours": yours},
+        out,
+        "neighbours",
+        progress=True,
+    )
