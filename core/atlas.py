@@ -22,6 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .corpora import read_sentences
+from .errors import SettingError
 from .maps import aligned_2d, umap_2d
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def add_aligned(model_a, model_b, data_dir: str | None = None, split: str = MAP_
     gets its own side, keyed by the other's weights, so the explorer's default compare view needs no
     fit. The posterior means are the ones the atlases ship, when they do."""
     if model_a.corpus != model_b.corpus:
-        raise ValueError(f"{model_a.path.name} and {model_b.path.name} read different corpora")
+        raise SettingError(f"{model_a.path.name} and {model_b.path.name} read different corpora")
     whole = read_sentences(model_a.corpus, split, data_dir, None, model_a.config.tokenizer)
     text_key = digest(whole)
     means = [m.atlas("means", split, limit, text_key) for m in (model_a, model_b)]

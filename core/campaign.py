@@ -32,7 +32,7 @@ from .checkpoint import LOG, METRICS, OUTPUT, write_json
 from .cli import run_cli
 from .cluster import add_cluster_arguments, runner_for
 from .corpora import resolve as resolve_corpus
-from .errors import EXIT_STOPPED, VaeMineError
+from .errors import EXIT_STOPPED, SettingError, VaeMineError
 from .evaluate import eval_defaults, eval_settings, evaluate_argv
 from .evaluation import weights_digest
 from .objectives import table2
@@ -68,7 +68,7 @@ def parse_systems(spec: str) -> list[str]:
     chosen = names if spec == "all" else [s.strip() for s in spec.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in names]
     if unknown or not chosen:
-        raise ValueError(f"--systems {spec!r}: choose 'all' or some of {', '.join(names)}")
+        raise SettingError(f"--systems {spec!r}: choose 'all' or some of {', '.join(names)}")
     return [s for s in names if s in chosen]  # the paper's row order
 
 
@@ -110,9 +110,9 @@ def campaign(args: argparse.Namespace) -> int:
         ("--fppl-samples", args.fppl_samples, 1),
     ):
         if value is not None and not value >= low:
-            raise ValueError(f"{flag} must be at least {low:g}, got {value}")
+            raise SettingError(f"{flag} must be at least {low:g}, got {value}")
     if args.eval_minutes and (args.stop_after is None or not 0 < args.eval_minutes < args.stop_after):
-        raise ValueError(f"--eval-minutes {args.eval_minutes} needs a --stop-after above it")
+        raise SettingError(f"--eval-minutes {args.eval_minutes} needs a --stop-after above it")
     start = time.time()
     deadline = start + 60 * args.stop_after if args.stop_after is not None else None
     # the test evaluations' share: one slow run (an aggressive LaggingVAE epoch) must not eat it

@@ -29,7 +29,7 @@ def run_cli(
     except Stopped as e:
         print(f"stopped: {e}", file=sys.stderr)
         return EXIT_STOPPED
-    except (VaeMineError, ValueError) as e:
+    except VaeMineError as e:  # the project's own errors; anything else is a bug and keeps its traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:

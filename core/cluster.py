@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .corpora import data_dir
-from .errors import VaeMineError
+from .errors import SettingError, VaeMineError
 from .parallel import GRACE_SECONDS, ROOT, Job, Runner, child_env, finish, spawn
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def runner_for(args: argparse.Namespace, folders: tuple[str, ...] = ("out",)) ->
         yield args.jobs
         return
     if args.cpus_per_run < 1 or args.max_retries < 0:
-        raise ValueError(
+        raise SettingError(
             f"--cpus-per-run must be 1 or more and --max-retries 0 or more, got {args.cpus_per_run} and "
             f"{args.max_retries}"
         )
@@ -102,12 +102,12 @@ def check_paths_shareable(paths: list[Path]) -> None:
     folder each machine has its own of."""
     for path in paths:
         if not path.is_absolute():
-            raise ValueError(
+            raise SettingError(
                 f"{path}: with --ray ADDRESS give an absolute path on storage every node mounts (each "
                 f"node resolves a relative one in its own working folder)"
             )
         if any(str(path) == d or str(path).startswith(d + "/") for d in NODE_LOCAL):
-            raise ValueError(
+            raise SettingError(
                 f"{path}: {path.parts[1]} is each machine's own; with --ray ADDRESS the runs' folders and the "
                 f"corpora must be on storage every node mounts (NFS or the like)"
             )
@@ -119,7 +119,7 @@ def reachable(address: str) -> None:
     if address == "auto":
         return
     if not sep or not port.isdigit():
-        raise ValueError(f"--ray {address!r}: expected HEAD:PORT (as `ray start --head` prints it) or 'auto'")
+        raise SettingError(f"--ray {address!r}: expected HEAD:PORT (as `ray start --head` prints it) or 'auto'")
     try:
         socket.create_connection((host, int(port)), timeout=10).close()
     except OSError as e:

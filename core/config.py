@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError
+from .errors import CheckpointError, SettingError
 from .tokenize import LEGACY
 
 DROPOUT_MASKS = ("uniform", "bernoulli")  # how core.models.Dropout may draw its masks
@@ -36,7 +36,7 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.dropout_masks not in DROPOUT_MASKS:
-            raise ValueError(f"dropout_masks must be one of {DROPOUT_MASKS}, not {self.dropout_masks!r}")
+            raise SettingError(f"dropout_masks must be one of {DROPOUT_MASKS}, not {self.dropout_masks!r}")
 
 
 @dataclass(frozen=True)
@@ -112,12 +112,12 @@ def parse_value(kind: type, raw: str, what: str):
     """A command-line string as a dataclass field's type (bool, int, float or str)."""
     if kind is bool:
         if raw.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"{what} must be true or false")
+            raise SettingError(f"{what} must be true or false")
         return raw.lower() in ("true", "1")
     try:
         return kind(raw)
     except ValueError:
-        raise ValueError(f"{what} must be a {kind.__name__}") from None
+        raise SettingError(f"{what} must be a {kind.__name__}") from None
 
 
 # What a config may hold, field by field (a bundle is untrusted input: core.checkpoint checks every
@@ -165,16 +165,16 @@ def check_fields(obj, source: str) -> None:
         if not allowed:
             continue
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-            raise ValueError(
+            raise SettingError(
                 f"{source}: {f.name} must be {' or '.join(kinds)}, not {type(value).__name__} {value!r:.40}"
             )
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{source}: {f.name} must be finite, not {value}")
+            raise SettingError(f"{source}: {f.name} must be finite, not {value}")
         low, high = RANGES.get(f.name, (-math.inf, math.inf))
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not low <= value <= high:
-            raise ValueError(f"{source}: {f.name} must be between {low:g} and {high:g}, not {value!r:.40}")
+            raise SettingError(f"{source}: {f.name} must be between {low:g} and {high:g}, not {value!r:.40}")
         if f.name in CHOICES and value not in CHOICES[f.name]:
-            raise ValueError(f"{source}: {f.name} must be one of {CHOICES[f.name]}, not {value!r:.40}")
+            raise SettingError(f"{source}: {f.name} must be one of {CHOICES[f.name]}, not {value!r:.40}")
 
 
 # Named presets. `paper` is the paper's architecture; `small` trains in minutes on a laptop CPU;
@@ -192,11 +192,11 @@ def model_config(name_or_path: str) -> tuple[str, ModelConfig]:
         return name_or_path, PRESETS[name_or_path]
     path = Path(name_or_path)
     if not path.is_file():
-        raise ValueError(f"--config: {name_or_path!r} is neither a preset {sorted(PRESETS)} nor a JSON file")
+        raise SettingError(f"--config: {name_or_path!r} is neither a preset {sorted(PRESETS)} nor a JSON file")
     try:
         d = json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
+        raise SettingError(f"{path}: not valid JSON ({e})") from None
     return path.stem, build_dataclass(ModelConfig, d, str(path))
 
 

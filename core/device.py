@@ -6,12 +6,14 @@ import ctypes
 
 import torch
 
+from .errors import SettingError
+
 
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but no CUDA device is available")
+        raise SettingError(f"device {name!r} asked for, but no CUDA device is available")
     return torch.device(name)
 
 

@@ -22,6 +22,10 @@ class InputError(VaeMineError, ValueError):
     """Text or arguments given to the public API cannot be used."""
 
 
+class SettingError(VaeMineError, ValueError):
+    """A command's flag or a model's setting that cannot be used (out of range, unknown, malformed)."""
+
+
 class DiskFull(VaeMineError):
     """A write found no space left (or the quota spent); the message names the folder and how much to free."""
 

@@ -20,6 +20,7 @@ from .checkpoint import WEIGHTS
 from .corpora import data_dir as resolve_data_dir
 from .corpora import file_sha256, read_split
 from .decoding import prior_samples
+from .errors import SettingError
 from .metrics import MI_BATCH, active_units, aggregate_mi, batch_mi, iw_log_likelihood
 from .models import TextVAE, evaluating
 from .ngram import perplexity, train_ngram
@@ -144,7 +145,7 @@ def draw_samples(
 ) -> tuple[list[list[str]], dict]:
     """The n prior samples FPPL / RPPL score, and how they were drawn."""
     if n < 1:
-        raise ValueError("--fppl-samples must be at least 1")
+        raise SettingError("--fppl-samples must be at least 1")
     cap = _longest_training_sentence(corpus, resolve_data_dir(data_dir), tokenizer) + 1
     start = time.perf_counter()
     generated = prior_samples(model, vocab, n, max_len=cap, seed=seed, progress=progress)

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .batching import Batch
+from .errors import SettingError
 from .objectives.base import LossFn, Objective, clip_factor, plain_sgd
 from .precision import autocast
 
@@ -65,14 +66,14 @@ def choose(mode: str, device: torch.device, optimizers: dict[str, torch.optim.Op
     "graphed" is an error where it cannot, "eager" never graphs. Where graphs are chosen, a step
     that cannot be captured (see StepGraphs.run) still runs eagerly, with a warning."""
     if mode not in MODES:
-        raise ValueError(f"--cuda-graphs must be one of {', '.join(MODES)}, not {mode!r}")
+        raise SettingError(f"--cuda-graphs must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "eager":
         return False, "eager steps (--cuda-graphs eager)"
     why = graph_support(device, optimizers)
     if why is None:
         return True, "training steps run as CUDA graphs (--cuda-graphs eager turns them off)"
     if mode == "graphed":
-        raise ValueError(f"--cuda-graphs graphed: {why}")
+        raise SettingError(f"--cuda-graphs graphed: {why}")
     return False, f"eager steps: {why}"
 
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from .batching import Batch
 from .config import DROPOUT_MASKS, ModelConfig
+from .errors import SettingError
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -45,9 +46,9 @@ class Dropout(nn.Module):
     def __init__(self, p: float, masks: str = "uniform"):
         super().__init__()
         if not 0 <= p <= 1:
-            raise ValueError(f"dropout must be between 0 and 1, not {p}")
+            raise SettingError(f"dropout must be between 0 and 1, not {p}")
         if masks not in DROPOUT_MASKS:
-            raise ValueError(f"dropout masks must be one of {DROPOUT_MASKS}, not {masks!r}")
+            raise SettingError(f"dropout masks must be one of {DROPOUT_MASKS}, not {masks!r}")
         self.p, self.masks = p, masks
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

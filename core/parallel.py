@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .cli import stop_on_signals
-from .errors import EXIT_STOPPED
+from .errors import EXIT_STOPPED, SettingError
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,7 +162,7 @@ class Processes:
 
     def __init__(self, parallel: int, n_jobs: int):
         if parallel < 0:
-            raise ValueError(f"--jobs must be 0 (all at once) or more, got {parallel}")
+            raise SettingError(f"--jobs must be 0 (all at once) or more, got {parallel}")
         self.gpus = visible_gpus()
         self.width = min(parallel or n_jobs, n_jobs) or 1
         self.threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // self.width))

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from .errors import SettingError
+
 PRECISIONS = ("fp32", "bf16")
 CHOICES = (*PRECISIONS, "auto")
 
@@ -41,7 +43,7 @@ def resolve(name: str, device: torch.device) -> str:
     if name == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     if name not in PRECISIONS:
-        raise ValueError(f"precision must be one of {CHOICES}, not {name!r}")
+        raise SettingError(f"precision must be one of {CHOICES}, not {name!r}")
     return name
 
 
@@ -51,6 +53,6 @@ def autocast(precision: str, device: torch.device | str) -> AbstractContextManag
     if precision == "fp32":
         return nullcontext()
     if precision != "bf16":
-        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        raise SettingError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     kind = torch.device(device).type
     return torch.autocast(kind, dtype=torch.bfloat16, cache_enabled=False)

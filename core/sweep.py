@@ -23,7 +23,7 @@ from . import catalogue
 from .checkpoint import LOG, METRICS, OUTPUT, write_json
 from .cli import run_cli
 from .cluster import add_cluster_arguments, runner_for
-from .errors import Stopped, VaeMineError
+from .errors import SettingError, Stopped, VaeMineError
 from .parallel import Job, run_jobs
 from .tables import fmt, markdown, write_csv
 from .train import add_run_arguments, run_argv, run_config
@@ -54,9 +54,11 @@ def parse_alphas(spec: str) -> list[float]:
         else:
             alphas = [float(x) for x in spec.split(",") if x.strip()]
     except ValueError:
-        raise ValueError(f"--alphas {spec!r}: expected START:STOP:STEP (e.g. 2:5:0.5) or a list like 2,3.5,4") from None
+        raise SettingError(
+            f"--alphas {spec!r}: expected START:STOP:STEP (e.g. 2:5:0.5) or a list like 2,3.5,4"
+        ) from None
     if not alphas:
-        raise ValueError(f"--alphas {spec!r}: no values")
+        raise SettingError(f"--alphas {spec!r}: no values")
     return alphas
 
 

@@ -19,6 +19,7 @@ from .cli import given_flags, run_cli
 from .config import RunConfig, TrainConfig, model_config
 from .corpora import resolve as resolve_corpus
 from .device import pick_device
+from .errors import SettingError
 from .objectives import objective_class, registry
 from .objectives.mine import RECIPES
 from .tokenize import TOKENIZERS
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     def body(args):
         if args.recipe:
             if args.model != "vae-mine":
-                raise ValueError(f"--recipe {args.recipe} is a group of VAE-MINE settings; --model is {args.model}")
+                raise SettingError(f"--recipe {args.recipe} is a group of VAE-MINE settings; --model is {args.model}")
             args.set = [*(f"{k}={v}" for k, v in RECIPES[args.recipe]), *args.set]
         train(
             run_config(args, args.model, args.alpha),

@@ -32,7 +32,7 @@ from .config import MODEL_UNRECORDED, RunConfig
 from .corpora import read_split
 from .corpora import resolve as resolve_corpus
 from .device import pick_device, set_tf32
-from .errors import CheckpointError, CorpusError, DiskFull, Stopped, VaeMineError
+from .errors import CheckpointError, CorpusError, DiskFull, SettingError, Stopped, VaeMineError
 from .evaluation import evaluate_split
 from .models import TextVAE, evaluating
 from .objectives import Objective, StepContext, build
@@ -83,7 +83,7 @@ class Trainer:
         self.measure = diagnostics  # the objective's diagnostics after each epoch (the lab's minute skips them)
         # a checkpoint inside an epoch after this many seconds of it (None: at epoch ends only)
         if checkpoint_minutes is not None and not checkpoint_minutes >= 0:  # the rule of --checkpoint-minutes (NaN too)
-            raise ValueError(f"checkpoint_minutes must be 0 or more, got {checkpoint_minutes}")
+            raise SettingError(f"checkpoint_minutes must be 0 or more, got {checkpoint_minutes}")
         self.checkpoint_seconds = 60 * checkpoint_minutes if checkpoint_minutes else None
         self.partial: dict | None = None  # where a resumed run stands inside its epoch
         self.stop = threading.Event()  # set by a signal (cli.stop_on_signals): save and raise Stopped
@@ -94,7 +94,7 @@ class Trainer:
         self.cfg = cfg = with_corpus_digest(cfg, self.out, data_dir)
         self.precision = cfg.train.precision
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS} (resolve 'auto' first), not {self.precision!r}")
+            raise SettingError(f"precision must be one of {PRECISIONS} (resolve 'auto' first), not {self.precision!r}")
         tc = cfg.train
         train_sents = read_split(cfg.corpus, "train", data_dir, tc.max_train, tc.max_len, cfg.tokenizer)
         vocab_path = self.out / ckpt.VOCAB

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .errors import CheckpointError
+from .errors import CheckpointError, SettingError
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -19,11 +19,11 @@ class Vocab:
 
     def __init__(self, words: Sequence[str]):
         if tuple(words[: len(SPECIALS)]) != SPECIALS:
-            raise ValueError(f"a vocabulary must start with {SPECIALS}")
+            raise SettingError(f"a vocabulary must start with {SPECIALS}")
         self.itos = list(words)
         self.stoi = {w: i for i, w in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
-            raise ValueError("vocabulary has duplicate words")
+            raise SettingError("vocabulary has duplicate words")
 
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], max_size: int = 20_000) -> Vocab:

@@ -25,6 +25,8 @@ from core.training import train
 E2E = {"test_app_e2e", "test_boundary", "test_hostile_bundles"}  # the real app, in Chromium or over HTTP
 CLUSTER = {"test_cluster"}  # a real local Ray cluster
 SLOW = {
+    "test_catalogue",
+    "test_ngram",
     "test_training",
     "test_precision",
     "test_lab_export",

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..batching import Batch
 from ..config import ObjectiveConfig, build_dataclass, parse_value
-from ..errors import CheckpointError
+from ..errors import CheckpointError, SettingError
 from ..metrics import batch_mi
 from ..models import TextVAE
 from ..precision import autocast
@@ -179,12 +179,12 @@ class Objective(nn.Module):
             key = key.strip().replace("-", "_")
             if not sep or key not in kinds:
                 known = ", ".join(kinds) or "none"
-                raise ValueError(f"--set {item!r}: {cls.name} has the settings {known} (give FIELD=VALUE)")
+                raise SettingError(f"--set {item!r}: {cls.name} has the settings {known} (give FIELD=VALUE)")
             values[key] = parse_value(kinds[key], raw.strip(), f"--set {key}")
         try:
             return cls.config(**values)
         except (TypeError, ValueError) as e:
-            raise ValueError(f"--set: {e}") from None
+            raise SettingError(f"--set: {e}") from None
 
     @classmethod
     def settings_from_legacy(cls, flat: dict[str, Any]) -> ObjectiveConfig:
@@ -327,7 +327,7 @@ def objective_class(name: str) -> type[Objective]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(_REGISTRY)}") from None
+        raise SettingError(f"unknown model {name!r}; known: {', '.join(_REGISTRY)}") from None
 
 
 def display_name(name: str) -> str:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..batching import Batch
+from ..errors import SettingError
 from ..models import TextVAE
 from .annealed import Annealed, AnnealSettings
 from .base import StepContext
@@ -68,9 +69,9 @@ class Settings(AnnealSettings):  # kl_start, anneal_epochs: He et al.'s --kl_sta
 
     def __post_init__(self):
         if self.aggressive_stop not in STOP_RULES:
-            raise ValueError(f"aggressive_stop must be one of {STOP_RULES}, not {self.aggressive_stop!r}")
+            raise SettingError(f"aggressive_stop must be one of {STOP_RULES}, not {self.aggressive_stop!r}")
         if self.clip not in CLIPS:
-            raise ValueError(f"clip must be one of {CLIPS}, not {self.clip!r}")
+            raise SettingError(f"clip must be one of {CLIPS}, not {self.clip!r}")
 
 
 class LaggingVAE(Annealed):

@@ -39,6 +39,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ..batching import Batch
+from ..errors import SettingError
 from ..metrics import aggregate_mi
 from ..models import TextVAE
 from .annealed import word_dropout
@@ -236,17 +237,17 @@ class Settings:
             ("energy_reads", READS),
         ):
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+                raise SettingError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
         if self.queue_size < 1 or self.reencoded_width < 2:
-            raise ValueError("queue_size must be at least 1 and reencoded_width at least 2")
+            raise SettingError("queue_size must be at least 1 and reencoded_width at least 2")
         if self.energy_steps < 1:
-            raise ValueError("energy_steps must be at least 1")
+            raise SettingError("energy_steps must be at least 1")
         if self.energy_separable and self.energy_reads_posterior:
-            raise ValueError(
+            raise SettingError(
                 "a separable energy reads x and z apart, so it cannot read z's distance from x's posterior"
             )
         if self.estimator == "infonce" and self.negatives == "roll":
-            raise ValueError(
+            raise SettingError(
                 "estimator=infonce scores every pair of the batch: use negatives=all-pairs, queue or re-encoded"
             )
 
