@@ -146,7 +146,7 @@ class Decoding:
 DECODING = Decoding()
 
 
-def decoding(
+def decoding_options(
     strategy: str = DECODING.strategy,
     temperature=DECODING.temperature,
     beam_size=DECODING.beam_size,
@@ -447,7 +447,7 @@ class TextVAEModel:
         beam_size: int,
         seed: int | None = 0,
     ) -> list[str]:
-        _, seed, temperature, beam_size = decoding(strategy, temperature, beam_size, seed).values()
+        _, seed, temperature, beam_size = decoding_options(strategy, temperature, beam_size, seed).values()
         max_len = Limit("max_len", 1, self.max_len).check(max_len)
         gen = torch.Generator(device=self.device)
         gen.manual_seed(seed) if seed is not None else gen.seed()

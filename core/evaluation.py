@@ -114,25 +114,6 @@ def batchwise_mi(mu: torch.Tensor, logvar: torch.Tensor, lengths: torch.Tensor, 
     return total / len(mu)
 
 
-def forward_reverse_ppl(
-    model: TextVAE,
-    vocab,
-    corpus: str,
-    split: str = "test",
-    n: int = 100_000,
-    data_dir: str | None = None,
-    seed: int = 0,
-    progress: bool = False,
-    tokenizer: str = LEGACY,
-) -> dict[str, float]:
-    """FPPL and RPPL (see core.ngram) from n sentences sampled from the model's prior; the forward
-    5-gram is trained on the corpus's whole training split, the reverse one scores `split`. A
-    sample ends at </s> or at the length of the training split's longest sentence (and its </s>):
-    a barely trained model writes to the cap, and no corpus sentence is longer."""
-    generated, info = draw_samples(model, vocab, corpus, n, data_dir, seed, progress, tokenizer)
-    return info | kenlm_ppl(generated, corpus, split, data_dir, tokenizer)
-
-
 def draw_samples(
     model: TextVAE,
     vocab,

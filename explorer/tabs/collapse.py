@@ -181,7 +181,7 @@ def decoder_use(ctx: Context, left: str, right: str, text: str) -> str:
 
     def panel(model) -> str:
         r = model.decoder_use_of_z(sentence, seed=0)
-        verdict = (
+        use_verdict = (
             "the decoder ignores z"
             if r["mean_prior"] < 0.05
             else "the decoder reads z a little"
@@ -193,7 +193,7 @@ def decoder_use(ctx: Context, left: str, right: str, text: str) -> str:
             input_notes(model, model.prepare([sentence]))
             + message(
                 f"mean per word: {r['mean_prior']:.3f} nats against a prior draw, {r['mean_zero']:.3f} "
-                f"against z = 0: {verdict}"
+                f"against z = 0: {use_verdict}"
             )
             + table(
                 ["next word", "KL, own z vs a prior draw (seed 0)", "KL, own z vs z = 0"],

@@ -9,7 +9,7 @@ import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
 
-from core import DECODING, MAP_N, MAP_SPLIT, MODES, VaeMineError, check, decoding, path_plane, word_f1
+from core import DECODING, MAP_N, MAP_SPLIT, MODES, VaeMineError, check, decoding_options, path_plane, word_f1
 
 from ..context import Context
 from ..render import changed, esc, mark_changes, message, page, table
@@ -52,7 +52,7 @@ def interpolate(
 ) -> tuple[go.Figure | None, str]:
     """The decoded paths in aligned rows, each step scored, and both paths drawn in one chart."""
     (a, note_a), (b, note_b) = first_line(a, "the first sentence"), first_line(b, "the second sentence")
-    opts = decoding(strategy, temperature, beam_size, seed, fresh_seed=False)
+    opts = decoding_options(strategy, temperature, beam_size, seed, fresh_seed=False)
     steps = check("steps", steps)
     names = [left, right]
     paths, notes, ends, planes = [], [], [], []
@@ -202,7 +202,7 @@ def analogy(
 ) -> str:
     """a : b :: c : ?  decoded from mu(c) + mu(b) - mu(a)."""
     (a, na), (b, nb), (c, nc) = (first_line(x, f"sentence {n}") for x, n in ((a, "a"), (b, "b"), (c, "c")))
-    opts = decoding(strategy, temperature, beam_size, seed, fresh_seed=False)
+    opts = decoding_options(strategy, temperature, beam_size, seed, fresh_seed=False)
     rows, header = [], None
     for name in (left, right):
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from core import DECODING, check, decoding
+from core import DECODING, check, decoding_options
 
 from ..context import Context
 from ..render import esc, mark_unknown, message, table
@@ -25,7 +25,7 @@ def reconstruct(
 ) -> str:
     lines = lines_of(text, "one or more sentences (one a line)")
     dropped = len([ln for ln in (text or "").splitlines() if ln.strip()]) - len(lines)
-    opts = decoding(strategy, temperature, beam_size, seed, fresh_seed=False)
+    opts = decoding_options(strategy, temperature, beam_size, seed, fresh_seed=False)
     k = check("samples", samples)
 
     def panel(model) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from core import DECODING, check, decoding, diversity
+from core import DECODING, check, decoding_options, diversity
 
 from ..context import Context
 from ..render import esc, table
@@ -22,7 +22,7 @@ def sample(
     beam_size: int = DECODING.beam_size,
 ) -> str:
     n = check("n", n)
-    opts = decoding(strategy, temperature, beam_size, seed, fresh_seed=False)
+    opts = decoding_options(strategy, temperature, beam_size, seed, fresh_seed=False)
 
     def panel(model) -> str:
         sents = model.sample_prior(n, **opts)
