@@ -17,7 +17,7 @@ import pytest
 import core
 from explorer.app import status_line
 from explorer.context import Context, Memo, Unavailable
-from explorer.tabs import collapse, compare, interpolate, latent_map, neighbours, probe, reconstruct, sample
+from explorer.tabs import collapse, compare, interpolate, latent_map, maps, neighbours, probe, reconstruct, sample
 from explorer.tabs.common import guarded
 
 # The tab functions behind the error boundary that `wire` puts them behind in the app.
@@ -340,13 +340,13 @@ def test_compare_disagreement_and_selection(ctx):
     assert "aligned layout shipped in the checkpoints' atlases" in status
     assert len(fig.data) == 2 and len(fig.data[0].x) == len(fig.data[1].x) == core.MAP_N
     assert list(fig.data[1].customdata[:3]) == [0, 1, 2]  # point i is sentence i in both maps
-    found = latent_map.pair_overlap(ctx, [live, mine], "valid", core.MAP_N)
+    found = maps.pair_overlap(ctx, [live, mine], "valid", core.MAP_N)
     assert list(fig.data[0].marker.color) == pytest.approx(list(found.shared * 10))
     html = dis(ctx, live, mine)
     assert f"{found.mean * 10:.2f} of 10" in html and "Chance, two lists of 10" in html and "0.05 of 10" in html
     worst = int(np.argmin(found.shared))
     assert f"<td>{worst}</td>" in html.split("agree most")[0]
-    collapsed = latent_map.pair_overlap(ctx, [live, COLLAPSED], "valid", core.MAP_N)
+    collapsed = maps.pair_overlap(ctx, [live, COLLAPSED], "valid", core.MAP_N)
     assert collapsed.mean < found.mean / 2  # the classroom case: VAE-0.5's codes carry almost nothing, toward chance
     # a search rings the sentences holding the words, in both maps
     fig, status = cmp(ctx, live, mine, "valid", core.MAP_N, "the searched words", "dog")

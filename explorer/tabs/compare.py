@@ -17,7 +17,7 @@ from core import MAP_N, MAP_SPLIT, InputError, aligned_2d, aligned_kind, contain
 from ..context import SPLITS, Context, Unavailable
 from ..render import esc, message, page, table
 from .common import counting, number_box, wire
-from .latent_map import COLOURS, colour_values, map_arguments, pair_overlap, rings, searched
+from .maps import COLOURS, colour_values, map_arguments, pair_overlap, rings, searched
 
 CMP_COLOURS = [COLOURS[-1], *COLOURS[:-1]]  # the overlap first: what this view is for
 LIST_MAX = 500  # selected sentences listed (and exported) with both models' reconstructions

@@ -15,25 +15,29 @@ from core import (
     AU_THRESHOLD,
     MAP_N,
     MAP_SPLIT,
-    OWN_MAX_BYTES,
-    OWN_MAX_LINES,
     OWN_MIN_ALONE,
     InputError,
     active_units,
-    check,
     containing,
-    own_sentences,
     umap_2d,
 )
 
-from ..browser import upload_control
 from ..context import SPLITS, Context, Unavailable
 from ..render import esc, message, page
 from .common import counting, for_model, input_notes, many_notes, number_box, wire
+from .maps import (
+    COLOURS,
+    colour_values,
+    map_arguments,
+    own_box,
+    own_values,
+    pair_overlap,
+    rings,
+    searched,
+    your_lines,
+)
 
 log = logging.getLogger(__name__)
-MAX_KL = 10_000  # sentences per KL call (core's cap per call)
-MAX_SEARCH = 200  # characters of the search box
 
 
 # The fit's time for the progress estimate: this machine's last fit, else the 2-core benchmark's figure.
@@ -72,106 +76,6 @@ def warm(ctx: Context, model) -> None:
     would hold the CPU for as long as a user's first answer should take)."""
     if model.latent and model.atlas("umap", MAP_SPLIT, MAP_N, ctx.split_digest(model, MAP_SPLIT)) is not None:
         umap_coords(ctx, model, MAP_SPLIT, MAP_N)
-
-
-UNIT_COLOURS = [f"active unit #{r}" for r in range(1, 11)]
-COLOURS = [
-    "sentence length",
-    *UNIT_COLOURS,
-    "the searched words",
-    "KL of each sentence",
-    "neighbour overlap with the other model",
-]
-OWN_CAPS = f"one a line; at most {OWN_MAX_LINES:,} lines and {OWN_MAX_BYTES // 2**20} MB"
-OWN_NOTE = (
-    "Your sentences are tokenised by each model's own tokenizer, encoded and kept for this request only: "
-    "never written to the server's disk, logged or shown to anyone else, and left out of the page's link."
-)
-
-
-def your_lines(yours) -> list[str]:
-    """Your sentences from their box: [] when it is empty, else checked by core (caps, binary, type)."""
-    return [] if yours is None or (isinstance(yours, str) and not yours.strip()) else own_sentences(yours)
-
-
-def searched(model, search: str | None) -> list[str]:
-    """The search box's words as the model's tokenizer reads them ([] for an empty box)."""
-    if search is not None and not isinstance(search, str):
-        raise InputError("the search box must hold text")
-    if search and len(search) > MAX_SEARCH:
-        raise InputError(
-            f"the search box holds {len(search):,} characters; a word or phrase of at most {MAX_SEARCH}, please"
-        )
-    return model.prepare([search])[0].tokens if search and search.strip() else []
-
-
-def colour_values(
-    ctx: Context, model, sentences: list[str], mu: np.ndarray, colour: str, words: list[str], overlap=None
-) -> tuple[np.ndarray, str]:
-    """(a value per sentence, what the colour bar says it is) for one of COLOURS. `overlap`: a
-    callable giving the neighbour overlap with the other model (only asked for that colouring)."""
-    if colour == "sentence length":
-        return np.array([len(s.split()) for s in sentences]), "length (words)"
-    if colour == "the searched words":
-        if not words:
-            raise InputError("colouring by the searched words: type a word or phrase in the search box first")
-        return containing(sentences, words).astype(float), f"holds “{esc(' '.join(words))}” (1 yes, 0 no)"
-    if colour == "KL of each sentence":
-        return model.kl(sentences) if len(sentences) <= MAX_KL else np.concatenate(
-            [model.kl(sentences[i : i + MAX_KL]) for i in range(0, len(sentences), MAX_KL)]
-        ), "KL(q(z|x) ‖ p(z)), nats"
-    if colour == COLOURS[-1]:
-        if overlap is None:
-            raise InputError("the neighbour overlap needs a second model: choose one on the right")
-        found = overlap()
-        return found.shared * found.k, f"neighbours shared (of {found.k}; chance {found.chance * found.k:.2f})"
-    if colour not in UNIT_COLOURS:
-        raise InputError(f"unknown colouring {str(colour)[:40]!r}; choose one of: {', '.join(COLOURS)}")
-    rank = int(colour.rsplit("#", 1)[1])
-    _, var = active_units(mu)
-    order = np.argsort(-var)
-    if rank > len(order):
-        raise InputError(f"the model has only {len(order)} dimensions")
-    dim = int(order[rank - 1])
-    state = "active" if var[dim] >= AU_THRESHOLD else "NOT active"
-    return mu[:, dim], f"z[{dim}] (rank {rank}, variance {var[dim]:.3g}, {state})"
-
-
-def own_values(
-    model, lines: list[str], mu: np.ndarray, corpus_mu: np.ndarray | None, colour: str, words: list[str]
-) -> np.ndarray:
-    """Your sentences' values on the corpus's colour scale (NaN, drawn grey, where a value needs the corpus)."""
-    if colour in UNIT_COLOURS:
-        basis = corpus_mu if corpus_mu is not None else mu
-        dim = int(np.argsort(-active_units(basis)[1])[int(colour.rsplit("#", 1)[1]) - 1])
-        return mu[:, dim]
-    if colour == "sentence length":
-        return np.array([len(s.split()) for s in lines], dtype=float)
-    if colour == "the searched words":
-        return containing(lines, words).astype(float)
-    if colour == "KL of each sentence":
-        return model.kl(lines)
-    return np.full(len(lines), np.nan)
-
-
-def rings(coords: np.ndarray, hits: np.ndarray, legend: bool = True) -> go.Scatter:
-    """Open red rings over the points whose sentences hold the searched words."""
-    return go.Scatter(
-        x=coords[hits, 0],
-        y=coords[hits, 1],
-        mode="markers",
-        hoverinfo="skip",
-        showlegend=legend,
-        name=f"holds the searched words ({int(hits.sum()):,})",
-        marker=dict(size=8, color="rgba(0,0,0,0)", line=dict(color="#e8432e", width=1.5)),
-    )
-
-
-def map_arguments(split: str, n) -> int:
-    """n checked, after the split: the two arguments every map takes."""
-    if split not in SPLITS:
-        raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    return check("map_n", n)
 
 
 def scatter(
@@ -422,15 +326,6 @@ def own_alone(model, lines: list[str], colour: str, words: list[str], title: str
     ]
 
 
-def pair_overlap(ctx: Context, names, split: str, n: int) -> core.Overlap:
-    """Each of the first n sentences' neighbour overlap under the two models (memoised per pair)."""
-    left, right = (ctx.model(x) for x in names)
-    return ctx.memo(
-        ("overlap", left.fingerprint, right.fingerprint, split, n),
-        lambda: core.neighbour_overlap(ctx.posterior_means(left, split, n), ctx.posterior_means(right, split, n)),
-    )
-
-
 INTRO = (
     "Each dot is one sentence's code (posterior mean), laid out in 2-D by UMAP so that nearby codes stay nearby; "
     "hover to read the sentence. Colour by an active unit to see what it tracks. The bars give, for each latent "
@@ -439,15 +334,6 @@ INTRO = (
     "active unit (AU), one the encoder uses. These counts are over the sentences drawn here, so they can differ "
     "from the AU in the Posterior collapse table, which counts over the whole test split."
 )
-
-
-def own_box(prefix: str) -> gr.Textbox:
-    """Your sentences: a box to paste them in and a file picker that fills it (read in the browser)."""
-    with gr.Accordion("Your sentences", open=False, elem_id=f"{prefix}-yours-panel"):
-        gr.Markdown(OWN_NOTE, elem_classes="vm-dim")
-        box = gr.Textbox("", label=f"your sentences ({OWN_CAPS})", lines=4, max_lines=12, elem_id=f"{prefix}-yours")
-        gr.HTML(upload_control(f"{prefix}-yours"))
-    return box
 
 
 def build(ctx: Context, pair) -> None:

@@ -13,7 +13,7 @@ from core.metrics import SHARED_DISTANCE
 from ..context import Context, Unavailable
 from ..render import esc, message, table
 from .common import counting, first_line, input_notes, many_notes, number_box, per_model, wire
-from .latent_map import own_box, your_lines
+from .maps import own_box, your_lines
 
 SPLIT = "train"
 
