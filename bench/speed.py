@@ -11,9 +11,9 @@ first PTB training sentences (real text, real vocabulary of the whole training s
 weights. `bucketed_speedup` compares our length-bucketed batches with batches of random sentences
 in the same run. On CUDA, training is timed with graphed steps (core/graphs.py) and with eager
 ones: the first kind `--steps` names (graphed by default) under the plain keys, the others with
-their kind added (`train_tokens_per_s_eager`). The IW-NLL figure is core.evaluate's (batch 64) at paper size
-on the first
---iw-sentences PTB test sentences, with the work it does in GFLOP (the decoder's matrix products).
+their kind added (`train_tokens_per_s_eager`). The IW-NLL figure is core.evaluate's (batch 64) at
+paper size on the first --iw-sentences PTB test sentences, with the work it does in GFLOP (the
+decoder's matrix products).
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Plain dataclass configs, their named presets, and JSON round-tripping.
 
 A checkpoint's config.json holds `RunConfig.to_dict()` (read back by core.checkpoint.run_config_from_dict):
-everything needed to rebuild the model and
-objective and to continue training. An objective's settings are its own small dataclass (each
-objective file owns it); this module only carries them.
+everything needed to rebuild the model and objective and to continue training. An objective's settings are its
+own small dataclass (each objective file owns it); this module only carries them.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
-"""A shareable link: the page's state lives in the URL's query (the open tab, the model pair, every
-input box with an elem_id, the decoding settings and seeds, and the buttons pressed since the models
-were chosen), so a reload or a link sent to someone opens the same view and presses those buttons
-again, each when its tab is first shown. The browser keeps the query up to date (client-side handlers only);
-the server reads it once
-per page load and checks every field, so a hand-edited link gets a note, never a broken page."""
+"""A shareable link: the page's state lives in the URL's query (the open tab, the model pair, every input box
+with an elem_id, the decoding settings and seeds, and the buttons pressed since the models were chosen), so a
+reload or a link sent to someone opens the same view and presses those buttons again, each when its tab is
+first shown. The browser keeps the query up to date (client-side handlers only); the server reads it once per
+page load and checks every field, so a hand-edited link gets a note, never a broken page."""
 
 from __future__ import annotations
 

@@ -173,9 +173,9 @@ def wire(
     or round numbers silently): arguments that name a checkpoint, corpus or split are checked here
     (Context.vet_arguments, before anything is opened), the rest by core, which says what is
     allowed; an input a call left out arrives as None. With progress, fn also
-    gets `progress(fraction, desc)`; with session, `session`, the id of the browser (or client)
-    that called, and `visitor`, its network address. When the inputs hold the model pair, switching a model
-    clears the outputs."""
+    gets `progress(fraction, desc)`; with session, `session`, the id of the browser (or client) that called,
+    and `visitor`, its network address. When the inputs hold the model pair, switching a model clears the
+    outputs."""
     outputs = outputs if isinstance(outputs, list) else [outputs]
     safe = guarded(fn, len(outputs), ctx.public, ctx.vet_arguments)
     names = list(inputs)
