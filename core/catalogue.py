@@ -3,8 +3,9 @@ and the paper's value where Table 2 has one.
 
 `core.evaluate` (its table and JSON), `core.reproduce` (Table 2), `core.sweep`, `core.campaign`,
 `core.training`'s epoch line, `core.export`'s model card and the explorer's collapse table all read it,
-so a figure is added here once. A figure that is a function of a split's posterior means and
-log-variances carries `compute`, and `core.evaluation` computes it on every split it evaluates.
+so a figure is added here once. A figure that is a function of a split's posteriors (means,
+log-variances, sentence lengths) carries `compute`, and `core.evaluation` computes it on every split it
+evaluates: MI, its batch-wise estimate and AU are computed this way, as a new figure would be.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .metrics import AU_THRESHOLD, MI_BATCH
+from .metrics import AU_THRESHOLD, MI_BATCH, active_units, aggregate_mi, batchwise_mi
 from .tables import fmt
 
 # The tables a figure may appear in (Metric.tables).
@@ -34,6 +35,17 @@ PAPER_CORPUS = "ptb"
 
 
 @dataclass(frozen=True)
+class Posteriors:
+    """What a computed figure reads: a split's posterior means and log-variances [N, z], its sentences'
+    lengths [N], and the evaluation's seed (for the figures that draw samples)."""
+
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    lengths: torch.Tensor
+    seed: int
+
+
+@dataclass(frozen=True)
 class Metric:
     """One figure. `digits`: decimals printed (0: an integer count). `paper`: Table 2's value for each
     of PAPER_SYSTEMS (None where the paper prints "-"); empty where Table 2 has no such column."""
@@ -45,7 +57,7 @@ class Metric:
     digits: int = 2
     tables: frozenset[str] = frozenset({EVALUATE})
     paper: tuple[float | None, ...] = ()
-    compute: Callable[[torch.Tensor, torch.Tensor], float] | None = None
+    compute: Callable[[Posteriors], float] | None = None
 
     def __post_init__(self):
         unknown = set(self.tables) - set(TABLES)
@@ -98,9 +110,15 @@ _METRICS: list[Metric] = [
         "nats",
         tables=_tables(TABLE2, SWEEP, CAMPAIGN, LOG, COLLAPSE, CARD),
         paper=(None, 0.07, 1.65, 0.06, 2.84, 2.84, 3.01),
+        compute=lambda p: aggregate_mi(p.mu, p.logvar, generator=torch.Generator().manual_seed(p.seed)),
     ),
     Metric(
-        "mi_batch", f"MI (batch-wise, He et al. 2019, {MI_BATCH} per batch)", "MI (batch)", "nats", tables=_tables(CARD)
+        "mi_batch",
+        f"MI (batch-wise, He et al. 2019, {MI_BATCH} per batch)",
+        "MI (batch)",
+        "nats",
+        tables=_tables(CARD),
+        compute=lambda p: batchwise_mi(p.mu, p.logvar, p.lengths, torch.Generator().manual_seed(p.seed)),
     ),
     Metric(
         "au",
@@ -110,6 +128,7 @@ _METRICS: list[Metric] = [
         digits=0,
         tables=_tables(TABLE2, SWEEP, CAMPAIGN, LOG, COLLAPSE, CARD),
         paper=(None, 2, 4, 0, 10, 13, 13),
+        compute=lambda p: active_units(p.mu)[0],
     ),
     Metric(
         "fppl",

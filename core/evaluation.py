@@ -21,7 +21,7 @@ from .corpora import data_dir as resolve_data_dir
 from .corpora import file_sha256, read_split
 from .decoding import prior_samples
 from .errors import SettingError
-from .metrics import MI_BATCH, active_units, aggregate_mi, batch_mi, iw_log_likelihood
+from .metrics import iw_log_likelihood
 from .models import TextVAE, evaluating
 from .ngram import perplexity, train_ngram
 from .precision import autocast
@@ -86,32 +86,15 @@ def latent_figures(
     seed: int,
     lengths: torch.Tensor,
 ) -> dict[str, float]:
-    """KL, IW-NLL/PPL, MI (two estimates), AU and the catalogue's computed figures of a split's posteriors."""
+    """KL and IW-NLL/PPL (from the sums the loop kept), then the catalogue's computed figures of a split's
+    posteriors."""
     out: dict[str, float] = {"kl": sums["kl"] / n}
     if iw_samples:
         out.update(iw_nll=-sums["iw"] / n, iw_ppl=math.exp(-sums["iw"] / tokens), iw_samples=iw_samples)
-    out["mi"] = aggregate_mi(mu, logvar, generator=torch.Generator().manual_seed(seed))
-    out["mi_batch"] = batchwise_mi(mu, logvar, lengths, torch.Generator().manual_seed(seed))
-    out["au"] = active_units(mu)[0]
-    for m in catalogue.computed():
-        out[m.key] = m.compute(mu, logvar)
+    posteriors = catalogue.Posteriors(mu, logvar, lengths, seed)
+    for m in catalogue.computed():  # MI (both estimates), AU and any figure added to the catalogue
+        out[m.key] = m.compute(posteriors)
     return out
-
-
-def batchwise_mi(mu: torch.Tensor, logvar: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator) -> float:
-    """He et al.'s calc_mi over a split: its posteriors in batches of up to MI_BATCH sentences of one
-    length (as their create_data_batch groups a split: sorted by length, cut where the length changes
-    and every MI_BATCH), the batch-wise estimate of each, weighted by batch size (a batch of one
-    counts 0). Bounded by log MI_BATCH; LaggingVAE's aggressive phase ends on it (objectives/lagging.py)."""
-    order = torch.sort(lengths, stable=True).indices
-    mu, logvar, lengths = mu[order], logvar[order], lengths[order]
-    _, counts = torch.unique_consecutive(lengths, return_counts=True)
-    total = 0.0
-    for m, lv in zip(mu.split(counts.tolist()), logvar.split(counts.tolist())):
-        for mb, lb in zip(m.split(MI_BATCH), lv.split(MI_BATCH)):
-            if len(mb) > 1:
-                total += float(batch_mi(mb, lb, generator)) * len(mb)
-    return total / len(mu)
 
 
 def draw_samples(

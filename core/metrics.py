@@ -65,6 +65,22 @@ def batch_mi(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator 
     return (_neg_entropy(logvar.double()).mean() - log_qz.mean()).to(mu.dtype)
 
 
+def batchwise_mi(mu: torch.Tensor, logvar: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator) -> float:
+    """He et al.'s calc_mi over a split: its posteriors in batches of up to MI_BATCH sentences of one
+    length (as their create_data_batch groups a split: sorted by length, cut where the length changes
+    and every MI_BATCH), the batch-wise estimate of each, weighted by batch size (a batch of one
+    counts 0). Bounded by log MI_BATCH; LaggingVAE's aggressive phase ends on it (objectives/lagging.py)."""
+    order = torch.sort(lengths, stable=True).indices
+    mu, logvar, lengths = mu[order], logvar[order], lengths[order]
+    _, counts = torch.unique_consecutive(lengths, return_counts=True)
+    total = 0.0
+    for m, lv in zip(mu.split(counts.tolist()), logvar.split(counts.tolist())):
+        for mb, lb in zip(m.split(MI_BATCH), lv.split(MI_BATCH)):
+            if len(mb) > 1:
+                total += float(batch_mi(mb, lb, generator)) * len(mb)
+    return total / len(mu)
+
+
 def active_units(mu: torch.Tensor, threshold: float = AU_THRESHOLD) -> tuple[int, torch.Tensor]:
     """(number of dimensions whose posterior mean varies by >= threshold over x, the variances)."""
     var = mu.double().var(dim=0, unbiased=True) if mu.size(0) > 1 else torch.zeros(mu.size(-1), dtype=torch.float64)

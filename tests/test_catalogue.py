@@ -26,7 +26,7 @@ SPREAD = catalogue.Metric(
     "nats",
     digits=3,
     tables=frozenset({catalogue.EVALUATE, catalogue.TABLE2, catalogue.COLLAPSE}),
-    compute=lambda mu, logvar: float(mu.abs().mean()),
+    compute=lambda p: float(p.mu.abs().mean()),
 )
 
 

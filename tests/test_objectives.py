@@ -160,8 +160,7 @@ def test_lagging_stops_on_he_et_al_s_batch_mi_as_their_text_py_does(tmp_path, co
 
 
 def test_he_et_al_s_batch_mi_groups_a_split_by_length_in_batches_of_32():
-    from core.evaluation import batchwise_mi
-    from core.metrics import batch_mi
+    from core.metrics import batch_mi, batchwise_mi
 
     g = torch.Generator().manual_seed(0)
     lengths = torch.tensor([5] * 40 + [7] * 3 + [9] * 1)[torch.randperm(44, generator=g)]
