@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
+import core
 from core import VaeMineError, departure_text
 
 from . import browser, share
@@ -98,13 +100,18 @@ def warm_up(ctx: Context) -> None:
         import umap  # noqa: F401 (numba's import, paid here rather than by the first new map)
     except ImportError as e:
         log.info("warm-up: umap-learn not loaded: %s", e)
-    log.info("warm-up done in %.1f s", time.perf_counter() - start)
+    log.info("warm-up: every tab's first answer ready in %.1f s", time.perf_counter() - start)
     for name in dict.fromkeys([left, right]):  # then UMAP's graph around the default maps, so a visitor's
         try:  # first "your sentences" on them is placed at once (20-35 s otherwise)
             latent_map.warm_placement(ctx, ctx.model(name))
         except Exception as e:  # noqa: BLE001
             log.info("warm-up of the placement for %s skipped: %s", name, e)
-    log.info("warm-up: placements ready in %.1f s", time.perf_counter() - start)
+    try:  # numba compiles AlignedUMAP's code on a toy pair here, not during a visitor's first unshipped compare
+        toy = np.random.default_rng(0).normal(size=(2, 64, 8)).astype(np.float32)
+        core.aligned_2d(toy[0], toy[1])
+    except Exception as e:  # noqa: BLE001
+        log.info("warm-up of the aligned layout skipped: %s", e)
+    log.info("warm-up done in %.1f s (placements and the aligned layout's code included)", time.perf_counter() - start)
 
 
 def start_warm_up(app: gr.Blocks) -> threading.Thread:

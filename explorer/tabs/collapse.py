@@ -494,5 +494,6 @@ def build(ctx: Context, pair) -> None:
         [lab_plot, lab_status],
         "lab",
         session=True,
+        concurrency_id="lab",
     )
-    wire(ctx, stop.click, lab.request_stop, {}, lab_status, "lab_stop", session=True)
+    wire(ctx, stop.click, lab.request_stop, {}, lab_status, "lab_stop", session=True, concurrency_id="lab-stop")

@@ -167,6 +167,7 @@ def wire(
     api_name: str | bool,
     progress: bool = False,
     session: bool = False,
+    concurrency_id: str = "explorer",
 ) -> None:
     """Run fn(**{name: value}) behind the error boundary when any trigger fires. The API endpoint
     takes the inputs by these names. Values reach fn as sent, unchecked by Gradio (which would snap
@@ -215,7 +216,17 @@ def wire(
     target.__annotations__ = {"request": gr.Request} if session else {}
     first = True
     for trigger in triggers if isinstance(triggers, (list, tuple)) else [triggers]:
-        trigger(target, list(inputs.values()), outputs, api_name=api_name if first else False, preprocess=False)
+        # one queue for every tab's work (`concurrency_id`, its limit app.py's default_concurrency_limit):
+        # answers run 4 at a time on the whole server, not that many per endpoint, so memory and the
+        # cores are shared rather than oversubscribed (the lab and its Stop have queues of their own)
+        trigger(
+            target,
+            list(inputs.values()),
+            outputs,
+            api_name=api_name if first else False,
+            preprocess=False,
+            concurrency_id=concurrency_id,
+        )
         first = False
     pair = [inputs[n] for n in ("left", "right") if n in inputs]
     if pair:
