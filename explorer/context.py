@@ -43,13 +43,11 @@ TEXT_CAPS = {"yours": 2 * core.OWN_MAX_BYTES}  # over it, core.own_sentences say
 
 def size_of(value) -> int:
     """Bytes a memoised value holds, roughly: arrays and anything else that counts its own (`nbytes`:
-    core.Placement), sentence lists, fitted indexes (their data)."""
+    core.Placement, core.CosineIndex), sentence lists."""
     if isinstance(getattr(value, "nbytes", None), int):
         return value.nbytes
     if isinstance(value, list):
         return sum(sys.getsizeof(v) + 8 for v in value)
-    if hasattr(value, "_fit_X"):  # a fitted scikit-learn NearestNeighbors keeps its data
-        return size_of(np.asarray(value._fit_X))
     return sys.getsizeof(value)
 
 

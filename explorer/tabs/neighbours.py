@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import gradio as gr
-import numpy as np
-from sklearn.metrics.pairwise import cosine_distances
-from sklearn.neighbors import NearestNeighbors
 
-from core import check
+from core import CosineIndex, check
 from core.metrics import SHARED_DISTANCE
 
 from ..context import Context, Unavailable
@@ -18,14 +15,9 @@ from .maps import own_box, your_lines
 SPLIT = "train"
 
 
-def index(ctx: Context, model, progress=None) -> NearestNeighbors:
-    """A cosine index over the posterior means of the whole training split, built once per checkpoint."""
-    return ctx.memo(
-        ("nn", model.fingerprint),
-        lambda: NearestNeighbors(metric="cosine", algorithm="brute").fit(
-            ctx.posterior_means(model, SPLIT, None, progress)
-        ),
-    )
+def index(ctx: Context, model, progress=None) -> CosineIndex:
+    """core's cosine index over the posterior means of the whole training split, built once per checkpoint."""
+    return ctx.memo(("nn", model.fingerprint), lambda: CosineIndex(ctx.posterior_means(model, SPLIT, None, progress)))
 
 
 def warm(ctx: Context, model) -> None:
@@ -50,7 +42,7 @@ def neighbours(
         try:
             nn = index(ctx, model, report)
             sentences = ctx.sentences(model, SPLIT)
-            dist, idx = nn.kneighbors(mu, n_neighbors=min(k, len(sentences)))
+            dist, idx = nn.query(mu, k)
             found += [(float(d), sentences[i], "training") for d, i in zip(dist[0], idx[0])]
             notes += f'<p class="vm-dim">{len(sentences):,} {model.corpus} training sentences indexed</p>'
         except Unavailable as e:
@@ -59,8 +51,8 @@ def neighbours(
             notes += message(f"{ctx.public(str(e))}: only your sentences are searched")
         if lines:
             notes += many_notes(model, model.prepare(lines), "your sentences")
-            dist = cosine_distances(mu, model.encode(lines)[0])[0]
-            found += [(float(dist[i]), lines[i], "yours") for i in np.argsort(dist, kind="stable")[:k]]
+            dist, idx = CosineIndex(model.encode(lines)[0]).query(mu, k)
+            found += [(float(d), lines[i], "yours") for d, i in zip(dist[0], idx[0])]
             notes += f'<p class="vm-dim">{len(lines):,} of your sentences searched too</p>'
         found = sorted(found, key=lambda f: f[0])[:k]
         spread = ""
