@@ -40,7 +40,10 @@ from core.checkpoint import (
     save_tensors,
 )
 from core.cli import run_cli  # noqa: E402
-from core.errors import VaeMineError  # noqa: E402
+from core.errors import (
+    SettingError,  # noqa: E402
+    VaeMineError,  # noqa: E402
+)
 from core.evaluation import weights_digest  # noqa: E402
 from core.objectives import display_name  # noqa: E402
 
@@ -196,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             unpack(args.folder, args.dest)
             return 0
         if not args.mib > 0 or args.files < 1:
-            raise ValueError(f"--mib must be above 0 and --files at least 1, got {args.mib} and {args.files}")
+            raise SettingError(f"--mib must be above 0 and --files at least 1, got {args.mib} and {args.files}")
         pack(args.out, args.dest, int(args.mib * 2**20), args.files)
         return 0
 
