@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import MODEL_UNRECORDED, TRAIN_LEGACY, ModelConfig, RunConfig, TrainConfig, build_dataclass, check_fields
 from .errors import CheckpointError, InputError
-from .files import atomic_write
+from .files import atomic_write, drop_stale
 from .models import TextVAE
 from .objectives import Objective, build, parse_objective
 from .tokenize import LEGACY, known_tokenizer
@@ -379,8 +379,7 @@ def drop_temporary(folder: Path) -> None:
         PROBE,
     ):
         path = folder / name
-        for tmp in path.parent.glob(f".{path.name}.*"):
-            tmp.unlink(missing_ok=True)
+        drop_stale(path.parent, f".{path.name}.*", older_than=0)  # resuming: no writer of this run is alive
 
 
 def truncate_log(folder: Path, last_epoch: int) -> None:

@@ -17,11 +17,11 @@ STALE_S = 600  # a temporary file untouched this long belongs to a writer that w
 
 
 def drop_stale(folder: Path, pattern: str, older_than: float = STALE_S) -> None:
-    """Remove the files in `folder` matching `pattern` untouched for `older_than` seconds."""
+    """Remove the files in `folder` matching `pattern` untouched for at least `older_than` seconds (0: all)."""
     now = time.time()
     for tmp in folder.glob(pattern):
         try:
-            if now - tmp.stat().st_mtime > older_than:
+            if now - tmp.stat().st_mtime >= older_than:
                 tmp.unlink()
         except OSError:  # gone already, or not ours to remove
             pass

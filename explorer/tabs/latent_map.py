@@ -71,10 +71,15 @@ def umap_coords(ctx: Context, model, split: str, n: int, progress=None) -> tuple
     return coords, mu, cached
 
 
+def ships_default_map(ctx: Context, model) -> bool:
+    """Whether the checkpoint's atlas holds the default map's layout (what the warm-ups may build on:
+    a UMAP fit would hold the CPU for as long as a user's first answer should take)."""
+    return model.latent and model.atlas("umap", MAP_SPLIT, MAP_N, ctx.split_digest(model, MAP_SPLIT)) is not None
+
+
 def warm(ctx: Context, model) -> None:
-    """At start-up: the default map, when the checkpoint's atlas holds its layout (a UMAP fit here
-    would hold the CPU for as long as a user's first answer should take)."""
-    if model.latent and model.atlas("umap", MAP_SPLIT, MAP_N, ctx.split_digest(model, MAP_SPLIT)) is not None:
+    """At start-up: the default map, when the atlas ships it."""
+    if ships_default_map(ctx, model):
         umap_coords(ctx, model, MAP_SPLIT, MAP_N)
 
 
@@ -195,8 +200,8 @@ def variance_bars(mu: np.ndarray, title: str) -> go.Figure:
 
 
 def warm_placement(ctx: Context, model) -> None:
-    """After start-up: UMAP's graph around the default map, when the atlas ships that map."""
-    if model.latent and model.atlas("umap", MAP_SPLIT, MAP_N, ctx.split_digest(model, MAP_SPLIT)) is not None:
+    """After start-up: UMAP's graph around the default map, when the atlas ships it."""
+    if ships_default_map(ctx, model):
         placement(ctx, model, MAP_SPLIT, MAP_N)
 
 
