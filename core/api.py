@@ -40,7 +40,7 @@ from .errors import CorpusError, InputError
 from .evaluation import evaluate_split
 from .metrics import active_units as _active_units
 from .models import evaluating
-from .objectives import objective_class
+from .objectives import departures, objective_class
 from .objectives.schedules import how_training_ended
 from .tokenize import LEGACY, tokenize
 
@@ -611,7 +611,7 @@ def describe(path: str | Path) -> BundleInfo:
         cls.describe_settings(cfg.objective.settings),
         cfg.tokenizer,
         cfg.corpus_sha256,
-        cls.departures(cfg.objective.settings),
+        departures(cfg),
     )
 
 

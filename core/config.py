@@ -29,13 +29,19 @@ class ModelConfig:
     # How dropout draws its masks (core.models.Dropout): "uniform" (the default) or "bernoulli", which
     # configs that record none trained with.
     dropout_masks: str = "uniform"
-    # False: no bias in the encoder's output layer, the decoder's initial-state layer or its output layer,
-    # as He et al.'s code builds them (docs/lagging-reference.md); True: this project's layers until then.
-    layer_biases: bool = True
+    # False (the default): no bias in the encoder's output layer, the decoder's initial-state layer or its
+    # output layer, as He et al.'s code builds them. True: this project's layers before, a departure with
+    # which LaggingVAE's code collapsed where theirs did not (docs/lagging-reference.md).
+    layer_biases: bool = False
 
     def __post_init__(self):
         if self.dropout_masks not in DROPOUT_MASKS:
             raise SettingError(f"dropout_masks must be one of {DROPOUT_MASKS}, not {self.dropout_masks!r}")
+
+    def departures(self) -> dict[str, Any]:
+        """Architecture fields that differ from He et al.'s code, whose layers every model here follows:
+        what a model built with them is labelled with, beside its objective's departures."""
+        return {"layer_biases": True} if self.layer_biases else {}
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ class TrainConfig:
 # What format-1 bundles (written before these fields existed) did, so that they resume unchanged.
 TRAIN_LEGACY = {"decay_from_epoch": 1}
 # What a config that does not record these model fields trained with (bundles of either format).
-MODEL_UNRECORDED = {"dropout_masks": "bernoulli"}
+MODEL_UNRECORDED = {"dropout_masks": "bernoulli", "layer_biases": True}
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from .cli import run_cli
 from .corpora import read_split
 from .errors import VaeMineError
 from .evaluation import evaluate_split
-from .objectives import objective_class
+from .objectives import departures, objective_class
 from .objectives.schedules import how_training_ended
 
 log = logging.getLogger(__name__)
@@ -159,10 +159,10 @@ def training_facts(
         f"- Objective: {cls.display_name} ({cls.source}); settings: {settings}.",
         *(
             [
-                "- Beyond the paper (named settings, docs/mine-variants.md): "
-                f"{departure_text(cls.departures(oc.settings))}."
+                "- Beyond the papers (named settings, docs/mine-variants.md, docs/lagging-reference.md): "
+                f"{departure_text(departures(cfg))}."
             ]
-            if cls.departures(oc.settings)
+            if departures(cfg)
             else []
         ),
         f"- Optimiser: SGD lr {tc.lr}, clip {tc.clip}, batch {tc.batch_size}, seed {tc.seed}; lr halved after "

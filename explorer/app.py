@@ -70,7 +70,8 @@ def status_line(ctx: Context) -> str:
     beyond = [f"**{n}** ({departure_text(i.departures)})" for n, i in infos.items() if i is not None and i.departures]
     if beyond:
         notes.append(
-            "beyond the paper (named settings it does not print, `docs/mine-variants.md`): " + "; ".join(beyond)
+            "beyond the papers (named settings they do not print: `docs/mine-variants.md`, "
+            "`docs/lagging-reference.md`): " + "; ".join(beyond)
         )
     return " · ".join([found, corpora, *notes])
 

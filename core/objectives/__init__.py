@@ -18,8 +18,15 @@ def build(cfg: RunConfig, vocab_size: int) -> tuple[TextVAE, Objective]:
     return model, cls(model, cfg.objective.settings, vocab_size)
 
 
+def departures(cfg: RunConfig) -> dict:
+    """Everything a model trained with this config departs in from its papers: its objective's settings
+    beyond its paper's, and architecture beyond He et al.'s layers. What its label and card name."""
+    return {**objective_class(cfg.objective.name).departures(cfg.objective.settings), **cfg.model.departures()}
+
+
 __all__ = [
     "Objective",
+    "departures",
     "StepContext",
     "build",
     "display_name",
