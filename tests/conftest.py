@@ -37,6 +37,7 @@ SLOW = {
     "test_graphs",
     "test_layout",
     "test_mine",
+    "test_mine_figures",
     "test_objectives",
 }
 
