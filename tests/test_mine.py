@@ -9,7 +9,8 @@ import torch
 
 from core.config import PRESETS
 from core.models import TextVAE
-from core.objectives.mine import VAEMine, dv_bound
+from core.objectives.mi.estimators import dv_bound
+from core.objectives.mine import VAEMine
 
 CFG = PRESETS["tiny"]
 H, Z = CFG.hidden_dim, CFG.z_dim
