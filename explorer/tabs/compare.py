@@ -17,7 +17,7 @@ from core import MAP_N, MAP_SPLIT, InputError, aligned_2d, aligned_kind, contain
 from ..context import SPLITS, Context, Unavailable
 from ..render import esc, message, page, table
 from .common import counting, number_box, wire
-from .maps import COLOURS, colour_values, map_arguments, pair_overlap, rings, searched
+from .maps import COLOURS, colour_values, colouring, map_arguments, pair_overlap, rings, searched
 
 CMP_COLOURS = [COLOURS[-1], *COLOURS[:-1]]  # the overlap first: what this view is for
 LIST_MAX = 500  # selected sentences listed (and exported) with both models' reconstructions
@@ -126,8 +126,7 @@ def compare_maps(
 ):
     """[figure, status html]: the two aligned maps, coloured alike, the searched sentences ringed."""
     n = map_arguments(split, n)
-    if colour not in CMP_COLOURS:
-        raise InputError(f"unknown colouring {str(colour)[:40]!r}; choose one of: {', '.join(CMP_COLOURS)}")
+    colouring(colour, CMP_COLOURS)  # (an unknown one is refused before any work)
     start = time.perf_counter()
     ml, mr = _pair(ctx, left, right)
     if ml.corpus != mr.corpus:

@@ -28,6 +28,7 @@ from .common import counting, for_model, input_notes, many_notes, number_box, wi
 from .maps import (
     COLOURS,
     colour_values,
+    colouring,
     map_arguments,
     own_box,
     own_values,
@@ -247,8 +248,7 @@ def latent_map(
     `search` rings the sentences holding its words; `yours` (one sentence a line) are placed on
     each map, or mapped alone when the corpus is missing."""
     n = map_arguments(split, n)
-    if colour not in COLOURS:
-        raise InputError(f"unknown colouring {str(colour)[:40]!r}; choose one of: {', '.join(COLOURS)}")
+    colouring(colour)  # (an unknown one is refused before any work)
     lines = your_lines(yours)
     figures, notes = [], []
     for side, name in enumerate(names):

@@ -4,6 +4,9 @@ arguments, and the neighbour overlap of a model pair. No tab imports another tab
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
@@ -19,14 +22,80 @@ MAX_KL = 10_000  # sentences per KL call (core's cap per call)
 MAX_SEARCH = 200  # characters of the search box
 
 
-UNIT_COLOURS = [f"active unit #{r}" for r in range(1, 11)]
-COLOURS = [
-    "sentence length",
-    *UNIT_COLOURS,
-    "the searched words",
-    "KL of each sentence",
-    "neighbour overlap with the other model",
-]
+@dataclass(frozen=True)
+class Colouring:
+    """One way to colour a map: `corpus(ctx, model, sentences, mu, words, overlap)` gives (a value
+    per sentence, what the colour bar says), `own(model, lines, mu, corpus_mu, words)` your sentences'
+    values on that scale, or None where a value needs the corpus (drawn grey)."""
+
+    corpus: Callable
+    own: Callable | None = None
+
+
+def _length(ctx, model, sentences, mu, words, overlap):
+    return np.array([len(s.split()) for s in sentences]), "length (words)"
+
+
+def _own_length(model, lines, mu, corpus_mu, words):
+    return np.array([len(s.split()) for s in lines], dtype=float)
+
+
+def _searched(ctx, model, sentences, mu, words, overlap):
+    if not words:
+        raise InputError("colouring by the searched words: type a word or phrase in the search box first")
+    return containing(sentences, words).astype(float), f"holds “{esc(' '.join(words))}” (1 yes, 0 no)"
+
+
+def _own_searched(model, lines, mu, corpus_mu, words):
+    return containing(lines, words).astype(float)
+
+
+def _kl(ctx, model, sentences, mu, words, overlap):
+    chunks = [model.kl(sentences[i : i + MAX_KL]) for i in range(0, len(sentences), MAX_KL)]
+    return np.concatenate(chunks) if chunks else np.zeros(0), "KL(q(z|x) ‖ p(z)), nats"
+
+
+def _own_kl(model, lines, mu, corpus_mu, words):
+    return model.kl(lines)
+
+
+def _overlap(ctx, model, sentences, mu, words, overlap):
+    if overlap is None:
+        raise InputError("the neighbour overlap needs a second model: choose one on the right")
+    found = overlap()
+    return found.shared * found.k, f"neighbours shared (of {found.k}; chance {found.chance * found.k:.2f})"
+
+
+def _unit(rank: int) -> Colouring:
+    """The r-th most active unit's posterior means (your sentences on the corpus's ranking)."""
+
+    def corpus(ctx, model, sentences, mu, words, overlap):
+        _, var = active_units(mu)
+        order = np.argsort(-var)
+        if rank > len(order):
+            raise InputError(f"the model has only {len(order)} dimensions")
+        dim = int(order[rank - 1])
+        state = "active" if var[dim] >= AU_THRESHOLD else "NOT active"
+        return mu[:, dim], f"z[{dim}] (rank {rank}, variance {var[dim]:.3g}, {state})"
+
+    def own(model, lines, mu, corpus_mu, words):
+        basis = corpus_mu if corpus_mu is not None else mu
+        return mu[:, int(np.argsort(-active_units(basis)[1])[rank - 1])]
+
+    return Colouring(corpus, own)
+
+
+# Every colouring of the map tabs, in their dropdowns' order (the compare view puts the overlap first).
+COLOURINGS: dict[str, Colouring] = {
+    "sentence length": Colouring(_length, _own_length),
+    **{f"active unit #{r}": _unit(r) for r in range(1, 11)},
+    "the searched words": Colouring(_searched, _own_searched),
+    "KL of each sentence": Colouring(_kl, _own_kl),
+    "neighbour overlap with the other model": Colouring(_overlap),
+}
+COLOURS = list(COLOURINGS)
+
+
 OWN_CAPS = f"one a line; at most {OWN_MAX_LINES:,} lines and {OWN_MAX_BYTES // 2**20} MB"
 OWN_NOTE = (
     "Your sentences are tokenised by each model's own tokenizer, encoded and kept for this request only: "
@@ -50,53 +119,27 @@ def searched(model, search: str | None) -> list[str]:
     return model.prepare([search])[0].tokens if search and search.strip() else []
 
 
+def colouring(colour: str, choices=COLOURS) -> Colouring:
+    """The colouring of that name, if it is one of `choices`; else InputError listing them."""
+    if not isinstance(colour, str) or colour not in choices:
+        raise InputError(f"unknown colouring {str(colour)[:40]!r}; choose one of: {', '.join(choices)}")
+    return COLOURINGS[colour]
+
+
 def colour_values(
     ctx: Context, model, sentences: list[str], mu: np.ndarray, colour: str, words: list[str], overlap=None
 ) -> tuple[np.ndarray, str]:
     """(a value per sentence, what the colour bar says it is) for one of COLOURS. `overlap`: a
     callable giving the neighbour overlap with the other model (only asked for that colouring)."""
-    if colour == "sentence length":
-        return np.array([len(s.split()) for s in sentences]), "length (words)"
-    if colour == "the searched words":
-        if not words:
-            raise InputError("colouring by the searched words: type a word or phrase in the search box first")
-        return containing(sentences, words).astype(float), f"holds “{esc(' '.join(words))}” (1 yes, 0 no)"
-    if colour == "KL of each sentence":
-        return model.kl(sentences) if len(sentences) <= MAX_KL else np.concatenate(
-            [model.kl(sentences[i : i + MAX_KL]) for i in range(0, len(sentences), MAX_KL)]
-        ), "KL(q(z|x) ‖ p(z)), nats"
-    if colour == COLOURS[-1]:
-        if overlap is None:
-            raise InputError("the neighbour overlap needs a second model: choose one on the right")
-        found = overlap()
-        return found.shared * found.k, f"neighbours shared (of {found.k}; chance {found.chance * found.k:.2f})"
-    if colour not in UNIT_COLOURS:
-        raise InputError(f"unknown colouring {str(colour)[:40]!r}; choose one of: {', '.join(COLOURS)}")
-    rank = int(colour.rsplit("#", 1)[1])
-    _, var = active_units(mu)
-    order = np.argsort(-var)
-    if rank > len(order):
-        raise InputError(f"the model has only {len(order)} dimensions")
-    dim = int(order[rank - 1])
-    state = "active" if var[dim] >= AU_THRESHOLD else "NOT active"
-    return mu[:, dim], f"z[{dim}] (rank {rank}, variance {var[dim]:.3g}, {state})"
+    return colouring(colour).corpus(ctx, model, sentences, mu, words, overlap)
 
 
 def own_values(
     model, lines: list[str], mu: np.ndarray, corpus_mu: np.ndarray | None, colour: str, words: list[str]
 ) -> np.ndarray:
     """Your sentences' values on the corpus's colour scale (NaN, drawn grey, where a value needs the corpus)."""
-    if colour in UNIT_COLOURS:
-        basis = corpus_mu if corpus_mu is not None else mu
-        dim = int(np.argsort(-active_units(basis)[1])[int(colour.rsplit("#", 1)[1]) - 1])
-        return mu[:, dim]
-    if colour == "sentence length":
-        return np.array([len(s.split()) for s in lines], dtype=float)
-    if colour == "the searched words":
-        return containing(lines, words).astype(float)
-    if colour == "KL of each sentence":
-        return model.kl(lines)
-    return np.full(len(lines), np.nan)
+    own = colouring(colour).own
+    return np.full(len(lines), np.nan) if own is None else own(model, lines, mu, corpus_mu, words)
 
 
 def rings(coords: np.ndarray, hits: np.ndarray, legend: bool = True) -> go.Scatter:
