@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 
 from .device import keep_freed_memory
 from .errors import EXIT_STOPPED, Stopped, VaeMineError, is_disk_full
@@ -38,30 +35,6 @@ def run_cli(
         where = f" writing {e.filename}" if e.filename else ""
         print(f"error: no space left on the disk{where}: free space there and run the command again", file=sys.stderr)
         return 2
-
-
-@contextmanager
-def stop_on_signals(what: str) -> Iterator[threading.Event]:
-    """SIGTERM (a scheduler's or core.campaign's deadline) and a first Ctrl-C set the event, for the
-    work to stop at its next safe point (`what` says what then happens); a second Ctrl-C interrupts
-    at once. Only the main thread takes signals: elsewhere (the explorer's lab) nothing is installed."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def ask(signum, frame):
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        stop.set()
-        log.warning("%s: %s", signal.Signals(signum).name, what)
-
-    old = {sig: signal.signal(sig, ask) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
 
 
 def given_flags(

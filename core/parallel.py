@@ -28,8 +28,8 @@ from typing import Protocol
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .cli import stop_on_signals
 from .errors import EXIT_STOPPED, SettingError
+from .signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]

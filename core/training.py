@@ -27,7 +27,6 @@ from tqdm.auto import tqdm
 from . import catalogue, graphs
 from . import checkpoint as ckpt
 from .batching import Batch, Dataset, on_device
-from .cli import stop_on_signals
 from .config import MODEL_UNRECORDED, RunConfig
 from .corpora import read_split
 from .corpora import resolve as resolve_corpus
@@ -38,6 +37,7 @@ from .models import TextVAE, evaluating
 from .objectives import Objective, StepContext, build
 from .objectives.schedules import LoopState, PlateauRule, plateau_step
 from .precision import PRECISIONS, autocast
+from .signals import stop_on_signals
 from .tokenize import LEGACY
 from .vocab import Vocab
 
@@ -86,7 +86,7 @@ class Trainer:
             raise SettingError(f"checkpoint_minutes must be 0 or more, got {checkpoint_minutes}")
         self.checkpoint_seconds = 60 * checkpoint_minutes if checkpoint_minutes else None
         self.partial: dict | None = None  # where a resumed run stands inside its epoch
-        self.stop = threading.Event()  # set by a signal (cli.stop_on_signals): save and raise Stopped
+        self.stop = threading.Event()  # set by a signal (signals.stop_on_signals): save and raise Stopped
         self.device = pick_device(device)
         self.tf32 = tf32 and self.device.type == "cuda"
         if self.device.type == "cuda":
