@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from core.config import PRESETS, RunConfig, TrainConfig
-from core.objectives import objective_class
-from core.training import fresh_model, optimizers
+from core.library.config import PRESETS, RunConfig, TrainConfig
+from core.library.objectives import objective_class
+from core.library.training import fresh_model, optimizers
 
 
 def report(result: dict, out: Path | None) -> None:

@@ -1,10 +1,10 @@
-"""What Ray costs on one machine, beside core.parallel's processes: a local cluster's start-up,
+"""What Ray costs on one machine, beside core.commands.parallel's processes: a local cluster's start-up,
 shutdown and memory, and the wall time of the same small alpha sweep on each path, alternated.
 
     VAE_MINE_DATA=../shared/data .venv/bin/python -m bench.cluster [--repeats 3] [--alphas 2,4]
         [--out bench/results/cluster-cpu-2core.json]
 
-The figures decide whether `--jobs` (core.parallel) earns its place beside `--ray` (docs/cluster.md).
+The figures decide whether `--jobs` (core.commands.parallel) earns its place beside `--ray` (docs/cluster.md).
 Memory: the resident set of every process Ray started (its GCS, raylet, agents, idle workers),
 read from /proc after the first task has run.
 """

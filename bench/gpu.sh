@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of the graphed training step (core/graphs.py), in one call of a few minutes:
+# The GPU checks of the graphed training step (core/library/graphs.py), in one call of a few minutes:
 #   1. bench.graphs: every objective, 10 graphed against 10 eager steps, full float32 (no TF32);
 #   2. bench.speed: training tokens/s, graphed and eager steps, float32; then graphed with TF32;
 #   3. one epoch of VAE-MINE on 10,000 PTB sentences, float32 and TF32 (what TF32 changes);

@@ -1,4 +1,4 @@
-"""Graphed training steps (core/graphs.py) against eager ones: for every objective, two copies of
+"""Graphed training steps (core/library/graphs.py) against eager ones: for every objective, two copies of
 one model train on the same batches from the same random state, one with StepContext's eager
 update and one through StepGraphs, and this prints the largest relative difference in the
 per-step losses and in the final parameters, as JSON.
@@ -22,12 +22,12 @@ from pathlib import Path
 import torch
 
 from bench import fresh_training, report
-from core.batching import Dataset, on_device
-from core.corpora import read_split
-from core.device import pick_device, set_tf32
-from core.graphs import StepGraphs
-from core.objectives import StepContext, registry
-from core.vocab import Vocab
+from core.library.batching import Dataset, on_device
+from core.library.corpora import read_split
+from core.library.device import pick_device, set_tf32
+from core.library.graphs import StepGraphs
+from core.library.objectives import StepContext, registry
+from core.library.vocab import Vocab
 
 # every objective with its defaults, and VAE-MINE's other two kinds of negatives
 CASES = [(name, {}) for name in registry()] + [

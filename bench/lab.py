@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 from bench import report
-from core.lab import LabConfig, live_training
-from core.objectives import objective_class
-from core.precision import PRECISIONS
+from core.library.objectives import objective_class
+from core.library.precision import PRECISIONS
+from core.serving.lab import LabConfig, live_training
 
 
 def parse_settings(items: list[str]) -> dict:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="a VAE-MINE setting (as core.train's --set), e.g. estimator=infonce",
     )
-    p.add_argument("--precision", choices=PRECISIONS, default=LabConfig.precision, help="core.precision's")
+    p.add_argument("--precision", choices=PRECISIONS, default=LabConfig.precision, help="core.library.precision's")
     p.add_argument("--data-dir")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)

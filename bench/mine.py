@@ -20,10 +20,10 @@ import torch
 
 from bench import report
 from core import checkpoint as ckpt
-from core.batching import Dataset
-from core.corpora import read_split
-from core.tables import fmt, markdown
-from core.training import DIAGNOSTIC_BATCHES
+from core.library.batching import Dataset
+from core.library.corpora import read_split
+from core.library.tables import fmt, markdown
+from core.library.training import DIAGNOSTIC_BATCHES
 
 SHOWN = [
     "bound",

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 import core
 from bench import report
-from core.tables import fmt, markdown
+from core.library.tables import fmt, markdown
 
 PAIRS, PATH_POINTS, PRIOR_SAMPLES, PRIOR_SEEDS, NEIGHBOURS, USE_SENTENCES = 20, 10, 100, 20, 5, 500
 EXAMPLE = core.EXAMPLE  # the Reconstruct, Probe and collapse tabs' first sentence

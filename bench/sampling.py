@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from bench import report
-from core.checkpoint import load_bundle
-from core.decoding import prior_samples
-from core.device import pick_device
+from core.library.checkpoint import load_bundle
+from core.library.decoding import prior_samples
+from core.library.device import pick_device
 
 
 @torch.no_grad()

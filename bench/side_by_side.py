@@ -21,10 +21,10 @@ import torch
 
 from bench import report
 from bench.speed import prepared_steps, sync
-from core.batching import Dataset
-from core.corpora import read_split
-from core.device import pick_device, set_tf32
-from core.vocab import Vocab
+from core.library.batching import Dataset
+from core.library.corpora import read_split
+from core.library.device import pick_device, set_tf32
+from core.library.vocab import Vocab
 
 
 def worker(args: argparse.Namespace, start: mp.synchronize.Barrier, results: mp.Queue) -> None:

@@ -9,7 +9,7 @@ figures from different machines or days as ratios to it), printed as JSON.
 Training and evaluation figures are medians over several timed windows after warm-up, on the
 first PTB training sentences (real text, real vocabulary of the whole training split), fresh
 weights. `bucketed_speedup` compares our length-bucketed batches with batches of random sentences
-in the same run. On CUDA, training is timed with graphed steps (core/graphs.py) and with eager
+in the same run. On CUDA, training is timed with graphed steps (core/library/graphs.py) and with eager
 ones: the first kind `--steps` names (graphed by default) under the plain keys, the others with
 their kind added (`train_tokens_per_s_eager`). The IW-NLL figure is core.evaluate's (batch 64) at
 paper size on the first --iw-sentences PTB test sentences, with the work it does in GFLOP (the
@@ -30,15 +30,15 @@ from pathlib import Path
 import torch
 
 from bench import fresh_training, report
-from core.batching import Batch, Dataset, on_device
-from core.config import PRESETS, ModelConfig, RunConfig
-from core.corpora import read_split
-from core.device import keep_freed_memory, pick_device, set_tf32
-from core.evaluation import evaluate_split
-from core.graphs import StepGraphs
-from core.models import Decoder
-from core.objectives import StepContext, build, objective_class
-from core.vocab import Vocab
+from core.library.batching import Batch, Dataset, on_device
+from core.library.config import PRESETS, ModelConfig, RunConfig
+from core.library.corpora import read_split
+from core.library.device import keep_freed_memory, pick_device, set_tf32
+from core.library.evaluation import evaluate_split
+from core.library.graphs import StepGraphs
+from core.library.models import Decoder
+from core.library.objectives import StepContext, build, objective_class
+from core.library.vocab import Vocab
 
 FALLBACKS: list[str] = []  # graphed steps that ran eagerly (a capture failed)
 
@@ -58,7 +58,7 @@ def prepared_steps(
     precision: str = "fp32",
 ) -> tuple[Callable[[Batch], object], list[Batch]]:
     """A fresh model's training step and the batches of `data` on `device`, warmed up: graphed
-    steps (core/graphs.py) on every batch, so each shape is captured before anything is timed."""
+    steps (core/library/graphs.py) on every batch, so each shape is captured before anything is timed."""
     model, obj, opts = fresh_training(config, objective, {}, len(data.vocab), device)
     if bucketed:
         batches = list(data.batches(32, torch.Generator().manual_seed(0)))
@@ -214,7 +214,7 @@ def measure(
     precision: str,
     matmul_rate: float,
 ) -> dict:
-    """Every asked-for figure at one precision (core.precision), with the GEMM rate of the project's
+    """Every asked-for figure at one precision (core.library.precision), with the GEMM rate of the project's
     shapes in that precision's type."""
     result: dict = {
         "gemm_gflops": {
@@ -295,7 +295,7 @@ def main() -> None:
     p.add_argument(
         "--precisions",
         default="fp32",
-        help="fp32, bf16, or both comma-separated: each figure in each, alternating (core.precision)",
+        help="fp32, bf16, or both comma-separated: each figure in each, alternating (core.library.precision)",
     )
     args = p.parse_args()
     parts = set(args.parts.split(","))
@@ -305,7 +305,7 @@ def main() -> None:
         p.error(f"--steps takes eager and graphed (graphed on CUDA only), not {args.steps!r} on {device.type}")
     if device.type == "cuda":
         set_tf32(args.tf32)
-    kept = keep_freed_memory()  # as every core command does (core.cli)
+    kept = keep_freed_memory()  # as every core command does (core.commands.cli)
     train_all = read_split("ptb", "train", args.data_dir)
     vocab = Vocab.build(train_all)
     train_data = Dataset(train_all[:4000], vocab)

@@ -4,16 +4,20 @@ Public API: `core.load(path)` returns a `TextVAEModel` with encode / decode / re
 sample_prior / interpolate / analogy / posterior_samples / kl / encode_split; `core.describe(path)`
 says what a bundle is without loading it; `core.read_sentences` reads a corpus split and
 `core.available_corpora` lists the data folder's; `core.MAP_SPLIT` / `core.MAP_N` name the latent map
-each bundle's atlas ships, and `core.maps` lays out, aligns, compares and extends maps;
+each bundle's atlas ships, and `core.serving.maps` lays out, aligns, compares and extends maps;
 `core.active_units` and `core.diversity` are the AU and diversity figures everything reports, and
 `core.catalogue` names every evaluation figure and the tables that show it;
-`core.lab.live_training` trains small models side by side for the classroom. Errors a user can
-act on are `core.errors.VaeMineError`s; `core.LIMITS` is the one table of allowed ranges
+`core.serving.lab.live_training` trains small models side by side for the classroom. Errors a user can
+act on are `core.library.errors.VaeMineError`s; `core.LIMITS` is the one table of allowed ranges
 (`core.check(name, value)`), which the explorer's controls share.
 """
 
-from . import catalogue
-from .api import (
+from .library import catalogue
+from .library.corpora import available as available_corpora
+from .library.corpora import data_dir
+from .library.errors import CheckpointError, CorpusError, InputError, VaeMineError
+from .library.metrics import AU_THRESHOLD, CodeState, code_state, diversity, word_f1
+from .serving.api import (
     DECODING,
     EXAMPLE,
     LIMITS,
@@ -34,12 +38,9 @@ from .api import (
     path_plane,
     read_sentences,
 )
-from .atlas import MAP_N, MAP_SPLIT, aligned_kind
-from .atlas import digest as split_digest
-from .corpora import available as available_corpora
-from .corpora import data_dir
-from .errors import CheckpointError, CorpusError, InputError, VaeMineError
-from .maps import (
+from .serving.atlas import MAP_N, MAP_SPLIT, aligned_kind
+from .serving.atlas import digest as split_digest
+from .serving.maps import (
     OVERLAP_K,
     OWN_MAX_BYTES,
     OWN_MAX_LINES,
@@ -54,7 +55,6 @@ from .maps import (
     own_sentences,
     umap_2d,
 )
-from .metrics import AU_THRESHOLD, CodeState, code_state, diversity, word_f1
 
 __all__ = [
     "EXAMPLE",

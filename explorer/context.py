@@ -24,7 +24,7 @@ import numpy as np
 
 import core
 from core import InputError, VaeMineError, available_corpora, is_bundle, split_digest
-from core.files import atomic_write
+from core.library.files import atomic_write
 
 log = logging.getLogger(__name__)
 # the default pair, each side's preferences in order: the shipped VAE-MINE with the named settings that make
@@ -382,7 +382,7 @@ def _load_npz(path: Path, rows: int) -> np.ndarray | None:
 
 
 def save_npz(path: Path, **arrays) -> None:
-    """Write then rename (core.files), so a crash never leaves a half-written cache file."""
+    """Write then rename (core.library.files), so a crash never leaves a half-written cache file."""
 
     def write(tmp):
         with open(tmp, "wb") as f:

@@ -26,7 +26,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.checkpoint import (
+from core.commands.cli import run_cli  # noqa: E402
+from core.library.checkpoint import (
     CONFIG,
     EVALUATION,
     LOG,
@@ -39,13 +40,12 @@ from core.checkpoint import (
     load_tensors,
     save_tensors,
 )
-from core.cli import run_cli  # noqa: E402
-from core.errors import (
+from core.library.errors import (
     SettingError,  # noqa: E402
     VaeMineError,  # noqa: E402
 )
-from core.evaluation import weights_digest  # noqa: E402
-from core.objectives import display_name  # noqa: E402
+from core.library.evaluation import weights_digest  # noqa: E402
+from core.library.objectives import display_name  # noqa: E402
 
 PACK_NAME = "campaign.tar.gz"
 FIRST = ("vae-mine", "lagging")  # the explorer's pair: packed before the other bundles

@@ -24,11 +24,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core import checkpoint as ckpt  # noqa: E402
-from core.batching import Dataset  # noqa: E402
-from core.corpora import read_split  # noqa: E402
-from core.evaluation import evaluate_split  # noqa: E402
-from core.objectives import build  # noqa: E402
-from core.vocab import SPECIALS, Vocab  # noqa: E402
+from core.library.batching import Dataset  # noqa: E402
+from core.library.corpora import read_split  # noqa: E402
+from core.library.evaluation import evaluate_split  # noqa: E402
+from core.library.objectives import build  # noqa: E402
+from core.library.vocab import SPECIALS, Vocab  # noqa: E402
 
 NAMES = {  # ours <- theirs
     "encoder.embed.weight": "encoder.embed.weight",

@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.config import PRESETS, RunConfig, TrainConfig  # noqa: E402
-from core.objectives import objective_class  # noqa: E402
-from core.tables import fmt, markdown  # noqa: E402
-from core.training import train  # noqa: E402
+from core.library.config import PRESETS, RunConfig, TrainConfig  # noqa: E402
+from core.library.objectives import objective_class  # noqa: E402
+from core.library.tables import fmt, markdown  # noqa: E402
+from core.library.training import train  # noqa: E402
 
 VARIANTS = ("roll", "all-pairs", "queue")
 GRID = [("flickr8k", seed) for seed in (1, 2, 3)] + [("ptb", 1)]

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import core  # noqa: E402
 from bench.quality import EXAMPLE  # noqa: E402
-from core.tables import fmt, markdown  # noqa: E402
+from core.library.tables import fmt, markdown  # noqa: E402
 
 DIAG = [
     ("bound", "bound"),

@@ -1,5 +1,5 @@
 """Ship the explorer's compare view for pairs of bundles: each bundle's atlas gets its side of the
-pair's aligned layout (core.atlas.add_aligned), so the first visitor's compare view needs no fit.
+pair's aligned layout (core.serving.atlas.add_aligned), so the first visitor's compare view needs no fit.
 
     python scripts/ship_aligned_map.py checkpoints/flickr8k-lagging checkpoints/flickr8k-vae-mine-infonce [--data-dir D]
 
@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import core  # noqa: E402
-from core.atlas import add_aligned, drop_aligned  # noqa: E402
+from core.serving.atlas import add_aligned, drop_aligned  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.config import PRESETS, RunConfig, TrainConfig
-from core.objectives import objective_class
-from core.training import train
+from core.library.config import PRESETS, RunConfig, TrainConfig
+from core.library.objectives import objective_class
+from core.library.training import train
 
 # The markers (registered in pyproject.toml), by module: one place says which tests are the slow kinds, so
 # `pytest -m "not e2e and not cluster and not slow"` is the fast loop (README, Contributing).

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import core
-from core.errors import InputError
+from core.library.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,10 @@ def test_encode_is_batched_and_matches_one_at_a_time(model):
 def test_unknown_words_are_reported_not_dropped(model, caplog):
     """Reported in the result and in the debug log; never at INFO, where a server's log would keep a
     visitor's words."""
-    with caplog.at_level(logging.INFO, logger="core.api"):
+    with caplog.at_level(logging.INFO, logger="core.serving.api"):
         model.prepare("the zyzzyva said qwxv")
     assert "zyzzyva" not in caplog.text
-    with caplog.at_level(logging.DEBUG, logger="core.api"):
+    with caplog.at_level(logging.DEBUG, logger="core.serving.api"):
         prepared = model.prepare(["the zyzzyva said qwxv ."])
     p = prepared[0]
     assert p.tokens[:4] == ["the", "zyzzyva", "said", "qwxv"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core import campaign, reproduce
-from core.errors import EXIT_STOPPED
+from core.library.errors import EXIT_STOPPED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -238,7 +238,7 @@ def test_a_run_dies_with_the_process_that_started_it_and_saves_first(tmp_path, a
     from the kernel (PR_SET_PDEATHSIG) and saves its state."""
     out = tmp_path / "run"
     code = (
-        "import sys; from core.parallel import Job, run_jobs; "
+        "import sys; from core.commands.parallel import Job, run_jobs; "
         "run_jobs([Job('one', sys.argv[1:], __import__('pathlib').Path(sys.argv[-1]) / 'train.out')], progress=False)"
     )
     args = [

@@ -12,10 +12,10 @@ import pytest
 from conftest import tiny_config
 
 from core import catalogue, load
-from core.evaluate import main as evaluate_main
-from core.objectives import table2
-from core.reproduce import main as reproduce_main
-from core.training import train
+from core.commands.evaluate import main as evaluate_main
+from core.commands.reproduce import main as reproduce_main
+from core.library.objectives import table2
+from core.library.training import train
 from explorer.context import Context
 from explorer.tabs import collapse
 

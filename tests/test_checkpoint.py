@@ -10,8 +10,8 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 import core
-from core.checkpoint import load_bundle
-from core.errors import CheckpointError
+from core.library.checkpoint import load_bundle
+from core.library.errors import CheckpointError
 
 
 @pytest.fixture
@@ -102,8 +102,8 @@ def test_models_are_built_with_he_et_als_layers_and_older_bundles_keep_their_bia
     that records no layer_biases (every bundle trained before) reads as the biased layers it has."""
     from conftest import tiny_config
 
-    from core.objectives import departures
-    from core.training import train
+    from core.library.objectives import departures
+    from core.library.training import train
 
     cfg = tiny_config("vae", epochs=1, max_train=100)
     assert cfg.model.layer_biases is False and not departures(cfg)
@@ -125,7 +125,7 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
     import os
     import time
 
-    from core.files import STALE_S, atomic_write
+    from core.library.files import STALE_S, atomic_write
 
     target = tmp_path / "model.safetensors"
     stale, live = tmp_path / ".model.safetensors.abc123", tmp_path / ".model.safetensors.def456"

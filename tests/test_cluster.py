@@ -1,5 +1,5 @@
-"""core.cluster: sweeps, campaigns and Table 2 evaluations as tasks of a real local Ray cluster
-(`--ray`), checked against the one-machine path (core.parallel's processes) run by the same
+"""core.commands.cluster: sweeps, campaigns and Table 2 evaluations as tasks of a real local Ray cluster
+(`--ray`), checked against the one-machine path (core.commands.parallel's processes) run by the same
 commands; a worker killed mid-run; Ctrl-C; the flags a cluster refuses."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from conftest import DATA
 from safetensors.torch import load_file
 
-from core.errors import EXIT_STOPPED
+from core.library.errors import EXIT_STOPPED
 
 pytestmark = pytest.mark.usefixtures("corpora", "ray_installed")  # reads the corpora (see conftest)
 

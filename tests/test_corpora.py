@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.batching import Dataset
-from core.corpora import data_dir, read_split
-from core.errors import CorpusError
-from core.vocab import SPECIALS, Vocab
+from core.library.batching import Dataset
+from core.library.corpora import data_dir, read_split
+from core.library.errors import CorpusError
+from core.library.vocab import SPECIALS, Vocab
 
 
 def test_data_dir_precedence(monkeypatch, tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from core import data
-from core.errors import CorpusError
+from core.library.errors import CorpusError
 
 LINES = "the lighthouse keeper counted gulls\na paper boat drifted past the pier\nnobody answered the blue door\n"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.checkpoint import load_bundle
-from core.decoding import prior_samples, sample_categorical, step_decode
+from core.library.checkpoint import load_bundle
+from core.library.decoding import prior_samples, sample_categorical, step_decode
 
 
 def test_inverse_cdf_sampler_matches_the_distribution():

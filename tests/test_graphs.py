@@ -1,4 +1,4 @@
-"""Graphed training steps (core/graphs.py) on the CPU: which steps a run graphs, and the graphed
+"""Graphed training steps (core/library/graphs.py) on the CPU: which steps a run graphs, and the graphed
 step's arithmetic, run without capturing (CUDA graphs need a GPU; bench.graphs checks the
 captured graphs there)."""
 
@@ -9,11 +9,11 @@ import torch
 from conftest import tiny_config
 
 from bench.graphs import CASES, compare, label, run_steps
-from core.batching import Dataset, on_device
-from core.corpora import read_split
-from core.graphs import StepGraphs, choose, graph_support
-from core.training import Trainer
-from core.vocab import Vocab
+from core.library.batching import Dataset, on_device
+from core.library.corpora import read_split
+from core.library.graphs import StepGraphs, choose, graph_support
+from core.library.training import Trainer
+from core.library.vocab import Vocab
 
 
 def sgd(momentum: float = 0.0) -> dict[str, torch.optim.Optimizer]:
@@ -98,7 +98,7 @@ def test_the_graphed_step_leaves_a_filling_queue_and_cpu_batches_to_the_eager_st
 def test_the_graphed_step_clips_as_the_eager_one(name, ptb_slice, monkeypatch):
     """With the clip acting (0.5), against the eager step that rescales the gradients
     (clip_grad_norm_, then SGD), as it does on a GPU: bit for bit."""
-    monkeypatch.setattr("core.objectives.base.plain_sgd", lambda opt: False)
+    monkeypatch.setattr("core.library.objectives.base.plain_sgd", lambda opt: False)
     settings = {"aggressive_max_steps": 12, "aggressive_window": 4} if name == "lagging" else {}
     result = compare((name, settings), "tiny", ptb_slice, torch.device("cpu"), steps=6, capture=False, clip=0.5)
     assert result["max_rel_loss_diff"] == 0 and result["max_rel_param_diff"] == 0
@@ -116,7 +116,7 @@ def test_steps_whose_capture_fails_run_eagerly_and_graphs_are_given_up_after_eno
         raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
 
     monkeypatch.setattr(StepGraphs, "_make", refuse)
-    monkeypatch.setattr("core.graphs.MAX_FAILED", 3)
+    monkeypatch.setattr("core.library.graphs.MAX_FAILED", 3)
     eager_losses, eager_params, _ = run_steps(("vae-mine", {}), "tiny", ptb_slice, torch.device("cpu"), False, steps=6)
     losses, params, graphs = run_steps(
         ("vae-mine", {}), "tiny", ptb_slice, torch.device("cpu"), True, steps=6, capture=False

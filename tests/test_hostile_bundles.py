@@ -14,7 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 from safetensors.torch import load_file, save_file
 
 import core
-from core.errors import CheckpointError
+from core.library.errors import CheckpointError
 from explorer.launch import running_app
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""core.lab (the classroom's live training) and core.export (shipping a run), on real corpora."""
+"""core.serving.lab (the classroom's live training) and core.export (shipping a run), on real corpora."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch
 from safetensors import safe_open
 
 import core
-from core.errors import InputError, VaeMineError
-from core.export import export
-from core.lab import LabConfig, live_training
+from core.commands.export import export
+from core.library.errors import InputError, VaeMineError
+from core.serving.lab import LabConfig, live_training
 from explorer.context import Context
 from explorer.tabs.collapse import Lab
 
@@ -106,7 +106,7 @@ def test_export_ships_an_atlas_that_the_explorer_answers_from(mine_bundle, data_
 
 
 def test_a_shipped_probe_file_keeps_evenly_spaced_epochs_first_and_last(tmp_path):
-    from core.checkpoint import append_probe, copy_probe, read_probe
+    from core.library.checkpoint import append_probe, copy_probe, read_probe
 
     run, ship = tmp_path / "run", tmp_path / "ship"
     run.mkdir(), ship.mkdir()

@@ -14,12 +14,12 @@ import pytest
 from conftest import tiny_config
 
 import core
-from core.checkpoint import read_config
-from core.errors import CheckpointError
-from core.export import export
-from core.objectives import objective_class, registry, table2
-from core.objectives.base import Objective
-from core.training import train
+from core.commands.export import export
+from core.library.checkpoint import read_config
+from core.library.errors import CheckpointError
+from core.library.objectives import objective_class, registry, table2
+from core.library.objectives.base import Objective
+from core.library.training import train
 from explorer.context import Context
 
 FIXTURES = Path(__file__).parent / "fixtures" / "format1"
@@ -119,3 +119,28 @@ def test_format1_bundle_loads_resumes_and_exports_as_it_trained(name, tmp_path, 
         train(replace(cli, train=replace(cli.train, seed=4)), run, str(corpora), "cpu", resume=True, progress=False)
     metrics = export(run, tmp_path / "shipped", data_dir=str(corpora), with_atlas=False)
     assert metrics["epochs"] == 2 and (tmp_path / "shipped" / "README.md").is_file()
+
+
+def test_the_library_imports_neither_the_commands_nor_serving():
+    """core/ is three rooms: every import in core/library/ (relative ones resolved) stays in it or
+    leaves the project; commands and serving may import the library, and serving no command."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    seen = {}
+    for room, banned in (("library", ("core.commands", "core.serving")), ("serving", ("core.commands",))):
+        for path in (root / "core" / room).rglob("*.py"):
+            package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom):
+                    base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+                    targets = [f"{base}.{node.module}" if node.level and node.module else base or node.module]
+                    targets += [f"{t}.{a.name}" for t in targets[:1] for a in node.names]
+                elif isinstance(node, ast.Import):
+                    targets = [a.name for a in node.names]
+                else:
+                    continue
+                seen[path.name] = seen.get(path.name, 0) + 1
+                bad = [t for t in targets if t and any(t == b or t.startswith(b + ".") for b in banned)]
+                assert not bad, f"{path.relative_to(root)} imports {bad}"
+    assert seen.get("training.py") and seen.get("api.py")  # the walk read both rooms

@@ -1,4 +1,4 @@
-"""core.maps on the shipped checkpoints and real Flickr8k sentences: the neighbour overlap checked
+"""core.serving.maps on the shipped checkpoints and real Flickr8k sentences: the neighbour overlap checked
 against a plain re-count, its chance level, placement by UMAP's transform, the aligned layout the
 atlases ship, and the caps on a visitor's own sentences."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import core
-from core.atlas import add_aligned, drop_aligned, load_all
+from core.serving.atlas import add_aligned, drop_aligned, load_all
 
 SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
 LIVE, MINE, COLLAPSED = "flickr8k-lagging", "flickr8k-vae-mine-infonce", "flickr8k-vae-0.5"

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from core.metrics import active_units, aggregate_mi, batch_mi, log_aggregate_density
+from core.library.metrics import active_units, aggregate_mi, batch_mi, log_aggregate_density
 
 
 def gaussian_posteriors(n: int, d: int, spread: float, noise: float, seed: int = 0):

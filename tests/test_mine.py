@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from core.config import PRESETS
-from core.models import TextVAE
-from core.objectives.mi.estimators import dv_bound
-from core.objectives.mine import VAEMine
+from core.library.config import PRESETS
+from core.library.models import TextVAE
+from core.library.objectives.mi.estimators import dv_bound
+from core.library.objectives.mine import VAEMine
 
 CFG = PRESETS["tiny"]
 H, Z = CFG.hidden_dim, CFG.z_dim

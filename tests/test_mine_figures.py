@@ -19,7 +19,7 @@ import pytest
 from conftest import tiny_config
 from safetensors.torch import load_file
 
-from core.training import train
+from core.library.training import train
 
 FIGURES = Path(__file__).parent / "fixtures" / "mine-figures.json"
 CASES = {

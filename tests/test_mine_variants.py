@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from bench import mine as bench_mine
-from core.batching import Batch, Dataset
-from core.checkpoint import LOG
-from core.config import PRESETS
-from core.corpora import read_split
-from core.models import TextVAE
-from core.objectives import StepContext
-from core.objectives.mine import VAEMine
-from core.vocab import Vocab
+from core.library.batching import Batch, Dataset
+from core.library.checkpoint import LOG
+from core.library.config import PRESETS
+from core.library.corpora import read_split
+from core.library.models import TextVAE
+from core.library.objectives import StepContext
+from core.library.objectives.mine import VAEMine
+from core.library.vocab import Vocab
 from tests.test_mine import H, Z, train_energy
 
 CFG = PRESETS["tiny"]
@@ -158,7 +158,7 @@ def test_diagnostics_in_the_log_and_from_bench_mine(mine_bundle, corpora, capsys
         )
     assert result["grad_mu_mine"] > 0 and result["grad_mu_rec"] > 0
 
-    from core.checkpoint import load_bundle
+    from core.library.checkpoint import load_bundle
 
     cfg, vocab, model, objective = load_bundle(mine_bundle)
     data = Dataset(read_split(cfg.corpus, "valid", corpora, 300), vocab)

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from core.corpora import read_split
-from core.ngram import KenLMError, perplexity, train_ngram
+from core.library.corpora import read_split
+from core.library.ngram import KenLMError, perplexity, train_ngram
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 

@@ -9,16 +9,16 @@ import pytest
 import torch
 from conftest import DATA, tiny_config
 
-from core.batching import Dataset
-from core.corpora import read_split
-from core.models import TextVAE
-from core.objectives import StepContext, objective_class, registry, table2
-from core.objectives.annealed import word_dropout
-from core.objectives.infovae import mmd2
-from core.objectives.lagging import InnerLoopStop, LaggingVAE
-from core.objectives.schedules import cyclical, linear_anneal
-from core.training import Trainer
-from core.vocab import Vocab
+from core.library.batching import Dataset
+from core.library.corpora import read_split
+from core.library.models import TextVAE
+from core.library.objectives import StepContext, objective_class, registry, table2
+from core.library.objectives.annealed import word_dropout
+from core.library.objectives.infovae import mmd2
+from core.library.objectives.lagging import InnerLoopStop, LaggingVAE
+from core.library.objectives.schedules import cyclical, linear_anneal
+from core.library.training import Trainer
+from core.library.vocab import Vocab
 
 TABLE2 = ["lstm-lm", "vae-0.5", "vae-bow", "infovae", "cyclical", "lagging", "vae-mine"]
 
@@ -160,7 +160,7 @@ def test_lagging_stops_on_he_et_al_s_batch_mi_as_their_text_py_does(tmp_path, co
 
 
 def test_he_et_al_s_batch_mi_groups_a_split_by_length_in_batches_of_32():
-    from core.metrics import batch_mi, batchwise_mi
+    from core.library.metrics import batch_mi, batchwise_mi
 
     g = torch.Generator().manual_seed(0)
     lengths = torch.tensor([5] * 40 + [7] * 3 + [9] * 1)[torch.randperm(44, generator=g)]

@@ -14,10 +14,10 @@ import pytest
 
 import core
 from core import corpora
-from core.corpora import read_split, resolve
-from core.errors import CheckpointError, CorpusError
-from core.tokenize import tokenize
-from core.train import main as train_main
+from core.commands.train import main as train_main
+from core.library.corpora import read_split, resolve
+from core.library.errors import CheckpointError, CorpusError
+from core.library.tokenize import tokenize
 from explorer.app import status_line
 from explorer.context import Context
 

@@ -1,4 +1,4 @@
-"""Mixed precision (core.precision): bf16 runs resume bit-identically, keep float32 weights, and
+"""Mixed precision (core.library.precision): bf16 runs resume bit-identically, keep float32 weights, and
 evaluate within 0.02 nats of float32."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from conftest import tiny_config
 from safetensors.torch import load_file
 
 from core import precision
-from core.batching import Dataset
-from core.checkpoint import load_bundle
-from core.corpora import read_split
-from core.evaluation import evaluate_split
-from core.train import parser, run_config
-from core.training import train
+from core.commands.train import parser, run_config
+from core.library.batching import Dataset
+from core.library.checkpoint import load_bundle
+from core.library.corpora import read_split
+from core.library.evaluation import evaluate_split
+from core.library.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 0.02  # nats per sentence (the figures' own noise between seeds is larger)

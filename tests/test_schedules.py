@@ -9,11 +9,11 @@ import json
 import torch
 from conftest import tiny_config
 
-from core.config import TrainConfig
-from core.models import TextVAE
-from core.objectives import objective_class
-from core.objectives.schedules import LoopState, PlateauRule, plateau_step
-from core.training import Trainer, train
+from core.library.config import TrainConfig
+from core.library.models import TextVAE
+from core.library.objectives import objective_class
+from core.library.objectives.schedules import LoopState, PlateauRule, plateau_step
+from core.library.training import Trainer, train
 
 
 def run_rule(nlls, rule):

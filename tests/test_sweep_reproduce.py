@@ -11,7 +11,7 @@ import pytest
 from conftest import tiny_config
 
 from core import reproduce, sweep
-from core.training import train
+from core.library.training import train
 
 
 def tiny(data) -> list[str]:

@@ -16,12 +16,12 @@ import torch
 from conftest import tiny_config
 from safetensors.torch import load_file
 
-from core.batching import Dataset
-from core.checkpoint import load_bundle, run_config_from_dict
-from core.corpora import read_split
-from core.errors import CheckpointError, Stopped
-from core.evaluation import evaluate_split
-from core.training import Trainer, train
+from core.library.batching import Dataset
+from core.library.checkpoint import load_bundle, run_config_from_dict
+from core.library.corpora import read_split
+from core.library.errors import CheckpointError, Stopped
+from core.library.evaluation import evaluate_split
+from core.library.training import Trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,8 +41,8 @@ def test_importance_weighted_bound_is_above_the_elbo(mine_bundle, any_corpora):
 def test_importance_weighting_by_length_gives_the_padded_estimate(mine_bundle, any_corpora):
     """The length-grouped IW-NLL against the padded one it replaced (one sample per pass, the
     decoder's plain forward over the padded batch): same draws, same numbers."""
-    from core.metrics import iw_log_likelihood
-    from core.models import TextVAE, evaluating
+    from core.library.metrics import iw_log_likelihood
+    from core.library.models import TextVAE, evaluating
 
     _, vocab, model, _ = load_bundle(mine_bundle)
     batch = next(Dataset(read_split("ptb", "valid", any_corpora, limit=120), vocab).batches(120))
@@ -311,7 +311,7 @@ def test_a_damaged_mid_epoch_checkpoint_falls_back_to_the_last_epoch(tmp_path, c
     resume_dir = tmp_path / "stopped" / "resume"
     (resume_dir / "partial.safetensors").write_bytes(b"cut short by a power failure")
     (resume_dir / ".partial.safetensors.k1ll3d").write_bytes(b"\0" * 1000)
-    with caplog.at_level("WARNING", logger="core.train"):
+    with caplog.at_level("WARNING", logger="core.library.training"):
         train(cfg, tmp_path / "stopped", str(any_corpora), "cpu", resume=True, progress=False)
     assert "mid-epoch checkpoint" in caplog.text and "resuming after the last finished epoch" in caplog.text
     assert sorted(p.name for p in resume_dir.iterdir()) == ["last.safetensors", "trainer.json"]
@@ -492,7 +492,7 @@ def test_the_fast_training_loss_has_the_plain_loss_and_gradients(mine_bundle, an
 def test_the_cpu_step_folds_clipping_into_sgd_and_updates_as_clip_then_step(mine_bundle, clip, any_corpora):
     """StepContext.update (on the CPU: the clipping factor taken into the lr) against torch's
     clip_grad_norm_ and SGD step on a copy of the same model, on a real batch."""
-    from core.objectives import StepContext
+    from core.library.objectives import StepContext
 
     batch = None
     models = []
@@ -524,8 +524,8 @@ def test_the_cpu_step_folds_clipping_into_sgd_and_updates_as_clip_then_step(mine
 
 
 def test_uniform_dropout_masks_keep_a_unit_at_rate_1_minus_p_and_unrecorded_configs_keep_bernoulli():
-    from core.config import PRESETS, RunConfig
-    from core.models import Dropout, TextVAE
+    from core.library.config import PRESETS, RunConfig
+    from core.library.models import Dropout, TextVAE
 
     x = torch.ones(400, 500, requires_grad=True)
     drop = Dropout(0.3).train()
@@ -550,10 +550,10 @@ def test_uniform_dropout_masks_keep_a_unit_at_rate_1_minus_p_and_unrecorded_conf
 
 
 def test_command_processes_keep_freed_memory_so_a_large_tensor_reuses_its_pages():
-    """What core.cli asks of glibc: a freed 64 MB tensor's pages serve the next one (by default each
+    """What core.commands.cli asks of glibc: a freed 64 MB tensor's pages serve the next one (by default each
     comes back from the kernel as fresh pages, one fault per 4 KB page)."""
     code = (
-        "import resource, sys, torch; from core.device import keep_freed_memory\n"
+        "import resource, sys, torch; from core.library.device import keep_freed_memory\n"
         "kept = keep_freed_memory() if sys.argv[1] == 'keep' else False\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
         "for _ in range(20): torch.ones(16 * 2**20)\n"
@@ -573,7 +573,7 @@ def test_the_training_nll_is_exact_where_a_target_probability_underflows():
     F.cross_entropy."""
     import torch.nn.functional as F
 
-    from core.models import word_nll
+    from core.library.models import word_nll
 
     base = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
     base[0, 7] = -200.0  # p(7 | row 0) is about e^-200: 0 in float32
@@ -606,7 +606,7 @@ def test_a_torn_last_log_line_is_dropped_on_resume_and_bundle_files_are_readable
 
 
 def test_recipe_sets_vae_mine_settings_and_a_collapsed_run_says_so(tmp_path, any_corpora):
-    from core.train import collapse_warning
+    from core.commands.train import collapse_warning
 
     out = tmp_path / "run"
     cmd, env = train_cmd(

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core import AU_THRESHOLD, EXAMPLE, InputError, VaeMineError, catalogue, check, departure_text
-from core.lab import LabConfig, live_training
+from core.serving.lab import LabConfig, live_training
 
 from ..context import Context, Unavailable
 from ..render import esc, message, page, table

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core import CosineIndex, check
-from core.metrics import SHARED_DISTANCE
+from core.library.metrics import SHARED_DISTANCE
 
 from ..context import Context, Unavailable
 from ..render import esc, message, table

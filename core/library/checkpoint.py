@@ -56,7 +56,7 @@ RESUME_PARTIAL = "partial.safetensors"  # a checkpoint inside an epoch: weights,
 PROBE = "probe_means.safetensors"
 EVALUATION = "evaluation.json"  # a bundle's own test evaluation (core.evaluate --json), made where it was trained
 SAMPLES = "samples.txt.gz"  # beside it: the prior samples FPPL / RPPL score (core.evaluate --samples)
-OUTPUT = "train.out"  # a run's terminal output when core.parallel started it
+OUTPUT = "train.out"  # a run's terminal output when core.commands.parallel started it
 MAX_VOCAB = 10_000_000  # the most words a bundle's config may claim
 
 
@@ -166,7 +166,7 @@ def save_bundle(folder: Path, cfg: RunConfig, vocab: Vocab, model: TextVAE, obje
 
 def run_config_from_dict(d: dict[str, Any], source: str = "config", version: int = 2) -> RunConfig:
     """A run's config from the "run" section of a bundle's config.json (format 1 or 2): here, not in
-    core.config, because the objective's settings are parsed by the objective registry."""
+    core.library.config, because the objective's settings are parsed by the objective registry."""
     try:
         if not isinstance(d, dict):
             raise CheckpointError(f"{source}: the run section must be a JSON object")

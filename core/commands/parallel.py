@@ -1,6 +1,6 @@
 """Independent runs side by side, each a `python -m core.X ...` process writing its output to its
 own log file: one scheduling loop (the progress bar, a deadline, Ctrl-C) over two ways of starting
-them: `Processes`, on this machine, spread over its visible GPUs, and core.cluster's Ray tasks
+them: `Processes`, on this machine, spread over its visible GPUs, and core.commands.cluster's Ray tasks
 (`--ray`), over the machines of a Ray cluster.
 
 A GPU runs a paper-size step for one batch of 32 far below its capacity, so a campaign's runs train
@@ -28,8 +28,8 @@ from typing import Protocol
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from .errors import EXIT_STOPPED, SettingError
-from .signals import stop_on_signals
+from ..library.errors import EXIT_STOPPED, SettingError
+from ..library.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ class Job:
 
 
 class Runner(Protocol):
-    """How jobs are started and stopped: `Processes` here, core.cluster.RayTasks on a Ray cluster."""
+    """How jobs are started and stopped: `Processes` here, core.commands.cluster.RayTasks on a Ray cluster."""
 
     def has_room(self, running: int) -> bool: ...
     def start(self, job: Job) -> None: ...

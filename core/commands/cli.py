@@ -9,8 +9,8 @@ import logging
 import sys
 from collections.abc import Callable, Iterable
 
-from .device import keep_freed_memory
-from .errors import EXIT_STOPPED, Stopped, VaeMineError, is_disk_full
+from ..library.device import keep_freed_memory
+from ..library.errors import EXIT_STOPPED, Stopped, VaeMineError, is_disk_full
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ def evaluate_split(
 
     One posterior sample per sentence for the ELBO, `iw_samples` for the importance-weighted NLL.
     A fixed-seed generator is used, so evaluation is repeatable and leaves the global RNG alone.
-    `precision` is what the forward passes compute in (core.precision); the sums stay float32.
+    `precision` is what the forward passes compute in (core.library.precision); the sums stay float32.
     """
     sums = {"rec": 0.0, "kl": 0.0, "iw": 0.0}
     mus, logvars, lengths = [], [], []

@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .corpora import data_dir
-from .errors import SettingError, VaeMineError
+from ..library.corpora import data_dir
+from ..library.errors import SettingError, VaeMineError
 from .parallel import GRACE_SECONDS, ROOT, Job, Runner, child_env, finish, spawn
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
 
 @contextmanager
 def runner_for(args: argparse.Namespace, folders: tuple[str, ...] = ("out",)) -> Iterator[Runner | int]:
-    """The runner a command's jobs use: `args.jobs` (core.parallel.Processes) without --ray, else a
+    """The runner a command's jobs use: `args.jobs` (core.commands.parallel.Processes) without --ray, else a
     RayTasks on the cluster for the block's length. With --ray the folders named by `folders` (of
     args) and the corpus folder become absolute paths in args (a task runs in its own working
     folder, a remote one without this shell's $VAE_MINE_DATA); with an address, every node must see them."""
@@ -131,7 +131,7 @@ def reachable(address: str) -> None:
 
 def run_task(argv: list[str], log_path: str, threads: str, done: str | None) -> int:
     """Inside a Ray worker: `python -m argv` with its output appended to the job's log; returns its
-    exit status. Cancelled (Ctrl-C or a deadline of the command), it stops the run as core.parallel
+    exit status. Cancelled (Ctrl-C or a deadline of the command), it stops the run as core.commands.parallel
     does: SIGTERM, then a grace period to save."""
     log_file = Path(log_path)
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -326,7 +326,7 @@ class RayTasks:
             finish(job, None, f"the Ray task failed: {str(e).splitlines()[0]}")
 
     def stop(self, running: list[Job]) -> None:
-        """Cancel every task: each SIGTERMs its run and waits for it to save (core.parallel's grace);
+        """Cancel every task: each SIGTERMs its run and waits for it to save (core.commands.parallel's grace);
         a task that outlives that is killed with its worker (its run, SIGTERMed by the kernel, still saves)."""
         refs = [self.refs[j.name] for j in running]
         for job in running:

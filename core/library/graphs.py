@@ -110,7 +110,7 @@ class StepGraphs:
             clip,
             capture,
         )
-        self.precision = precision  # the forward pass's (core.precision), captured into the graph
+        self.precision = precision  # the forward pass's (core.library.precision), captured into the graph
         self.params = {name: [p for g in opt.param_groups for p in g["params"]] for name, opt in optimizers.items()}
         self.kl_weight = torch.zeros((), device=next(model.parameters()).device)
         self._kl_filled: float | None = None  # what kl_weight holds

@@ -2,9 +2,9 @@
 and the paper's value where Table 2 has one.
 
 `core.evaluate` (its table and JSON), `core.reproduce` (Table 2), `core.sweep`, `core.campaign`,
-`core.training`'s epoch line, `core.export`'s model card and the explorer's collapse table all read it,
+`core.library.training`'s epoch line, `core.export`'s model card and the explorer's collapse table all read it,
 so a figure is added here once. A figure that is a function of a split's posteriors (means,
-log-variances, sentence lengths) carries `compute`, and `core.evaluation` computes it on every split it
+log-variances, sentence lengths) carries `compute`, and `core.library.evaluation` computes it on every split it
 evaluates: MI, its batch-wise estimate and AU are computed this way, as a new figure would be.
 """
 
@@ -23,7 +23,7 @@ EVALUATE = "evaluate"  # core.evaluate's printed table (its JSON holds every fig
 TABLE2 = "table2"  # core.reproduce's Table 2 layout, its CSV and its differences from the paper
 SWEEP = "sweep"  # core.sweep's alpha table (validation and test)
 CAMPAIGN = "campaign"  # core.campaign's table of runs (validation, best epoch)
-LOG = "log"  # core.training's one-line epoch summary (validation)
+LOG = "log"  # core.library.training's one-line epoch summary (validation)
 COLLAPSE = "collapse"  # the explorer's "Posterior collapse" table (test split)
 CARD = "card"  # core.export's model card
 TABLES = (EVALUATE, TABLE2, SWEEP, CAMPAIGN, LOG, COLLAPSE, CARD)
@@ -67,7 +67,7 @@ class Metric:
             raise ValueError(f"metric {self.key}: paper needs one value for each of {', '.join(PAPER_SYSTEMS)}")
 
     def format(self, value) -> str:
-        """The value as core.tables.fmt prints it at this figure's decimals; "-" where there is none."""
+        """The value as core.library.tables.fmt prints it at this figure's decimals; "-" where there is none."""
         return "-" if value is None else fmt(int(value) if self.digits == 0 else value, self.digits)
 
 
@@ -167,7 +167,7 @@ def metric(key: str) -> Metric:
 
 
 def computed() -> list[Metric]:
-    """The figures core.evaluation computes from a split's posteriors through their `compute`."""
+    """The figures core.library.evaluation computes from a split's posteriors through their `compute`."""
     return [m for m in _METRICS if m.compute is not None]
 
 

@@ -119,7 +119,7 @@ class Decoder(nn.Module):
     def evaluation_head(self, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """padded_output with the weights transposed once to [hidden, V']: the faster layout for
         products without gradients (sentence_nll); `dtype` is the one the LSTM's outputs come in
-        (bfloat16 under core.precision's bf16), the product's."""
+        (bfloat16 under core.library.precision's bf16), the product's."""
         weight, bias = self.padded_output()
         kind = weight.device.type
         dtype = dtype or (torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else weight.dtype)
@@ -234,7 +234,7 @@ class TextVAE(nn.Module):
 
 
 def output_scores(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """The output layer's scores hidden @ weight.T + bias, in float32. Under bf16 (core.precision)
+    """The output layer's scores hidden @ weight.T + bias, in float32. Under bf16 (core.library.precision)
     the product runs in bf16 and the bias is added after it in float32: the bias carries much of a
     rare word's score, and rounding it with the product moved a tiny PTB model's NLL by 0.04 nats a
     sentence, against 0.0004 so."""

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..library.config import RunConfig, TrainConfig, model_config
+from ..library.objectives import objective_class
+from ..library.objectives.mine import RECIPES
+from ..library.tokenize import default_for as default_tokenizer
+from ..library.training import Trainer
 from .api import check
-from .config import RunConfig, TrainConfig, model_config
-from .objectives import objective_class
-from .objectives.mine import RECIPES
-from .tokenize import default_for as default_tokenizer
-from .training import Trainer
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class LabConfig:
     seconds: float = 60.0
     seed: int = 1
     batch_size: int = 32
-    precision: str = "fp32"  # core.precision's; the tiny models' products are too small to gain from bf16
+    precision: str = "fp32"  # core.library.precision's; the tiny models' products are too small to gain from bf16
     # VAE-MINE's weight of the MI bound, the paper's default, and the settings of the shipped right-hand
     # model beyond the paper (docs/mine-variants.md; its KL anneal left out, so that the MI term stays the
     # models' only difference). With the paper's DV estimator alpha 3 left the tiny VAE-MINE at MI 0.14

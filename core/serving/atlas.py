@@ -21,8 +21,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from .corpora import read_sentences
-from .errors import SettingError
+from ..library.corpora import read_sentences
+from ..library.errors import SettingError
 from .maps import aligned_2d, umap_2d
 
 log = logging.getLogger(__name__)

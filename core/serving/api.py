@@ -1,7 +1,7 @@
 """The public API the explorer is built on: `core.load(path)` and the model it returns.
 
 Sentences go in as plain strings and come out as plain strings; latent codes are NumPy arrays.
-Input goes through the bundle's own tokenizer (core.tokenize, the one its corpus was read with),
+Input goes through the bundle's own tokenizer (core.library.tokenize, the one its corpus was read with),
 words the vocabulary lacks are read as <unk> and reported, and anything unusable raises
 `InputError` with a message meant for people.
 """
@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import atlas
-from .batching import Dataset
-from .checkpoint import (
+from ..library.batching import Dataset
+from ..library.checkpoint import (
     CONFIG,
     LOG,
     METRICS,
@@ -32,17 +31,18 @@ from .checkpoint import (
     read_log,
     read_probe,
 )
-from .corpora import read_sentences
-from .corpora import resolve as resolve_corpus
-from .decoding import beam_decode, step_decode
-from .device import pick_device
-from .errors import CorpusError, InputError
-from .evaluation import evaluate_split
-from .metrics import active_units as _active_units
-from .models import evaluating
-from .objectives import departures, objective_class
-from .objectives.schedules import how_training_ended
-from .tokenize import LEGACY, tokenize
+from ..library.corpora import read_sentences
+from ..library.corpora import resolve as resolve_corpus
+from ..library.decoding import beam_decode, step_decode
+from ..library.device import pick_device
+from ..library.errors import CorpusError, InputError
+from ..library.evaluation import evaluate_split
+from ..library.metrics import active_units as _active_units
+from ..library.models import evaluating
+from ..library.objectives import departures, objective_class
+from ..library.objectives.schedules import how_training_ended
+from ..library.tokenize import LEGACY, tokenize
+from . import atlas
 
 log = logging.getLogger(__name__)
 STRATEGIES = ("greedy", "sample", "beam")
@@ -226,7 +226,7 @@ class TextVAEModel:
 
     def atlas(self, kind: str, split: str, limit: int | None, split_digest: str) -> np.ndarray | None:
         """An array shipped in the bundle's atlas (`kind` "means" or "umap", for the first `limit`
-        sentences of a split whose whole text has `split_digest`, see `core.atlas.digest`), or None
+        sentences of a split whose whole text has `split_digest`, see `core.serving.atlas.digest`), or None
         when the bundle has none for that text."""
         return atlas.read(self.path, kind, split, limit, split_digest)
 
@@ -350,7 +350,7 @@ class TextVAEModel:
         return np.concatenate(mus), np.concatenate(logvars)
 
     def evaluate(self, sentences: Sequence[str], seed: int = 0) -> dict[str, float]:
-        """core.evaluation's figures (NLL as the negative ELBO, KL, MI, AU, PPL, ...) on these sentences."""
+        """core.library.evaluation's figures (NLL as the negative ELBO, KL, MI, AU, PPL, ...) on these sentences."""
         sentences = list(sentences)
         tokens = [
             p.tokens

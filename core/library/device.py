@@ -33,7 +33,7 @@ def keep_freed_memory() -> bool:
     threshold, back to the kernel, so the largest tensors of a training step (the output layer's
     [tokens, vocabulary] scores and their gradient) arrive as fresh pages every step; faulting
     those in costs time every step (measured: docs/cpu-notes.md). A command process
-    calls this once (core.cli); without glibc (macOS, musl) nothing changes.
+    calls this once (core.commands.cli); without glibc (macOS, musl) nothing changes.
     """
     try:
         libc = ctypes.CDLL("libc.so.6")

@@ -107,7 +107,9 @@ class EnergyFunction(nn.Module):
             h, mu, logvar = h[..., : -2 * z_dim], h[..., -2 * z_dim : -z_dim], h[..., -z_dim:]
             read, raw = z[..., :z_dim], z[..., z_dim:]
             z = torch.cat([read, (raw - mu) * (-0.5 * logvar).exp()], -1)
-        raw = self.net(torch.cat([h, z], dim=-1)).squeeze(-1).float()  # log-mean-exp in float32 (core.precision)
+        raw = (
+            self.net(torch.cat([h, z], dim=-1)).squeeze(-1).float()
+        )  # log-mean-exp in float32 (core.library.precision)
         return self.bound * torch.tanh(raw / self.bound)
 
 

@@ -45,15 +45,15 @@ class StepContext:
     optimizers: dict[str, torch.optim.Optimizer]
     clip: float
     next_batch: Callable[[], Batch] | None  # a fresh training batch, for objectives with inner loops
-    graphs: Any = None  # core.graphs.StepGraphs where steps run as CUDA graphs
-    precision: str = "fp32"  # what each loss's forward pass computes in (core.precision)
+    graphs: Any = None  # core.library.graphs.StepGraphs where steps run as CUDA graphs
+    precision: str = "fp32"  # what each loss's forward pass computes in (core.library.precision)
 
     def step(
         self, loss_fn: LossFn, batch: Batch, groups: Iterable[str] | None = None, clip_with: Iterable[str] | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One training step: `loss_fn(batch)`, then `update` on the named groups (default: all).
         Returns the loss and statistics, detached. With `graphs` it replays a CUDA graph of the
-        whole step where it can (see core/graphs.py), else it runs here."""
+        whole step where it can (see core/library/graphs.py), else it runs here."""
         if self.graphs is not None:
             done = self.graphs.run(
                 loss_fn, batch, list(self.optimizers) if groups is None else list(groups), tuple(clip_with or ())
@@ -125,7 +125,7 @@ def clip_factor(grads: list[torch.Tensor], clip: float) -> torch.Tensor:
 
 def plain_sgd(opt: torch.optim.Optimizer) -> bool:
     """SGD without momentum, weight decay or maximisation: p -= lr * grad, what the folded clip and
-    the graphed step (core/graphs.py) both rewrite."""
+    the graphed step (core/library/graphs.py) both rewrite."""
     return isinstance(opt, torch.optim.SGD) and not any(
         g["momentum"] or g["weight_decay"] or g.get("maximize") for g in opt.param_groups
     )
@@ -158,7 +158,7 @@ class Objective(nn.Module):
         # Training position in epochs, (epoch - 1) + batch / batches_per_epoch; the loop sets it
         # before every step and schedules read it (see schedules.py).
         self.position = 0.0
-        # While core.graphs runs a step for capture: the device scalars the graph reads instead of
+        # While core.library.graphs runs a step for capture: the device scalars the graph reads instead of
         # Python numbers that change between steps (a number would be baked into the graph).
         self.live: dict[str, torch.Tensor] | None = None
 
@@ -272,7 +272,7 @@ class Objective(nn.Module):
         return 1.0
 
     def step_kl_weight(self) -> float | torch.Tensor:
-        """The KL weight this step's loss multiplies by: kl_weight(), or while core.graphs captures
+        """The KL weight this step's loss multiplies by: kl_weight(), or while core.library.graphs captures
         a step the device scalar it refills with kl_weight() before every replay."""
         return self.kl_weight() if self.live is None else self.live["kl_weight"]
 

@@ -1,6 +1,6 @@
 """Plain dataclass configs, their named presets, and JSON round-tripping.
 
-A checkpoint's config.json holds `RunConfig.to_dict()` (read back by core.checkpoint.run_config_from_dict):
+A checkpoint's config.json holds `RunConfig.to_dict()` (read back by core.library.checkpoint.run_config_from_dict):
 everything needed to rebuild the model and objective and to continue training. An objective's settings are its
 own small dataclass (each objective file owns it); this module only carries them.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from .errors import CheckpointError, SettingError
 from .tokenize import LEGACY
 
-DROPOUT_MASKS = ("uniform", "bernoulli")  # how core.models.Dropout may draw its masks
+DROPOUT_MASKS = ("uniform", "bernoulli")  # how core.library.models.Dropout may draw its masks
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class ModelConfig:
     dec_dropout_in: float = 0.5
     dec_dropout_out: float = 0.5
     energy_hidden: int = 512
-    # How dropout draws its masks (core.models.Dropout): "uniform" (the default) or "bernoulli", which
+    # How dropout draws its masks (core.library.models.Dropout): "uniform" (the default) or "bernoulli", which
     # configs that record none trained with.
     dropout_masks: str = "uniform"
     # False (the default): no bias in the encoder's output layer, the decoder's initial-state layer or its
@@ -78,7 +78,7 @@ class TrainConfig:
     max_len: int = 200
     init_range: float = 0.01
     emb_init_range: float = 0.1
-    # What the forward passes compute in (core.precision): "fp32", or "bf16" matrix products with
+    # What the forward passes compute in (core.library.precision): "fp32", or "bf16" matrix products with
     # float32 weights, optimiser state and loss sums. Configs that record none trained in fp32.
     precision: str = "fp32"
 
@@ -91,12 +91,12 @@ MODEL_UNRECORDED = {"dropout_masks": "bernoulli", "layer_biases": True}
 
 @dataclass(frozen=True)
 class RunConfig:
-    corpus: str = "ptb"  # a name under the data directory, or an absolute path (core.corpora.resolve)
+    corpus: str = "ptb"  # a name under the data directory, or an absolute path (core.library.corpora.resolve)
     config_name: str = "paper"
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    tokenizer: str = LEGACY  # core.tokenize's name; the default is what bundles that record none did
+    tokenizer: str = LEGACY  # core.library.tokenize's name; the default is what bundles that record none did
     corpus_sha256: str | None = None  # of the training file, recorded when training starts
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def parse_value(kind: type, raw: str, what: str):
         raise SettingError(f"{what} must be a {kind.__name__}") from None
 
 
-# What a config may hold, field by field (a bundle is untrusted input: core.checkpoint checks every
+# What a config may hold, field by field (a bundle is untrusted input: core.library.checkpoint checks every
 # config it reads against these before anything is allocated or any path is built).
 RANGES: dict[str, tuple[float, float]] = {
     "emb_dim": (1, 4096),

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.neighbors import NearestNeighbors
 
-from .errors import InputError
+from ..library.errors import InputError
 
 UMAP_SETTINGS = dict(n_neighbors=15, min_dist=0.1, random_state=0)
 OVERLAP_K = 10  # neighbours compared per sentence

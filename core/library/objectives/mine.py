@@ -6,7 +6,7 @@ The paper's Algorithm 1 is `VAEMine.loss`, read top to bottom with its lines and
 a batch and its codes, the negative pairs, psi's ascent at the last tangent, the tangent xi*
 (1 / mean exp f: the paper prints mean exp f, which is not the argmax; xi="printed" keeps it to
 show what it does), phi's ascent of ELBO + alpha * bound(xi*), theta's of the reconstruction, one
-SGD step for all. Its parts are small modules in core/objectives/mi/, each chosen by a named setting:
+SGD step for all. Its parts are small modules in core/library/objectives/mi/, each chosen by a named setting:
 the energy f_psi (mi/energy.py), the estimator (mi/estimators.py: the paper's DV with its tangent,
 JSD, InfoNCE), the negatives (mi/negatives.py: roll, all-pairs, queue, re-encoded); the instrument
 that says why the bound does or does not buy information sits beside it (mi/diagnostics.py).
@@ -118,7 +118,7 @@ class Settings:
 class VAEMine(ScheduledKL):
     name = "vae-mine"
     display_name = "VAE-MINE"
-    source = "Qian & Cheung 2019, with the choices in core/objectives/mine.py"
+    source = "Qian & Cheung 2019, with the choices in core/library/objectives/mine.py"
     Settings = Settings
     table2_row = 7
     paper_swept = ("alpha",)  # the paper's grid, 2.0 ... 5.0
@@ -206,7 +206,7 @@ class VAEMine(ScheduledKL):
         tokens: torch.Tensor | None = None,
     ):
         """(psi_objective, phi_objective, log_xi or None, estimate) for one batch of pairs (h_i, z_i),
-        B >= 2 (core/objectives/mi/estimators.py); mu and logvar (the posteriors of z) are needed when
+        B >= 2 (core/library/objectives/mi/estimators.py); mu and logvar (the posteriors of z) are needed when
         the energy reads them, the sentences' tokens when it reads their words. psi_objective carries
         gradient to the energy network only, phi_objective to h and z only; both are ascended."""
         hf = self.energy.x_features(h, mu, logvar, tokens)
@@ -287,5 +287,5 @@ class VAEMine(ScheduledKL):
         return {**super().logged(), "alpha": self.alpha}
 
     def diagnostics(self, model: TextVAE, probe: Batch, batches: list[Batch], **kwargs) -> dict[str, float]:
-        """Why the bound buys (or does not buy) information: core/objectives/mi/diagnostics.py."""
+        """Why the bound buys (or does not buy) information: core/library/objectives/mi/diagnostics.py."""
         return diagnostics.measure(self, model, probe, batches, **kwargs)
