@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from bench import report
-from core import checkpoint as ckpt
+from core.library import checkpoint as ckpt
 from core.library.batching import Dataset
 from core.library.corpora import read_split
 from core.library.tables import fmt, markdown

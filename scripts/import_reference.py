@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import checkpoint as ckpt  # noqa: E402
+from core.library import checkpoint as ckpt  # noqa: E402
 from core.library.batching import Dataset  # noqa: E402
 from core.library.corpora import read_split  # noqa: E402
 from core.library.evaluation import evaluate_split  # noqa: E402

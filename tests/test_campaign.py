@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core import campaign, reproduce
+from core.commands import campaign, reproduce
 from core.library.errors import EXIT_STOPPED
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-from core import catalogue, load
+from core import load
 from core.commands.evaluate import main as evaluate_main
 from core.commands.reproduce import main as reproduce_main
+from core.library import catalogue
 from core.library.objectives import table2
 from core.library.training import train
 from explorer.context import Context

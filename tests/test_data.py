@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core import data
+from core.commands import data
 from core.library.errors import CorpusError
 
 LINES = "the lighthouse keeper counted gulls\na paper boat drifted past the pier\nnobody answered the blue door\n"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import core
-from core import corpora
 from core.commands.train import main as train_main
+from core.library import corpora
 from core.library.corpora import read_split, resolve
 from core.library.errors import CheckpointError, CorpusError
 from core.library.tokenize import tokenize

@@ -12,8 +12,8 @@ import torch
 from conftest import tiny_config
 from safetensors.torch import load_file
 
-from core import precision
 from core.commands.train import parser, run_config
+from core.library import precision
 from core.library.batching import Dataset
 from core.library.checkpoint import load_bundle
 from core.library.corpora import read_split

@@ -10,7 +10,7 @@ import shutil
 import pytest
 from conftest import tiny_config
 
-from core import reproduce, sweep
+from core.commands import reproduce, sweep
 from core.library.training import train
 
 

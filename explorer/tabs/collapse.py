@@ -13,7 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core import AU_THRESHOLD, EXAMPLE, InputError, VaeMineError, catalogue, check, departure_text
+from core import AU_THRESHOLD, EXAMPLE, InputError, VaeMineError, check, departure_text
+from core.library import catalogue
 from core.serving.lab import LabConfig, live_training
 
 from ..context import Context, Unavailable
