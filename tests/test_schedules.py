@@ -90,8 +90,9 @@ def test_cyclical_keeps_its_lr_and_weights_through_every_restart(tmp_path, corpo
 
 
 def test_bag_of_words_loss_falls_at_its_learning_rate(tmp_path, corpora):
-    """At the default 0.1x lr the bag's loss falls every epoch; at the model's lr (1.0x) it stays far
-    above (measured: 221.7, 217.5, 215.0 against 152.5, 144.9, 143.4 nats a sentence)."""
+    """At the default 0.1x lr the bag's loss falls every epoch; at the model's lr (1.0x) it stays above
+    at every epoch (measured with He et al.'s layers: 173.0, 156.9, 154.5 against 155.3, 143.2, 141.4
+    nats a sentence; with the biased layers before, 221.7, 217.5, 215.0 against 152.5, 144.9, 143.4)."""
 
     def bow_curve(scale: float) -> list[float]:
         out = train(
@@ -105,4 +106,4 @@ def test_bag_of_words_loss_falls_at_its_learning_rate(tmp_path, corpora):
 
     default = bow_curve(objective_class("vae-bow").Settings().bow_lr_scale)
     assert default[0] > default[1] > default[2], default
-    assert bow_curve(1.0)[-1] > default[-1] + 30
+    assert all(fast > slow + 10 for fast, slow in zip(bow_curve(1.0), default))
