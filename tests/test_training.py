@@ -311,7 +311,7 @@ def test_a_damaged_mid_epoch_checkpoint_falls_back_to_the_last_epoch(tmp_path, c
     resume_dir = tmp_path / "stopped" / "resume"
     (resume_dir / "partial.safetensors").write_bytes(b"cut short by a power failure")
     (resume_dir / ".partial.safetensors.k1ll3d").write_bytes(b"\0" * 1000)
-    with caplog.at_level("WARNING", logger="core.library.training"):
+    with caplog.at_level("WARNING", logger="core.library.resume"):
         train(cfg, tmp_path / "stopped", str(any_corpora), "cpu", resume=True, progress=False)
     assert "mid-epoch checkpoint" in caplog.text and "resuming after the last finished epoch" in caplog.text
     assert sorted(p.name for p in resume_dir.iterdir()) == ["last.safetensors", "trainer.json"]

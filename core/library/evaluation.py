@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import logging
 import math
 import time
 from pathlib import Path
@@ -20,12 +21,14 @@ from .checkpoint import WEIGHTS
 from .corpora import data_dir as resolve_data_dir
 from .corpora import file_sha256, read_split
 from .decoding import prior_samples
-from .errors import SettingError
+from .errors import SettingError, VaeMineError
 from .metrics import iw_log_likelihood
 from .models import TextVAE, evaluating
 from .ngram import perplexity, train_ngram
 from .precision import autocast
 from .tokenize import LEGACY
+
+log = logging.getLogger(__name__)
 
 
 def evaluate_split(
@@ -74,6 +77,34 @@ def evaluate_split(
             latent_figures(torch.cat(mus), torch.cat(logvars), sums, n, tokens, iw_samples, seed, torch.cat(lengths))
         )
     return out
+
+
+def evaluate_best(
+    model: TextVAE, cfg, vocab, valid: Dataset, data_dir: str | None, progress: bool = True, precision: str = "fp32"
+) -> dict[str, dict[str, float]]:
+    """A finished run's figures of its best weights on valid and test ({split: figures}), as its
+    metrics.json records them; a split this data folder lacks is left out, with a warning."""
+    figures = {}
+    for split in ("valid", "test"):
+        try:
+            data = (
+                valid
+                if split == "valid"
+                else Dataset(read_split(cfg.corpus, split, data_dir, None, cfg.train.max_len, cfg.tokenizer), vocab)
+            )
+        except VaeMineError as e:
+            log.warning("no %s metrics: %s", split, e)
+            continue
+        figures[split] = evaluate_split(
+            model,
+            data,
+            cfg.train.eval_batch_size,
+            seed=cfg.train.seed,
+            progress=progress,
+            desc=f"best weights on {split}",
+            precision=precision,
+        )
+    return figures
 
 
 def latent_figures(

@@ -18,21 +18,21 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from . import catalogue, graphs
+from . import catalogue, graphs, resume
 from . import checkpoint as ckpt
 from .batching import Batch, Dataset, on_device
 from .config import MODEL_UNRECORDED, RunConfig
 from .corpora import read_split
 from .corpora import resolve as resolve_corpus
 from .device import pick_device, set_tf32
-from .errors import CheckpointError, CorpusError, DiskFull, SettingError, Stopped, VaeMineError
-from .evaluation import evaluate_split
+from .errors import CheckpointError, CorpusError, DiskFull, SettingError, Stopped
+from .evaluation import evaluate_best, evaluate_split
 from .models import TextVAE, evaluating
 from .objectives import Objective, StepContext, build
 from .objectives.schedules import LoopState, PlateauRule, plateau_step
@@ -137,74 +137,24 @@ class Trainer:
     def save_best(self) -> None:
         ckpt.save_bundle(self.out, self.cfg, self.vocab, self.model, self.objective)
 
-    def rng_states(self) -> dict[str, torch.Tensor]:
-        rng = {"rng.cpu": torch.random.get_rng_state()}
-        if self.device.type == "cuda":
-            rng["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        return rng
-
-    def set_rng_states(self, rng: dict[str, torch.Tensor]) -> None:
-        torch.random.set_rng_state(rng["rng.cpu"])
-        if self.device.type == "cuda" and "rng.cuda" in rng:
-            torch.cuda.set_rng_state(rng["rng.cuda"], self.device)
-
     def save_resume(self) -> None:
-        tensors = ckpt.weights_of(self.model, self.objective) | self.rng_states()
-        ckpt.save_resume(self.out, tensors, asdict(self.state), self.objective.extra_state())
-        ckpt.drop_partial(self.out)
+        resume.save_epoch(self.out, self.model, self.objective, self.state, self.device)
 
     def save_partial(self, position: dict, sums: dict[str, torch.Tensor]) -> None:
-        """A checkpoint inside an epoch: weights, RNG, the running sums and `position` (epoch, next
-        batch, sentences, tokens, seconds and inner-loop batches drawn so far)."""
-        tensors = ckpt.weights_of(self.model, self.objective) | self.rng_states()
-        tensors |= {f"sums.{k}": torch.as_tensor(v) for k, v in sums.items()}
-        ckpt.save_partial(
-            self.out,
-            tensors,
-            {**position, "sums": list(sums), "loop": asdict(self.state), "objective": self.objective.extra_state()},
-        )
+        resume.save_inside_epoch(self.out, self.model, self.objective, self.state, self.device, position, sums)
 
     def load_resume(self) -> bool:
         """The last finished epoch's state, then the checkpoint inside the next epoch if there is one."""
-        ckpt.drop_temporary(self.out)
-        saved = ckpt.load_resume(self.out)
-        if saved is not None:
-            tensors, rng, loop, objective_state = saved
-            self.state = loop_state(loop, self.out / ckpt.RESUME_DIR)
-            ckpt.load_weights(self.out / ckpt.RESUME_DIR / ckpt.RESUME_WEIGHTS, self.model, self.objective, tensors)
-            self.objective.load_extra_state(objective_state)
-            self.set_rng_states(rng)
+        state = resume.load_epoch(self.out, self.model, self.objective, self.device)
+        if state is not None:
+            self.state = state
+            self.set_lr(state.lr)
+        inside = resume.load_inside_epoch(self.out, self.model, self.objective, self.device, self.state.epoch + 1)
+        if inside is not None:
+            self.state, self.partial = inside
             self.set_lr(self.state.lr)
-        self.load_partial()
         ckpt.truncate_log(self.out, self.state.epoch)  # lines of an epoch killed after its log line
-        return saved is not None or self.partial is not None
-
-    def load_partial(self) -> None:
-        """Continue inside the epoch the run was stopped in, if it saved a checkpoint there."""
-        try:
-            saved = ckpt.load_partial(self.out)
-            if saved is None:
-                return
-            tensors, rng, position = saved
-            if position["epoch"] != self.state.epoch + 1:  # written before the last epoch ended
-                ckpt.drop_partial(self.out)
-                return
-            state = loop_state(position.pop("loop"), self.out / ckpt.RESUME_DIR / ckpt.RESUME_PARTIAL)
-            # the running sums in the order the epoch added them, so its log line keeps its key order
-            sums = {k: tensors.pop(f"sums.{k}").to(self.device) for k in position["sums"]}
-        except (CheckpointError, KeyError, TypeError) as e:
-            log.warning(
-                "mid-epoch checkpoint in %s unusable (%s): resuming after the last finished epoch instead",
-                self.out / ckpt.RESUME_DIR,
-                e,
-            )
-            ckpt.drop_partial(self.out)
-            return
-        ckpt.load_weights(self.out / ckpt.RESUME_DIR / ckpt.RESUME_PARTIAL, self.model, self.objective, tensors)
-        self.state = state
-        self.set_rng_states(rng)
-        self.set_lr(self.state.lr)
-        self.partial = {**position, "sums": sums}
+        return state is not None or self.partial is not None
 
     def save_probe(self, epoch: int) -> None:
         """The probe set's posterior means after this epoch, for the explorer's training replay."""
@@ -405,30 +355,9 @@ class Trainer:
                 "tf32": self.tf32,
                 "cuda_graphs": self.graphs is not None,
             }
-        for split in ("valid", "test"):
-            try:
-                data = (
-                    self.valid_data
-                    if split == "valid"
-                    else Dataset(
-                        read_split(
-                            self.cfg.corpus, split, self.data_dir, None, self.cfg.train.max_len, self.cfg.tokenizer
-                        ),
-                        self.vocab,
-                    )
-                )
-            except VaeMineError as e:
-                log.warning("no %s metrics: %s", split, e)
-                continue
-            metrics[split] = evaluate_split(
-                self.model,
-                data,
-                self.cfg.train.eval_batch_size,
-                seed=self.cfg.train.seed,
-                progress=self.progress,
-                desc=f"best weights on {split}",
-                precision=self.precision,
-            )
+        metrics |= evaluate_best(
+            self.model, self.cfg, self.vocab, self.valid_data, self.data_dir, self.progress, self.precision
+        )
         ckpt.write_json(self.out / ckpt.METRICS, metrics)
         return metrics
 
@@ -455,13 +384,6 @@ class Postfix:
         event = torch.cuda.Event()
         self.pending = (list(means), values.to("cpu", non_blocking=True), event)
         event.record()
-
-
-def loop_state(saved: dict, where: Path) -> LoopState:
-    try:
-        return LoopState(**saved)
-    except TypeError as e:
-        raise CheckpointError(f"corrupt resume state in {where}: {e}") from None
 
 
 def with_corpus_digest(cfg: RunConfig, out: Path, data_dir: str | None) -> RunConfig:
