@@ -92,9 +92,13 @@ def test_typed_text_for_a_pretokenized_model_keeps_known_words_and_splits_the_re
 
 
 def test_bundles_without_a_recorded_tokenizer_read_typed_text_as_before():
-    """Format-1 bundles (no tokenizer recorded; the flickr8k checkpoints shipped before) keep the legacy rules."""
+    """Format-1 bundles (no tokenizer recorded; the flickr8k checkpoints shipped before) keep their rules,
+    the `plain` tokenizer (called `legacy` before: a config or caller that names it so gets the same)."""
     model = core.load(Path(__file__).parent / "fixtures" / "format1" / "vae-mine")
-    assert model.config.tokenizer == "legacy" and core.describe(model.path).tokenizer == "legacy"
+    assert model.config.tokenizer == "plain" and core.describe(model.path).tokenizer == "plain"
+    assert tokenize("legacy", "The dog's ball, (red)!", model.vocab) == tokenize(
+        "plain", "The dog's ball, (red)!", model.vocab
+    )
     assert model.prepare("The dog's ball, (red)!")[0].tokens == ["the", "dog's", "ball", ",", "(", "red", ")", "!"]
     assert model.prepare("N <unk> u.s. ok")[0].tokens == ["n", "<unk>", "u.s.", "ok"]  # "u.s." is a PTB word
 

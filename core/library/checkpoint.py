@@ -37,7 +37,7 @@ from .errors import CheckpointError, InputError
 from .files import atomic_write, drop_stale
 from .models import TextVAE
 from .objectives import Objective, build, parse_objective
-from .tokenize import LEGACY, known_tokenizer
+from .tokenize import UNRECORDED, known_tokenizer
 from .vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ def run_config_from_dict(d: dict[str, Any], source: str = "config", version: int
             model=build_dataclass(ModelConfig, {**MODEL_UNRECORDED, **d["model"]}, source),
             objective=parse_objective(d["objective"], source, legacy=version < 2),
             train=build_dataclass(TrainConfig, train, source),
-            tokenizer=known_tokenizer(d.get("tokenizer", LEGACY)),
+            tokenizer=known_tokenizer(d.get("tokenizer", UNRECORDED)),
             corpus_sha256=digest,
         )
         check_fields(cfg.model, f"{source}: model")

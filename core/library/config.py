@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointError, SettingError
-from .tokenize import LEGACY
+from .tokenize import UNRECORDED
 
 DROPOUT_MASKS = ("uniform", "bernoulli")  # how core.library.models.Dropout may draw its masks
 
@@ -96,7 +96,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    tokenizer: str = LEGACY  # core.library.tokenize's name; the default is what bundles that record none did
+    tokenizer: str = UNRECORDED  # core.library.tokenize's name; the default is what bundles that record none did
     corpus_sha256: str | None = None  # of the training file, recorded when training starts
 
     def to_dict(self) -> dict[str, Any]:

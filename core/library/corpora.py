@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import CorpusError
-from .tokenize import LEGACY, tokenize
+from .tokenize import UNRECORDED, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def read_split(
     root: str | os.PathLike | None = None,
     limit: int | None = None,
     max_len: int = 200,
-    tokenizer: str = LEGACY,
+    tokenizer: str = UNRECORDED,
 ) -> list[list[str]]:
     """Sentences of one split as token lists (by the named tokenizer), truncated to `max_len` tokens.
 
@@ -218,7 +218,7 @@ def read_split(
 
 
 def read_sentences(
-    corpus: str, split: str, data_dir: str | None = None, limit: int | None = None, tokenizer: str = LEGACY
+    corpus: str, split: str, data_dir: str | None = None, limit: int | None = None, tokenizer: str = UNRECORDED
 ) -> list[str]:
     """A corpus split as plain sentences, tokens joined by spaces (data folder: data_dir, else
     $VAE_MINE_DATA, else ./data)."""

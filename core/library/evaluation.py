@@ -26,7 +26,7 @@ from .metrics import iw_log_likelihood
 from .models import TextVAE, evaluating
 from .ngram import perplexity, train_ngram
 from .precision import autocast
-from .tokenize import LEGACY
+from .tokenize import UNRECORDED
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def draw_samples(
     data_dir: str | None = None,
     seed: int = 0,
     progress: bool = False,
-    tokenizer: str = LEGACY,
+    tokenizer: str = UNRECORDED,
 ) -> tuple[list[list[str]], dict]:
     """The n prior samples FPPL / RPPL score, and how they were drawn."""
     if n < 1:
@@ -152,7 +152,11 @@ def draw_samples(
 
 
 def kenlm_ppl(
-    generated: list[list[str]], corpus: str, split: str = "test", data_dir: str | None = None, tokenizer: str = LEGACY
+    generated: list[list[str]],
+    corpus: str,
+    split: str = "test",
+    data_dir: str | None = None,
+    tokenizer: str = UNRECORDED,
 ) -> dict[str, float]:
     """FPPL and RPPL of these samples (KenLM; CPU only)."""
     start = time.perf_counter()

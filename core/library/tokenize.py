@@ -9,7 +9,8 @@ A bundle records its tokenizer's name in config.json (`RunConfig.tokenizer`):
 - `pretokenized` (corpora already tokenised, such as PTB): corpus lines are split on whitespace and
   pass through unchanged; in typed text, a word the model's vocabulary lacks goes through `treebank`
   (so `The company's` reads as `the company 's`) while known words stay as they are (PTB's `N`).
-- `legacy` (bundles that record none): corpus lines split on whitespace; typed text lower-cased,
+- `plain` (bundles that record none; called `legacy` before, which still reads as it): corpus lines
+  split on whitespace; typed text lower-cased,
   control characters dropped, and stray punctuation split off words the vocabulary lacks.
 """
 
@@ -22,8 +23,9 @@ from functools import lru_cache
 
 from .errors import InputError
 
-TOKENIZERS = ("treebank", "pretokenized", "legacy")
-LEGACY = "legacy"  # what a bundle without a recorded tokenizer means
+TOKENIZERS = ("treebank", "pretokenized", "plain")
+UNRECORDED = "plain"  # what a bundle without a recorded tokenizer used
+ALIASES = {"legacy": "plain"}  # former names, as configs and callers may still give them
 PRETOKENIZED_CORPORA = ("ptb", "flickr8k", "yahoo", "snli")  # shipped as tokenised text
 _MARKER = re.compile(r"(<[A-Za-z_]+>)")
 _EDGE_PUNCT = re.compile(r"^([\"'(\[{]*)(.*?)([.,!?;:\"')\]}]*)$")
@@ -36,7 +38,9 @@ def default_for(corpus: str) -> str:
 
 
 def known_tokenizer(name: str) -> str:
-    """The name, if it is one of TOKENIZERS; else InputError listing them."""
+    """The name (a former one as today's), if it is one of TOKENIZERS; else InputError listing them."""
+    if isinstance(name, str):
+        name = ALIASES.get(name, name)
     if name not in TOKENIZERS:
         raise InputError(f"unknown tokenizer {name!r}; known: {', '.join(TOKENIZERS)}")
     return name
@@ -78,7 +82,7 @@ def _pretokenized(text: str, vocab=None) -> list[str]:
     return tokens
 
 
-def _legacy(text: str, vocab=None) -> list[str]:
+def _plain(text: str, vocab=None) -> list[str]:
     if vocab is None:
         return text.split()
     tokens: list[str] = []
@@ -91,4 +95,4 @@ def _legacy(text: str, vocab=None) -> list[str]:
     return tokens
 
 
-_FUNCTIONS = {"treebank": _treebank, "pretokenized": _pretokenized, "legacy": _legacy}
+_FUNCTIONS = {"treebank": _treebank, "pretokenized": _pretokenized, "plain": _plain}

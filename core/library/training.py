@@ -38,7 +38,7 @@ from .objectives import Objective, StepContext, build
 from .objectives.schedules import LoopState, PlateauRule, plateau_step
 from .precision import PRECISIONS, autocast
 from .signals import stop_on_signals
-from .tokenize import LEGACY
+from .tokenize import UNRECORDED
 from .vocab import Vocab
 
 log = logging.getLogger(__name__)
@@ -459,7 +459,7 @@ def train(
         wanted = replace(
             wanted,
             corpus_sha256=saved.corpus_sha256,
-            tokenizer=saved.tokenizer if saved.tokenizer == LEGACY else wanted.tokenizer,
+            tokenizer=saved.tokenizer if saved.tokenizer == UNRECORDED else wanted.tokenizer,
         )
         # likewise model fields a run from before they existed did not record (and holds at their old value)
         unrecorded = {k: v for k, v in MODEL_UNRECORDED.items() if getattr(saved.model, k) == v}

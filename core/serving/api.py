@@ -41,7 +41,7 @@ from ..library.metrics import active_units as _active_units
 from ..library.models import evaluating
 from ..library.objectives import departures, objective_class
 from ..library.objectives.schedules import how_training_ended
-from ..library.tokenize import LEGACY, tokenize
+from ..library.tokenize import UNRECORDED, tokenize
 from . import atlas
 
 log = logging.getLogger(__name__)
@@ -566,7 +566,7 @@ class BundleInfo:
     config_name: str
     latent: bool
     settings: dict
-    tokenizer: str = LEGACY
+    tokenizer: str = UNRECORDED
     corpus_sha256: str | None = None  # of the training file; None in bundles that predate the record
     departures: dict = field(default_factory=dict)  # settings beyond the paper's (Objective.departures)
 
