@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -189,3 +190,20 @@ def test_sample_prior_reconstruct_interpolate(model):
     assert np.allclose(lin[1], (lin[0] + lin[2]) / 2, atol=1e-6)
     slerp = model.interpolation_codes(a, b, steps=3, mode="slerp")
     assert np.linalg.norm(slerp[1]) >= np.linalg.norm(lin[1]) - 1e-6  # slerp keeps the norm up
+
+
+def test_a_prepared_sentence_is_read_once_and_only_by_its_own_model(model):
+    """What prepare() returns passes through every method that takes text (a tab tokenises its input
+    once a request), with the same figures as the text; another model reads its text afresh."""
+    text, other_text = "the company said it would sell", "the market fell sharply"
+    prepared = model.prepare([text])
+    assert model.prepare(prepared)[0] is prepared[0]
+    assert np.array_equal(model.encode(prepared)[0], model.encode([text])[0])
+    assert np.array_equal(model.kl(prepared), model.kl([text]))
+    assert model.reconstruct(prepared) == model.reconstruct([text])
+    pair = model.prepare([text, other_text])
+    assert np.array_equal(model.interpolation_codes(*pair), model.interpolation_codes(text, other_text))
+    again = core.load(model.path)  # a second load of the same bundle reads it as the first does
+    assert again.prepare(prepared)[0] is prepared[0]
+    foreign = replace(prepared[0], tokens=["zzz"], reader="another bundle|treebank")
+    assert again.prepare([foreign])[0].tokens == prepared[0].tokens  # read afresh from its text

@@ -168,12 +168,14 @@ def decoding_options(
 
 @dataclass
 class Prepared:
-    """One input sentence as the model reads it."""
+    """One input sentence as the model reads it. Every method that takes text takes these too, so a
+    caller that prepared its input (to show its unknown words) has it tokenised once per request."""
 
     text: str
     tokens: list[str]
     unknown: list[str] = field(default_factory=list)
     truncated: int = 0  # tokens cut off beyond the model's maximum length
+    reader: str = ""  # the bundle and tokenizer that read it: another model reads `text` afresh
 
 
 class TextVAEModel:
@@ -183,6 +185,7 @@ class TextVAEModel:
         self.path = Path(folder)
         self.device = pick_device(device)
         self.config, self.vocab, self._model, _ = load_bundle(self.path, self.device)
+        self._reader = f"{self.path.resolve()}|{self.config.tokenizer}"  # what Prepared.reader says of us
         self.max_len = self.config.train.max_len
         metrics_path = self.path / METRICS
         self.metrics: dict = (
@@ -269,11 +272,12 @@ class TextVAEModel:
 
     # -- text in ----------------------------------------------------------------------------------
 
-    def prepare(self, sentences: str | Sequence[str]) -> list[Prepared]:
-        """Tokenise as the model will: reports unknown words and truncation for each sentence."""
-        if isinstance(sentences, str):
+    def prepare(self, sentences: str | Prepared | Sequence[str | Prepared]) -> list[Prepared]:
+        """Tokenise as the model will: reports unknown words and truncation for each sentence. A
+        sentence this model has prepared already passes through as it is."""
+        if isinstance(sentences, (str, Prepared)):
             sentences = [sentences]
-        if not isinstance(sentences, Sequence) or not all(isinstance(s, str) for s in sentences):
+        if not isinstance(sentences, Sequence) or not all(isinstance(s, (str, Prepared)) for s in sentences):
             raise InputError("sentences must be a string or a list of strings")
         if not sentences:
             raise InputError("no sentences given")
@@ -281,6 +285,11 @@ class TextVAEModel:
             raise InputError(f"too many sentences at once: {len(sentences)} (at most {MAX_SENTENCES})")
         out = []
         for i, text in enumerate(sentences):
+            if isinstance(text, Prepared):
+                if text.reader == self._reader:
+                    out.append(text)
+                    continue
+                text = text.text
             tokens = self._tokenize(text)
             if not tokens:
                 where = f"sentence {i + 1}" if len(sentences) > 1 else "the sentence"
@@ -289,7 +298,7 @@ class TextVAEModel:
             if cut:
                 log.warning("sentence %d: %d tokens beyond the maximum of %d were cut", i + 1, cut, self.max_len)
                 tokens = tokens[: self.max_len]
-            out.append(Prepared(text, tokens, self.vocab.unknown(tokens), cut))
+            out.append(Prepared(text, tokens, self.vocab.unknown(tokens), cut, self._reader))
         unknown = sorted({w for p in out for w in p.unknown})
         if unknown:
             log.debug("read as <unk>: %s", ", ".join(unknown[:20]) + (" ..." if len(unknown) > 20 else ""))
@@ -542,7 +551,7 @@ class TextVAEModel:
         if mode not in MODES:
             raise InputError(f"unknown interpolation mode {mode!r}; choose linear or slerp")
         steps = check("steps", steps)
-        if not isinstance(a, str) or not isinstance(b, str):
+        if not isinstance(a, (str, Prepared)) or not isinstance(b, (str, Prepared)):
             raise InputError("interpolate takes two sentences")
         mu, _ = self._posterior([a, b])
         t = torch.linspace(0, 1, steps).unsqueeze(1)

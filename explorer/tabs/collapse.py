@@ -181,7 +181,8 @@ def decoder_use(ctx: Context, left: str, right: str, text: str) -> str:
     sentence, several = first_line(text)
 
     def panel(model) -> str:
-        r = model.decoder_use_of_z(sentence, seed=0)
+        prepared = model.prepare([sentence])  # tokenised once
+        r = model.decoder_use_of_z(prepared[0], seed=0)
         use_verdict = (
             "the decoder ignores z"
             if r["mean_prior"] < 0.05
@@ -191,7 +192,7 @@ def decoder_use(ctx: Context, left: str, right: str, text: str) -> str:
         )
         rows = [[esc(w), f"{p:.3f}", f"{z:.3f}"] for w, p, z in zip(r["words"], r["prior"], r["zero"])]
         return (
-            input_notes(model, model.prepare([sentence]))
+            input_notes(model, prepared)
             + message(
                 f"mean per word: {r['mean_prior']:.3f} nats against a prior draw, {r['mean_zero']:.3f} "
                 f"against z = 0: {use_verdict}"

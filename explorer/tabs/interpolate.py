@@ -59,7 +59,8 @@ def interpolate(
     for name in names:
 
         def run(m):  # the path's codes once: decoded for the rows (as m.interpolate does), drawn for the chart
-            prepared, codes = m.prepare([a, b]), m.interpolation_codes(a, b, steps, mode)
+            prepared = m.prepare([a, b])  # tokenised once
+            codes = m.interpolation_codes(*prepared, steps, mode)
             return (
                 m.decode(codes, **opts),
                 input_notes(m, prepared, ["from", "to"]),
@@ -209,7 +210,7 @@ def analogy(
         def solve(m):
             prepared = m.prepare([a, b, c])
             pa, pb, pc = map(shown_text, prepared)
-            return m.analogy(a, b, c, **opts), f"{pa} : {pb} :: {pc} : ?", input_notes(m, prepared, "abc")
+            return m.analogy(*prepared, **opts), f"{pa} : {pb} :: {pc} : ?", input_notes(m, prepared, "abc")
 
         out, err = for_model(ctx, name, solve)
         header = header or (out and out[1])

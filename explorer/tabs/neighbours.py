@@ -37,8 +37,9 @@ def neighbours(
     report = counting(progress, "encoding the training sentences for the index (once per checkpoint)")
 
     def panel(model) -> str:
-        mu, _ = model.encode([sentence])
-        found, notes = [], input_notes(model, model.prepare([sentence]))
+        prepared = model.prepare([sentence])  # tokenised once
+        mu, _ = model.encode(prepared)
+        found, notes = [], input_notes(model, prepared)
         try:
             nn = index(ctx, model, report)
             sentences = ctx.sentences(model, SPLIT)
@@ -50,8 +51,9 @@ def neighbours(
                 raise
             notes += message(f"{ctx.public(str(e))}: only your sentences are searched")
         if lines:
-            notes += many_notes(model, model.prepare(lines), "your sentences")
-            dist, idx = CosineIndex(model.encode(lines)[0]).query(mu, k)
+            yours = model.prepare(lines)
+            notes += many_notes(model, yours, "your sentences")
+            dist, idx = CosineIndex(model.encode(yours)[0]).query(mu, k)
             found += [(float(d), lines[i], "yours") for d, i in zip(dist[0], idx[0])]
             notes += f'<p class="vm-dim">{len(lines):,} of your sentences searched too</p>'
         found = sorted(found, key=lambda f: f[0])[:k]

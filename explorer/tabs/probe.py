@@ -34,7 +34,8 @@ def unit_probe(ctx: Context, left: str, right: str, text: str, unit: str = UNITS
         dim = int(order[-1] if unit == "least active unit" else order[int(unit.rsplit("#", 1)[1]) - 1])
         active = var[dim] >= AU_THRESHOLD
         spread = float(np.sqrt(var[dim])) if active else 1.0
-        swept = model.sweep_unit(sentence, dim, spread, steps)
+        prepared = model.prepare([sentence])  # tokenised once
+        swept = model.sweep_unit(prepared[0], dim, spread, steps)
         rows = [
             [f"{offset:+.1f}", f"{value:+.2f}", mark_changes(swept[k - 1][2] if k else None, text_)]
             for k, (offset, value, text_) in enumerate(swept)
@@ -55,7 +56,7 @@ def unit_probe(ctx: Context, left: str, right: str, text: str, unit: str = UNITS
         )
         return (
             warning
-            + input_notes(model, model.prepare([sentence]))
+            + input_notes(model, prepared)
             + f'<p class="vm-dim">{esc(note)}</p>'
             + table(["sd", f"z[{dim}]", "decoded (greedy; changes highlighted)"], rows, f"unit-probe-{model.path.name}")
         )

@@ -29,11 +29,11 @@ def reconstruct(
     k = check("samples", samples)
 
     def panel(model) -> str:
-        prepared = model.prepare(lines)
-        mu, _ = model.encode(lines)
-        drawn = model.posterior_samples(lines, k, opts["seed"])  # [k, N, z]
+        prepared = model.prepare(lines)  # tokenised once: the calls below take it as it is
+        mu, _ = model.encode(prepared)
+        drawn = model.posterior_samples(prepared, k, opts["seed"])  # [k, N, z]
         decoded = model.decode(np.concatenate([mu, *drawn]), **opts)  # one decode for all
-        kl = model.kl(lines)
+        kl = model.kl(prepared)
         n = len(mu)
         blocks = []
         for i, p in enumerate(prepared):
