@@ -1,10 +1,11 @@
-"""The page's own script, beside Gradio's: it links the compare view's two maps (a selection or a
-hover in one shows the same sentences in the other) and reads a visitor's .txt upload in the
-browser, into the text box it belongs to, so the file never reaches the server's disk."""
+"""The page's own script, beside Gradio's (static/page.js): it links the compare view's two maps (a
+selection or a hover in one shows the same sentences in the other) and reads a visitor's .txt upload
+in the browser, into the text box it belongs to, so the file never reaches the server's disk."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from core import OWN_MAX_BYTES, OWN_MAX_LINES
 
@@ -21,66 +22,24 @@ def upload_control(target: str) -> str:
     )
 
 
-SCRIPT = """() => {
-  if (window.vmMaps) return;
-  const caps = %s;
-  const box = (id) => document.querySelector('#' + id + ' textarea, #' + id + ' input');
-  const setBox = (id, text) => { const t = box(id); if (!t) return;
-    t.value = text; t.dispatchEvent(new Event('input', {bubbles: true})); };
-  const parse = (text) => (text || '').split(/[\\s,]+/).filter(p => /^\\d+$/.test(p)).map(Number);
+STATIC = Path(__file__).parent / "static"
+# The compare view's element ids, which its tab builds and the page's script links (one home for both).
+COMPARE = {"map": "cmp-map", "selected": "cmp-ids", "list": "cmp-list"}
 
-  // the compare view: trace 0 is the left map, trace 1 the right, point i is sentence i in both
-  const show = (gd, ids) => { const sel = ids && ids.length ? ids : null;
-    Plotly.restyle(gd, {selectedpoints: [sel, sel]}, [0, 1]); };
-  const link = (gd) => {
-    if (!gd._ev || gd._ev.vmLinked) return;
-    gd._ev.vmLinked = true;
-    let echo = false;
-    gd.on('plotly_selected', (ev) => {
-      if (!ev || !ev.points) return;
-      const ids = [...new Set(ev.points.filter(p => p.curveNumber < 2).map(p => p.pointNumber))].sort((a, b) => a - b);
-      show(gd, ids); setBox('cmp-ids', ids.join(' '));
-      const button = document.getElementById('cmp-list'); if (button && ids.length) button.click();
-    });
-    gd.on('plotly_deselect', () => { show(gd, null); setBox('cmp-ids', ''); });
-    gd.on('plotly_hover', (ev) => {
-      if (echo || !ev.points || !ev.points.length || ev.points[0].curveNumber > 1) return;
-      const i = ev.points[0].pointNumber;
-      echo = true;
-      try { Plotly.Fx.hover(gd, [{curveNumber: 0, pointNumber: i}, {curveNumber: 1, pointNumber: i}], ['xy', 'x2y2']); }
-      finally { echo = false; }
-    });
-    const restored = parse(box('cmp-ids') && box('cmp-ids').value);  // a shared link's selection
-    if (restored.length) show(gd, restored);
-  };
-  setInterval(() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');
-    if (gd && gd.data && window.Plotly) link(gd); }, 400);
 
-  // uploads: read here, checked, and put into their text box; a message says what was read or what is wrong
-  document.addEventListener('change', async (ev) => {
-    const input = ev.target;
-    if (!input.classList || !input.classList.contains('vm-upload-input')) return;
-    const say = (text, bad) => { const m = document.getElementById(input.id + '-msg');
-      if (m) { m.textContent = text; m.className = 'vm-upload-msg' + (bad ? ' vm-err-text' : ''); } };
-    const file = input.files && input.files[0];
-    input.value = '';
-    if (!file) return;
-    if (file.size === 0) return say(file.name + ' is empty: nothing read', true);
-    if (file.size > caps.bytes) return say(file.name + ' is ' + (file.size / 1048576).toFixed(1) + ' MB; at most '
-      + caps.bytes / 1048576 + ' MB', true);
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    if (bytes.includes(0)) return say(
-        file.name + ' is a binary file (it holds NUL bytes), not text with one sentence a line', true);
-    let text;
-    try { text = new TextDecoder('utf-8', {fatal: true}).decode(bytes); }
-    catch (e) { return say(file.name + ' is not UTF-8 text: save it as UTF-8 and upload it again', true); }
-    const lines = text.split(/\\r\\n|\\r|\\n/).filter(l => l.trim());
-    if (!lines.length) return say(file.name + ' holds only blank lines: nothing read', true);
-    if (lines.length > caps.lines) return say(
-        file.name + ' holds ' + lines.length.toLocaleString('en') + ' lines; at most '
-      + caps.lines.toLocaleString('en'), true);
-    setBox(input.dataset.target, lines.join('\\n'));
-    say('read ' + lines.length.toLocaleString('en') + ' lines from ' + file.name + ' (kept in this page only)', false);
-  });
-  window.vmMaps = {link};
-}""" % json.dumps({"bytes": OWN_MAX_BYTES, "lines": OWN_MAX_LINES})
+def script(name: str, **values) -> str:
+    """The page script static/<name>.js, its leading comment lines dropped and each `/*key*/null`
+    filled with the JSON of values[key] (every placeholder must be given, and only those)."""
+    lines = (STATIC / f"{name}.js").read_text().splitlines()
+    text = "\n".join(line for i, line in enumerate(lines) if not (line.startswith("//") and i < 3))
+    for key, value in values.items():
+        placeholder = f"/*{key}*/null"
+        if placeholder not in text:
+            raise ValueError(f"static/{name}.js has no {placeholder}")
+        text = text.replace(placeholder, json.dumps(value))
+    if "*/null" in text:
+        raise ValueError(f"static/{name}.js: a placeholder was left unfilled")
+    return text
+
+
+SCRIPT = script("page", caps={"bytes": OWN_MAX_BYTES, "lines": OWN_MAX_LINES}, compare=COMPARE)

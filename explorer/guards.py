@@ -21,7 +21,7 @@ async def _answer(send, status: int, text: str, headers: list | None = None) -> 
 class LinkGuard:
     """A page request whose query is over MAX_LINK bytes is redirected to the page with a short
     query saying so (Gradio's page code fails on very long URLs with an HTTP 500). Only the page:
-    Gradio's own calls carry the page's query too, and the page keeps it short (share.SCRIPT)."""
+    Gradio's own calls carry the page's query too, and the page keeps it short (static/share.js)."""
 
     def __init__(self, app):
         self.app = app

@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 
 from core import MAP_N, MAP_SPLIT, InputError, aligned_2d, aligned_kind, containing
 
+from ..browser import COMPARE
 from ..context import SPLITS, Context, Unavailable
 from ..render import esc, message, page, table
 from .common import counting, number_box, wire
@@ -322,15 +323,15 @@ def build(ctx: Context, pair) -> None:
         )
     go_ = gr.Button("Draw aligned maps", variant="primary", elem_id="cmp-go")
     status = gr.HTML(elem_id="cmp-status")
-    plot = gr.Plot(elem_id="cmp-map")
+    plot = gr.Plot(elem_id=COMPARE["map"])
     with gr.Row():
         ids = gr.Textbox(
             label="selected sentences (numbers on the map; set by a selection, or type them)",
-            elem_id="cmp-ids",
+            elem_id=COMPARE["selected"],
             max_lines=2,
             scale=4,
         )
-        list_go = gr.Button("List the selection", elem_id="cmp-list", scale=1)
+        list_go = gr.Button("List the selection", elem_id=COMPARE["list"], scale=1)
     selection = gr.HTML(elem_id="cmp-selection")
     overlap = gr.HTML(elem_id="cmp-overlap")
     wire(
