@@ -34,7 +34,7 @@ from .maps import (
     own_values,
     pair_overlap,
     rings,
-    searched,
+    search_prepared,
     your_lines,
 )
 
@@ -222,9 +222,10 @@ def placement(ctx: Context, model, split: str, n: int, progress=None) -> core.Pl
 
 
 def own_points(
-    ctx: Context, model, split: str, n: int, lines: list[str], progress=None
+    ctx: Context, model, split: str, n: int, lines: list, progress=None
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """(coordinates on the model's map, posterior means, a note) of your sentences."""
+    """(coordinates on the model's map, posterior means, a note) of your sentences (as text, or as
+    the model prepared them)."""
     mu = model.encode(lines)[0]
     start = time.perf_counter()
     placed = placement(ctx, model, split, n, progress)
@@ -256,18 +257,20 @@ def latent_map(
 
         def draw(model):
             start = time.perf_counter()
-            words = searched(model, search)
+            query = search_prepared(model, search)  # tokenised once, for the rings and the note
+            words = query[0].tokens if query else []
             title = ctx.title(name)
-            notes_here = [input_notes(model, model.prepare([search]), ["search"])] if words else []
+            notes_here = [input_notes(model, query, ["search"])] if words else []
+            yours = model.prepare(lines) if lines else []  # tokenised once, for the notes and the codes
             if lines:
-                notes_here.append(many_notes(model, model.prepare(lines), "your sentences"))
+                notes_here.append(many_notes(model, yours, "your sentences"))
             try:
                 coords, mu, cached = umap_coords(ctx, model, split, n, progress)
                 sentences = ctx.sentences(model, split, n)
             except Unavailable as e:
                 if not lines:
                     raise
-                return own_alone(model, lines, colour, words, title, e), "".join(notes_here) + (
+                return own_alone(model, lines, yours, colour, words, title, e), "".join(notes_here) + (
                     f"{esc(title)}: {esc(ctx.public(str(e)))}; only your {len(lines):,} sentences are mapped"
                 )
             values, label = colour_values(
@@ -276,8 +279,8 @@ def latent_map(
             hits = containing(sentences, words) if words else None
             own, own_note, own_mu = None, "", None
             if lines:
-                xy, own_mu, own_note = own_points(ctx, model, split, n, lines, progress)
-                own = (xy, lines, own_values(model, lines, own_mu, mu, colour, words))
+                xy, own_mu, own_note = own_points(ctx, model, split, n, yours, progress)
+                own = (xy, lines, own_values(model, yours, own_mu, mu, colour, words))
                 own_note = "; " + own_note
             found = f"; {int(hits.sum()):,} hold “{esc(' '.join(words))}”" if words else ""
             note = (
@@ -307,24 +310,20 @@ def latent_map(
     return [*figures, page("<br>".join(notes))]
 
 
-def own_alone(model, lines: list[str], colour: str, words: list[str], title: str, why) -> list:
-    """Your sentences mapped on their own (the corpus is missing)."""
+def own_alone(model, lines: list[str], prepared: list, colour: str, words: list[str], title: str, why) -> list:
+    """Your sentences (their text, and as the model prepared them) mapped alone (the corpus is missing)."""
     if len(lines) < OWN_MIN_ALONE:
         raise InputError(
             f"without the corpus only your sentences can be mapped, and a map needs at least "
             f"{OWN_MIN_ALONE}; got {len(lines)}"
         )
-    mu = model.encode(lines)[0]
-    values = own_values(model, lines, mu, None, colour, words)
+    mu = model.encode(prepared)[0]
+    values = own_values(model, prepared, mu, None, colour, words)
     if np.isnan(values).all():
         raise InputError(
             "without the corpus there is no other model's neighbourhood to compare: choose another colouring"
         )
-    label = {
-        "sentence length": "length (words)",
-        "KL of each sentence": "KL(q(z|x) ‖ p(z)), nats",
-        "the searched words": "holds the searched words (1 yes, 0 no)",
-    }.get(colour, f"{colour} (of your sentences)")
+    label = colouring(colour).alone or f"{colour} (of your sentences)"
     return [
         scatter(umap_2d(mu), [f"yours: {s}" for s in lines], values, label, title + " (your sentences only)"),
         variance_bars(mu, title + " (your sentences)"),

@@ -26,18 +26,25 @@ MAX_SEARCH = 200  # characters of the search box
 class Colouring:
     """One way to colour a map: `corpus(ctx, model, sentences, mu, words, overlap)` gives (a value
     per sentence, what the colour bar says), `own(model, lines, mu, corpus_mu, words)` your sentences'
-    values on that scale, or None where a value needs the corpus (drawn grey)."""
+    values on that scale (lines as text or as the model prepared them), or None where a value needs
+    the corpus (drawn grey)."""
 
     corpus: Callable
     own: Callable | None = None
+    alone: str | None = None  # the colour bar's words on a map of your sentences alone (None: the name's)
 
 
 def _length(ctx, model, sentences, mu, words, overlap):
     return np.array([len(s.split()) for s in sentences]), "length (words)"
 
 
+def text_of(line) -> str:
+    """A sentence's text, whether given as text or as the model prepared it (core.Prepared)."""
+    return line if isinstance(line, str) else line.text
+
+
 def _own_length(model, lines, mu, corpus_mu, words):
-    return np.array([len(s.split()) for s in lines], dtype=float)
+    return np.array([len(text_of(s).split()) for s in lines], dtype=float)
 
 
 def _searched(ctx, model, sentences, mu, words, overlap):
@@ -47,7 +54,7 @@ def _searched(ctx, model, sentences, mu, words, overlap):
 
 
 def _own_searched(model, lines, mu, corpus_mu, words):
-    return containing(lines, words).astype(float)
+    return containing([text_of(s) for s in lines], words).astype(float)
 
 
 def _kl(ctx, model, sentences, mu, words, overlap):
@@ -87,10 +94,10 @@ def _unit(rank: int) -> Colouring:
 
 # Every colouring of the map tabs, in their dropdowns' order (the compare view puts the overlap first).
 COLOURINGS: dict[str, Colouring] = {
-    "sentence length": Colouring(_length, _own_length),
+    "sentence length": Colouring(_length, _own_length, "length (words)"),
     **{f"active unit #{r}": _unit(r) for r in range(1, 11)},
-    "the searched words": Colouring(_searched, _own_searched),
-    "KL of each sentence": Colouring(_kl, _own_kl),
+    "the searched words": Colouring(_searched, _own_searched, "holds the searched words (1 yes, 0 no)"),
+    "KL of each sentence": Colouring(_kl, _own_kl, "KL(q(z|x) ‖ p(z)), nats"),
     "neighbour overlap with the other model": Colouring(_overlap),
 }
 COLOURS = list(COLOURINGS)
@@ -108,15 +115,21 @@ def your_lines(yours) -> list[str]:
     return [] if yours is None or (isinstance(yours, str) and not yours.strip()) else own_sentences(yours)
 
 
-def searched(model, search: str | None) -> list[str]:
-    """The search box's words as the model's tokenizer reads them ([] for an empty box)."""
+def search_prepared(model, search: str | None) -> list:
+    """The search box as the model prepared it ([] for an empty box), checked for type and length."""
     if search is not None and not isinstance(search, str):
         raise InputError("the search box must hold text")
     if search and len(search) > MAX_SEARCH:
         raise InputError(
             f"the search box holds {len(search):,} characters; a word or phrase of at most {MAX_SEARCH}, please"
         )
-    return model.prepare([search])[0].tokens if search and search.strip() else []
+    return model.prepare([search]) if search and search.strip() else []
+
+
+def searched(model, search: str | None) -> list[str]:
+    """The search box's words as the model's tokenizer reads them ([] for an empty box)."""
+    query = search_prepared(model, search)
+    return query[0].tokens if query else []
 
 
 def colouring(colour: str, choices=COLOURS) -> Colouring:
