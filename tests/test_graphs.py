@@ -4,6 +4,8 @@ captured graphs there)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from conftest import tiny_config
@@ -60,12 +62,15 @@ def test_the_graphed_step_trains_exactly_as_the_eager_one(case, ptb_slice):
     """Ten steps from one state, the KL weight moving every step and the lr halved after five: the
     same losses and parameters to the bit. The clip is set high enough never to act, because on
     the CPU the eager step folds it into the lr (StepContext._clipped_step), which rounds differently."""
+    steps = 10
     if case[0] == "lagging":  # a shorter inner loop keeps the test short
         case = (case[0], {**case[1], "aggressive_max_steps": 12, "aggressive_window": 4})
-    result = compare(case, "tiny", ptb_slice, torch.device("cpu"), steps=10, capture=False, clip=1e9)
+        steps = 6  # unclipped, its encoder-only inner steps diverge from the 8th step on (He et al.'s layers)
+    result = compare(case, "tiny", ptb_slice, torch.device("cpu"), steps=steps, capture=False, clip=1e9)
     assert result["graphs_failed"] is None and result["graphs"] > 0
+    assert all(math.isfinite(x) for x in result["losses"]), result["losses"]  # a diverged run compares nothing
     assert result["max_rel_loss_diff"] == 0 and result["max_rel_param_diff"] == 0
-    assert len(set(result["losses"])) == 10  # training moved
+    assert len(set(result["losses"])) == steps  # training moved
 
 
 def test_the_graphed_step_leaves_a_filling_queue_and_cpu_batches_to_the_eager_step(ptb_slice):
