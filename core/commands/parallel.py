@@ -32,7 +32,7 @@ from ..library.errors import EXIT_STOPPED, SettingError
 from ..library.signals import stop_on_signals
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository (core/commands/parallel.py)
 GRACE_SECONDS = 30.0  # how long a stopped run may take to save (a paper-size run: a second or two) before it is killed
 
 
