@@ -144,3 +144,14 @@ def test_the_library_imports_neither_the_commands_nor_serving():
                 bad = [t for t in targets if t and any(t == b or t.startswith(b + ".") for b in banned)]
                 assert not bad, f"{path.relative_to(root)} imports {bad}"
     assert seen.get("training.py") and seen.get("api.py")  # the walk read both rooms
+
+
+def test_runs_started_by_the_runners_import_this_project():
+    """A run the runners start (core.commands.parallel, and Ray tasks through it) gets the repository,
+    the folder holding core/, first on its PYTHONPATH, wherever the runner module lives."""
+    import os
+
+    from core.commands.parallel import child_env
+
+    first = Path(child_env("1")["PYTHONPATH"].split(os.pathsep)[0])
+    assert (first / "core" / "__init__.py").is_file() and first == Path(__file__).resolve().parents[1]
