@@ -62,6 +62,48 @@ def test_a_placed_sentence_lands_where_its_own_point_is(data_dir):
     assert np.median(np.linalg.norm(far - coords[:50], axis=1)) > 3 * near
 
 
+def test_a_map_larger_than_one_fit_keeps_each_codes_neighbours_near(data_dir, monkeypatch):
+    """Past LAYOUT_FIT_MAX points the layout is fitted on a sample and the rest placed among their
+    nearest sampled codes: every point gets a place, and a placed point lands near the sentences
+    whose codes are nearest its own, far nearer than a random pair."""
+    from core.serving import maps
+
+    live = core.load(SHIPPED / LIVE)
+    sentences = core.read_sentences("flickr8k", "train", str(data_dir), None, live.config.tokenizer)
+    mu = live.atlas("means", "train", None, core.split_digest(sentences))[:3000]
+    monkeypatch.setattr(maps, "LAYOUT_FIT_MAX", 1000)
+    monkeypatch.setattr(maps, "LAYOUT_CHUNK", 700)
+    seen = []
+    xy = maps.umap_2d(mu, lambda done, total: seen.append((done, total)))
+    assert xy.shape == (3000, 2) and np.isfinite(xy).all()
+    assert seen[-1] == (3000, 3000) and len(seen) == 3  # 2,000 placed in chunks of 700
+    sample = np.sort(np.random.default_rng(0).choice(3000, 1000, replace=False))
+    placed = np.setdiff1d(np.arange(3000), sample)[:300]
+    nearest_code = [sample[np.argmin(np.linalg.norm(mu[sample] - mu[i], axis=1))] for i in placed]
+    to_nearest = np.median(np.linalg.norm(xy[placed] - xy[nearest_code], axis=1))
+    to_random = np.median(np.linalg.norm(xy[placed] - xy[np.random.default_rng(1).choice(sample, 300)], axis=1))
+    assert to_nearest < 0.2 * to_random
+
+
+def test_a_sentence_is_placed_on_a_map_too_large_for_a_distance_matrix(data_dir):
+    """From PRECOMPUTED_MAX points the placement lets umap-learn index the means (an N x N matrix
+    would be 3.6 GB at 30,000): a map's own sentences still land on their own points."""
+    from core.serving import maps
+
+    live = core.load(SHIPPED / LIVE)
+    sentences = core.read_sentences("flickr8k", "train", str(data_dir), None, live.config.tokenizer)
+    n = maps.PRECOMPUTED_MAX + 500
+    mu = live.atlas("means", "train", None, core.split_digest(sentences))[:n]
+    coords = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
+    coords[:, 0] += 3 * mu[:, np.argmax(mu.var(0))]  # a layout that follows the codes' widest dimension
+    placed = core.Placement(mu, coords)
+    assert placed.nbytes < n * n * 4  # no distance matrix held
+    xy = placed.place(live.encode(sentences[:40])[0])
+    near = np.median(np.linalg.norm(xy - coords[:40], axis=1))
+    far = np.median(np.linalg.norm(xy - coords[40:80], axis=1))
+    assert near < far / 2
+
+
 def test_a_placement_counts_the_memory_it_holds():
     """The explorer's memory bound counts a placement by `nbytes`: what a fit holds, measured."""
     import tracemalloc

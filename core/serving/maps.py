@@ -20,18 +20,42 @@ from ..library.errors import InputError
 
 UMAP_SETTINGS = dict(n_neighbors=15, min_dist=0.1, random_state=0)
 OVERLAP_K = 10  # neighbours compared per sentence
+LAYOUT_FIT_MAX = 50_000  # a larger map is fitted on a sample of this many, the rest placed (umap_2d)
+LAYOUT_CHUNK = 50_000  # points placed per step
+PLACE_K = 5  # sampled neighbours whose places a point of a larger map is placed among
+PRECOMPUTED_MAX = 4096  # Placement: below this, distances go in precomputed (umap-learn's own threshold)
 OWN_MAX_LINES = 10_000  # your sentences: lines per request
 OWN_MAX_BYTES = 2 * 2**20  # and bytes (UTF-8) per request
 OWN_MIN_ALONE = 4  # sentences needed to draw a map of your sentences alone (no corpus)
 
 
-def umap_2d(mu: np.ndarray) -> np.ndarray:
-    """The latent map's layout of posterior means [N, z] -> [N, 2]. Fewer points than UMAP's 15
-    neighbours (a handful of your own sentences) get as many neighbours as there are other points."""
+def umap_2d(mu: np.ndarray, progress=None) -> np.ndarray:
+    """The latent map's layout of posterior means [N, z] -> [N, 2]. Up to LAYOUT_FIT_MAX points are
+    fitted together (a whole training split of PTB or Flickr8k); a larger set is fitted on a seeded
+    sample of that many and each other point is placed at the distance-weighted mean of its
+    PLACE_K nearest sampled codes' places (`progress(done, total)` after each chunk), so nearby
+    codes stay nearby at a cost that grows with N, not N^2. umap-learn's own `transform` places
+    as well but slower than a fit of all the points (docs/explorer.md). Fewer points than UMAP's
+    15 neighbours (a handful of your own sentences) get as many neighbours as there are others."""
     import umap
 
+    mu = np.asarray(mu, dtype=np.float32)
     settings = UMAP_SETTINGS | {"n_neighbors": min(UMAP_SETTINGS["n_neighbors"], len(mu) - 1)}
-    return umap.UMAP(metric="euclidean", n_jobs=1, **settings).fit_transform(mu).astype(np.float32)
+    if len(mu) <= LAYOUT_FIT_MAX:
+        return umap.UMAP(metric="euclidean", n_jobs=1, **settings).fit_transform(mu).astype(np.float32)
+    sample = np.sort(np.random.default_rng(0).choice(len(mu), LAYOUT_FIT_MAX, replace=False))
+    rest = np.setdiff1d(np.arange(len(mu)), sample)
+    out = np.empty((len(mu), 2), dtype=np.float32)
+    out[sample] = umap.UMAP(metric="euclidean", n_jobs=1, **settings).fit_transform(mu[sample])
+    index = NearestNeighbors(n_neighbors=PLACE_K).fit(mu[sample])
+    for start in range(0, len(rest), LAYOUT_CHUNK):
+        part = rest[start : start + LAYOUT_CHUNK]
+        dist, idx = index.kneighbors(mu[part])
+        weight = 1.0 / np.maximum(dist, 1e-6)
+        out[part] = (out[sample][idx] * weight[..., None]).sum(1) / weight.sum(1, keepdims=True)
+        if progress:
+            progress(LAYOUT_FIT_MAX + start + len(part), len(mu))
+    return out
 
 
 def aligned_2d(mu_a: np.ndarray, mu_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -59,17 +83,24 @@ class Placement:
     with the layout as its starting point and no optimisation epochs, so the layout itself is kept
     (umap-learn rescales a given start to [0, 10] per axis; `place` maps back). Distances go in
     precomputed by scikit-learn: umap-learn computes them on maps under 4,096 points through a Python
-    callable, 2 million calls, 4.6 s for 1,000 new sentences against 0.4 s (docs/explorer.md)."""
+    callable, 2 million calls, 4.6 s for 1,000 new sentences against 0.4 s (docs/explorer.md); from
+    PRECOMPUTED_MAX points on, where umap-learn builds its own neighbour index, they go in as they are."""
 
     def __init__(self, mu: np.ndarray, coords: np.ndarray):
         import umap
 
         self._mu = np.asarray(mu, dtype=np.float32)
+        # an N x N distance matrix is 3.6 GB at 30,000 points: larger maps let umap-learn index them
+        self._precomputed = len(self._mu) < PRECOMPUTED_MAX
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # umap-learn's notes on seeds and precomputed input
-            self._fit = umap.UMAP(metric="precomputed", n_jobs=1, init=coords, n_epochs=0, **UMAP_SETTINGS).fit(
-                euclidean_distances(self._mu)
-            )
+            self._fit = umap.UMAP(
+                metric="precomputed" if self._precomputed else "euclidean",
+                n_jobs=1,
+                init=coords,
+                n_epochs=0,
+                **UMAP_SETTINGS,
+            ).fit(euclidean_distances(self._mu) if self._precomputed else self._mu)
         self._fit.n_epochs = None  # transform's own default (100 epochs for up to 10,000 points)
         self._low, self._span = coords.min(0), np.maximum(coords.max(0) - coords.min(0), 1e-12)
 
@@ -93,7 +124,8 @@ class Placement:
         """Coordinates [M, 2] of new posterior means in the layout's own frame."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            moved = self._fit.transform(euclidean_distances(np.asarray(mu_new, dtype=np.float32), self._mu))
+            mu_new = np.asarray(mu_new, dtype=np.float32)
+            moved = self._fit.transform(euclidean_distances(mu_new, self._mu) if self._precomputed else mu_new)
         return (moved / 10.0 * self._span + self._low).astype(np.float32)
 
 
