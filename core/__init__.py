@@ -3,8 +3,9 @@
 Public API: `core.load(path)` returns a `TextVAEModel` with encode / decode / reconstruct /
 sample_prior / interpolate / analogy / posterior_samples / kl / encode_split; `core.describe(path)`
 says what a bundle is without loading it; `core.read_sentences` reads a corpus split and
-`core.available_corpora` lists the data folder's; `core.MAP_SPLIT` / `core.MAP_N` name the latent map
-each bundle's atlas ships, and `core.serving.maps` lays out, aligns, compares and extends maps;
+`core.available_corpora` lists the data folder's; `core.WHOLE_SPLIT` names the split whose every
+sentence the default latent map draws and `core.MAP_SPLIT` / `core.MAP_N` the compare view's, each
+laid out in the bundle's atlas; and `core.serving.maps` lays out, aligns, compares and extends maps;
 `core.active_units` and `core.diversity` are the AU and diversity figures everything reports, and
 `core.catalogue` names every evaluation figure and the tables that show it;
 `core.serving.lab.live_training` trains small models side by side for the classroom. Errors a user can
@@ -38,14 +39,15 @@ from .serving.api import (
     path_plane,
     read_sentences,
 )
-from .serving.atlas import MAP_N, MAP_SPLIT, aligned_kind
+from .serving.atlas import MAP_N, MAP_SPLIT, WHOLE_SPLIT, aligned_kind
 from .serving.atlas import digest as split_digest
+from .serving.index import CosineIndex
 from .serving.maps import (
+    LAYOUT_FIT_MAX,
     OVERLAP_K,
     OWN_MAX_BYTES,
     OWN_MAX_LINES,
     OWN_MIN_ALONE,
-    CosineIndex,
     Overlap,
     Placement,
     aligned_2d,
@@ -85,8 +87,10 @@ __all__ = [
     "InputError",
     "split_digest",
     "umap_2d",
+    "LAYOUT_FIT_MAX",
     "MAP_N",
     "MAP_SPLIT",
+    "WHOLE_SPLIT",
     "available_corpora",
     "is_bundle",
     "DECODING",

@@ -235,6 +235,14 @@ def test_neighbours_of_a_training_sentence_start_with_itself(ctx, tmp_path):
     assert not list((ctx.cache_dir / "means").glob("flickr8k-train-None-*.npz"))
     again = Context(SHIPPED, ctx.data_dir, ctx.cache_dir)
     assert nbs(again, COLLAPSED, MINE, query, 5) == html
+    # the index itself was saved once per checkpoint (faiss's format) and a torn one is rebuilt
+    saved = sorted((ctx.cache_dir / "index").glob("flickr8k-train-None-*.faiss"))
+    assert len(saved) == 2
+    for f in saved:
+        f.write_bytes(f.read_bytes()[:100])
+    torn = Context(SHIPPED, ctx.data_dir, ctx.cache_dir)
+    assert nbs(torn, COLLAPSED, MINE, query, 5) == html
+    assert all(f.stat().st_size > 100 for f in saved)
 
 
 def test_latent_map_figures_and_cache(ctx):

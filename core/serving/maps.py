@@ -129,23 +129,6 @@ class Placement:
         return (moved / 10.0 * self._span + self._low).astype(np.float32)
 
 
-class CosineIndex:
-    """The k nearest of a set of posterior means to given codes, by cosine distance (scikit-learn's
-    exact search: the Neighbours tab's index over a training split). `nbytes` is what it holds."""
-
-    def __init__(self, mu: np.ndarray):
-        self._mu = np.asarray(mu, dtype=np.float32)
-        self._nn = NearestNeighbors(metric="cosine", algorithm="brute").fit(self._mu)
-        self.nbytes = self._mu.nbytes
-
-    def __len__(self) -> int:
-        return len(self._mu)
-
-    def query(self, mu: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(cosine distances [M, k'], indices [M, k']) of each code's k' = min(k, size) nearest, nearest first."""
-        return self._nn.kneighbors(np.asarray(mu, dtype=np.float32), n_neighbors=min(k, len(self._mu)))
-
-
 def nearest(mu: np.ndarray, k: int = OVERLAP_K) -> np.ndarray:
     """For each row, the indices [N, k] of its k nearest other rows by cosine distance (itself left out)."""
     k = min(k, len(mu) - 1)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
 
-from core import CosineIndex, check
+from core import CosineIndex, VaeMineError, check
 from core.library.metrics import SHARED_DISTANCE
 
 from ..context import Context, Unavailable
@@ -12,12 +14,28 @@ from ..render import esc, message, table
 from .common import counting, first_line, input_notes, many_notes, number_box, per_model, wire
 from .maps import own_box, your_lines
 
+log = logging.getLogger(__name__)
 SPLIT = "train"
 
 
 def index(ctx: Context, model, progress=None) -> CosineIndex:
-    """core's cosine index over the posterior means of the whole training split, built once per checkpoint."""
-    return ctx.memo(("nn", model.fingerprint), lambda: CosineIndex(ctx.posterior_means(model, SPLIT, None, progress)))
+    """core's cosine index over the posterior means of the whole training split: built once per
+    checkpoint and corpus, kept in memory and in the disk cache (faiss's format)."""
+
+    def build() -> CosineIndex:
+        mu = ctx.posterior_means(model, SPLIT, None, progress)
+        path = ctx.cache_path("index", model, SPLIT, None).with_suffix(".faiss")
+        found = CosineIndex.load(path, *mu.shape)
+        if found is not None:
+            return found
+        built = CosineIndex(mu, progress)
+        try:
+            built.save(path)
+        except (OSError, RuntimeError, VaeMineError) as e:  # a full or read-only disk: the index stands, unsaved
+            log.warning("index not cached: %s", e)
+        return built
+
+    return ctx.memo(("nn", model.fingerprint), build)
 
 
 def warm(ctx: Context, model) -> None:
