@@ -1,7 +1,8 @@
 """A checkpoint's atlas: the numbers the explorer would otherwise build on a user's first visit.
 
-Posterior means of the whole training split (the neighbour index) and of the first MAP_N
-validation sentences with their 2-D UMAP layout (the default latent map), computed once at export
+Posterior means of the whole training split with their 2-D UMAP layout (the neighbour index and
+the default latent map: every training sentence) and of the first MAP_N validation sentences with
+theirs (the compare view's sentences and the interpolation cloud), computed once at export
 and shipped in the bundle as float16 numbers only, no sentences. `add_aligned` adds, for a pair of
 bundles, each one's side of their aligned layout (the explorer's compare view), keyed by the other
 bundle's weights. Each array is stored with the
@@ -27,7 +28,8 @@ from .maps import aligned_2d, umap_2d
 
 log = logging.getLogger(__name__)
 ATLAS = "atlas.safetensors"
-MAP_SPLIT, MAP_N = "valid", 2000
+MAP_SPLIT, MAP_N = "valid", 2000  # the compare view's sentences: an aligned fit of two models
+WHOLE_SPLIT = "train"  # the latent map's default: every sentence of it
 
 
 def digest(sentences: Sequence[str]) -> str:
@@ -56,8 +58,9 @@ def build(model, data_dir: str | None = None, progress: bool = True) -> dict[str
         mu = model.encode_many(sentences, lambda done, total: bar.update(done - bar.n))[0]
         bar.close()
         arrays[key("means", split, limit)] = (mu, text_key)
-        if split == MAP_SPLIT:
-            arrays[key("umap", split, limit)] = (umap_2d(mu), text_key)
+        if progress:
+            log.info("atlas: UMAP layout of %d %s posterior means", len(mu), split)
+        arrays[key("umap", split, limit)] = (umap_2d(mu), text_key)
     return arrays
 
 
