@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which CPU build it tried, line by line
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     # Gradio's temporary files in a folder of this server's own, removed at exit: /tmp/gradio is shared by
     # every Gradio app on the machine, and Gradio serves any file in its temp folder

@@ -43,11 +43,14 @@ from .serving.atlas import MAP_N, MAP_SPLIT, WHOLE_SPLIT, aligned_kind
 from .serving.atlas import digest as split_digest
 from .serving.index import CosineIndex
 from .serving.maps import (
+    INVERSE_K,
     LAYOUT_FIT_MAX,
     OVERLAP_K,
     OWN_MAX_BYTES,
     OWN_MAX_LINES,
     OWN_MIN_ALONE,
+    MapInverse,
+    MapPoint,
     Overlap,
     Placement,
     aligned_2d,
@@ -88,6 +91,9 @@ __all__ = [
     "split_digest",
     "umap_2d",
     "LAYOUT_FIT_MAX",
+    "MapInverse",
+    "INVERSE_K",
+    "MapPoint",
     "MAP_N",
     "MAP_SPLIT",
     "WHOLE_SPLIT",

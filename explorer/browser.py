@@ -1,5 +1,6 @@
 """The page's own script, beside Gradio's (static/page.js): it links the compare view's two maps (a
-selection or a hover in one shows the same sentences in the other) and reads a visitor's .txt upload
+selection or a hover in one shows the same sentences in the other), turns a click on a latent map
+into the place to decode (marking it on the map), and reads a visitor's .txt upload
 in the browser, into the text box it belongs to, so the file never reaches the server's disk."""
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def upload_control(target: str) -> str:
 STATIC = Path(__file__).parent / "static"
 # The compare view's element ids, which its tab builds and the page's script links (one home for both).
 COMPARE = {"map": "cmp-map", "selected": "cmp-ids", "list": "cmp-list"}
+# The latent map's two maps and its place box and button: a click on a map fills the box and presses it.
+LATENT = {"maps": ["map-left", "map-right"], "place": "map-place", "go": "map-place-go"}
 
 
 def script(name: str, **values) -> str:
@@ -42,4 +45,4 @@ def script(name: str, **values) -> str:
     return text
 
 
-SCRIPT = script("page", caps={"bytes": OWN_MAX_BYTES, "lines": OWN_MAX_LINES}, compare=COMPARE)
+SCRIPT = script("page", caps={"bytes": OWN_MAX_BYTES, "lines": OWN_MAX_LINES}, compare=COMPARE, latent=LATENT)

@@ -97,8 +97,10 @@ def test_every_tab_produces_its_output(page):
     expect(page.locator("#nb-out tbody tr")).to_have_count(20)
 
     open_tab(page, "Latent map")
-    page.click("#map-go")  # the default: 2,000 validation sentences
-    expect(page.locator("#map-status")).to_contain_text("2,000 flickr8k/valid sentences", timeout=180_000)
+    page.click("#map-go")  # the default: every training sentence
+    expect(page.locator("#map-status")).to_contain_text(
+        "30,000 flickr8k/train sentences (the whole split)", timeout=180_000
+    )
     expect(page.locator("#map-status")).not_to_contain_text("error")
     expect(page.locator("#map-left .js-plotly-plot")).to_be_visible()
     expect(page.locator("#bars-right .js-plotly-plot")).to_be_visible()
@@ -122,6 +124,52 @@ def drawn_points(page, plot: str) -> list:
         f"() => {{ const d = document.querySelector('{plot} .js-plotly-plot')._fullData[0];"
         " return Array.from(d.x, (x, i) => [x, d.y[i]]); }"
     )
+
+
+def test_the_whole_training_split_is_drawn_and_a_click_decodes_a_point_or_a_place_off_the_data(page):
+    open_tab(page, "Latent map")
+    page.click("#map-go")
+    expect(page.locator("#map-status")).to_contain_text("from the cache", timeout=60_000)  # the atlas's layout
+    page.wait_for_function(
+        "() => ['#map-left', '#map-right'].every(id => { const g = document.querySelector(id + ' .js-plotly-plot');"
+        " return g && g._fullData && g._fullData[0].x.length > 0; })",
+        timeout=60_000,
+    )
+    for side in ("#map-left", "#map-right"):
+        points = drawn_points(page, side)
+        assert len(points) == 30_000 and len({tuple(p) for p in points}) > 29_000  # every sentence, laid out
+    page.wait_for_function(
+        "() => { const gd = document.querySelector('#map-left .js-plotly-plot');"
+        " return gd && gd._ev && gd._ev.vmClick; }",
+        timeout=30_000,
+    )
+    page.locator("#map-left .nsewdrag").scroll_into_view_if_needed()
+    area = page.locator("#map-left .nsewdrag").bounding_box()
+    page.mouse.click(area["x"] + 4, area["y"] + 4)  # a corner: no sentence sits there
+    out = page.locator("#map-place-out")
+    expect(out).to_contain_text("off the data", timeout=60_000)
+    expect(out).to_contain_text("the decoder writes")
+    expect(out.locator("tbody tr")).to_have_count(5)
+    marks = page.evaluate(
+        "() => document.querySelector('#map-left .js-plotly-plot').data.filter(t => t.name === 'clicked place').length"
+    )
+    assert marks == 1
+    # a point: the place box names it, and its nearest training sentence is itself
+    x, y = page.evaluate(
+        "() => { const g = document.querySelector('#map-left .js-plotly-plot'), fl = g._fullLayout, d = g._fullData[0];"
+        " const i = d.x.reduce((b, v, j) => (v > d.x[b] ? j : b), 0);"  # the rightmost point: no other on top
+        " return [fl.xaxis.c2p(d.x[i]), fl.yaxis.c2p(d.y[i])]; }"
+    )
+    page.mouse.move(area["x"] + x, area["y"] + y)
+    page.mouse.click(area["x"] + x, area["y"] + y)
+    expect(page.locator("#map-place input, #map-place textarea").first).to_have_value(
+        re.compile(r"^left #\d+$"), timeout=30_000
+    )
+    expect(out).to_contain_text("point #", timeout=60_000)
+    first = out.locator("tbody tr").first.locator("td")
+    expect(first.nth(1)).to_have_text("0.0000")
+    said = out.inner_text()
+    assert said.split("point #")[1].split("“")[1].split("”")[0] == first.nth(2).inner_text()
 
 
 def test_the_training_replay_redraws_the_chosen_epoch_and_a_collapsing_model_shrinks(page):
@@ -227,7 +275,8 @@ HOSTILE = [
     ("Sample", "#smp-n input", "1e9", "#smp-go", "#smp-out", "between 1 and 200"),
     ("Sample", "#smp-n input", "2.5", "#smp-go", "#smp-out", "whole number between 1 and 200"),
     ("Neighbours", "#nb-k input", "0", "#nb-go", "#nb-out", "between 1 and 50"),
-    ("Latent map", "#map-n input", "-5", "#map-go", "#map-status", "between 50 and 10,000"),
+    ("Latent map", "#map-n input", "-5", "#map-go", "#map-status", "between 50 and 1,000,000"),
+    ("Latent map", "#map-place input", "left #99999999", "#map-place-go", "#map-place-out", "#0 to #29999"),
     ("Posterior collapse", "#lab-seconds input", "1e9", "#lab-go", "#lab-status", "between 1 and 600"),
     ("Posterior collapse", "#lab-sentences input", "5", "#lab-go", "#lab-status", "between 64 and 50,000"),
 ]
@@ -591,7 +640,7 @@ def test_colour_bars_follow_the_address_when_the_link_changes(page):
     that address, and a figure drawn before must keep its colour bar."""
     open_tab(page, "Latent map")
     page.click("#map-go")
-    expect(page.locator("#map-status")).to_contain_text("2,000 flickr8k/valid sentences", timeout=180_000)
+    expect(page.locator("#map-status")).to_contain_text("30,000 flickr8k/train sentences", timeout=180_000)
     refs = """() => [...document.querySelectorAll('#map-left [style*="url("], #map-left [clip-path]')]
         .map(e => (e.getAttribute('style') || '') + (e.getAttribute('clip-path') || ''))
             .filter(v => v.includes('url('))"""

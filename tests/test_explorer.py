@@ -245,6 +245,27 @@ def test_neighbours_of_a_training_sentence_start_with_itself(ctx, tmp_path):
     assert all(f.stat().st_size > 100 for f in saved)
 
 
+def test_a_place_on_the_map_decodes_its_point_or_the_code_the_map_puts_there(ctx):
+    place = guarded(latent_map.map_place)
+    live = "flickr8k-lagging"
+    coords, mu, collapsed = latent_map.drawn(ctx, ctx.model(live), "valid", 300)
+    assert not collapsed and coords.shape == (300, 2)
+    html = place(ctx, live, MINE, "valid", 300, "left #7")
+    sentence = ctx.sentences(ctx.model(live), "valid", 300)[7]
+    assert "point #7" in html and core.load(SHIPPED / live).decode(mu[7:8])[0] in unescape(html)
+    assert f"“{sentence}”" in unescape(html)
+    far = coords.max(0) + 10 * (coords.max(0) - coords.min(0))
+    html = place(ctx, live, MINE, "valid", 300, f"left {far[0]:.4f} {far[1]:.4f}")
+    assert "off the data" in html and "the decoder writes" in html
+    between = coords[:2].mean(0)  # between two sentences' points: a blend of the nearest codes
+    html = place(ctx, live, MINE, "valid", 300, f"left {between[0]} {between[1]}")
+    assert "the decoder writes" in html
+    collapsed_html = place(ctx, live, COLLAPSED, "valid", 300, "right #3")
+    assert "collapsed" in collapsed_html
+    for bad, said in (("left #300", "#0 to #299"), ("up 1 2", "click a map"), ("left 1e999x 2", "click a map")):
+        assert said in place(ctx, live, MINE, "valid", 300, bad)
+
+
 def test_latent_map_figures_and_cache(ctx):
     out = lmap(ctx, [COLLAPSED, MINE], "valid", 300, "active unit #1")
     left_map, left_bars, right_map, right_bars, status = out

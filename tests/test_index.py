@@ -29,6 +29,7 @@ def test_exact_search_is_scikit_learns_and_the_graph_finds_nearly_all(data_dir):
     dist, idx = exact.query(queries, 10)
     ref_dist, ref_idx = NearestNeighbors(metric="cosine", algorithm="brute").fit(mu).kneighbors(queries, 10)
     np.testing.assert_allclose(dist, ref_dist, atol=1e-4)
+    assert (dist >= 0).all() and (dist[:, 0] < 1e-6).all()  # each query is an indexed code: itself, at 0
     assert np.mean([len(set(a) & set(b)) for a, b in zip(idx, ref_idx)]) > 9.8  # ties may swap at the edge
     graph = CosineIndex(mu, exact=False)
     assert not graph.exact and graph.recall(mu, queries=500) > 0.95

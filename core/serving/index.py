@@ -69,7 +69,7 @@ class CosineIndex:
     def query(self, mu: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(cosine distances [M, k'], indices [M, k']) of each code's k' = min(k, size) nearest, nearest first."""
         sims, idx = self._index.search(unit(mu), min(k, len(self)))
-        return (1.0 - sims).astype(np.float32), idx.astype(np.int64)
+        return np.maximum(1.0 - sims, 0.0).astype(np.float32), idx.astype(np.int64)  # no -0.0000 from rounding
 
     def recall(self, mu: np.ndarray, k: int = 10, queries: int = 1000, seed: int = 0) -> float:
         """The share of exact search's k nearest that this index returns, over `queries` of the

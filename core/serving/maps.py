@@ -23,6 +23,8 @@ OVERLAP_K = 10  # neighbours compared per sentence
 LAYOUT_FIT_MAX = 50_000  # a larger map is fitted on a sample of this many, the rest placed (umap_2d)
 LAYOUT_CHUNK = 50_000  # points placed per step
 PLACE_K = 5  # sampled neighbours whose places a point of a larger map is placed among
+INVERSE_K = 10  # MapInverse: the map's points whose codes make the code of a place
+OFF_DATA = 2.0  # MapInverse: a place farther than this many neighbour spacings from every point is off the data
 PRECOMPUTED_MAX = 4096  # Placement: below this, distances go in precomputed (umap-learn's own threshold)
 OWN_MAX_LINES = 10_000  # your sentences: lines per request
 OWN_MAX_BYTES = 2 * 2**20  # and bytes (UTF-8) per request
@@ -127,6 +129,46 @@ class Placement:
             mu_new = np.asarray(mu_new, dtype=np.float32)
             moved = self._fit.transform(euclidean_distances(mu_new, self._mu) if self._precomputed else mu_new)
         return (moved / 10.0 * self._span + self._low).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class MapPoint:
+    """What a map puts at a place: `code`, the distance-weighted mean of the codes of the INVERSE_K
+    points nearest that place on the map (a click on a point gives that point's own code), and how
+    far the place lies from the data: `gap`, the distance to the nearest point over the median
+    distance between neighbouring points (above OFF_DATA: a place where no sentence sits)."""
+
+    code: np.ndarray  # [z]
+    nearest: int  # the index of the point nearest the place
+    gap: float
+
+    @property
+    def off_data(self) -> bool:
+        return self.gap > OFF_DATA
+
+
+class MapInverse:
+    """The inverse of one drawn map (any layout: UMAP, or a collapsed model's codes at their true
+    scale): a place on the map -> the code it stands for, so the explorer can decode it. Built
+    once per map: a 2-D neighbour index over the layout and its typical spacing."""
+
+    def __init__(self, coords: np.ndarray, mu: np.ndarray):
+        self._coords = np.asarray(coords, dtype=np.float64)
+        self._mu = np.asarray(mu, dtype=np.float32)
+        self._nn = NearestNeighbors(n_neighbors=min(INVERSE_K, len(coords))).fit(self._coords)
+        sample = self._coords[:: max(1, len(coords) // 2000)]
+        spacing = self._nn.kneighbors(sample, n_neighbors=min(2, len(coords)))[0][:, -1]
+        self._spacing = float(max(np.median(spacing), 1e-12))
+        self.nbytes = self._coords.nbytes + self._mu.nbytes
+
+    def at(self, x: float, y: float) -> MapPoint:
+        dist, idx = self._nn.kneighbors([[float(x), float(y)]])
+        dist, idx = dist[0], idx[0]
+        if dist[0] < 1e-9 * self._spacing:  # on a point: its own code
+            return MapPoint(self._mu[idx[0]].copy(), int(idx[0]), 0.0)
+        weight = 1.0 / dist
+        code = (self._mu[idx] * weight[:, None]).sum(0) / weight.sum()
+        return MapPoint(code.astype(np.float32), int(idx[0]), float(dist[0] / self._spacing))
 
 
 def nearest(mu: np.ndarray, k: int = OVERLAP_K) -> np.ndarray:

@@ -1,9 +1,11 @@
 // The page's own script, beside Gradio's (explorer/browser.py loads it, filling each /*name*/null):
-// it links the compare view's two maps and reads a visitor's .txt upload in the browser.
+// it links the compare view's two maps, turns a click on a latent map into a place to decode, and reads a
+// visitor's .txt upload in the browser.
 () => {
   if (window.vmMaps) return;
   const caps = /*caps*/null;  // your sentences' caps (core.OWN_MAX_BYTES, core.OWN_MAX_LINES)
   const cmp = /*compare*/null;  // the compare view's map, selection box and list button (browser.COMPARE)
+  const lat = /*latent*/null;  // the latent map's two maps, place box and button (browser.LATENT)
   const box = (id) => document.querySelector('#' + id + ' textarea, #' + id + ' input');
   const setBox = (id, text) => { const t = box(id); if (!t) return;
     t.value = text; t.dispatchEvent(new Event('input', {bubbles: true})); };
@@ -35,6 +37,49 @@
   };
   setInterval(() => { const gd = document.querySelector('#' + cmp.map + ' .js-plotly-plot');
     if (gd && gd.data && window.Plotly) link(gd); }, 400);
+
+  // the latent map: a click on a point (trace 0, the corpus) or anywhere else in the plot becomes the
+  // place to decode ("left #123" or "left 3.2 -1.5"), marked on the map with a cross
+  const mark = (gd, x, y) => {
+    const old = gd.data.findIndex(t => t.name === 'clicked place');
+    if (old >= 0) Plotly.deleteTraces(gd, old);
+    Plotly.addTraces(gd, {x: [x], y: [y], type: 'scattergl', mode: 'markers', name: 'clicked place',
+      hoverinfo: 'skip', showlegend: false,
+      marker: {symbol: 'x', size: 14, color: '#e8432e', line: {color: '#fff', width: 1}}});
+  };
+  const clickable = (gd, side) => {
+    if (!gd._ev || gd._ev.vmClick) return;
+    gd._ev.vmClick = true;
+    let hit = null, down = null;
+    gd.on('plotly_click', (ev) => {
+      const p = ev && ev.points && ev.points.find(q => q.curveNumber === 0);
+      hit = p ? {i: p.pointNumber, x: p.x, y: p.y, at: Date.now()} : null;
+    });
+    gd.addEventListener('mousedown', (ev) => { down = [ev.clientX, ev.clientY]; }, true);
+    gd.addEventListener('click', (ev) => {
+      if (!down || Math.abs(ev.clientX - down[0]) + Math.abs(ev.clientY - down[1]) > 4) return;  // a drag
+      const area = gd.querySelector('.nsewdrag');
+      if (!area) return;
+      const r = area.getBoundingClientRect();
+      if (ev.clientX < r.left || ev.clientX > r.right || ev.clientY < r.top || ev.clientY > r.bottom) return;
+      setTimeout(() => {  // plotly_click, when the click was on a point, comes first
+        const fl = gd._fullLayout;
+        let place, x, y;
+        if (hit && Date.now() - hit.at < 500) { place = side + ' #' + hit.i; x = hit.x; y = hit.y; }
+        else {
+          x = fl.xaxis.p2c(ev.clientX - r.left); y = fl.yaxis.p2c(ev.clientY - r.top);
+          place = side + ' ' + x.toPrecision(5) + ' ' + y.toPrecision(5);
+        }
+        hit = null;
+        mark(gd, x, y);
+        setBox(lat.place, place);
+        const button = document.getElementById(lat.go); if (button) button.click();
+      }, 30);
+    });
+  };
+  setInterval(() => { lat.maps.forEach((id, k) => {
+    const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+    if (gd && gd.data && window.Plotly) clickable(gd, k ? 'right' : 'left'); }); }, 400);
 
   // uploads: read here, checked, and put into their text box; a message says what was read or what is wrong
   document.addEventListener('change', async (ev) => {

@@ -126,7 +126,7 @@ def compare_maps(
     progress=None,
 ):
     """[figure, status html]: the two aligned maps, coloured alike, the searched sentences ringed."""
-    n = map_arguments(split, n)
+    n = map_arguments(split, n, "compare_n")
     colouring(colour, CMP_COLOURS)  # (an unknown one is refused before any work)
     start = time.perf_counter()
     ml, mr = _pair(ctx, left, right)
@@ -185,7 +185,7 @@ def _neighbour_list(sentences, idx) -> str:
 def disagreement(ctx: Context, left: str, right: str, split: str = MAP_SPLIT, n: int = MAP_N) -> str:
     """The mean neighbour overlap against chance, and the sentences whose neighbourhoods the two
     models agree on least and most, each with both models' neighbours on a click."""
-    n = map_arguments(split, n)
+    n = map_arguments(split, n, "compare_n")
     ml, mr = _pair(ctx, left, right)
     try:
         sentences = ctx.sentences(ml, split, n)
@@ -249,7 +249,7 @@ def compare_selection(
 ) -> str:
     """The selected sentences with both maps' coordinates, both models' greedy reconstructions
     (from the posterior mean) and KL: a table with a CSV link."""
-    n = map_arguments(split, n)
+    n = map_arguments(split, n, "compare_n")
     ml, mr = _pair(ctx, left, right)
     sentences = ctx.sentences(ml, split, n)
     picked = parse_ids(ids, len(sentences))
@@ -316,7 +316,7 @@ def build(ctx: Context, pair) -> None:
     gr.Markdown(INTRO, elem_classes="vm-intro")
     with gr.Row():
         split = gr.Dropdown(list(SPLITS), value=MAP_SPLIT, label="split", elem_id="cmp-split")
-        n = number_box("map_n", MAP_N, label="sentences (the first N of the split)", elem_id="cmp-n")
+        n = number_box("compare_n", MAP_N, label="sentences (the first N of the split)", elem_id="cmp-n")
         colour = gr.Dropdown(CMP_COLOURS, value=CMP_COLOURS[0], label="colour by", elem_id="cmp-colour")
         search = gr.Textbox(
             "", label="search: ring the sentences holding a word or phrase", elem_id="cmp-search", max_lines=1

@@ -4,6 +4,7 @@ dimension's variance of posterior means (the active-unit statistic, threshold co
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import gradio as gr
@@ -13,17 +14,19 @@ import plotly.graph_objects as go
 import core
 from core import (
     AU_THRESHOLD,
-    MAP_N,
-    MAP_SPLIT,
+    INVERSE_K,
+    LIMITS,
     OWN_MIN_ALONE,
+    WHOLE_SPLIT,
     InputError,
     active_units,
     containing,
     umap_2d,
 )
 
+from ..browser import LATENT
 from ..context import SPLITS, Context, Unavailable
-from ..render import esc, message, page
+from ..render import esc, message, page, table
 from .common import counting, for_model, input_notes, many_notes, number_box, wire
 from .maps import (
     COLOURS,
@@ -37,6 +40,7 @@ from .maps import (
     search_prepared,
     your_lines,
 )
+from .neighbours import index as training_index
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +50,44 @@ UMAP_SPEED: list[float] = []  # seconds per point of the last fit (one value, re
 UMAP_FIRST_SECONDS = 15.0  # umap-learn's import and numba's first compile (bench/results/explorer-cpu-2core.json)
 
 
+SMALL_MAP = 5_000  # up to this many points are drawn at size 5, more at size 3
+DENSITY_MIN = 500  # the density contours are drawn from this many points on
+
+
 def _seconds_per_point() -> float:
     return UMAP_SPEED[-1] if UMAP_SPEED else 0.002
 
 
-def umap_coords(ctx: Context, model, split: str, n: int, progress=None) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(2-D coordinates, posterior means, came from the cache) for the first n sentences of split."""
+WHOLE_N = LIMITS["map_n"].high  # the map's default N: more than any split holds, so all of it
+
+
+def whole(ctx: Context, model, split: str, n: int) -> int | None:
+    """n, or None where it covers the whole split: the key under which the atlas and the caches hold
+    a whole split, whatever N asked for it."""
+    return None if n >= len(ctx.sentences(model, split)) else n
+
+
+def umap_coords(ctx: Context, model, split: str, n: int | None, progress=None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(2-D coordinates, posterior means, came from the cache) for the first n sentences of split
+    (None or more than it holds: all of them)."""
+    n = None if n is None else whole(ctx, model, split, n)
     report = progress or (lambda frac, desc="": None)
     mu = ctx.posterior_means(model, split, n, counting(progress, "encoding sentences", 0, 0.3))
 
     def fit() -> np.ndarray:
         guess = _seconds_per_point() * len(mu) + (0 if UMAP_SPEED else UMAP_FIRST_SECONDS)
+        what = (
+            f"UMAP of {len(mu):,} posterior means"
+            if len(mu) <= core.LAYOUT_FIT_MAX
+            else f"UMAP fitted on {core.LAYOUT_FIT_MAX:,} of {len(mu):,} posterior means, the rest placed"
+        )
         report(
             0.4,
-            f"UMAP of {len(mu):,} posterior means: about {guess:.0f} s"
+            f"{what}: about {guess:.0f} s"
             + ("" if UMAP_SPEED else " (the first one also loads umap-learn and compiles its code)"),
         )
         start = time.perf_counter()
-        coords = umap_2d(mu)
+        coords = umap_2d(mu, counting(progress, "placing the rest of the points on the map", 0.5, 0.95))
         UMAP_SPEED[:] = [(time.perf_counter() - start) / len(mu)]
         log.info("UMAP of %d points in %.1f s", len(mu), time.perf_counter() - start)
         return coords
@@ -75,13 +99,13 @@ def umap_coords(ctx: Context, model, split: str, n: int, progress=None) -> tuple
 def ships_default_map(ctx: Context, model) -> bool:
     """Whether the checkpoint's atlas holds the default map's layout (what the warm-ups may build on:
     a UMAP fit would hold the CPU for as long as a user's first answer should take)."""
-    return model.latent and model.atlas("umap", MAP_SPLIT, MAP_N, ctx.split_digest(model, MAP_SPLIT)) is not None
+    return model.latent and model.atlas("umap", WHOLE_SPLIT, None, ctx.split_digest(model, WHOLE_SPLIT)) is not None
 
 
 def warm(ctx: Context, model) -> None:
     """At start-up: the default map, when the atlas ships it."""
     if ships_default_map(ctx, model):
-        umap_coords(ctx, model, MAP_SPLIT, MAP_N)
+        umap_coords(ctx, model, WHOLE_SPLIT, None)
 
 
 def scatter(
@@ -93,15 +117,17 @@ def scatter(
     hits: np.ndarray | None = None,
     own: tuple | None = None,
 ) -> go.Figure:
-    """The map: a dot per corpus sentence (hover reads it), rings on those the search found, and
-    your sentences as stars on the same colour scale."""
+    """The map: a dot per corpus sentence (hover reads it), drawn by WebGL so a whole split of tens
+    of thousands pans and hovers at once; grey contours of the points' density, where the codes'
+    mass lies on the map; rings on those the search found; your sentences as stars on the same
+    colour scale."""
     colour = dict(
         colorscale="Viridis",
         cmin=float(np.nanmin(values)) if len(values) else None,
         cmax=float(np.nanmax(values)) if len(values) else None,
     )
     fig = go.Figure(
-        go.Scatter(
+        go.Scattergl(
             x=coords[:, 0],
             y=coords[:, 1],
             mode="markers",
@@ -109,16 +135,37 @@ def scatter(
             name="corpus",
             hovertemplate="%{text}<extra></extra>",
             showlegend=own is not None or hits is not None,
-            marker=dict(size=5, color=values, showscale=True, colorbar=dict(title=dict(text=label)), **colour),
+            marker=dict(
+                size=5 if len(coords) <= SMALL_MAP else 3,
+                color=values,
+                showscale=True,
+                colorbar=dict(title=dict(text=label)),
+                **colour,
+            ),
         )
     )
+    if len(coords) >= DENSITY_MIN:
+        fig.add_trace(
+            go.Histogram2dContour(
+                x=coords[:, 0],
+                y=coords[:, 1],
+                name="density",
+                ncontours=8,
+                contours=dict(coloring="lines"),
+                line=dict(width=1),
+                colorscale=[[0, "rgba(40,40,40,0.3)"], [1, "rgba(40,40,40,0.95)"]],
+                showscale=False,
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
     if hits is not None:
-        fig.add_trace(rings(coords, hits))
+        fig.add_trace(rings(coords, hits, gl=True))
     if own is not None:
         xy, lines, own_vals = own
         grey = np.isnan(own_vals)
         fig.add_trace(
-            go.Scatter(
+            go.Scattergl(
                 x=xy[:, 0],
                 y=xy[:, 1],
                 mode="markers",
@@ -203,12 +250,13 @@ def variance_bars(mu: np.ndarray, title: str) -> go.Figure:
 def warm_placement(ctx: Context, model) -> None:
     """After start-up: UMAP's graph around the default map, when the atlas ships it."""
     if ships_default_map(ctx, model):
-        placement(ctx, model, MAP_SPLIT, MAP_N)
+        placement(ctx, model, WHOLE_SPLIT, None)
 
 
-def placement(ctx: Context, model, split: str, n: int, progress=None) -> core.Placement:
+def placement(ctx: Context, model, split: str, n: int | None, progress=None) -> core.Placement:
     """The map's layout with UMAP's graph fitted around it, for placing new sentences (memory only:
     a fitted UMAP cannot be saved without pickling it)."""
+    n = None if n is None else whole(ctx, model, split, n)
     coords, mu, _ = umap_coords(ctx, model, split, n, progress)
 
     def fit():
@@ -219,6 +267,78 @@ def placement(ctx: Context, model, split: str, n: int, progress=None) -> core.Pl
         return core.Placement(mu, coords)
 
     return ctx.memo(("placement", model.fingerprint, split, n), fit)
+
+
+def drawn(ctx: Context, model, split: str, n: int | None, progress=None) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(the layout the map draws, the posterior means, whether the code is collapsed): a collapsed
+    model's codes at their true scale (their two most varying dimensions), else the UMAP layout."""
+    coords, mu, _ = umap_coords(ctx, model, split, n, progress)
+    if core.code_state(mu).collapsed:
+        return mu[:, np.argsort(-mu.var(0))[:2]], mu, True
+    return coords, mu, False
+
+
+PLACE = re.compile(r"^\s*(left|right)\s+(?:#(\d+)|([-+0-9.eE]+)[\s,]+([-+0-9.eE]+))\s*$")
+PLACE_NEIGHBOURS = 5
+
+
+def map_place(ctx: Context, left: str, right: str, split: str = WHOLE_SPLIT, n: int = WHOLE_N, place: str = "") -> str:
+    """What a place on a drawn map holds, decoded: a click on a point ("left #123") gives that
+    sentence, what the decoder writes from its code and its nearest training sentences; a click
+    anywhere else ("left 3.2 -1.5", map coordinates) decodes the code the map puts there
+    (core.MapInverse) and says whether the place is off the data."""
+    n = map_arguments(split, n)
+    found = PLACE.match(place or "")
+    if not found:
+        raise InputError('click a map, or type a place: "left #123" (a point) or "left 3.2 -1.5" (map coordinates)')
+    side, point, x, y = found.groups()
+    name = left if side == "left" else right
+
+    def panel(model) -> str:
+        n_here = whole(ctx, model, split, n)
+        coords, mu, collapsed = drawn(ctx, model, split, n_here)
+        sentences = ctx.sentences(model, split, n_here)
+        if point is not None:
+            i = int(point)
+            if i >= len(mu):
+                raise InputError(f"the map holds points #0 to #{len(mu) - 1}; there is no #{i}")
+            code, where = mu[i], f"point #{i}: “{esc(sentences[i])}”"
+        else:
+            try:
+                at = ctx.memo(("inverse", model.fingerprint, split, n_here), lambda: core.MapInverse(coords, mu)).at(
+                    float(x), float(y)
+                )
+            except ValueError:
+                raise InputError(f"{x!r}, {y!r} are not map coordinates") from None
+            code = at.code
+            where = (
+                f"the place ({float(x):.3g}, {float(y):.3g}), "
+                + (
+                    f"off the data ({at.gap:.1f} times the spacing of neighbouring points from the nearest sentence)"
+                    if at.off_data
+                    else f"among the sentences (nearest: “{esc(sentences[at.nearest])}”)"
+                )
+                + f": the code there is the distance-weighted mean of the codes of the {INVERSE_K} nearest "
+                "points on the map"
+            )
+        decoded = model.decode(code[None])[0]
+        rows = []
+        try:
+            dist, idx = training_index(ctx, model).query(code[None], PLACE_NEIGHBOURS)
+            training = ctx.sentences(model, "train")
+            rows = [[str(r + 1), f"{d:.4f}", esc(training[i])] for r, (d, i) in enumerate(zip(dist[0], idx[0]))]
+        except Unavailable:
+            pass
+        caution = message("its code is collapsed: every place decodes to about the same sentence") if collapsed else ""
+        return f"<p>{where}</p>{caution}<p><b>the decoder writes</b> (greedy, from this code): “{esc(decoded)}”</p>" + (
+            f"<p>its {PLACE_NEIGHBOURS} nearest training sentences (cosine distance of codes):</p>"
+            + table(["#", "cosine distance", "sentence"], rows, f"place-{model.path.name}")
+            if rows
+            else ""
+        )
+
+    inner, err = for_model(ctx, name, panel)
+    return page(f"<h4>{esc(ctx.title(name))}</h4>" + (err or inner))
 
 
 def own_points(
@@ -238,8 +358,8 @@ def own_points(
 def latent_map(
     ctx: Context,
     names,
-    split: str = MAP_SPLIT,
-    n: int = MAP_N,
+    split: str = WHOLE_SPLIT,
+    n: int = WHOLE_N,
     colour: str = "active unit #1",
     search: str | None = "",
     yours: str | None = "",
@@ -284,7 +404,8 @@ def latent_map(
                 own_note = "; " + own_note
             found = f"; {int(hits.sum()):,} hold “{esc(' '.join(words))}”" if words else ""
             note = (
-                f"{esc(title)}: {len(mu):,} {model.corpus}/{split} sentences, "
+                f"{esc(title)}: {len(mu):,} {model.corpus}/{split} sentences"
+                f"{' (the whole split)' if len(mu) == len(ctx.sentences(model, split)) else ''}, "
                 f"{'from the cache' if cached else 'computed'} in {time.perf_counter() - start:.1f} s{found}{own_note}"
             )
             state = core.code_state(mu)
@@ -343,8 +464,8 @@ INTRO = (
 def build(ctx: Context, pair) -> None:
     gr.Markdown(INTRO, elem_classes="vm-intro")
     with gr.Row():
-        split = gr.Dropdown(list(SPLITS), value=MAP_SPLIT, label="split", elem_id="map-split")
-        n = number_box("map_n", MAP_N, label="sentences (the first N of the split)", elem_id="map-n")
+        split = gr.Dropdown(list(SPLITS), value=WHOLE_SPLIT, label="split", elem_id="map-split")
+        n = number_box("map_n", WHOLE_N, label="sentences (the first N of the split; more: all)", elem_id="map-n")
         colour = gr.Dropdown(COLOURS, value="active unit #1", label="colour by", elem_id="map-colour")
         search = gr.Textbox(
             "", label="search: ring the sentences holding a word or phrase", elem_id="map-search", max_lines=1
@@ -354,9 +475,26 @@ def build(ctx: Context, pair) -> None:
     status = gr.HTML(elem_id="map-status")
     with gr.Row():
         with gr.Column():
-            left_map, left_bars = gr.Plot(elem_id="map-left"), gr.Plot(elem_id="bars-left")
+            left_map, left_bars = gr.Plot(elem_id=LATENT["maps"][0]), gr.Plot(elem_id="bars-left")
         with gr.Column():
-            right_map, right_bars = gr.Plot(elem_id="map-right"), gr.Plot(elem_id="bars-right")
+            right_map, right_bars = gr.Plot(elem_id=LATENT["maps"][1]), gr.Plot(elem_id="bars-right")
+    with gr.Row():
+        place = gr.Textbox(
+            label='a place on a map (click one: a point, or anywhere else; or type "left #123" or "right 3.2 -1.5")',
+            elem_id=LATENT["place"],
+            max_lines=1,
+            scale=4,
+        )
+        place_go = gr.Button("Decode the place", elem_id=LATENT["go"], scale=1)
+    place_out = gr.HTML(elem_id="map-place-out")
+    wire(
+        ctx,
+        [place_go.click, place.submit],
+        lambda **a: map_place(ctx, **a),
+        {"left": pair[0], "right": pair[1], "split": split, "n": n, "place": place},
+        place_out,
+        "map_place",
+    )
     wire(
         ctx,
         [go_.click, search.submit],

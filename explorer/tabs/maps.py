@@ -155,9 +155,10 @@ def own_values(
     return np.full(len(lines), np.nan) if own is None else own(model, lines, mu, corpus_mu, words)
 
 
-def rings(coords: np.ndarray, hits: np.ndarray, legend: bool = True) -> go.Scatter:
-    """Open red rings over the points whose sentences hold the searched words."""
-    return go.Scatter(
+def rings(coords: np.ndarray, hits: np.ndarray, legend: bool = True, gl: bool = False) -> go.Scatter:
+    """Open red rings over the points whose sentences hold the searched words (drawn by WebGL over a
+    WebGL map, gl=True)."""
+    return (go.Scattergl if gl else go.Scatter)(
         x=coords[hits, 0],
         y=coords[hits, 1],
         mode="markers",
@@ -168,11 +169,11 @@ def rings(coords: np.ndarray, hits: np.ndarray, legend: bool = True) -> go.Scatt
     )
 
 
-def map_arguments(split: str, n) -> int:
-    """n checked, after the split: the two arguments every map takes."""
+def map_arguments(split: str, n, limit: str = "map_n") -> int:
+    """n checked against LIMITS[limit], after the split: the two arguments every map takes."""
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-    return check("map_n", n)
+    return check(limit, n)
 
 
 def pair_overlap(ctx: Context, names, split: str, n: int) -> core.Overlap:
