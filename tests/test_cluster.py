@@ -157,8 +157,9 @@ def test_ctrl_c_stops_every_task_each_saving_and_the_same_command_continues(tmp_
     assert proc.returncode == EXIT_STOPPED, err[-3000:]
     assert "the same command continues them" in err
     for r in runs:
-        assert (r / "resume").is_dir() and "state saved" in (r / "train.out").read_text()
-        assert (r / "train.out").read_text().rstrip().endswith(f"== exit {EXIT_STOPPED}")
+        said = (r / "train.out").read_text()
+        assert (r / "resume").is_dir() and "state saved" in said, f"{r.name}:\n{said[-1500:]}\n{err[-3000:]}"
+        assert said.rstrip().endswith(f"== exit {EXIT_STOPPED}"), f"{r.name}:\n{said[-1500:]}\n{err[-3000:]}"
     left = subprocess.run(["pgrep", "-f", f"{out}/alpha"], capture_output=True, text=True).stdout.split()
     assert not left, f"trainers still running: {left}"
     last = max(max(epochs(r)) for r in runs)

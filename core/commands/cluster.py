@@ -333,6 +333,13 @@ class RayTasks:
             job.signalled = True
             self.ray.cancel(self.refs[job.name])
         _, late = self.ray.wait(refs, num_returns=len(refs), timeout=GRACE_SECONDS + 10)
+        for job in running:
+            if self.refs[job.name] in late:
+                log.warning(
+                    "%s: its task had not stopped %d s after the cancel; its worker is killed",
+                    job.name,
+                    GRACE_SECONDS + 10,
+                )
         for ref in late:
             self.ray.cancel(ref, force=True)
         for job in running:
