@@ -7,7 +7,8 @@ validation, never on the test figures shown beside it).
 Runs are grouped by their folder's name without its seed (`lagging-s101` -> `lagging`), and a
 group's runs must agree on everything in config.json but the seed (else it stops and says what
 differs). Each run's validation NLL is its metrics.json's (the best epoch's weights). With --cards,
-the bundle's model card (README.md) gets the setting's table under "Seeds" (replacing an earlier one).
+the bundle's model card (README.md) gets the setting's table under "Seeds" (replacing an earlier one)
+and its metrics.json the spread of NLL, KL, MI and AU under "seeds" (the explorer's collapse table).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from bench import report
 from bench.quality import COLUMNS
+from core.library.checkpoint import write_json
 from core.library.tables import fmt, markdown
 
 SEED_SUFFIX = re.compile(r"-s\d+$")
@@ -110,7 +112,20 @@ def tables(groups: dict[str, list[dict]], only: str | None = None) -> str:
     return f"{means}\n{each}"
 
 
+SPREAD = ("nll", "kl", "mi", "au")  # the figures the explorer's collapse table shows with their spread
+
+
 def write_card(bundle: Path, name: str, groups: dict[str, list[dict]], split: str) -> None:
+    """The card's Seeds section, and the spread of SPREAD in metrics.json's "seeds" (for the explorer)."""
+    stats = summary(groups[name])
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    metrics["seeds"] = {
+        "runs": stats["runs"],
+        "seeds": ", ".join(str(s) for s in sorted(stats["seeds"])),
+        "split": split,
+        **{f"{k}_{part}": stats[k][part] for k in SPREAD for part in ("mean", "sd")},
+    }
+    write_json(bundle / "metrics.json", metrics)
     card = bundle / "README.md"
     text = card.read_text().split("\n" + HEADING)[0].rstrip() + "\n"
     runs = groups[name]

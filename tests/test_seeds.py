@@ -41,6 +41,7 @@ def test_the_table_is_each_figures_mean_and_sd_and_the_median_validation_run_shi
     card = root / "bundle"
     card.mkdir()
     (card / "README.md").write_text("# A card\n\nWhat it is.\n")
+    (card / "metrics.json").write_text('{"epochs": 1}')
     for _ in range(2):  # the second run replaces the section the first wrote
         done = command("bench.seeds", str(root / "q.json"), "--out", str(root / "s.json"), "--cards", f"{card}=vae")
         assert done.returncode == 0, done.stderr[-2000:]
@@ -57,6 +58,13 @@ def test_the_table_is_each_figures_mean_and_sd_and_the_median_validation_run_shi
     assert summary["ships"] == sorted(valid, key=valid.get)[1]
     nll = summary["nll"]
     assert f"{nll['mean']:.2f} ± {nll['sd']:.2f}" in done.stdout
+    written = read(str(card), "metrics.json")["seeds"]  # what the explorer's collapse table shows
+    assert written["runs"] == 3 and written["nll_mean"] == pytest.approx(nll["mean"])
+    assert written["au_sd"] == pytest.approx(np.std([r["au"] for r in results], ddof=1))
+    from explorer.tabs.collapse import spread
+
+    shown = spread(written)
+    assert shown.startswith(f"NLL {nll['mean']:.2f} ± {nll['sd']:.2f} · KL") and shown.endswith("(3 seeds)")
     text = (card / "README.md").read_text()
     assert text.startswith("# A card\n\nWhat it is.\n") and text.count("## Seeds") == 1
     assert f"**vae seed {read(summary['ships'], 'config.json')['run']['train']['seed']}**" in text

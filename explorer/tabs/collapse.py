@@ -51,12 +51,27 @@ in the table (on each checkpoint's test split) tell a collapsed model from a liv
   "Does the decoder use z?" below). Near 0: the decoder ignores z, whatever AU says.
 
 A collapsed model's interpolations are flat (every point decodes to the same sentence, see Interpolate), its prior
-samples repeat, and its neighbours are arbitrary. "train min" is the training time in minutes; the curves below
+samples repeat, and its neighbours are arbitrary. "over seeds" gives NLL, KL, MI and AU as mean ± sd over the runs of
+the model's setting that differ only in their seed, where there are several (the model shown is the run with the
+median validation NLL). "train min" is the training time in minutes; the curves below
 are per epoch, from each checkpoint's training log. "KL per dimension" splits the KL over the latent dimensions on
 the first {KL_SENTENCES:,} validation sentences: a different statistic from AU, so its count of dimensions
 above {AU_THRESHOLD:g} nats
 can differ from AU.
 """
+
+
+def spread(seeds) -> str | None:
+    """The NLL, KL, MI and AU of a bundle's setting over its seeds (metrics.json's "seeds", written by
+    bench.seeds), in a line; None when the bundle has one run of its setting."""
+    if not isinstance(seeds, dict) or not isinstance(seeds.get("runs"), int) or seeds["runs"] < 2:
+        return None
+    parts = []
+    for key, label, digits in (("nll", "NLL", 2), ("kl", "KL", 2), ("mi", "MI", 2), ("au", "AU", 1)):
+        mean, sd = seeds.get(f"{key}_mean"), seeds.get(f"{key}_sd")
+        if isinstance(mean, (int, float)) and isinstance(sd, (int, float)):
+            parts.append(f"{label} {mean:.{digits}f} ± {sd:.{digits}f}")
+    return f"{' · '.join(parts)} ({seeds['runs']} seeds)" if parts else None
 
 
 def figures_table(ctx: Context) -> pd.DataFrame:
@@ -69,6 +84,7 @@ def figures_table(ctx: Context) -> pd.DataFrame:
             test = m.get("shipped_test") or m.get("test") or {}
             row.update({f.short: test.get(f.key) for f in catalogue.metrics(catalogue.COLLAPSE)})
             row["use of z"] = ctx.memo(("use of z", ctx.model(name).fingerprint), lambda: ctx.model(name).use_of_z())
+            row["over seeds (mean ± sd)"] = spread(m.get("seeds"))
             row.update(
                 {
                     "epochs": m.get("epochs"),
