@@ -77,6 +77,10 @@ def latencies(client: Client, pair: dict, repeats: int) -> dict:
     t = time.perf_counter()
     client.predict(**pair, split="valid", n=2000, colour="active unit #1", api_name="/latent_map")
     out: dict = {"latent_map_2000_cached_first_s": round(time.perf_counter() - t, 2)}
+    t = time.perf_counter()
+    whole = {"split": "train", "n": 1_000_000, "colour": "active unit #1"}  # the map's default: the whole split
+    client.predict(**pair, **whole, api_name="/latent_map")
+    out["latent_map_whole_train_first_s"] = round(time.perf_counter() - t, 2)
     greedy = {"strategy": "greedy", "temperature": 1.0, "beam_size": 5, "seed": 0}
     actions = {
         "reconstruct (2 sentences, mean + 3 posterior samples, greedy)": lambda: client.predict(
@@ -95,6 +99,12 @@ def latencies(client: Client, pair: dict, repeats: int) -> dict:
         ),
         "latent map (2,000 sentences, cached)": lambda: client.predict(
             **pair, split="valid", n=2000, colour="active unit #1", api_name="/latent_map"
+        ),
+        "latent map (the whole training split, from the atlas)": lambda: client.predict(
+            **pair, **whole, api_name="/latent_map"
+        ),
+        "a place on the map (a point: decoded, 5 training neighbours)": lambda: client.predict(
+            **pair, split="train", n=1_000_000, place="left #1234", api_name="/map_place"
         ),
     }
     out["latency_per_call_both_models"] = {
