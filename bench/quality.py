@@ -32,7 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import core
-from bench import report
+from bench import replace_section, report
 from core.library.tables import fmt, markdown
 
 PAIRS, PATH_POINTS, PRIOR_SAMPLES, PRIOR_SEEDS, NEIGHBOURS, USE_SENTENCES = 20, 10, 100, 20, 5, 500
@@ -144,17 +144,20 @@ def write_cards(results: list[dict], args) -> None:
         card = Path(r["checkpoint"]) / "README.md"
         if not card.is_file():
             continue
-        text = card.read_text().split("\n" + CARD_HEADING)[0].rstrip() + "\n"
         marked = [
             dict(x, checkpoint=f"**{Path(x['checkpoint']).name}**" if x is r else x["checkpoint"]) for x in results
         ]
         card.write_text(
-            f"{text}\n{CARD_HEADING}\n\n`python -m bench.quality {' '.join(x['checkpoint'] for x in results)} "
-            f"--split {args.split}` on {r['sentences']:,} {r['corpus']}/{args.split} sentences "
-            f"(reconstruction F1: word overlap with the input; distinct: of {PRIOR_SAMPLES} prior "
-            f"samples, the mean over {PRIOR_SEEDS} seeds, and "
-            f"on {PATH_POINTS}-point paths; neighbour F1: with the top {NEIGHBOURS} training neighbours):\n\n"
-            f"{table(marked)}"
+            replace_section(
+                card.read_text(),
+                CARD_HEADING,
+                f"{CARD_HEADING}\n\n`python -m bench.quality {' '.join(x['checkpoint'] for x in results)} "
+                f"--split {args.split}` on {r['sentences']:,} {r['corpus']}/{args.split} sentences "
+                f"(reconstruction F1: word overlap with the input; distinct: of {PRIOR_SAMPLES} prior "
+                f"samples, the mean over {PRIOR_SEEDS} seeds, and "
+                f"on {PATH_POINTS}-point paths; neighbour F1: with the top {NEIGHBOURS} training neighbours):\n\n"
+                f"{table(marked)}",
+            )
         )
 
 

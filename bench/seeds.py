@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import report
+from bench import replace_section, report
 from bench.quality import COLUMNS
 from core.library.checkpoint import write_json
 from core.library.tables import fmt, markdown
@@ -127,14 +127,17 @@ def write_card(bundle: Path, name: str, groups: dict[str, list[dict]], split: st
     }
     write_json(bundle / "metrics.json", metrics)
     card = bundle / "README.md"
-    text = card.read_text().split("\n" + HEADING)[0].rstrip() + "\n"
     runs = groups[name]
     card.write_text(
-        f"{text}\n{HEADING}\n\nThis bundle is one of {len(runs)} runs of its setting that differ only in their "
-        f"seed ({', '.join(str(r['seed']) for r in sorted(runs, key=lambda r: r['seed']))}), each trained to the "
-        f"end of its own schedule; it is the run with the median validation NLL (chosen on validation; "
-        f"the {split} figures are read only to report). `bench.quality --split {split}` on the fp32 weights "
-        f"of each run, mean ± sd (n - 1) over the seeds:\n\n{tables(groups, name)}"
+        replace_section(
+            card.read_text(),
+            HEADING,
+            f"{HEADING}\n\nThis bundle is one of {len(runs)} runs of its setting that differ only in their "
+            f"seed ({', '.join(str(r['seed']) for r in sorted(runs, key=lambda r: r['seed']))}), each trained to the "
+            f"end of its own schedule; it is the run with the median validation NLL (chosen on validation; "
+            f"the {split} figures are read only to report). `bench.quality --split {split}` on the fp32 weights "
+            f"of each run, mean ± sd (n - 1) over the seeds:\n\n{tables(groups, name)}",
+        )
     )
 
 
