@@ -112,11 +112,13 @@ def test_models_are_built_with_he_et_als_layers_and_older_bundles_keep_their_bia
     assert cfg2.model.layer_biases is False
     assert model.encoder.to_gaussian.bias is None and model.decoder.init_state.bias is None
     assert model.decoder.project.bias is None and not model.decoder.output_bias().any()
-    shipped = Path(__file__).parent.parent / "checkpoints" / "flickr8k-vae-0.5"
-    assert "layer_biases" not in json.loads((shipped / "config.json").read_text())["run"]["model"]
-    old, _, model, _ = load_bundle(shipped)
+    older = Path(__file__).parent / "fixtures" / "format1" / "vae-mine"  # a bundle from before the field
+    assert "layer_biases" not in json.loads((older / "config.json").read_text())["run"]["model"]
+    old, _, model, _ = load_bundle(older)
     assert old.model.layer_biases is True and model.decoder.project.bias is not None
-    assert departures(old) == {"layer_biases": True}
+    assert departures(old)["layer_biases"] is True
+    for shipped in (Path(__file__).parent.parent / "checkpoints").iterdir():  # every shipped one: He et al.'s
+        assert json.loads((shipped / "config.json").read_text())["run"]["model"]["layer_biases"] is False
 
 
 def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):

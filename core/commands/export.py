@@ -184,9 +184,9 @@ def training_facts(
     ] + (
         [
             f"- Atlas: `{atlas.ATLAS}`, {atlas_bytes / 2**20:.1f} MiB: float16 posterior means of the whole training "
-            f"split and of the first {atlas.MAP_N:,} {atlas.MAP_SPLIT} sentences with their UMAP "
-            "layout, so the explorer's "
-            "Neighbours and default Latent map answer at once (numbers only; the sentences come from your corpus)."
+            f"split and of the first {atlas.MAP_N:,} {atlas.MAP_SPLIT} sentences, each with its UMAP layout, so the "
+            "explorer's Neighbours, default Latent map (every training sentence) and compare view answer at once "
+            "(numbers only; the sentences come from your corpus)."
         ]
         if atlas_bytes
         else []

@@ -29,6 +29,7 @@ CURVES = [
     ("val_au", "active units"),
 ]
 KL_SENTENCES = 1000
+DOT = 0.05  # the training replay: codes within this of the centre draw as one dot at the prior's scale
 
 
 EXPLAINED = f"""**Posterior collapse** is when a VAE's decoder learns to write good sentences without looking
@@ -51,9 +52,9 @@ in the table (on each checkpoint's test split) tell a collapsed model from a liv
   "Does the decoder use z?" below). Near 0: the decoder ignores z, whatever AU says.
 
 A collapsed model's interpolations are flat (every point decodes to the same sentence, see Interpolate), its prior
-samples repeat, and its neighbours are arbitrary. "over seeds" gives NLL, KL, MI and AU as mean ± sd over the runs of
-the model's setting that differ only in their seed, where there are several (the model shown is the run with the
-median validation NLL). "train min" is the training time in minutes; the curves below
+samples repeat, and its neighbours say nothing about what the decoder uses. "over seeds" gives NLL, KL, MI and AU
+as mean ± sd over the runs of the model's setting that differ only in their seed, where there are several (the model
+shown is the run with the median validation NLL). "train min" is the training time in minutes; the curves below
 are per epoch, from each checkpoint's training log. "KL per dimension" splits the KL over the latent dimensions on
 the first {KL_SENTENCES:,} validation sentences: a different statistic from AU, so its count of dimensions
 above {AU_THRESHOLD:g} nats
@@ -303,7 +304,14 @@ def training_replay(ctx: Context, left: str, right: str, left_epoch=None, right_
                 f"{len(epochs)} saved epoch{'s' * (len(epochs) != 1)} ({int(epochs[0])} to "
                 f"{int(epochs[-1])}); the codes reach "
                 f"{spread[i]:.2f} from the centre after epoch {int(epochs[i])} (first saved {spread[0]:.2f}, "
-                f"last {spread[-1]:.2f}){unread}",
+                f"last {spread[-1]:.2f})"
+                + (
+                    f"; collapsed before its first saved epoch: after epoch {int(epochs[0])} its codes were "
+                    f"already within {spread[0]:.2f} of the centre, a dot at the prior's scale"
+                    if spread[0] < DOT
+                    else ""
+                )
+                + unread,
                 slider,
             )
 

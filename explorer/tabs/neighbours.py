@@ -80,7 +80,10 @@ def neighbours(
             state = ctx.code_state(model, report)
             if state.collapsed or state.shared >= 0.1:  # the list below cannot mean what it seems to
                 spread = message(
-                    f"This model's code is {state.verdict()}; this list is in effectively arbitrary order."
+                    f"This model's code is {state.verdict()}: its codes differ by far less than the prior's "
+                    "spread, so the decoder cannot tell them apart and nothing in this list reaches what the model "
+                    "writes. Cosine distance reads only the codes' directions, which may still follow the "
+                    "encoder's reading of the sentence: the list can look sensible, by the encoder alone."
                     if state.collapsed
                     else f"Read this list with care: {state.verdict()}."
                 )
@@ -101,8 +104,10 @@ INTRO = (
     "shows the sentences whose codes "
     "(posterior means) point in the nearest direction (cosine distance: 0 is the same direction, 1 unrelated). "
     "When the codes carry meaning the neighbours are about the same thing. Two ways they do not, which the page "
-    "names when it sees them: a collapsed model gives every sentence nearly the same code, so the order is "
-    "noise; an encoder that maps many sentences onto the same few points lists unrelated sentences at distance 0."
+    "names when it sees them: a collapsed model gives every sentence nearly the same code, so its list, however "
+    "sensible it looks (cosine reads the tiny codes' directions, which may still follow the encoder), says nothing "
+    "about what the decoder uses; an encoder that maps many sentences onto the same few points lists unrelated "
+    "sentences at distance 0."
 )
 
 
