@@ -31,7 +31,7 @@ def edit_config(folder: Path, change) -> None:
 
 def nan_weights(folder: Path) -> None:
     tensors = load_file(str(folder / "model.safetensors"))
-    tensors["model.decoder.project.bias"][3] = float("nan")
+    tensors["model.decoder.project.weight"].view(-1)[3] = float("nan")
     save_file(tensors, str(folder / "model.safetensors"))
 
 

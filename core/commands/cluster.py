@@ -129,10 +129,34 @@ def reachable(address: str) -> None:
         ) from None
 
 
-def run_task(argv: list[str], log_path: str, threads: str, done: str | None) -> int:
+class StopFlag:
+    """The driver's word to its tasks (a Ray actor of no CPU): which runs must stop. A task asks it
+    every second; Ray's own cancel, an interrupt raised inside the task, was seen not to arrive
+    within 40 s in full test runs on the project's machine, so it is only the last resort."""
+
+    def __init__(self):
+        self.names: set[str] = set()
+
+    def stop(self, names: list[str]) -> None:
+        self.names.update(names)
+
+    def stopped(self, name: str) -> bool:
+        return name in self.names
+
+
+def asked_to_stop(flag, name: str) -> bool:
+    import ray
+
+    try:
+        return bool(ray.get(flag.stopped.remote(name), timeout=10))
+    except Exception:  # the actor is gone or slow: keep running; force-cancel remains
+        return False
+
+
+def run_task(argv: list[str], log_path: str, threads: str, done: str | None, flag=None, name: str | None = None) -> int:
     """Inside a Ray worker: `python -m argv` with its output appended to the job's log; returns its
-    exit status. Cancelled (Ctrl-C or a deadline of the command), it stops the run as core.commands.parallel
-    does: SIGTERM, then a grace period to save."""
+    exit status. Told to stop (the driver's StopFlag names it, or Ray's cancel), it stops the run as
+    core.commands.parallel does: SIGTERM, then a grace period to save."""
     log_file = Path(log_path)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     if done and Path(done).exists():  # a retry of a task whose run had already finished
@@ -148,13 +172,15 @@ def run_task(argv: list[str], log_path: str, threads: str, done: str | None) -> 
         f.flush()
         proc = spawn(argv, f, child_env(threads))
         try:
-            code = None
+            code, polls = None, 0
             while code is None:  # in steps: ray.cancel's KeyboardInterrupt arrives between them, not inside a wait
                 try:
                     code = proc.wait(timeout=0.5)
                 except subprocess.TimeoutExpired:
-                    pass
-        except KeyboardInterrupt:  # ray.cancel
+                    polls += 1
+                    if flag is not None and polls % 2 == 0 and asked_to_stop(flag, name):
+                        raise KeyboardInterrupt from None
+        except KeyboardInterrupt:  # the driver's StopFlag, or ray.cancel
             proc.send_signal(signal.SIGTERM)
             try:
                 code = proc.wait(timeout=GRACE_SECONDS)
@@ -230,6 +256,7 @@ class RayTasks:
         self.task = ray.remote(run_task).options(
             num_cpus=cpus_per_run, num_gpus=1 if self.gpus else 0, max_retries=max_retries, retry_exceptions=False
         )
+        self.flag = ray.remote(StopFlag).options(num_cpus=0).remote()
         self.refs: dict[str, object] = {}
         self.since: dict[str, int] = {}
         log.info(
@@ -291,7 +318,7 @@ class RayTasks:
         job.log.parent.mkdir(parents=True, exist_ok=True)
         self.since[job.name] = job.log.stat().st_size if job.log.exists() else 0
         self.refs[job.name] = self.task.remote(
-            job.argv, str(job.log), self.threads, str(job.done) if job.done else None
+            job.argv, str(job.log), self.threads, str(job.done) if job.done else None, self.flag, job.name
         )
         job.status, job.started = "queued", time.time()
 
@@ -326,12 +353,18 @@ class RayTasks:
             finish(job, None, f"the Ray task failed: {str(e).splitlines()[0]}")
 
     def stop(self, running: list[Job]) -> None:
-        """Cancel every task: each SIGTERMs its run and waits for it to save (core.commands.parallel's grace);
-        a task that outlives that is killed with its worker (its run, SIGTERMed by the kernel, still saves)."""
+        """Tell every task to stop (StopFlag): each SIGTERMs its run and waits for it to save
+        (core.commands.parallel's grace); a task that outlives that is killed with its worker (its run,
+        SIGTERMed by the kernel, still saves)."""
         refs = [self.refs[j.name] for j in running]
         for job in running:
             job.signalled = True
-            self.ray.cancel(self.refs[job.name])
+        try:
+            self.ray.get(self.flag.stop.remote([j.name for j in running]), timeout=10)
+        except Exception as e:  # no flag to raise: Ray's own cancel, then the force below
+            log.warning("could not tell the tasks to stop (%s); cancelling them through Ray", e)
+            for ref in refs:
+                self.ray.cancel(ref)
         _, late = self.ray.wait(refs, num_returns=len(refs), timeout=GRACE_SECONDS + 10)
         for job in running:
             if self.refs[job.name] in late:
