@@ -474,9 +474,9 @@ def test_api_has_one_named_endpoint_per_action(app_url):
     )
     assert sampled.count("distinct-2") == 2  # greedy ignores temperature and beam size
     use = client.predict(
-        left="flickr8k-lagging", right="flickr8k-vae-0.5", text="a dog runs .", api_name="/decoder_use"
+        left="flickr8k-vae-mine-infonce", right="flickr8k-vae-0.5", text="a dog runs .", api_name="/decoder_use"
     )
-    assert "the decoder uses z" in use and "the decoder ignores z" in use  # LaggingVAE, then the collapsed VAE-0.5
+    assert "the decoder uses z" in use and "the decoder ignores z" in use  # VAE-MINE, then the collapsed VAE-0.5
 
 
 def test_a_link_restores_every_tab_it_names(browser, app_url):
