@@ -335,13 +335,19 @@ class Context:
         ).hexdigest()[:24]
         return self.cache_dir / kind / f"{Path(model.corpus).name}-{split}-{limit}-{key}.npz"
 
+    def whole(self, model: core.TextVAEModel, split: str, limit: int | None) -> int | None:
+        """limit, or None where it covers the whole split: the one key under which the atlas, the
+        disk cache and memory hold a whole split, whatever N asked for it."""
+        return None if limit is None or limit >= len(self.sentences(model, split)) else limit
+
     def cached_array(
         self, kind: str, model: core.TextVAEModel, split: str, limit: int | None, build
     ) -> tuple[np.ndarray, bool]:
         """(an array with a row per sentence of a split's first `limit`, whether it was cached):
         from memory, else the checkpoint's atlas, else the disk cache, else build() and save it.
-        Builds of one key one at a time."""
+        Builds of one key one at a time; a limit covering the whole split is the whole split's key."""
         cached = True
+        limit = self.whole(model, split, limit)
 
         def load_or_build() -> np.ndarray:
             nonlocal cached

@@ -284,6 +284,19 @@ def test_a_place_on_the_map_decodes_its_point_or_the_code_the_map_puts_there(ctx
         assert said in place(ctx, live, MINE, "valid", 320, bad)
 
 
+def test_the_whole_split_asked_for_by_any_n_is_read_from_the_atlas(data_dir, tmp_path):
+    """The map's default N (1,000,000) covers the training split: its means, layout and the neighbour
+    overlap colouring all come from the atlases under the whole split's key, nothing encoded again."""
+    fresh = Context(SHIPPED, str(data_dir), tmp_path / "cache")
+    pair = ["flickr8k-lagging", "flickr8k-vae-mine-infonce"]
+    out = lmap(fresh, pair, "train", latent_map.WHOLE_N, "neighbour overlap with the other model")
+    assert out[4].count("30,000 flickr8k/train sentences (the whole split), from the cache") == 2
+    assert len(out[0].data[0].x) == 30_000
+    assert not list((tmp_path / "cache").rglob("*.npz"))  # no split encoded into the disk cache
+    assert fresh.whole(fresh.model(pair[0]), "train", 30_000) is None
+    assert fresh.whole(fresh.model(pair[0]), "train", 29_999) == 29_999
+
+
 def test_latent_map_figures_and_cache(ctx):
     out = lmap(ctx, [COLLAPSED, MINE], "valid", 300, "active unit #1")
     left_map, left_bars, right_map, right_bars, status = out

@@ -61,16 +61,9 @@ def _seconds_per_point() -> float:
 WHOLE_N = LIMITS["map_n"].high  # the map's default N: more than any split holds, so all of it
 
 
-def whole(ctx: Context, model, split: str, n: int) -> int | None:
-    """n, or None where it covers the whole split: the key under which the atlas and the caches hold
-    a whole split, whatever N asked for it."""
-    return None if n >= len(ctx.sentences(model, split)) else n
-
-
 def umap_coords(ctx: Context, model, split: str, n: int | None, progress=None) -> tuple[np.ndarray, np.ndarray, bool]:
     """(2-D coordinates, posterior means, came from the cache) for the first n sentences of split
     (None or more than it holds: all of them)."""
-    n = None if n is None else whole(ctx, model, split, n)
     report = progress or (lambda frac, desc="": None)
     mu = ctx.posterior_means(model, split, n, counting(progress, "encoding sentences", 0, 0.3))
 
@@ -192,6 +185,11 @@ def scatter(
     return fig
 
 
+def true_dims(mu: np.ndarray) -> np.ndarray:
+    """The two most varying dimensions of the codes: the axes of a collapsed model's map."""
+    return np.argsort(-mu.var(0))[:2]
+
+
 def true_scale(
     mu: np.ndarray,
     sentences: list[str],
@@ -204,7 +202,7 @@ def true_scale(
     """A collapsed model's codes as they are: their two most varying dimensions, in axes of ±1 (the
     prior's standard deviation), so the whole split shows as the dot it is; `own` holds your
     sentences' codes (not map coordinates)."""
-    dims = np.argsort(-mu.var(0))[:2]
+    dims = true_dims(mu)
     fig = scatter(
         mu[:, dims],
         sentences,
@@ -256,7 +254,7 @@ def warm_placement(ctx: Context, model) -> None:
 def placement(ctx: Context, model, split: str, n: int | None, progress=None) -> core.Placement:
     """The map's layout with UMAP's graph fitted around it, for placing new sentences (memory only:
     a fitted UMAP cannot be saved without pickling it)."""
-    n = None if n is None else whole(ctx, model, split, n)
+    n = ctx.whole(model, split, n)  # one placement for a whole split, whatever N asked for it
     coords, mu, _ = umap_coords(ctx, model, split, n, progress)
 
     def fit():
@@ -274,7 +272,7 @@ def drawn(ctx: Context, model, split: str, n: int | None, progress=None) -> tupl
     model's codes at their true scale (their two most varying dimensions), else the UMAP layout."""
     coords, mu, _ = umap_coords(ctx, model, split, n, progress)
     if core.code_state(mu).collapsed:
-        return mu[:, np.argsort(-mu.var(0))[:2]], mu, True
+        return mu[:, true_dims(mu)], mu, True
     return coords, mu, False
 
 
@@ -295,7 +293,7 @@ def map_place(ctx: Context, left: str, right: str, split: str = WHOLE_SPLIT, n: 
     name = left if side == "left" else right
 
     def panel(model) -> str:
-        n_here = whole(ctx, model, split, n)
+        n_here = ctx.whole(model, split, n)
         coords, mu, collapsed = drawn(ctx, model, split, n_here)
         sentences = ctx.sentences(model, split, n_here)
         if point is not None:
