@@ -97,13 +97,17 @@ def main() -> int:
             )
             page.wait_for_timeout(500)
             page.mouse.move(5, 5)
-            box = plot.locator(
-                ".nsewdrag"
-            ).first.bounding_box()  # a box selection in the left map, as the e2e test drags
-            page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.35)
+            # a box selection in the left map around a point, wherever the layout put it (as the e2e test drags)
+            x, y = page.evaluate(
+                """() => { const gd = document.querySelector('#cmp-map .js-plotly-plot');
+                const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, r = gd.getBoundingClientRect();
+                const pt = gd.calcdata[0][5];
+                return [r.left + xa._offset + xa.c2p(pt.x), r.top + ya._offset + ya.c2p(pt.y)]; }"""
+            )
+            page.mouse.move(x - 50, y - 50)
             page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.5, steps=8)
-            page.mouse.move(box["x"] + box["width"] * 0.65, box["y"] + box["height"] * 0.65, steps=8)
+            page.mouse.move(x, y - 10, steps=8)
+            page.mouse.move(x + 50, y + 50, steps=8)
             page.mouse.up()
             expect(page.locator("#cmp-selection table")).to_be_visible(timeout=120_000)
             shot("compare-full", args.private_out)
